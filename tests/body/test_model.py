@@ -1,0 +1,59 @@
+import pytest
+import roma
+import torch
+
+from conftest import random_params
+from uvatar.body.skinning import linear_blend_skinning
+from uvatar.errors import InputError
+
+
+def test_forward_matches_anny_own_forward(body):
+    params = random_params(body, 3, seed=1)
+    ours = body.forward(params)
+    delta = torch.eye(4).repeat(3, body.n_bones, 1, 1)
+    delta[..., :3, :3] = roma.rotvec_to_rotmat(params.rotvecs)
+    theirs = body.anny(pose_parameters=delta, phenotype_kwargs=params.phenotypes, facial_actions=params.facial)
+    expected = theirs["vertices"] + params.translation[:, None]
+    assert (ours.vertices - expected).abs().max() < 1e-5
+
+
+def test_our_skinning_reproduces_anny_vertices(body):
+    params = random_params(body, 2, seed=2)
+    out = body.forward(params)
+    skinned = linear_blend_skinning(out.rest_vertices, body.vertex_bone_weights, body.vertex_bone_indices, out.bone_transforms)
+    assert (skinned - out.vertices).abs().max() < 1e-5
+
+
+def test_zero_rotation_is_close_to_rest_pose(body):
+    out = body.forward(body.default_params(1))
+    # the reference pose differs from the A-pose rest by small bone re-orientations and a root shift
+    assert (out.vertices - out.rest_vertices).norm(dim=-1).max() < 0.15
+
+
+def test_tpose_puts_arms_horizontal(body):
+    out = body.forward(body.tpose_params())
+    for side, sign in (("L", 1), ("R", -1)):
+        shoulder = out.bone_poses[0, body.bone_index(f"upperarm01.{side}"), :3, 3]
+        wrist = out.bone_poses[0, body.bone_index(f"wrist.{side}"), :3, 3]
+        direction = torch.nn.functional.normalize(wrist - shoulder, dim=0)
+        assert direction[0] * sign > 0.999
+
+
+def test_shapes_change_height(body):
+    params = body.default_params(2)
+    params.phenotypes[0, body.phenotype_labels.index("height")] = 0.0
+    params.phenotypes[1, body.phenotype_labels.index("height")] = 1.0
+    verts = body.forward(params).rest_vertices
+    heights = verts[..., 2].amax(1) - verts[..., 2].amin(1)
+    assert heights[1] > heights[0] + 0.1
+
+
+def test_bad_params_raise_input_error(body):
+    params = body.default_params(1)
+    params.rotvecs = torch.zeros(1, 5, 3)
+    with pytest.raises(InputError, match="rotvecs"):
+        body.forward(params)
+    with pytest.raises(InputError, match="unknown bone"):
+        body.params_from_labels(rotations={"tail": [0, 0, 1]})
+    with pytest.raises(InputError, match="unknown label"):
+        body.params_from_labels(phenotypes={"hieght": 0.3})

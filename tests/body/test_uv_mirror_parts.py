@@ -1,0 +1,73 @@
+import torch
+
+from uvatar.body.parts import PART_NAMES, texel_parts
+from uvatar.body.shell import ShellConfig, shell_offsets, shell_vertices
+from uvatar.body.uv import rasterize_uv, texel_centers, uv_to_texel
+
+
+def test_uv_raster_coverage_and_back_mapping(body):
+    raster = body.uv_raster(512)
+    assert raster.coverage >= 0.60
+    idx, face, bary = raster.covered()
+    assert (bary >= 0).all() and torch.allclose(bary.sum(-1), torch.ones(len(bary)))
+    uv = torch.einsum("nk,nkd->nd", bary, body.uv_corners[face])
+    texel = uv_to_texel(uv, 512, 512)
+    centre = torch.stack([idx % 512, idx // 512], -1).float()
+    assert (texel - centre).abs().max() < 0.5
+
+
+def test_uv_raster_of_a_known_triangle():
+    # lower-left half of the unit square: texels with col + row < H - 1 (strictly below the diagonal)
+    tri = torch.tensor([[[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]]])
+    raster = rasterize_uv(tri, 8)
+    centres = texel_centers(8, 8)
+    expected = (centres[..., 0] + centres[..., 1]) <= 1.0
+    assert torch.equal(raster.mask, expected)
+
+
+def test_mirror_maps_are_involutions_and_mirror_the_mesh(body):
+    maps = body.mirror
+    n_v, n_f = body.n_vertices, len(body.faces)
+    assert torch.equal(maps.vertex_map[maps.vertex_map], torch.arange(n_v))
+    assert torch.equal(maps.face_map[maps.face_map], torch.arange(n_f))
+    rest = body.rest_vertices()
+    mirrored = rest[maps.vertex_map] * torch.tensor([-1.0, 1.0, 1.0])
+    assert (mirrored - rest).norm(dim=-1).max() < 1e-3
+    # corners correspond: mirrored corner vertices of a face are the partner face's corners
+    partner = body.faces[maps.face_map]
+    assert torch.equal(partner.gather(1, maps.corner_map), maps.vertex_map[body.faces])
+
+
+def test_texel_mirror_is_nearly_an_involution(body):
+    from uvatar.body.mirror import mirror_texels
+
+    raster = body.uv_raster(512)
+    mirror = mirror_texels(raster, body.mirror, body.uv_corners).reshape(-1)
+    idx, _, _ = raster.covered()
+    mapped = mirror[idx] >= 0
+    assert mapped.float().mean() > 0.99
+    back = mirror[mirror[idx[mapped]]]
+    assert (back == idx[mapped]).float().mean() > 0.99
+
+
+def test_parts_are_where_they_should_be(body):
+    parts = body.face_parts
+    centres = body.rest_vertices()[body.faces].mean(1)
+    z = {name: centres[parts == i, 2].mean() for i, name in enumerate(PART_NAMES)}
+    assert z["head"] > z["torso"] > z["legs"] > z["feet"]
+    x = {name: centres[parts == i, 0].abs().mean() for i, name in enumerate(PART_NAMES)}
+    assert x["hands"] > x["arms"] > x["torso"]
+    tp = texel_parts(body.uv_raster(256), parts)
+    assert set(tp.unique().tolist()) == {-1, 0, 1, 2, 3, 4, 5}
+
+
+def test_shell_offsets(body):
+    offsets = shell_offsets(body, ShellConfig(body_offset=0.02, head_offset=0.05))
+    parts = body.face_parts
+    head_vertices = torch.unique(body.faces[parts == PART_NAMES.index("head")])
+    leg_vertices = torch.unique(body.faces[parts == PART_NAMES.index("legs")])
+    assert offsets[leg_vertices].max() <= 0.0201 and offsets[head_vertices].median() > 0.049
+    rest = body.rest_vertices()[None]
+    shell = shell_vertices(rest, body.faces, offsets)
+    distance = (shell - rest).norm(dim=-1)[0]
+    assert torch.allclose(distance, offsets, atol=1e-6)

@@ -1,0 +1,144 @@
+"""Keypoints of the body: COCO-style joints from Anny's regressor and MediaPipe's 33 body landmarks.
+
+MediaPipe's pose landmarks name sides from the person's point of view, as Anny does (``left`` = ``.L``
+= +X). The mapping from each of the 33 landmarks to a body point (``MEDIAPIPE33_SOURCES``) is:
+
+* ``coco:<label>``: Anny's COCO regressor (nose, eyes, ears, shoulders, elbows, wrists, hips, knees,
+  ankles, heels, big toes for ``foot_index``), a fixed linear blend of vertices;
+* ``bone:<label>``: the head (joint position) of an Anny bone; MediaPipe's pinky and index landmarks sit
+  near the knuckles (``finger5-1``, ``finger2-1``), its thumb near the thumb's last joint (``finger1-3``);
+* ``vertex:<rule>``: a surface vertex picked once on the average rest body by a geometric rule (eye
+  corners 16 mm to either side of the eye keypoint, mouth corners 24 mm to either side of the midline,
+  47 mm below the nose and 14 mm behind its tip), the nearest vertex of a non-interior head face.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+__all__ = ["MEDIAPIPE33_NAMES", "MEDIAPIPE33_SOURCES", "BodyKeypoints"]
+
+MEDIAPIPE33_NAMES: tuple[str, ...] = (
+    "nose", "left_eye_inner", "left_eye", "left_eye_outer", "right_eye_inner", "right_eye",
+    "right_eye_outer", "left_ear", "right_ear", "mouth_left", "mouth_right", "left_shoulder",
+    "right_shoulder", "left_elbow", "right_elbow", "left_wrist", "right_wrist", "left_pinky",
+    "right_pinky", "left_index", "right_index", "left_thumb", "right_thumb", "left_hip", "right_hip",
+    "left_knee", "right_knee", "left_ankle", "right_ankle", "left_heel", "right_heel",
+    "left_foot_index", "right_foot_index",
+)  # fmt: skip
+
+MEDIAPIPE33_SOURCES: dict[str, str] = {
+    "nose": "coco:nose",
+    "left_eye_inner": "vertex:left_eye_inner",
+    "left_eye": "coco:left_eye",
+    "left_eye_outer": "vertex:left_eye_outer",
+    "right_eye_inner": "vertex:right_eye_inner",
+    "right_eye": "coco:right_eye",
+    "right_eye_outer": "vertex:right_eye_outer",
+    "left_ear": "coco:left_ear",
+    "right_ear": "coco:right_ear",
+    "mouth_left": "vertex:mouth_left",
+    "mouth_right": "vertex:mouth_right",
+    "left_shoulder": "coco:left_shoulder",
+    "right_shoulder": "coco:right_shoulder",
+    "left_elbow": "coco:left_elbow",
+    "right_elbow": "coco:right_elbow",
+    "left_wrist": "coco:left_wrist",
+    "right_wrist": "coco:right_wrist",
+    "left_pinky": "bone:finger5-1.L",
+    "right_pinky": "bone:finger5-1.R",
+    "left_index": "bone:finger2-1.L",
+    "right_index": "bone:finger2-1.R",
+    "left_thumb": "bone:finger1-3.L",
+    "right_thumb": "bone:finger1-3.R",
+    "left_hip": "coco:left_hip",
+    "right_hip": "coco:right_hip",
+    "left_knee": "coco:left_knee",
+    "right_knee": "coco:right_knee",
+    "left_ankle": "coco:left_ankle",
+    "right_ankle": "coco:right_ankle",
+    "left_heel": "coco:left_heel",
+    "right_heel": "coco:right_heel",
+    "left_foot_index": "coco:left_big_toe",
+    "right_foot_index": "coco:right_big_toe",
+}
+
+
+@dataclass
+class BodyKeypoints:
+    """Keypoint extractors for one :class:`~uvatar.body.model.BodyModel`.
+
+    Attributes:
+        coco_labels: the 23 labels of Anny's COCO regressor (COCO-17, toes, heels).
+        coco_weights: ``(23, V)`` regression weights.
+        vertex_points: name -> vertex index for the ``vertex:`` sources.
+        bone_indices: label -> bone index for the ``bone:`` sources.
+    """
+
+    coco_labels: list[str]
+    coco_weights: torch.Tensor
+    vertex_points: dict[str, int]
+    bone_indices: dict[str, int]
+
+    @classmethod
+    def build(cls, body) -> "BodyKeypoints":
+        import anny
+
+        from uvatar.body.parts import PART_NAMES, face_parts, interior_faces
+
+        regressor = anny.KeypointsRegressor.coco(body.anny)
+        coco_labels = list(regressor.labels)
+        weights = regressor.regression_weights.detach().float().to(body.device)
+        rest = body.forward(body.default_params(1)).vertices[0]
+        coco = weights @ rest
+        named = dict(zip(coco_labels, coco))
+
+        parts = face_parts(body)
+        usable = (parts == PART_NAMES.index("head")) & ~interior_faces(body)
+        head_vertices = torch.unique(body.faces[usable].reshape(-1))
+        candidates = rest[head_vertices]
+
+        def nearest(point: torch.Tensor) -> int:
+            return int(head_vertices[torch.linalg.norm(candidates - point, dim=-1).argmin()])
+
+        vertex_points = {}
+        for side, sign in (("left", 1.0), ("right", -1.0)):
+            eye = named[f"{side}_eye"]
+            vertex_points[f"{side}_eye_inner"] = nearest(eye - torch.tensor([sign * 0.016, 0.0, 0.0]))
+            vertex_points[f"{side}_eye_outer"] = nearest(eye + torch.tensor([sign * 0.016, 0.0, 0.0]))
+            nose = named["nose"]
+            vertex_points[f"mouth_{side}"] = nearest(
+                torch.stack([torch.tensor(sign * 0.024), nose[1] + 0.014, nose[2] - 0.047])
+            )
+        bone_indices = {
+            src.split(":", 1)[1]: body.bone_index(src.split(":", 1)[1])
+            for src in MEDIAPIPE33_SOURCES.values()
+            if src.startswith("bone:")
+        }
+        return cls(coco_labels, weights, vertex_points, bone_indices)
+
+    def coco(self, vertices: torch.Tensor) -> torch.Tensor:
+        """``(B, V, 3)`` vertices -> ``(B, 23, 3)`` COCO-style keypoints."""
+        return torch.einsum("kv,bvd->bkd", self.coco_weights, vertices)
+
+    def mediapipe33(self, vertices: torch.Tensor, bone_poses: torch.Tensor) -> torch.Tensor:
+        """Body points of MediaPipe's 33 pose landmarks.
+
+        Args:
+            vertices: ``(B, V, 3)`` posed vertices; bone_poses: ``(B, J, 4, 4)`` posed bone frames.
+        Returns:
+            ``(B, 33, 3)`` points in :data:`MEDIAPIPE33_NAMES` order, metres.
+        """
+        coco = self.coco(vertices)
+        points = []
+        for name in MEDIAPIPE33_NAMES:
+            kind, key = MEDIAPIPE33_SOURCES[name].split(":", 1)
+            if kind == "coco":
+                points.append(coco[:, self.coco_labels.index(key)])
+            elif kind == "bone":
+                points.append(bone_poses[:, self.bone_indices[key], :3, 3])
+            else:
+                points.append(vertices[:, self.vertex_points[key]])
+        return torch.stack(points, dim=1)

@@ -1,0 +1,31 @@
+"""One exception hierarchy for UVatar.
+
+Every error a user can cause derives from :class:`UvatarError`; its message says what went wrong and
+what to do. The CLI prints ``error: <message>`` on one line and exits with :attr:`UvatarError.exit_code`.
+"""
+
+from __future__ import annotations
+
+
+class UvatarError(Exception):
+    """Base class of errors a user can act on."""
+
+    exit_code = 1
+
+
+class InputError(UvatarError):
+    """A file or argument the user passed is unusable (not an image, wrong shape, unknown label)."""
+
+    exit_code = 2
+
+
+class NoPersonError(UvatarError):
+    """No person could be found in a photo."""
+
+    exit_code = 3
+
+
+class DependencyError(UvatarError):
+    """An optional dependency or device that was asked for is not available."""
+
+    exit_code = 4

@@ -1,0 +1,1 @@
+"""Renderers: Gaussians (torch reference tiles; gsplat on CUDA) and meshes (moderngl EGL; torch reference)."""
