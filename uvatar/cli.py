@@ -46,6 +46,47 @@ def body_demo(
     typer.echo(f"wrote {out}/ (body.obj + .mtl + texture, body.ply, tpose.ply, uv_parts.png, report.json)", err=True)
 
 
+@app.command("track")
+def track(
+    photo: Path = typer.Argument(..., help="A portrait photo (head, half or full body)."),
+    out: Path = typer.Option(..., "-o", "--out", help="Output folder: fit.json (+ .safetensors), overlay.png, detections."),
+    fov: float = typer.Option(45.0, help="Field-of-view prior over the longer image side, degrees."),
+    verbose: bool = typer.Option(False, "-v", "--verbose"),
+) -> None:
+    """Detect the person, decide the framing and fit the proxy body; print regime, residuals and time."""
+    _setup_logging(verbose)
+    import dataclasses
+
+    from uvatar.body.model import load_body_model
+    from uvatar.io.atomic import atomic_dir
+    from uvatar.io.image import load_image, save_image
+    from uvatar.track import track_photo
+    from uvatar.track.fit import FitConfig
+    from uvatar.track.overlay import fit_overlay
+
+    image = load_image(photo)
+    body = load_body_model()
+    fit, det = track_photo(image.rgb, body, dataclasses.replace(FitConfig(), fov_deg=fov))
+    fit.residuals["image_notes"] = list(image.notes)
+    with atomic_dir(out) as tmp:
+        fit.save(tmp / "fit.json")
+        det.save(tmp / "detections.safetensors")
+        save_image(tmp / "overlay.png", fit_overlay(image.rgb, body, fit, det))
+    summary = {
+        "photo": str(photo),
+        "regime": fit.regime,
+        "lower_extent": fit.lower_extent,
+        "residuals": fit.residuals,
+        "confidence": fit.confidence,
+        "low_confidence": fit.low_confidence,
+        "warnings": fit.warnings,
+        "timings": fit.timings,
+    }
+    typer.echo(json.dumps(summary, indent=1))
+    for warning in fit.warnings:
+        typer.echo(f"warning: {warning}", err=True)
+
+
 @bench_app.command("render")
 def bench_render(
     as_json: bool = typer.Option(False, "--json", help="Print JSON rows instead of a table."),

@@ -1,6 +1,6 @@
 import torch
 
-from conftest import random_params
+from body_helpers import random_params
 from uvatar.body.keypoints import MEDIAPIPE33_NAMES, MEDIAPIPE33_SOURCES
 
 

@@ -2,7 +2,7 @@ import pytest
 import roma
 import torch
 
-from conftest import random_params
+from body_helpers import random_params
 from uvatar.body.skinning import linear_blend_skinning
 from uvatar.errors import InputError
 
@@ -57,3 +57,20 @@ def test_bad_params_raise_input_error(body):
         body.params_from_labels(rotations={"tail": [0, 0, 1]})
     with pytest.raises(InputError, match="unknown label"):
         body.params_from_labels(phenotypes={"hieght": 0.3})
+
+
+def test_fast_forward_from_rest_matches_forward(body):
+    params = random_params(body, 2, seed=11)
+    reference = body.forward(params)
+    fast = body.forward_from_rest(params, body.rest_state(params.phenotypes))
+    assert (fast.vertices - reference.vertices).abs().max() < 1e-5
+    assert (fast.bone_poses - reference.bone_poses).abs().max() < 1e-5
+
+
+def test_dense_skinning_matches_sparse_reference(body):
+    from uvatar.body.skinning import linear_blend_skinning_dense
+
+    out = body.forward(random_params(body, 2, seed=12))
+    sparse = linear_blend_skinning(out.rest_vertices, body.vertex_bone_weights, body.vertex_bone_indices, out.bone_transforms)
+    dense = linear_blend_skinning_dense(out.rest_vertices, body.skinning_weight_matrix, out.bone_transforms)
+    assert (dense - sparse).abs().max() < 1e-5

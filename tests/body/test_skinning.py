@@ -1,6 +1,6 @@
 import torch
 
-from conftest import random_params
+from body_helpers import random_params
 from uvatar.body.skinning import bound_points_to_world, face_frames, world_points_to_bound
 
 

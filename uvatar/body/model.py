@@ -29,6 +29,7 @@ __all__ = [
     "BodyModel",
     "BodyParams",
     "BodyOutput",
+    "RestState",
     "load_body_model",
     "default_cache_dir",
 ]
@@ -101,6 +102,14 @@ class BodyOutput:
     bone_poses: torch.Tensor
     rest_bone_poses: torch.Tensor
     extras: dict = field(default_factory=dict)
+
+
+@dataclass
+class RestState:
+    """Rest-pose vertices ``(B, V, 3)`` and bone frames ``(B, J, 4, 4)`` of given shapes (neutral face)."""
+
+    vertices: torch.Tensor
+    bone_poses: torch.Tensor
 
 
 class BodyModel:
@@ -260,6 +269,59 @@ class BodyModel:
         )
 
     __call__ = forward
+
+    # ------------------------------------------------------------------ fast path for fitting
+    def rest_state(self, phenotypes: torch.Tensor) -> "RestState":
+        """Rest mesh and bones of shapes ``(B, 6)`` with a neutral face (differentiable in the shape).
+
+        Fitting loops that hold the shape still reuse it with :meth:`forward_from_rest`, which then
+        costs only forward kinematics and skinning.
+        """
+        zeros = torch.zeros(phenotypes.shape[0], len(self.facial_labels), device=self.device)
+        _, pheno, local, facial = self._anny.get_tensor_inputs(None, phenotypes, None, zeros)
+        coeffs = self._anny._get_phenotype_blendshape_coefficients(pheno, local, facial)
+        rest = self._anny.get_rest_model(coeffs)
+        return RestState(rest["rest_vertices"], rest["rest_bone_poses"])
+
+    @functools.cached_property
+    def skinning_weight_matrix(self) -> torch.Tensor:
+        """``(V, J)`` dense skinning weights (from the ``(V, 9)`` sparse ones)."""
+        dense = torch.zeros(self.n_vertices, self.n_bones, device=self.device)
+        return dense.scatter_add_(1, self.vertex_bone_indices, self.vertex_bone_weights)
+
+    @functools.cached_property
+    def facial_basis(self) -> torch.Tensor:
+        """``(52, V, 3)`` rest-vertex displacement of each facial action at weight 1 (average shape).
+
+        Anny's rest vertices are linear in its blendshape coefficients and the facial actions enter
+        them unmixed with the phenotypes, so this basis is exact for vertices; the facial actions' tiny
+        effect on the rest bones (eyes) is left out (tests bound it).
+        """
+        with torch.no_grad():
+            params = self.default_params(len(self.facial_labels) + 1)
+            params.facial[1:] = torch.eye(len(self.facial_labels), device=self.device)
+            rest = self.forward(params).rest_vertices
+            return rest[1:] - rest[:1]
+
+    def forward_from_rest(self, params: BodyParams, rest: "RestState") -> BodyOutput:
+        """Like :meth:`forward` for a shape whose :meth:`rest_state` is given (``params.phenotypes`` is
+        ignored; ``params.facial`` is applied through :attr:`facial_basis`)."""
+        from uvatar.body.skinning import linear_blend_skinning_dense
+
+        self._check_params(params)
+        batch = params.batch_size
+        delta = torch.eye(4, device=self.device).repeat(batch, self.n_bones, 1, 1)
+        delta[..., :3, :3] = roma.rotvec_to_rotmat(params.rotvecs)
+        rest_bone_poses = rest.bone_poses.expand(batch, -1, -1, -1)
+        transforms, bone_poses = self._anny.get_bone_transforms(delta, rest_bone_poses)
+        rest_vertices = rest.vertices.expand(batch, -1, -1) + torch.einsum("bf,fvd->bvd", params.facial, self.facial_basis)
+        vertices = linear_blend_skinning_dense(rest_vertices, self.skinning_weight_matrix, transforms)
+        shift = params.translation[:, None, :]
+        bone_poses = bone_poses.clone()
+        bone_poses[..., :3, 3] = bone_poses[..., :3, 3] + shift
+        transforms = transforms.clone()
+        transforms[..., :3, 3] = transforms[..., :3, 3] + params.translation[:, None, :]
+        return BodyOutput(vertices + shift, rest_vertices, transforms, bone_poses, rest_bone_poses)
 
     def rest_vertices(self, phenotypes: torch.Tensor | None = None) -> torch.Tensor:
         """``(V, 3)`` rest-pose (A-pose) vertices for one shape (average shape by default)."""

@@ -15,6 +15,7 @@ import torch
 
 __all__ = [
     "linear_blend_skinning",
+    "linear_blend_skinning_dense",
     "face_frames",
     "bound_points_to_world",
     "world_points_to_bound",
@@ -40,6 +41,20 @@ def linear_blend_skinning(
     blended_rot = (weights[None, ..., None, None] * rot).sum(2)  # (B, N, 3, 3)
     blended_trans = (weights[None, ..., None] * trans).sum(2)  # (B, N, 3)
     return (blended_rot @ points.unsqueeze(-1)).squeeze(-1) + blended_trans
+
+
+def linear_blend_skinning_dense(points: torch.Tensor, weight_matrix: torch.Tensor, transforms: torch.Tensor) -> torch.Tensor:
+    """Linear blend skinning as one matrix product (fast forward and backward on the CPU).
+
+    Args:
+        points: ``(B, N, 3)`` rest-space points; weight_matrix: ``(N, J)`` dense bone weights;
+        transforms: ``(B, J, 4, 4)`` rest-to-posed bone transforms.
+    Returns:
+        ``(B, N, 3)`` posed points; equal to :func:`linear_blend_skinning` (its reference).
+    """
+    batch, joints = transforms.shape[:2]
+    blended = (weight_matrix @ transforms[:, :, :3, :].reshape(batch, joints, 12)).reshape(batch, -1, 3, 4)
+    return (blended[..., :3] @ points.unsqueeze(-1)).squeeze(-1) + blended[..., 3]
 
 
 def vertex_normals(vertices: torch.Tensor, faces: torch.Tensor) -> torch.Tensor:

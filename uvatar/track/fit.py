@@ -1,0 +1,448 @@
+"""Fit the proxy body (Anny pose, shape, face, camera) to one photo's detections.
+
+The fit runs in stages, each switching on more parameters and terms:
+
+1. **root**: the body's global rotation and translation from torso and head landmarks, from several
+   yaw starts (front, three-quarter, profile, back), on the rigid reference body (no skinning: fast);
+2. **body**: the bones of the parts the framing shows (head and spine always; arms for half and full;
+   legs only for full) and the shape, against the body landmarks;
+3. **detail**: adds the dense face term (478 MediaPipe face points against their fixed correspondence on
+   Anny's head), facial actions, and, for half and full framings, the silhouette term.
+
+Terms (all image distances are divided by the person-box height, so weights do not depend on the photo
+size): re-projection of the 33 body landmarks, weighted by MediaPipe's visibility and in-frame flag, with a
+Geman-McClure robust loss; dense face alignment; silhouette (fitted vertices must project inside the
+person mask, and the mask's outline must be reached by the body); priors that keep unseen parts
+natural (legs straight under a half-body photo, zero hand and finger rotations), keep joints within
+human ranges (a soft bound on each bone's rotation angle), and keep the shape near Anny's average.
+
+The camera is a pinhole at the world origin looking along +Y (the body faces -Y, towards it) with a
+field-of-view prior (``FitConfig.fov_deg`` over the longer image side): the body's root translation
+absorbs the distance, so focal length and depth are not fitted against each other.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import roma
+import torch
+
+from uvatar.body.model import BodyModel, BodyParams, RestState
+from uvatar.camera import Camera
+from uvatar.detect.detections import BODY_INDEX, Detections
+from uvatar.track.proxyfit import ProxyFit
+
+__all__ = ["FitConfig", "fit_proxy", "photo_camera", "FREE_BONES"]
+
+log = logging.getLogger(__name__)
+
+# Bones the fit may rotate, by the part of the body they move.
+FREE_BONES = {
+    "head": ("neck01", "neck02", "head"),
+    "spine": ("spine03", "spine02", "spine01"),
+    "arms": ("clavicle.L", "clavicle.R", "upperarm01.L", "upperarm01.R", "lowerarm01.L", "lowerarm01.R", "wrist.L", "wrist.R"),
+    "legs": ("upperleg01.L", "upperleg01.R", "lowerleg01.L", "lowerleg01.R", "foot.L", "foot.R"),
+}
+
+# Landmark groups (MediaPipe pose indices).
+_TORSO = [BODY_INDEX[n] for n in ("left_shoulder", "right_shoulder", "left_hip", "right_hip")]
+_HEAD = [BODY_INDEX[n] for n in ("nose", "left_eye", "right_eye", "left_ear", "right_ear", "mouth_left", "mouth_right")]
+_HAND_TIPS = [BODY_INDEX[n] for n in ("left_pinky", "right_pinky", "left_index", "right_index", "left_thumb", "right_thumb")]
+_LEGS = [BODY_INDEX[n] for n in ("left_knee", "right_knee", "left_ankle", "right_ankle", "left_heel", "right_heel", "left_foot_index", "right_foot_index")]
+
+
+@dataclass(frozen=True)
+class FitConfig:
+    """Knobs of the fit (defaults tuned on the photos in shared/realdata)."""
+
+    fov_deg: float = 45.0  # field-of-view prior over the longer image side
+    root_steps: int = 40
+    body_steps: int = 90
+    detail_steps: int = 50
+    robust_scale: float = 0.04  # final Geman-McClure scale, in person-box heights
+    robust_scale_start: float = 0.3  # annealed from this (wide basin first, robust at the end)
+    w_face: float = 1.0
+    w_silhouette: float = 0.5
+    w_pose_prior: float = 2e-3
+    w_unseen_prior: float = 0.5
+    w_shape_prior: float = 1e-3
+    w_facial_prior: float = 1e-4
+    max_bone_angle: float = 2.2  # radians; soft bound per fitted bone
+    yaw_starts: tuple[float, ...] = (0.0, 45.0, -45.0, 90.0, -90.0, 180.0)
+    silhouette_side: int = 192  # mask resolution (longer side) of the silhouette term
+    shape_every: int = 4  # shape gets a gradient every this many steps
+    lr_final_fraction: float = 0.05  # learning rates decay exponentially to this fraction over a stage
+
+
+def photo_camera(width: int, height: int, fov_deg: float = 45.0) -> Camera:
+    """The fit's camera: at the origin, looking along +Y with world Z up; ``fov_deg`` over the longer side."""
+    focal = 0.5 * max(width, height) / math.tan(math.radians(fov_deg) / 2)
+    K = torch.tensor([[focal, 0.0, width / 2], [0.0, focal, height / 2], [0.0, 0.0, 1.0]])
+    R = torch.tensor([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]])
+    return Camera(K, R, torch.zeros(3), width, height)
+
+
+def _gmof(residual_sq: torch.Tensor, scale: float) -> torch.Tensor:
+    """Geman-McClure robust penalty of squared residuals."""
+    s2 = scale * scale
+    return s2 * residual_sq / (s2 + residual_sq)
+
+
+@dataclass
+class _Targets:
+    points: torch.Tensor  # (33, 2)
+    weights: torch.Tensor  # (33,)
+    box_h: float
+    face: torch.Tensor | None
+    face_weights: torch.Tensor | None
+    dist_outside: torch.Tensor | None  # (1, 1, h, w) distance to the mask, in box heights
+    outline: torch.Tensor | None  # (M, 2) mask outline samples, pixels
+    mask_scale: float = 1.0
+
+
+def _targets(det: Detections, regime: str, config: FitConfig) -> _Targets:
+    box = det.box
+    box_h = float(max(box[3] - box[1], box[2] - box[0], 16.0))
+    weights = np.clip(det.body_visibility, 0.0, 1.0) * det.body_in_frame.astype(np.float32)
+    weights = np.where(weights > 0.3, weights, 0.0)
+    weights[_HAND_TIPS] *= 0.3
+    if regime != "full":
+        weights[_LEGS] = 0.0
+    if regime == "head":
+        weights[[BODY_INDEX[n] for n in ("left_elbow", "right_elbow", "left_wrist", "right_wrist", "left_hip", "right_hip")]] = 0.0
+        weights[_HAND_TIPS] = 0.0
+    face = face_w = None
+    if det.face is not None:
+        from uvatar.body.face_map import load_face_correspondence
+
+        face = torch.as_tensor(det.face, dtype=torch.float32)
+        face_w = load_face_correspondence().weights.float()
+        if det.face_box() is not None:
+            fb = det.face_box()
+            inside = (face[:, 0] >= 0) & (face[:, 0] < det.image_size[0]) & (face[:, 1] >= 0) & (face[:, 1] < det.image_size[1])
+            face_w = face_w * inside.float()
+            del fb
+    dist = outline = None
+    scale = 1.0
+    if det.mask is not None and regime in ("half", "full"):
+        dist, outline, scale = _silhouette_targets(det.mask, box_h, config.silhouette_side)
+    return _Targets(torch.as_tensor(det.body), torch.as_tensor(weights, dtype=torch.float32), box_h, face, face_w, dist, outline, scale)
+
+
+def _silhouette_targets(mask: np.ndarray, box_h: float, side: int):
+    from scipy import ndimage
+
+    h, w = mask.shape
+    scale = min(1.0, side / max(h, w))
+    small_h, small_w = max(8, int(round(h * scale))), max(8, int(round(w * scale)))
+    small = torch.nn.functional.interpolate(torch.as_tensor(mask)[None, None], size=(small_h, small_w), mode="area")[0, 0] > 0.5
+    inside = small.numpy()
+    outside_dist = ndimage.distance_transform_edt(~inside) / scale / box_h  # box heights
+    edge = inside & ~ndimage.binary_erosion(inside)
+    rows, cols = np.nonzero(edge)
+    if len(rows) > 600:
+        pick = np.linspace(0, len(rows) - 1, 600).astype(int)
+        rows, cols = rows[pick], cols[pick]
+    outline = torch.as_tensor(np.stack([(cols + 0.5) / scale, (rows + 0.5) / scale], -1), dtype=torch.float32)
+    return torch.as_tensor(outside_dist, dtype=torch.float32)[None, None], outline, scale
+
+
+def _sample_map(grid_map: torch.Tensor, pixels: torch.Tensor, width: int, height: int) -> torch.Tensor:
+    """Bilinear sample of a ``(1, 1, h, w)`` map at ``(N, 2)`` pixel positions of the full image."""
+    norm = torch.stack([pixels[:, 0] / width * 2 - 1, pixels[:, 1] / height * 2 - 1], -1)
+    return torch.nn.functional.grid_sample(grid_map, norm[None, None], align_corners=False, padding_mode="border")[0, 0, 0]
+
+
+class _Fitter:
+    def __init__(self, body: BodyModel, det: Detections, regime: str, config: FitConfig) -> None:
+        self.body, self.det, self.regime, self.config = body, det, regime, config
+        self.width, self.height = det.image_size
+        self.camera = photo_camera(self.width, self.height, config.fov_deg)
+        self.targets = _targets(det, regime, config)
+        parts = ["head", "spine"] + (["arms"] if regime in ("half", "full") else []) + (["legs"] if regime == "full" else [])
+        self.free = [body.bone_index(b) for p in parts for b in FREE_BONES[p]]
+        unseen = [] if regime == "full" else list(FREE_BONES["legs"])
+        if regime == "head":
+            unseen += list(FREE_BONES["arms"])
+        self.unseen = [body.bone_index(b) for b in unseen]
+        if det.face is not None:
+            from uvatar.body.face_map import load_face_correspondence
+
+            self.face_corr = load_face_correspondence()
+        else:
+            self.face_corr = None
+        self.silhouette_vertices = self._silhouette_vertex_subset()
+
+    def _silhouette_vertex_subset(self) -> torch.Tensor:
+        from uvatar.body.parts import interior_faces
+
+        keep = ~interior_faces(self.body)
+        verts = torch.unique(self.body.faces[keep].reshape(-1))
+        return verts[:: max(1, len(verts) // 3000)]
+
+    # -------------------------------------------------------------- projection helpers
+    def project(self, points: torch.Tensor) -> torch.Tensor:
+        pixels, _ = self.camera.project(points)
+        return pixels
+
+    def landmark_loss(self, keypoints: torch.Tensor, scale: float) -> torch.Tensor:
+        t = self.targets
+        pixels = self.project(keypoints)
+        residual_sq = ((pixels - t.points) / t.box_h).pow(2).sum(-1)
+        return (t.weights * _gmof(residual_sq, scale)).sum() / t.weights.sum().clamp(min=1e-6) / scale**2
+
+    def face_loss(self, vertices: torch.Tensor, scale: float) -> torch.Tensor:
+        from uvatar.body.face_map import face_points
+
+        t = self.targets
+        points = face_points(vertices[None], self.body.faces, self.face_corr)[0]
+        pixels = self.project(points)
+        residual_sq = ((pixels - t.face) / t.box_h).pow(2).sum(-1)
+        return (t.face_weights * _gmof(residual_sq, scale)).sum() / t.face_weights.sum().clamp(min=1e-6) / scale**2
+
+    def silhouette_loss(self, vertices: torch.Tensor, scale: float) -> torch.Tensor:
+        t = self.targets
+        pixels = self.project(vertices[self.silhouette_vertices])
+        in_frame = (pixels[:, 0] >= 0) & (pixels[:, 0] < self.width) & (pixels[:, 1] >= 0) & (pixels[:, 1] < self.height)
+        outside = _sample_map(t.dist_outside, pixels[in_frame], self.width, self.height)
+        loss_out = _gmof(outside.pow(2), scale).mean()
+        nearest = torch.cdist(t.outline, pixels[in_frame]).amin(1) / t.box_h
+        loss_in = _gmof(nearest.pow(2), scale).mean()
+        return (loss_out + 0.5 * loss_in) / scale**2
+
+    # -------------------------------------------------------------- stage 1: rigid root
+    def fit_root(self, params: BodyParams) -> BodyParams:
+        body = self.body
+        ref = body.forward(params)
+        keypoints = body.keypoints.mediapipe33(ref.vertices, ref.bone_poses)[0]  # (33, 3)
+        t = self.targets
+        weights = t.weights.clone()
+        group = _TORSO + _HEAD + [BODY_INDEX[n] for n in ("left_elbow", "right_elbow")]
+        mask = torch.zeros(33, dtype=torch.bool)
+        mask[group] = True
+        if (weights[mask] > 0).sum() < 3:  # too little of the torso: use whatever is seen
+            mask[:] = True
+        weights = weights * mask.float()
+        root = body.bone_index("root")
+        pivot = ref.bone_poses[0, root, :3, 3]
+        depth = self._initial_depth(keypoints, weights)
+        best = None
+        for yaw in self.config.yaw_starts:
+            rotvec = torch.tensor([0.0, 0.0, math.radians(yaw)], requires_grad=True)
+            trans = self._initial_translation(keypoints, weights, depth, rotvec.detach(), pivot).requires_grad_(True)
+            opt = torch.optim.Adam([{"params": [rotvec], "lr": 0.05}, {"params": [trans], "lr": 0.02 * depth}])
+            for _ in range(self.config.root_steps):
+                opt.zero_grad()
+                loss = self._root_loss(keypoints, weights, rotvec, trans, pivot)
+                loss.backward()
+                opt.step()
+            final = float(self._root_loss(keypoints, weights, rotvec, trans, pivot).detach())
+            if best is None or final < best[0]:
+                best = (final, rotvec.detach().clone(), trans.detach().clone())
+        params = params.detach()
+        params.rotvecs[0, root] = best[1]
+        # rotating the root turns the body about its pivot; the translation moves it afterwards
+        params.translation[0] = best[2]
+        self.root_loss = best[0]
+        return params
+
+    def _root_loss(self, keypoints, weights, rotvec, trans, pivot):
+        rot = roma.rotvec_to_rotmat(rotvec)
+        posed = (keypoints - pivot) @ rot.T + pivot + trans
+        pixels = self.project(posed)
+        residual_sq = ((pixels - self.targets.points) / self.targets.box_h).pow(2).sum(-1)
+        scale = self.config.robust_scale_start
+        return (weights * _gmof(residual_sq, scale)).sum() / weights.sum().clamp(min=1e-6) / scale**2
+
+    def _initial_depth(self, keypoints, weights) -> float:
+        """Distance from the camera that makes the seen landmarks' spread match (pinhole similar triangles)."""
+        seen = torch.nonzero(weights > 0).squeeze(1)
+        focal = float(self.camera.K[1, 1])
+        if len(seen) >= 2:
+            d2 = torch.cdist(self.targets.points[seen], self.targets.points[seen])
+            d3 = torch.cdist(keypoints[seen][:, [0, 2]], keypoints[seen][:, [0, 2]])
+            ok = d2 > 5
+            if ok.any():
+                return float(focal * torch.median(d3[ok] / d2[ok]))
+        return float(focal * 1.7 / self.targets.box_h)
+
+    def _initial_translation(self, keypoints, weights, depth, rotvec, pivot) -> torch.Tensor:
+        rot = roma.rotvec_to_rotmat(rotvec)
+        posed = (keypoints - pivot) @ rot.T + pivot
+        w = weights / weights.sum().clamp(min=1e-6)
+        target_px = (w[:, None] * self.targets.points).sum(0)
+        body_centre = (w[:, None] * posed).sum(0)
+        target_world = self.camera.backproject(target_px, torch.tensor(depth))
+        return target_world - body_centre
+
+    # -------------------------------------------------------------- stages 2 and 3
+    def fit_body(self, params: BodyParams, steps: int, detail: bool) -> tuple[BodyParams, dict]:
+        body, cfg = self.body, self.config
+        free = torch.tensor(self.free)
+        base = params.detach()
+        free_rot = base.rotvecs[0, free].clone().requires_grad_(True)
+        root_rot = base.rotvecs[0, body.bone_index("root")].clone().requires_grad_(True)
+        trans = base.translation[0].clone().requires_grad_(True)
+        shape_logit = torch.logit(base.phenotypes[0].clamp(1e-3, 1 - 1e-3)).requires_grad_(True)
+        facial = base.facial[0].clone().requires_grad_(True)
+        depth = float(trans.detach().norm().clamp(min=0.3))
+        # Adam moves every parameter by about its learning rate per step, and a chain of bones adds
+        # up: the first pass travels far, the detail pass only refines.
+        boost = 0.25 if detail else 1.0
+        groups = [
+            {"params": [free_rot], "lr": 0.04 * boost},
+            {"params": [root_rot], "lr": 0.02 * boost},
+            {"params": [trans], "lr": 0.008 * depth * boost},
+            {"params": [shape_logit], "lr": 0.08 * boost},
+        ]
+        use_face = detail and self.face_corr is not None and self.targets.face is not None
+        use_sil = detail and self.targets.dist_outside is not None
+        if use_face:
+            groups.append({"params": [facial], "lr": 0.02})
+        opt = torch.optim.Adam(groups)
+        # Adam moves each parameter by about its learning rate per step: decay it so the fit settles
+        decay = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=cfg.lr_final_fraction ** (1.0 / max(steps, 1)))
+        unseen_mask = torch.tensor([b in self.unseen for b in self.free])
+        terms = {}
+        rest = body.rest_state(torch.sigmoid(shape_logit.detach())[None])
+        for step in range(steps):
+            opt.zero_grad()
+            current = self._assemble(base, free, free_rot, root_rot, trans, shape_logit, facial)
+            if step % cfg.shape_every == 0:  # shape gradient on these steps only (the rest model is costly)
+                rest = body.rest_state(current.phenotypes)
+            out = body.forward_from_rest(current, rest)
+            keypoints = body.keypoints.mediapipe33(out.vertices, out.bone_poses)[0]
+            if detail:
+                scale = cfg.robust_scale
+            else:  # anneal geometrically from a wide basin to the robust scale
+                scale = cfg.robust_scale_start * (cfg.robust_scale / cfg.robust_scale_start) ** (step / max(steps - 1, 1))
+            terms = {"landmarks": self.landmark_loss(keypoints, scale)}
+            if use_face:
+                terms["face"] = cfg.w_face * self.face_loss(out.vertices[0], scale)
+                terms["facial_prior"] = cfg.w_facial_prior * current.facial.abs().sum()
+            if use_sil:
+                terms["silhouette"] = cfg.w_silhouette * self.silhouette_loss(out.vertices[0], scale)
+            angles = free_rot.norm(dim=-1)
+            seen_w = (~unseen_mask).float()
+            terms["pose_prior"] = cfg.w_pose_prior * (seen_w * angles.pow(2)).sum()
+            terms["unseen_prior"] = cfg.w_unseen_prior * (unseen_mask.float() * angles.pow(2)).sum()
+            terms["joint_limit"] = torch.relu(angles - cfg.max_bone_angle).pow(2).sum()
+            terms["shape_prior"] = cfg.w_shape_prior * (torch.sigmoid(shape_logit) - 0.5).pow(2).sum()
+            loss = sum(terms.values())
+            loss.backward()
+            opt.step()
+            decay.step()
+            rest = RestState(rest.vertices.detach(), rest.bone_poses.detach())
+            with torch.no_grad():
+                facial.clamp_(0.0, 1.0)
+        final = self._assemble(base, free, free_rot, root_rot, trans, shape_logit, facial).detach()
+        return final, {f"loss_{k}": float(v.detach()) for k, v in terms.items()}
+
+    @staticmethod
+    def _assemble(base, free, free_rot, root_rot, trans, shape_logit, facial) -> BodyParams:
+        rotvecs = base.rotvecs.clone()
+        rotvecs[0, free] = free_rot
+        rotvecs[0, 0] = root_rot
+        return BodyParams(rotvecs, trans[None], torch.sigmoid(shape_logit)[None], facial[None])
+
+
+def fit_proxy(
+    body: BodyModel,
+    det: Detections,
+    regime: str,
+    lower_extent: str | None = None,
+    config: FitConfig = FitConfig(),
+) -> ProxyFit:
+    """Fit the body to ``det`` for the framing ``regime`` ("head", "half", "full").
+
+    Returns:
+        :class:`ProxyFit` with parameters, camera, per-term residuals, confidence and timings.
+    """
+    threads = torch.get_num_threads()
+    # the fit's tensors are small: one thread is as fast, and does not collapse when another
+    # process holds the second core (measured: 2 threads slow down 10x under contention)
+    torch.set_num_threads(1)
+    try:
+        return _fit_proxy(body, det, regime, lower_extent, config)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _fit_proxy(body, det, regime, lower_extent, config) -> ProxyFit:
+    timings = {}
+    start = time.perf_counter()
+    fitter = _Fitter(body, det, regime, config)
+    params = body.default_params(1)
+    params = fitter.fit_root(params)
+    timings["fit_root_s"] = time.perf_counter() - start
+    t = time.perf_counter()
+    params, _ = fitter.fit_body(params, config.body_steps, detail=False)
+    timings["fit_body_s"] = time.perf_counter() - t
+    t = time.perf_counter()
+    params, losses = fitter.fit_body(params, config.detail_steps, detail=True)
+    timings["fit_detail_s"] = time.perf_counter() - t
+    residuals = measure_residuals(body, det, params, fitter.camera, regime, fitter.face_corr)
+    residuals.update(losses)
+    warnings = list(det.warnings)
+    confidence, low = _confidence(residuals, det)
+    if low:
+        warnings.append("low-confidence fit: few landmarks or a large re-projection error; check overlay.png")
+    timings["fit_total_s"] = time.perf_counter() - start
+    return ProxyFit(
+        regime=regime,
+        params=params,
+        camera=fitter.camera,
+        lower_extent=lower_extent,
+        residuals=residuals,
+        confidence=confidence,
+        low_confidence=low,
+        warnings=warnings,
+        timings={k: round(v, 4) for k, v in timings.items()},
+        image_size=det.image_size,
+    )
+
+
+@torch.no_grad()
+def measure_residuals(body, det: Detections, params: BodyParams, camera: Camera, regime: str, face_corr=None) -> dict:
+    """Re-projection errors of visible landmarks, face error and mask IoU of a fit (plain numbers)."""
+    out = body.forward(params)
+    keypoints = body.keypoints.mediapipe33(out.vertices, out.bone_poses)[0]
+    pixels, _ = camera.project(keypoints)
+    box = det.box
+    box_h = float(max(box[3] - box[1], 1.0))
+    visible = (torch.as_tensor(det.body_visibility) > 0.5) & torch.as_tensor(det.body_in_frame)
+    if regime != "full":
+        visible[_LEGS] = False
+    visible[_HAND_TIPS] = False
+    errors = (pixels - torch.as_tensor(det.body)).norm(dim=-1)
+    result = {"n_landmarks": int(visible.sum())}
+    if visible.any():
+        result["landmark_px"] = float(errors[visible].mean())
+        result["landmark_rel_box"] = float(errors[visible].mean() / box_h)
+    if det.face is not None and face_corr is not None:
+        from uvatar.body.face_map import face_points
+
+        face_px, _ = camera.project(face_points(out.vertices, body.faces, face_corr)[0])
+        result["face_px"] = float((face_px - torch.as_tensor(det.face)).norm(dim=-1).mean())
+    if det.mask is not None:
+        from uvatar.render.mesh import rasterize_mesh
+
+        raster = rasterize_mesh(out.vertices[0], body.faces, camera)
+        fitted = (raster.face_index >= 0).numpy()
+        person = det.mask > 0.5
+        union = np.logical_or(fitted, person).sum()
+        result["mask_iou"] = float(np.logical_and(fitted, person).sum() / max(union, 1))
+    return result
+
+
+def _confidence(residuals: dict, det: Detections) -> tuple[float, bool]:
+    rel = residuals.get("landmark_rel_box", 1.0)
+    n = residuals.get("n_landmarks", 0)
+    box_h = float(det.box[3] - det.box[1])
+    confidence = float(np.clip(1.0 - rel / 0.05, 0.0, 1.0) * min(1.0, n / 6) * min(1.0, box_h / 128))
+    return round(confidence, 3), bool(confidence < 0.3)
