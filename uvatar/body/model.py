@@ -357,5 +357,6 @@ def load_body_model(device: str = "cpu") -> BodyModel:
         import anny
 
         log.info("building the Anny body model (cache: %s)", os.environ["ANNY_CACHE_DIR"])
-        model = anny.Anny(rig="anny", topology="anny", facial_actions="all")
+        # torch LBS: same result as Warp LBS here, no Warp start-up (which prints to stdout)
+        model = anny.Anny(rig="anny", topology="anny", facial_actions="all", skinning_method="lbs")
     return BodyModel(model, device=device)

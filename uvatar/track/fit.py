@@ -67,13 +67,14 @@ class FitConfig:
     robust_scale: float = 0.04  # final Geman-McClure scale, in person-box heights
     robust_scale_start: float = 0.3  # annealed from this (wide basin first, robust at the end)
     w_face: float = 1.0
-    w_silhouette: float = 0.5
+    w_silhouette: float = 1.0
     w_pose_prior: float = 2e-3
     w_unseen_prior: float = 0.5
     w_shape_prior: float = 1e-3
     w_facial_prior: float = 1e-4
     max_bone_angle: float = 2.2  # radians; soft bound per fitted bone
     yaw_starts: tuple[float, ...] = (0.0, 45.0, -45.0, 90.0, -90.0, 180.0)
+    silhouette_fill: float = 0.75  # weight of "the body reaches the mask outline" against "stays inside"
     silhouette_side: int = 192  # mask resolution (longer side) of the silhouette term
     shape_every: int = 4  # shape gets a gradient every this many steps
     lr_final_fraction: float = 0.05  # learning rates decay exponentially to this fraction over a stage
@@ -213,7 +214,7 @@ class _Fitter:
         loss_out = _gmof(outside.pow(2), scale).mean()
         nearest = torch.cdist(t.outline, pixels[in_frame]).amin(1) / t.box_h
         loss_in = _gmof(nearest.pow(2), scale).mean()
-        return (loss_out + 0.5 * loss_in) / scale**2
+        return (loss_out + self.config.silhouette_fill * loss_in) / scale**2
 
     # -------------------------------------------------------------- stage 1: rigid root
     def fit_root(self, params: BodyParams) -> BodyParams:
@@ -231,33 +232,34 @@ class _Fitter:
         root = body.bone_index("root")
         pivot = ref.bone_poses[0, root, :3, 3]
         depth = self._initial_depth(keypoints, weights)
-        best = None
-        for yaw in self.config.yaw_starts:
-            rotvec = torch.tensor([0.0, 0.0, math.radians(yaw)], requires_grad=True)
-            trans = self._initial_translation(keypoints, weights, depth, rotvec.detach(), pivot).requires_grad_(True)
-            opt = torch.optim.Adam([{"params": [rotvec], "lr": 0.05}, {"params": [trans], "lr": 0.02 * depth}])
-            for _ in range(self.config.root_steps):
-                opt.zero_grad()
-                loss = self._root_loss(keypoints, weights, rotvec, trans, pivot)
-                loss.backward()
-                opt.step()
-            final = float(self._root_loss(keypoints, weights, rotvec, trans, pivot).detach())
-            if best is None or final < best[0]:
-                best = (final, rotvec.detach().clone(), trans.detach().clone())
+        # all yaw starts at once, as a batch: (S, 3) rotation vectors and translations
+        yaws = torch.tensor([math.radians(y) for y in self.config.yaw_starts])
+        rotvecs = torch.stack([torch.zeros_like(yaws), torch.zeros_like(yaws), yaws], -1).requires_grad_(True)
+        trans = torch.stack([self._initial_translation(keypoints, weights, depth, r, pivot) for r in rotvecs.detach()])
+        trans.requires_grad_(True)
+        opt = torch.optim.Adam([{"params": [rotvecs], "lr": 0.05}, {"params": [trans], "lr": 0.02 * depth}])
+        for _ in range(self.config.root_steps):
+            opt.zero_grad()
+            self._root_loss(keypoints, weights, rotvecs, trans, pivot).sum().backward()
+            opt.step()
+        with torch.no_grad():
+            losses = self._root_loss(keypoints, weights, rotvecs, trans, pivot)
+        best = int(losses.argmin())
         params = params.detach()
-        params.rotvecs[0, root] = best[1]
+        params.rotvecs[0, root] = rotvecs[best].detach()
         # rotating the root turns the body about its pivot; the translation moves it afterwards
-        params.translation[0] = best[2]
-        self.root_loss = best[0]
+        params.translation[0] = trans[best].detach()
+        self.root_loss = float(losses[best])
         return params
 
-    def _root_loss(self, keypoints, weights, rotvec, trans, pivot):
-        rot = roma.rotvec_to_rotmat(rotvec)
-        posed = (keypoints - pivot) @ rot.T + pivot + trans
+    def _root_loss(self, keypoints, weights, rotvecs, trans, pivot):
+        """Per-start losses ``(S,)`` of the rigid reference keypoints ``(33, 3)`` under ``(S, 3)`` rotations."""
+        rot = roma.rotvec_to_rotmat(rotvecs)  # (S, 3, 3)
+        posed = (keypoints - pivot) @ rot.transpose(-1, -2) + pivot + trans[:, None, :]
         pixels = self.project(posed)
         residual_sq = ((pixels - self.targets.points) / self.targets.box_h).pow(2).sum(-1)
         scale = self.config.robust_scale_start
-        return (weights * _gmof(residual_sq, scale)).sum() / weights.sum().clamp(min=1e-6) / scale**2
+        return (weights * _gmof(residual_sq, scale)).sum(-1) / weights.sum().clamp(min=1e-6) / scale**2
 
     def _initial_depth(self, keypoints, weights) -> float:
         """Distance from the camera that makes the seen landmarks' spread match (pinhole similar triangles)."""
@@ -390,8 +392,11 @@ def _fit_proxy(body, det, regime, lower_extent, config) -> ProxyFit:
     residuals.update(losses)
     warnings = list(det.warnings)
     confidence, low = _confidence(residuals, det)
+    box_h = float(det.box[3] - det.box[1])
+    if box_h < 128:
+        warnings.append(f"the person is only {box_h:.0f} px tall; use a photo where they are at least 256 px tall")
     if low:
-        warnings.append("low-confidence fit: few landmarks or a large re-projection error; check overlay.png")
+        warnings.append("low-confidence fit: small person, few landmarks or a large re-projection error; check overlay.png")
     timings["fit_total_s"] = time.perf_counter() - start
     return ProxyFit(
         regime=regime,
@@ -444,5 +449,5 @@ def _confidence(residuals: dict, det: Detections) -> tuple[float, bool]:
     rel = residuals.get("landmark_rel_box", 1.0)
     n = residuals.get("n_landmarks", 0)
     box_h = float(det.box[3] - det.box[1])
-    confidence = float(np.clip(1.0 - rel / 0.05, 0.0, 1.0) * min(1.0, n / 6) * min(1.0, box_h / 128))
-    return round(confidence, 3), bool(confidence < 0.3)
+    confidence = float(np.clip(1.0 - rel / 0.05, 0.0, 1.0) * min(1.0, n / 6) * min(1.0, box_h / 256))
+    return round(confidence, 3), bool(confidence < 0.3 or box_h < 128)
