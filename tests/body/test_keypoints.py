@@ -29,3 +29,15 @@ def test_keypoints_follow_pose(body):
     points = body.keypoints.mediapipe33(out.vertices, out.bone_poses)
     assert points.shape == (2, 33, 3) and torch.isfinite(points).all()
     assert (points[0] - points[1]).norm(dim=-1).mean() > 0.05
+
+
+def test_hand_points_lie_along_the_fingers(body):
+    out = body.forward(body.default_params(1))
+    for side, sign in (("L", 1.0), ("R", -1.0)):
+        hand = body.keypoints.hand21(out.vertices, out.bone_poses, side)[0]
+        assert hand.shape == (21, 3) and (hand[:, 0] * sign > 0.3).all()  # out at the side of the body
+        for finger in range(5):
+            base, tip = hand[1 + 4 * finger], hand[4 + 4 * finger]
+            wrist = hand[0]
+            assert (tip - wrist).norm() > (base - wrist).norm()  # each finger's tip is further out than its base
+        assert 0.05 < (hand[12] - hand[0]).norm() < 0.25  # middle fingertip to wrist: a hand's length

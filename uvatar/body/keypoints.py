@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import torch
 
-__all__ = ["MEDIAPIPE33_NAMES", "MEDIAPIPE33_SOURCES", "BodyKeypoints"]
+__all__ = ["MEDIAPIPE33_NAMES", "MEDIAPIPE33_SOURCES", "HAND21_SOURCES", "BodyKeypoints"]
 
 MEDIAPIPE33_NAMES: tuple[str, ...] = (
     "nose", "left_eye_inner", "left_eye", "left_eye_outer", "right_eye_inner", "right_eye",
@@ -66,6 +66,19 @@ MEDIAPIPE33_SOURCES: dict[str, str] = {
 }
 
 
+# MediaPipe's 21 hand landmarks (uvatar.detect.HAND_LANDMARKS order) on Anny's hand: joints are bone
+# heads (finger1 = thumb ... finger5 = pinky; -1/-2/-3 are the proximal to distal bones), tips are the
+# surface vertex furthest along each finger's last bone.
+HAND21_SOURCES: tuple[str, ...] = (
+    "bone:wrist",
+    "bone:finger1-1", "bone:finger1-2", "bone:finger1-3", "tip:finger1",
+    "bone:finger2-1", "bone:finger2-2", "bone:finger2-3", "tip:finger2",
+    "bone:finger3-1", "bone:finger3-2", "bone:finger3-3", "tip:finger3",
+    "bone:finger4-1", "bone:finger4-2", "bone:finger4-3", "tip:finger4",
+    "bone:finger5-1", "bone:finger5-2", "bone:finger5-3", "tip:finger5",
+)  # fmt: skip
+
+
 @dataclass
 class BodyKeypoints:
     """Keypoint extractors for one :class:`~uvatar.body.model.BodyModel`.
@@ -81,6 +94,7 @@ class BodyKeypoints:
     coco_weights: torch.Tensor
     vertex_points: dict[str, int]
     bone_indices: dict[str, int]
+    hand_sources: dict[str, list[tuple[str, int]]] | None = None
 
     @classmethod
     def build(cls, body) -> "BodyKeypoints":
@@ -117,11 +131,18 @@ class BodyKeypoints:
             for src in MEDIAPIPE33_SOURCES.values()
             if src.startswith("bone:")
         }
-        return cls(coco_labels, weights, vertex_points, bone_indices)
+        return cls(coco_labels, weights, vertex_points, bone_indices, _hand_sources(body, rest))
 
     def coco(self, vertices: torch.Tensor) -> torch.Tensor:
         """``(B, V, 3)`` vertices -> ``(B, 23, 3)`` COCO-style keypoints."""
         return torch.einsum("kv,bvd->bkd", self.coco_weights, vertices)
+
+    def hand21(self, vertices: torch.Tensor, bone_poses: torch.Tensor, side: str) -> torch.Tensor:
+        """``(B, 21, 3)`` body points of MediaPipe's 21 hand landmarks for side ``"L"`` or ``"R"`` (the person's)."""
+        points = []
+        for kind, index in self.hand_sources[side]:
+            points.append(bone_poses[:, index, :3, 3] if kind == "bone" else vertices[:, index])
+        return torch.stack(points, dim=1)
 
     def mediapipe33(self, vertices: torch.Tensor, bone_poses: torch.Tensor) -> torch.Tensor:
         """Body points of MediaPipe's 33 pose landmarks.
@@ -142,3 +163,26 @@ class BodyKeypoints:
             else:
                 points.append(vertices[:, self.vertex_points[key]])
         return torch.stack(points, dim=1)
+
+
+def _hand_sources(body, rest: torch.Tensor) -> dict[str, list[tuple[str, int]]]:
+    """Per side, the 21 (kind, index) pairs of :data:`HAND21_SOURCES`, tips found on the rest mesh."""
+    out = body.forward(body.default_params(1))
+    heads = out.bone_poses[0, :, :3, 3]
+    dominant = body.skinning_weight_matrix.argmax(1)
+    sources: dict[str, list[tuple[str, int]]] = {}
+    for side in ("L", "R"):
+        rows = []
+        for source in HAND21_SOURCES:
+            kind, name = source.split(":")
+            if kind == "bone":
+                rows.append(("bone", body.bone_index(f"{name}.{side}")))
+                continue
+            last = body.bone_index(f"{name}-3.{side}")
+            previous = body.bone_index(f"{name}-2.{side}")
+            direction = torch.nn.functional.normalize(heads[last] - heads[previous], dim=0)
+            candidates = torch.nonzero(dominant == last).squeeze(1)
+            along = (rest[candidates] - heads[last]) @ direction
+            rows.append(("vertex", int(candidates[along.argmax()])))
+        sources[side] = rows
+    return sources

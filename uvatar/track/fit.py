@@ -67,6 +67,7 @@ class FitConfig:
     robust_scale: float = 0.04  # final Geman-McClure scale, in person-box heights
     robust_scale_start: float = 0.3  # annealed from this (wide basin first, robust at the end)
     w_face: float = 1.0
+    w_hands: float = 0.5
     w_silhouette: float = 1.0
     w_pose_prior: float = 2e-3
     w_unseen_prior: float = 0.5
@@ -178,6 +179,17 @@ class _Fitter:
         else:
             self.face_corr = None
         self.silhouette_vertices = self._silhouette_vertex_subset()
+        # hands: fit the fingers of each hand the detector found (person's left = Anny's .L)
+        self.hands = {}
+        if regime in ("half", "full"):
+            for side, points in (("L", det.left_hand), ("R", det.right_hand)):
+                if points is not None:
+                    size = float(np.ptp(points, axis=0).max())
+                    if size > 8:  # pixels; smaller hands carry no usable finger detail
+                        self.hands[side] = (torch.as_tensor(points, dtype=torch.float32), size)
+        self.finger_bones = [
+            body.bone_index(f"finger{k}-{j}.{side}") for side in self.hands for k in range(1, 6) for j in (1, 2, 3)
+        ]
 
     def _silhouette_vertex_subset(self) -> torch.Tensor:
         from uvatar.body.parts import interior_faces
@@ -205,6 +217,15 @@ class _Fitter:
         pixels = self.project(points)
         residual_sq = ((pixels - t.face) / t.box_h).pow(2).sum(-1)
         return (t.face_weights * _gmof(residual_sq, scale)).sum() / t.face_weights.sum().clamp(min=1e-6) / scale**2
+
+    def hand_loss(self, vertices: torch.Tensor, bone_poses: torch.Tensor, scale: float) -> torch.Tensor:
+        """Robust re-projection of the detected hands' 21 landmarks, in units of each hand's size."""
+        total = vertices.new_zeros(())
+        for side, (points, size) in self.hands.items():
+            pixels = self.project(self.body.keypoints.hand21(vertices[None], bone_poses, side)[0])
+            residual_sq = ((pixels - points) / size).pow(2).sum(-1)
+            total = total + _gmof(residual_sq, 4 * scale).mean() / (4 * scale) ** 2
+        return total
 
     def silhouette_loss(self, vertices: torch.Tensor, scale: float) -> torch.Tensor:
         t = self.targets
@@ -285,7 +306,8 @@ class _Fitter:
     # -------------------------------------------------------------- stages 2 and 3
     def fit_body(self, params: BodyParams, steps: int, detail: bool) -> tuple[BodyParams, dict]:
         body, cfg = self.body, self.config
-        free = torch.tensor(self.free)
+        free_list = self.free + (self.finger_bones if detail else [])
+        free = torch.tensor(free_list)
         base = params.detach()
         free_rot = base.rotvecs[0, free].clone().requires_grad_(True)
         root_rot = base.rotvecs[0, body.bone_index("root")].clone().requires_grad_(True)
@@ -309,7 +331,7 @@ class _Fitter:
         opt = torch.optim.Adam(groups)
         # Adam moves each parameter by about its learning rate per step: decay it so the fit settles
         decay = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=cfg.lr_final_fraction ** (1.0 / max(steps, 1)))
-        unseen_mask = torch.tensor([b in self.unseen for b in self.free])
+        unseen_mask = torch.tensor([b in self.unseen for b in free_list])
         terms = {}
         rest = body.rest_state(torch.sigmoid(shape_logit.detach())[None])
         for step in range(steps):
@@ -327,6 +349,8 @@ class _Fitter:
             if use_face:
                 terms["face"] = cfg.w_face * self.face_loss(out.vertices[0], scale)
                 terms["facial_prior"] = cfg.w_facial_prior * current.facial.abs().sum()
+            if detail and self.hands:
+                terms["hands"] = cfg.w_hands * self.hand_loss(out.vertices[0], out.bone_poses, scale)
             if use_sil:
                 terms["silhouette"] = cfg.w_silhouette * self.silhouette_loss(out.vertices[0], scale)
             angles = free_rot.norm(dim=-1)
