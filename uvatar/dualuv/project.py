@@ -1,0 +1,195 @@
+"""Dual-UV: the closed-form projection of image features into the body's UV space.
+
+Core-UV: surface points sampled on the fitted (posed) body at the texel centres of a sampling raster of
+the UV atlas (``supersample`` x finer than the output grid), seen by the photo's camera (back faces
+culled, z-buffer with a depth tolerance, inside the person mask), sample the feature map bilinearly and
+are scattered into the UV grid with the paper's normalized kernel sum (:mod:`uvatar.dualuv.scatter`).
+
+Shell-UV: the same on the shell (the body extruded along its normals, same UV layout), on a coarser
+grid, where the shell is seen, the body is not, and the person mask says there is a person: hair, hats,
+loose clothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+
+from uvatar.body.shell import shell_vertices
+from uvatar.body.uv import UVRaster
+from uvatar.camera import Camera
+from uvatar.dualuv.scatter import scatter_to_uv
+from uvatar.render.mesh import rasterize_mesh, visible_points
+
+__all__ = ["UVFeatures", "SurfaceSamples", "project_surface", "project_dual_uv", "DualUVConfig"]
+
+
+@dataclass(frozen=True)
+class DualUVConfig:
+    """Resolutions and tolerances of the projection."""
+
+    core_resolution: int = 512
+    shell_resolution: int = 256
+    supersample: int = 2  # sampling raster is this many times finer than the grid, per axis
+    depth_tol: float = 0.015  # metres behind the z-buffer still counted as visible
+    min_cos: float = 0.05  # grazing views (|cos| below this) are not sampled
+    mask_threshold: float = 0.5
+
+
+@dataclass
+class UVFeatures:
+    """Projected features of one or more photos.
+
+    Attributes:
+        core: ``(C, H, W)`` features on the body surface; ``core_weight (H, W)`` kernel weight sum
+            (0 = unseen); ``core_cos (H, W)`` mean cosine between surface normal and view ray.
+        shell: ``(C, Hs, Ws)`` features on the shell; ``shell_weight``, ``shell_cos`` likewise.
+        encoder: name of the feature encoder.
+    """
+
+    core: torch.Tensor
+    core_weight: torch.Tensor
+    core_cos: torch.Tensor
+    shell: torch.Tensor
+    shell_weight: torch.Tensor
+    shell_cos: torch.Tensor
+    encoder: str = "rgb"
+    stats: dict = field(default_factory=dict)
+
+    @property
+    def core_mask(self) -> torch.Tensor:
+        return self.core_weight > 0.25
+
+    @property
+    def shell_mask(self) -> torch.Tensor:
+        return self.shell_weight > 0.25
+
+
+@dataclass
+class SurfaceSamples:
+    """Points sampled on a surface at the texels of a sampling raster.
+
+    Attributes:
+        uv: ``(N, 2)``; points: ``(N, 3)`` world; normals: ``(N, 3)`` unit face normals; face: ``(N,)``.
+    """
+
+    uv: torch.Tensor
+    points: torch.Tensor
+    normals: torch.Tensor
+    face: torch.Tensor
+
+
+def sample_surface(vertices: torch.Tensor, faces: torch.Tensor, uv_corners: torch.Tensor, raster: UVRaster, keep_faces: torch.Tensor | None = None) -> SurfaceSamples:
+    """Surface points at the covered texels of ``raster`` (``vertices (V, 3)``, ``faces (F, 3)``)."""
+    _, face, bary = raster.covered()
+    if keep_faces is not None:
+        ok = keep_faces[face]
+        face, bary = face[ok], bary[ok]
+    corners = vertices[faces[face]]  # (N, 3, 3)
+    points = (bary[:, :, None] * corners).sum(1)
+    normals = torch.nn.functional.normalize(torch.linalg.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0]), dim=-1)
+    uv = (bary[:, :, None] * uv_corners[face]).sum(1)
+    return SurfaceSamples(uv, points, normals, face)
+
+
+def _view_cos(samples: SurfaceSamples, camera: Camera) -> torch.Tensor:
+    to_camera = torch.nn.functional.normalize(camera.center[None] - samples.points, dim=-1)
+    return (samples.normals * to_camera).sum(-1)
+
+
+def _mask_at(mask: torch.Tensor | None, pixels: torch.Tensor, threshold: float) -> torch.Tensor:
+    if mask is None:
+        return torch.ones(len(pixels), dtype=torch.bool)
+    h, w = mask.shape
+    col = pixels[:, 0].floor().long().clamp(0, w - 1)
+    row = pixels[:, 1].floor().long().clamp(0, h - 1)
+    return mask[row, col] > threshold
+
+
+def project_surface(
+    feature_map,
+    samples: SurfaceSamples,
+    visible: torch.Tensor,
+    camera: Camera,
+    height: int,
+    width: int,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Sample features at the visible points and scatter them into a ``height x width`` grid.
+
+    Returns:
+        grid ``(C, H, W)``, weight ``(H, W)``, mean view cosine ``(H, W)``.
+    """
+    pixels, _ = camera.project(samples.points[visible])
+    features = feature_map.sample(pixels)
+    uv = samples.uv[visible]
+    cos = _view_cos(samples, camera)[visible]
+    ones = torch.ones(len(uv))
+    grid, weight = scatter_to_uv(uv, features, ones, height, width)
+    cos_grid, _ = scatter_to_uv(uv, cos[:, None], ones, height, width)
+    return grid, weight, cos_grid[0]
+
+
+def project_dual_uv(
+    feature_map,
+    body,
+    posed_vertices: torch.Tensor,
+    camera: Camera,
+    person_mask: torch.Tensor | None,
+    shell_offsets: torch.Tensor,
+    config: DualUVConfig = DualUVConfig(),
+) -> UVFeatures:
+    """Core-UV and Shell-UV of one photo.
+
+    Args:
+        feature_map: a FeatureMap (``.sample(pixels (N, 2)) -> (N, C)``, ``.encoder``).
+        body: the BodyModel (faces, UV atlas, interior faces).
+        posed_vertices: ``(V, 3)`` fitted body in the photo's world, metres.
+        camera: the photo's camera.
+        person_mask: ``(H, W)`` float in [0, 1] or None.
+        shell_offsets: ``(V,)`` extrusion of the shell, metres.
+    """
+    from uvatar.body.parts import interior_faces
+
+    faces = body.faces
+    keep = ~interior_faces(body)
+    mask = torch.as_tensor(person_mask, dtype=torch.float32) if person_mask is not None else None
+    body_raster = rasterize_mesh(posed_vertices, faces, camera)
+
+    core_samples = sample_surface(posed_vertices, faces, body.uv_corners, body.uv_raster(config.core_resolution * config.supersample), keep)
+    core_pixels, _ = camera.project(core_samples.points)
+    core_visible = (
+        visible_points(core_samples.points, body_raster, camera, config.depth_tol)
+        & (_view_cos(core_samples, camera) > config.min_cos)
+        & _mask_at(mask, core_pixels, config.mask_threshold)
+    )
+    core, core_weight, core_cos = project_surface(feature_map, core_samples, core_visible, camera, config.core_resolution, config.core_resolution)
+
+    shell = shell_vertices(posed_vertices[None], faces, shell_offsets)[0]
+    shell_raster = rasterize_mesh(shell, faces, camera)
+    shell_samples = sample_surface(shell, faces, body.uv_corners, body.uv_raster(config.shell_resolution * config.supersample), keep)
+    shell_pixels, _ = camera.project(shell_samples.points)
+    in_image = (shell_pixels[:, 0] >= 0) & (shell_pixels[:, 0] < camera.width) & (shell_pixels[:, 1] >= 0) & (shell_pixels[:, 1] < camera.height)
+    col = shell_pixels[:, 0].floor().long().clamp(0, camera.width - 1)
+    row = shell_pixels[:, 1].floor().long().clamp(0, camera.height - 1)
+    body_free = body_raster.face_index[row, col] < 0
+    shell_visible = (
+        visible_points(shell_samples.points, shell_raster, camera, config.depth_tol)
+        & in_image
+        & body_free
+        & (_view_cos(shell_samples, camera) > config.min_cos)
+        & _mask_at(mask, shell_pixels, config.mask_threshold)
+    )
+    shell_grid, shell_weight, shell_cos = project_surface(
+        feature_map, shell_samples, shell_visible, camera, config.shell_resolution, config.shell_resolution
+    )
+    stats = {
+        "core_points_visible": int(core_visible.sum()),
+        "shell_points_visible": int(shell_visible.sum()),
+    }
+    if mask is not None:
+        person = mask > config.mask_threshold
+        shell_cover = (shell_raster.face_index >= 0) & person
+        stats["mask_covered_by_body"] = float(((body_raster.face_index >= 0) & person).sum() / person.sum().clamp(min=1))
+        stats["mask_covered_by_body_or_shell"] = float((((body_raster.face_index >= 0) | shell_cover) & person).sum() / person.sum().clamp(min=1))
+    return UVFeatures(core, core_weight, core_cos, shell_grid, shell_weight, shell_cos, getattr(feature_map, "encoder", "rgb"), stats)

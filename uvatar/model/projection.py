@@ -1,0 +1,121 @@
+"""The training-free "projection" decoder: the baseline every learned decoder must beat.
+
+* Core: colours from Core-UV (the photo's colours projected onto the body); unseen texels are filled
+  from the mirrored side where that side was seen, then by push-pull inside each UV island. One flat,
+  opaque Gaussian per covered texel, sized by the texel's footprint on the body surface.
+* Shell: one Gaussian per shell texel that was seen (hair, hats, loose clothing), bound to the body face
+  under it with its offset along the shell; unseen shell texels get no Gaussian.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import torch
+
+from uvatar.avatar import Avatar
+from uvatar.body.mirror import mirror_texels
+from uvatar.body.parts import interior_faces
+from uvatar.body.shell import shell_vertices
+from uvatar.body.skinning import world_points_to_bound
+from uvatar.dualuv.project import UVFeatures
+from uvatar.model.inpaint import mirror_fill, push_pull_islands
+
+__all__ = ["ProjectionConfig", "decode_projection", "texel_footprint"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ProjectionConfig:
+    core_opacity: float = 0.99
+    shell_opacity: float = 0.97
+    tangent_sigma: float = 0.75  # Gaussian sigma in texel sides (neighbours overlap without holes or a visible lattice)
+    normal_sigma: float = 0.08  # flat: sigma along the normal, in texel sides
+    mirror: bool = True
+
+
+def texel_footprint(rest_vertices: torch.Tensor, faces: torch.Tensor, uv_corners: torch.Tensor, resolution: int) -> torch.Tensor:
+    """``(F,)`` side length (metres) of one texel of a ``resolution``² atlas on each face of the surface."""
+    corners = rest_vertices[faces]
+    area3d = 0.5 * torch.linalg.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0]).norm(dim=-1)
+    uv = uv_corners
+    area_uv = 0.5 * ((uv[:, 1, 0] - uv[:, 0, 0]) * (uv[:, 2, 1] - uv[:, 0, 1]) - (uv[:, 2, 0] - uv[:, 0, 0]) * (uv[:, 1, 1] - uv[:, 0, 1])).abs()
+    return torch.sqrt(area3d / area_uv.clamp(min=1e-12)) / resolution
+
+
+def _gaussians_on_raster(raster, keep_faces, footprint, config, colors_grid, mask=None):
+    idx, face, bary = raster.covered()
+    ok = keep_faces[face]
+    if mask is not None:
+        ok &= mask.reshape(-1)[idx]
+    idx, face, bary = idx[ok], face[ok], bary[ok]
+    side = footprint[face]
+    if len(side):  # UV-degenerate faces give absurd footprints: cap them to the bulk of the atlas
+        side = side.clamp(max=float(torch.quantile(side, 0.95)) * 1.5)
+    scales = torch.stack([side * config.tangent_sigma, side * config.tangent_sigma, side * config.normal_sigma], -1)
+    colors = colors_grid.reshape(3, -1)[:, idx].T.clamp(0, 1)
+    return idx, face, bary, scales, colors
+
+
+def decode_projection(uv: UVFeatures, body, phenotypes: torch.Tensor, facial: torch.Tensor, shell_offsets: torch.Tensor, config: ProjectionConfig = ProjectionConfig()) -> Avatar:
+    """Build an :class:`~uvatar.avatar.Avatar` from RGB Dual-UV features.
+
+    Args:
+        uv: :class:`UVFeatures` whose features are RGB (``encoder == "rgb"``).
+        body: BodyModel; phenotypes ``(6,)`` and facial ``(52,)``: the fitted shape and face.
+        shell_offsets: ``(V,)`` the shell extrusion used for the projection, metres.
+    """
+    if uv.core.shape[0] != 3:
+        raise ValueError(f"the projection decoder needs RGB features (3 channels); got {uv.core.shape[0]}")
+    resolution = uv.core.shape[-1]
+    raster = body.uv_raster(resolution)
+    keep = ~interior_faces(body)
+    params = body.default_params(1)
+    params.phenotypes, params.facial = phenotypes.reshape(1, -1), facial.reshape(1, -1)
+    rest = body.forward(params).vertices[0]  # the avatar's own shape, reference pose
+    stats = {}
+
+    # ---- core colours: seen, then mirrored, then push-pull per island
+    known = uv.core_mask & raster.mask
+    colors = uv.core.clone()
+    stats["core_seen_fraction"] = float(known.sum() / raster.mask.sum())
+    if config.mirror:
+        mirror = mirror_texels(raster, body.mirror, body.uv_corners)
+        colors, known = mirror_fill(colors, known, mirror)
+    stats["core_seen_or_mirrored_fraction"] = float(known.sum() / raster.mask.sum())
+    fallback = colors[:, known].median(dim=1).values if known.any() else torch.full((3,), 0.5)
+    colors = push_pull_islands(colors, known, raster.mask, fallback)
+
+    footprint = texel_footprint(rest, body.faces, body.uv_corners, resolution)
+    idx, face, bary, scales, core_colors = _gaussians_on_raster(raster, keep, footprint, config, colors)
+    n_core = len(face)
+
+    # ---- shell: only where it was seen
+    shell_res = uv.shell.shape[-1]
+    shell_raster = body.uv_raster(shell_res)
+    shell_seen = uv.shell_mask & shell_raster.mask
+    shell_footprint = texel_footprint(shell_vertices(rest[None], body.faces, shell_offsets)[0], body.faces, body.uv_corners, shell_res)
+    s_idx, s_face, s_bary, s_scales, s_colors = _gaussians_on_raster(shell_raster, keep, shell_footprint, config, uv.shell, shell_seen)
+    shell_rest = shell_vertices(rest[None], body.faces, shell_offsets)[0]
+    shell_points = (s_bary[:, :, None] * shell_rest[body.faces[s_face]]).sum(1)
+    s_offsets = world_points_to_bound(rest, body.faces, s_face, s_bary, shell_points)
+    stats.update(n_core=n_core, n_shell=len(s_face), shell_seen_texels=int(shell_seen.sum()))
+
+    n = n_core + len(s_face)
+    identity = torch.zeros(n, 4)
+    identity[:, 0] = 1.0
+    return Avatar(
+        face_index=torch.cat([face, s_face]),
+        barycentrics=torch.cat([bary, s_bary]),
+        offsets=torch.cat([torch.zeros(n_core, 3), s_offsets]),
+        rotations_wxyz=identity,
+        scales=torch.cat([scales, s_scales]),
+        colors=torch.cat([core_colors, s_colors]),
+        opacities=torch.cat([torch.full((n_core,), config.core_opacity), torch.full((len(s_face),), config.shell_opacity)]),
+        layer=torch.cat([torch.zeros(n_core, dtype=torch.uint8), torch.ones(len(s_face), dtype=torch.uint8)]),
+        phenotypes=phenotypes.reshape(-1).float(),
+        facial=facial.reshape(-1).float(),
+        meta={"decoder": "projection", "core_resolution": resolution, "shell_resolution": shell_res, "stats": stats},
+    )
