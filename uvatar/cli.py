@@ -87,6 +87,32 @@ def track(
         typer.echo(f"warning: {warning}", err=True)
 
 
+@app.command("reconstruct")
+def reconstruct_command(
+    photos: list[Path] = typer.Argument(..., help="One or more photos of the same person."),
+    out: Path = typer.Option(..., "-o", "--out", help="Output folder (replaced as a whole on success)."),
+    decoder: str = typer.Option("projection", help="projection (training-free baseline)."),
+    encoder: str = typer.Option("rgb", help="Feature encoder for the projection."),
+    device: str = typer.Option("cpu", help="cpu or cuda."),
+    turntable_frames: int = typer.Option(48, help="Frames of turntable.mp4."),
+    verbose: bool = typer.Option(False, "-v", "--verbose"),
+) -> None:
+    """Photo(s) in; avatar.uvatar, avatar.ply, posed.ply, preview.png, turntable.mp4, report.json out."""
+    _setup_logging(verbose)
+    from uvatar.reconstruct import ReconstructConfig, reconstruct
+
+    if device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            from uvatar.errors import DependencyError
+
+            raise DependencyError("--device cuda asked for, but no CUDA GPU is visible; use --device cpu")
+    config = ReconstructConfig(decoder=decoder, encoder=encoder, device=device, turntable_frames=turntable_frames)
+    report = reconstruct(photos, out, config, progress=lambda m: typer.echo(f"[uvatar] {m}", err=True))
+    typer.echo(json.dumps(report, indent=1))
+
+
 @bench_app.command("render")
 def bench_render(
     as_json: bool = typer.Option(False, "--json", help="Print JSON rows instead of a table."),

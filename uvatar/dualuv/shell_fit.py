@@ -24,10 +24,10 @@ def _vertex_neighbours(faces: torch.Tensor, n_vertices: int) -> torch.Tensor:
     edges = torch.cat([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]])
     edges = torch.cat([edges, edges.flip(1)])
     values = torch.ones(len(edges))
-    adjacency = torch.sparse_coo_tensor(edges.T, values, (n_vertices, n_vertices)).coalesce()
+    adjacency = torch.sparse_coo_tensor(edges.T, values, (n_vertices, n_vertices), check_invariants=False).coalesce()
     degree = torch.sparse.sum(adjacency, 1).to_dense().clamp(min=1)
     indices = adjacency.indices()
-    return torch.sparse_coo_tensor(indices, adjacency.values().clamp(max=1) / degree[indices[0]], (n_vertices, n_vertices)).coalesce()
+    return torch.sparse_coo_tensor(indices, adjacency.values().clamp(max=1) / degree[indices[0]], (n_vertices, n_vertices), check_invariants=False).coalesce()
 
 
 def silhouette_shell_offsets(

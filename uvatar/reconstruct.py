@@ -1,0 +1,250 @@
+"""``uvatar reconstruct``: photo(s) in, an animatable avatar out (the main job).
+
+Stages (each timed in the report): load -> detect + fit (track) -> encode -> Dual-UV projection ->
+decode -> bind (Avatar) -> write files; then, separately timed, the preview and the turntable renders.
+Several photos of the same person: each is tracked on its own, the first photo's fit gives the shape, and
+the UV features blend linearly, weighted by visibility and viewing angle.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from uvatar.camera import Camera, orbit
+from uvatar.errors import InputError
+
+__all__ = ["ReconstructConfig", "reconstruct", "choose_core_resolution", "masked_psnr_ssim"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ReconstructConfig:
+    decoder: str = "projection"
+    encoder: str = "rgb"
+    device: str = "cpu"
+    preview_size: int = 512
+    turntable_frames: int = 48
+    turntable_size: int = 384
+    render_backend: str = "auto"
+    extra: dict = field(default_factory=dict)
+
+
+def choose_core_resolution(regime: str, body, vertices: torch.Tensor, camera: Camera) -> int:
+    """Core-UV resolution from the framing: 1024 when a texel of the 512 map would cover more than
+    ~1.5 photo pixels on the torso or face (head and close half-body photos), else 512."""
+    if regime == "head":
+        return 1024
+    from uvatar.body.parts import PART_NAMES
+    from uvatar.model.projection import texel_footprint
+
+    parts = body.face_parts
+    torso = parts == PART_NAMES.index("torso")
+    side = texel_footprint(vertices, body.faces, body.uv_corners, 512)[torso].median()
+    depth = camera.world_to_camera(vertices[body.faces[torso]].mean(1)).median(0).values[2]
+    pixels = float(side * camera.K[0, 0] / depth.clamp(min=1e-3))
+    return 1024 if pixels > 1.5 else 512
+
+
+def _gaussian_window(size: int = 11, sigma: float = 1.5) -> torch.Tensor:
+    x = torch.arange(size, dtype=torch.float32) - size // 2
+    g = torch.exp(-(x**2) / (2 * sigma**2))
+    g = g / g.sum()
+    return g[:, None] * g[None, :]
+
+
+def masked_psnr_ssim(render: torch.Tensor, photo: torch.Tensor, mask: torch.Tensor) -> tuple[float, float]:
+    """PSNR (dB) and SSIM of ``render`` vs ``photo`` (both ``(H, W, 3)`` in [0, 1]) inside ``mask (H, W)``.
+
+    SSIM is the standard 11x11 Gaussian-window SSIM (C1 = 0.01², C2 = 0.03²), averaged over the mask.
+    """
+    mask = mask.bool()
+    if not mask.any():
+        return float("nan"), float("nan")
+    mse = ((render - photo) ** 2).mean(-1)[mask].mean().clamp(min=1e-10)
+    psnr = float(10 * torch.log10(1.0 / mse))
+    window = _gaussian_window()[None, None].expand(3, 1, -1, -1)
+    a = render.permute(2, 0, 1)[None]
+    b = photo.permute(2, 0, 1)[None]
+
+    def blur(x):
+        return torch.nn.functional.conv2d(x, window, padding=5, groups=3)
+
+    mu_a, mu_b = blur(a), blur(b)
+    var_a = blur(a * a) - mu_a**2
+    var_b = blur(b * b) - mu_b**2
+    cov = blur(a * b) - mu_a * mu_b
+    c1, c2 = 0.01**2, 0.03**2
+    ssim_map = ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / ((mu_a**2 + mu_b**2 + c1) * (var_a + var_b + c2))
+    return psnr, float(ssim_map[0].mean(0)[mask].mean())
+
+
+def _resize(image: np.ndarray, width: int, height: int) -> torch.Tensor:
+    tensor = torch.as_tensor(image, dtype=torch.float32)
+    if tensor.ndim == 2:
+        tensor = tensor[..., None]
+    out = torch.nn.functional.interpolate(tensor.permute(2, 0, 1)[None], size=(height, width), mode="area")[0]
+    return out.permute(1, 2, 0)
+
+
+def _turntable_cameras(vertices: torch.Tensor, n: int, size: int, elevation: float = 5.0) -> list[Camera]:
+    centre = (vertices.amax(0) + vertices.amin(0)) / 2
+    extent = float((vertices.amax(0) - vertices.amin(0)).max())
+    radius = 1.25 * extent / (2 * math.tan(math.radians(20)))
+    return orbit(centre, radius, n, size, size, fov_y_deg=40.0, elevation_deg=elevation)
+
+
+def reconstruct(photos: list[str | Path], out_dir: str | Path, config: ReconstructConfig = ReconstructConfig(), progress=None) -> dict:
+    """Run the whole job and write OUT/avatar.uvatar, avatar.ply, posed.ply, preview.png,
+    turntable.mp4 and report.json (written into a temporary folder that replaces ``out_dir`` at the end).
+
+    Returns:
+        the report (also in report.json).
+    """
+    from uvatar.body.model import load_body_model
+    from uvatar.body.shell import shell_offsets
+    from uvatar.dualuv.blend import blend_uv_features
+    from uvatar.dualuv.project import DualUVConfig, project_dual_uv
+    from uvatar.dualuv.shell_fit import silhouette_shell_offsets
+    from uvatar.encode import get_encoder
+    from uvatar.io.atomic import atomic_dir
+    from uvatar.io.image import load_image, save_image
+    from uvatar.io.video import VideoWriter
+    from uvatar.track import track_photo
+
+    say = progress or (lambda message: log.info(message))
+    if not photos:
+        raise InputError("no photo given; pass the path of at least one portrait photo")
+    if config.decoder != "projection":
+        raise InputError(f"decoder {config.decoder!r} is not available yet; use --decoder projection")
+    timings: dict[str, float] = {}
+    start = time.perf_counter()
+
+    def lap(name: str, since: float) -> float:
+        now = time.perf_counter()
+        timings[name] = round(timings.get(name, 0.0) + now - since, 4)
+        return now
+
+    t = time.perf_counter()
+    images = [load_image(p) for p in photos]
+    body = load_body_model(config.device)
+    encoder = get_encoder(config.encoder, device=config.device)
+    t = lap("load_s", t)
+    say(f"loaded {len(images)} photo(s) and the body model")
+
+    fits, dets = [], []
+    for image in images:
+        fit, det = track_photo(image.rgb, body)
+        fits.append(fit)
+        dets.append(det)
+    t = lap("track_s", t)
+    main_fit, main_det = fits[0], dets[0]
+    say(f"tracked: regime {main_fit.regime}, landmark error {main_fit.residuals.get('landmark_rel_box', float('nan')):.3f} of the box")
+
+    shape = main_fit.params.phenotypes
+    per_photo = []
+    resolution = None
+    for image, fit, det in zip(images, fits, dets):
+        params = fit.params.detach()
+        params.phenotypes = shape.clone()
+        vertices = body.forward(params).vertices[0].detach()
+        if resolution is None:
+            resolution = choose_core_resolution(fit.regime, body, vertices, fit.camera)
+        uv_config = DualUVConfig(core_resolution=resolution, shell_resolution=resolution // 2, supersample=2 if resolution <= 512 else 1)
+        mask = torch.as_tensor(det.mask) if det.mask is not None else None
+        offsets = shell_offsets(body)
+        if mask is not None:
+            offsets = silhouette_shell_offsets(vertices, body.faces, fit.camera, mask, offsets)
+        features = encoder(image.rgb)
+        per_photo.append((project_dual_uv(features, body, vertices, fit.camera, mask, offsets, uv_config), offsets, vertices))
+    t = lap("project_s", t)
+    uv = blend_uv_features([p[0] for p in per_photo]) if len(per_photo) > 1 else per_photo[0][0]
+    say(f"projected into Dual-UV ({resolution}x{resolution} core)")
+
+    from uvatar.model.projection import decode_projection
+
+    avatar = decode_projection(uv, body, shape[0], main_fit.params.facial[0], per_photo[0][1])
+    avatar.meta.update(
+        regime=main_fit.regime,
+        photos=[str(p) for p in photos],
+        encoder=config.encoder,
+        fit_camera=main_fit.camera.to_dict(),
+        fit_params={k: v.tolist() for k, v in main_fit.params.tensors().items()},
+    )
+    t = lap("decode_s", t)
+    say(f"decoded {len(avatar)} Gaussians")
+
+    posed = avatar.on_vertices(per_photo[0][2], body.faces)
+    report = {
+        "photos": [str(p) for p in photos],
+        "regime": main_fit.regime,
+        "lower_extent": main_fit.lower_extent,
+        "decoder": config.decoder,
+        "encoder": config.encoder,
+        "core_resolution": resolution,
+        "n_gaussians": len(avatar),
+        "n_shell_gaussians": int((avatar.layer == 1).sum()),
+        "fit_residuals": main_fit.residuals,
+        "fit_confidence": main_fit.confidence,
+        "warnings": list(main_fit.warnings),
+        "projection_stats": uv.stats,
+        "decoder_stats": avatar.meta.get("stats", {}),
+        "timings": timings,
+    }
+    with atomic_dir(out_dir) as tmp:
+        avatar.save(tmp / "avatar.uvatar")
+        avatar.export_ply(tmp / "avatar.ply", body)
+        from uvatar.io.ply import write_gaussian_ply
+
+        write_gaussian_ply(tmp / "posed.ply", posed.to_ply_cloud())
+        (tmp / "fit.json").write_text(json.dumps(main_fit.to_dict(), indent=1))
+        t = lap("write_s", t)
+        timings["avatar_total_s"] = round(time.perf_counter() - start, 4)
+        say(f"avatar written in {timings['avatar_total_s']:.1f} s; rendering the preview")
+
+        # ---- preview: input | re-render in the input camera | side | back
+        camera = main_fit.camera
+        scale = config.preview_size / max(camera.width, camera.height)
+        width, height = max(1, round(camera.width * scale)), max(1, round(camera.height * scale))
+        small_cam = camera.resized(width, height)
+        with torch.no_grad():
+            front = posed.render(small_cam, background=(1.0, 1.0, 1.0), backend=config.render_backend)
+        photo = _resize(images[0].rgb, width, height)
+        if main_det.mask is not None:
+            person = _resize(main_det.mask, width, height)[..., 0] > 0.5
+            psnr, ssim = masked_psnr_ssim(front.image.clamp(0, 1), photo, person)
+            report["input_view_psnr_in_mask"] = round(psnr, 3)
+            report["input_view_ssim_in_mask"] = round(ssim, 4)
+        canonical = avatar.pose(body)
+        rest_vertices = body.forward(avatar.params(body)).vertices[0]
+        views = []
+        for azimuth in (90.0, 180.0):
+            cam = _turntable_cameras(rest_vertices, 1, height, 5.0)[0]
+            cam = orbit(cam.center.new_tensor(((rest_vertices.amax(0) + rest_vertices.amin(0)) / 2).tolist()),
+                        float((cam.center - (rest_vertices.amax(0) + rest_vertices.amin(0)) / 2).norm()), 1, height, height,
+                        fov_y_deg=40.0, elevation_deg=5.0, start_azimuth_deg=azimuth)[0]  # fmt: skip
+            with torch.no_grad():
+                views.append(canonical.render(cam, background=(1.0, 1.0, 1.0), backend=config.render_backend).image.clamp(0, 1))
+        panels = [photo, front.image.clamp(0, 1)] + [_resize(v.numpy(), height, height) for v in views]
+        save_image(tmp / "preview.png", torch.cat(panels, 1).numpy())
+        t = lap("preview_s", t)
+        say("preview written; rendering the turntable")
+
+        cams = _turntable_cameras(rest_vertices, config.turntable_frames, config.turntable_size)
+        with VideoWriter(tmp / "turntable.mp4", fps=24) as video, torch.no_grad():
+            for cam in cams:
+                frame = canonical.render(cam, background=(1.0, 1.0, 1.0), backend=config.render_backend).image.clamp(0, 1)
+                video.append((frame.numpy() * 255).astype(np.uint8))
+        t = lap("turntable_s", t)
+        timings["total_s"] = round(time.perf_counter() - start, 4)
+        (tmp / "report.json").write_text(json.dumps(report, indent=1))
+    say(f"done in {timings['total_s']:.1f} s: {out_dir}")
+    return report
