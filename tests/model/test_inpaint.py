@@ -1,0 +1,39 @@
+import torch
+
+from uvatar.model.inpaint import mirror_fill, push_pull, push_pull_islands
+
+
+def test_push_pull_keeps_known_and_fills_smoothly():
+    values = torch.zeros(1, 16, 16)
+    values[0, :, :8] = 1.0
+    known = torch.zeros(16, 16, dtype=torch.bool)
+    known[:, :4] = True
+    known[:, 12:] = True
+    values[0, :, 12:] = 0.0
+    filled = push_pull(values, known)
+    assert torch.equal(filled[:, known], values[:, known])
+    middle = filled[0, 8, 4:12]
+    assert (middle >= -1e-6).all() and (middle <= 1 + 1e-6).all()
+    assert middle[0] > middle[-1]  # nearer the known 1s, closer to 1
+
+
+def test_islands_do_not_bleed():
+    values = torch.zeros(1, 8, 16)
+    known = torch.zeros(8, 16, dtype=torch.bool)
+    domain = torch.zeros(8, 16, dtype=torch.bool)
+    domain[:, :6] = True
+    domain[:, 9:] = True  # two islands with a gap
+    values[0, :, :2] = 1.0
+    known[:, :2] = True  # only the left island has data
+    filled = push_pull_islands(values, known, domain, fallback=torch.tensor([0.25]))
+    assert torch.allclose(filled[0, :, 2:6], torch.ones(8, 4))
+    assert torch.allclose(filled[0, :, 9:], torch.full((8, 7), 0.25))
+
+
+def test_mirror_fill_copies_only_from_known_partners():
+    values = torch.tensor([[[1.0, 2.0, 3.0, 4.0]]])
+    known = torch.tensor([[True, False, False, False]])
+    mirror = torch.tensor([[3, 2, 1, 0]])
+    filled, now_known = mirror_fill(values, known, mirror)
+    assert filled[0, 0, 3] == 1.0 and now_known.tolist() == [[True, False, False, True]]
+    assert filled[0, 0, 1] == 2.0  # its partner (2) was unknown
