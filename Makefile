@@ -11,11 +11,11 @@ $(BIN)/uvatar: pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(BIN)/uvatar
 
-.PHONY: install demo test test-slow bench
+.PHONY: install demo test test-slow bench body-demo
 install: $(BIN)/uvatar
 
 demo: install
-	$(BIN)/uvatar body-demo -o out/body-demo
+	$(BIN)/uvatar reconstruct examples/astronaut.png -o out/astronaut
 
 test: install
 	$(BIN)/python -m pytest -q
@@ -25,3 +25,6 @@ test-slow: install
 
 bench: install
 	$(BIN)/uvatar bench render
+
+body-demo: install
+	$(BIN)/uvatar body-demo -o out/body-demo

@@ -152,7 +152,8 @@ def test_moderngl_clears_between_calls_and_works_from_other_threads():
     empty = rasterize_mesh(verts, torch.tensor([[0, 2, 1]]), cam, backend="moderngl")  # culled: nothing drawn
     assert (empty.face_index == -1).all() and torch.isinf(empty.depth).all() and (empty.barycentrics == 0).all()
     with concurrent.futures.ThreadPoolExecutor(2) as pool:
-        results = list(pool.map(lambda _: rasterize_mesh(verts, torch.tensor([[0, 1, 2]]), cam, backend="moderngl"), range(4)))
+        jobs = [pool.submit(rasterize_mesh, verts, torch.tensor([[0, 1, 2]]), cam, backend="moderngl") for _ in range(4)]
+        results = [job.result() for job in jobs]
     for r in results:
         assert torch.equal(r.face_index, full.face_index) and torch.equal(r.barycentrics, full.barycentrics)
 

@@ -98,7 +98,9 @@ def _check_mesh(vertices, faces) -> tuple[torch.Tensor, torch.Tensor]:
     vertices = torch.as_tensor(vertices)
     faces = torch.as_tensor(faces)
     if vertices.ndim != 2 or vertices.shape[1] != 3 or not vertices.is_floating_point():
-        raise InputError(f"vertices must be a float (V, 3) tensor in metres; got {tuple(vertices.shape)} {vertices.dtype}")
+        raise InputError(
+            f"vertices must be a float (V, 3) tensor in metres; got {tuple(vertices.shape)} {vertices.dtype}"
+        )
     if faces.ndim != 2 or faces.shape[1] != 3 or faces.is_floating_point() or faces.dtype == torch.bool:
         raise InputError(
             f"faces must be an integer (F, 3) tensor of vertex indices; got {tuple(faces.shape)} {faces.dtype}"
@@ -209,7 +211,8 @@ def interpolate(attributes: torch.Tensor, raster: MeshRaster, background: float 
             )
     else:
         raise InputError(
-            f"interpolate: attributes must be (V, C) or (F, 3, C) with F={faces.shape[0]}; got {tuple(attributes.shape)}"
+            f"interpolate: attributes must be (V, C) or (F, 3, C) with F={faces.shape[0]};"
+            f" got {tuple(attributes.shape)}"
         )
     device = raster.face_index.device
     attributes = attributes.to(device)
