@@ -1,0 +1,1 @@
+"""Evaluation: synthetic photos with known truth, benchmarks and metrics."""
