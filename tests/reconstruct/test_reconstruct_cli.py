@@ -1,0 +1,56 @@
+"""`uvatar reconstruct` end to end on a real photo, and its refusal of bad input."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+
+def _reconstruct(*args):
+    return subprocess.run([sys.executable, "-m", "uvatar.cli", "reconstruct", *map(str, args)], capture_output=True, text=True, timeout=900)
+
+
+def test_reconstruct_full_body_photo(tmp_path, shared_dir, body):
+    photo = Image.open(shared_dir / "realdata/full/pexels_luis_miguel_bonilla_3551487.jpg").convert("RGB")
+    photo.thumbnail((400, 400))
+    photo.save(tmp_path / "person.jpg")
+    out = tmp_path / "avatar"
+    result = _reconstruct(tmp_path / "person.jpg", "-o", out, "--turntable-frames", "3")
+    assert result.returncode == 0, result.stderr[-3000:]
+    names = {p.name for p in out.iterdir()}
+    assert {"avatar.uvatar", "avatar.ply", "posed.ply", "preview.png", "turntable.mp4", "report.json"} <= names
+    report = json.loads((out / "report.json").read_text())
+    assert report["regime"] == "full" and report["n_gaussians"] > 50_000
+    # the input view must resemble the photo inside the person mask (a blank render scores ~5-8 dB)
+    assert report["input_view_psnr_in_mask"] > 15, report
+    from uvatar.avatar import Avatar
+    from uvatar.io.ply import read_gaussian_ply
+
+    avatar = Avatar.load(out / "avatar.uvatar")
+    assert len(avatar) == report["n_gaussians"] == len(read_gaussian_ply(out / "posed.ply"))
+    # re-posing: rest pose -> the photo's pose -> rest pose gives the same Gaussians
+    from uvatar.body.model import BodyParams
+
+    fit_params = BodyParams.from_tensors({k: torch.tensor(v) for k, v in avatar.meta["fit_params"].items()})
+    rest = avatar.pose(body)
+    avatar.pose(body, fit_params)
+    assert (avatar.pose(body).means - rest.means).abs().max() < 1e-4
+    preview = np.asarray(Image.open(out / "preview.png"))
+    assert preview.shape[1] > 2 * preview.shape[0]
+
+
+def test_reconstruct_refuses_a_photo_without_a_person(tmp_path):
+    Image.fromarray(np.full((300, 300, 3), 128, np.uint8)).save(tmp_path / "grey.png")
+    result = _reconstruct(tmp_path / "grey.png", "-o", tmp_path / "out")
+    assert result.returncode == 3 and "no person" in result.stderr.lower()
+    assert "Traceback" not in result.stderr and not (tmp_path / "out").exists()
+
+
+def test_reconstruct_unknown_decoder_is_a_clear_error(tmp_path, shared_dir):
+    result = _reconstruct(shared_dir / "realdata/half/astronaut.png", "-o", tmp_path / "out", "--decoder", "nonsense")
+    assert result.returncode == 2 and "decoder" in result.stderr
+    assert not (tmp_path / "out").exists()
