@@ -1,9 +1,7 @@
 import json
 import subprocess
 import sys
-from pathlib import Path
 
-import pytest
 
 
 def _run(*args, **kw):

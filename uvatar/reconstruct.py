@@ -12,7 +12,7 @@ import json
 import logging
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -35,7 +35,6 @@ class ReconstructConfig:
     turntable_frames: int = 48
     turntable_size: int = 384
     render_backend: str = "auto"
-    extra: dict = field(default_factory=dict)
 
 
 def choose_core_resolution(regime: str, body, vertices: torch.Tensor, camera: Camera) -> int:
@@ -95,11 +94,12 @@ def _resize(image: np.ndarray, width: int, height: int) -> torch.Tensor:
     return out.permute(1, 2, 0)
 
 
-def _turntable_cameras(vertices: torch.Tensor, n: int, size: int, elevation: float = 5.0) -> list[Camera]:
+def _turntable_cameras(vertices: torch.Tensor, n: int, size: int, elevation: float = 5.0, start_azimuth_deg: float = 0.0) -> list[Camera]:
+    """``n`` square cameras orbiting the bounding box of ``vertices (V, 3)``, framing all of it."""
     centre = (vertices.amax(0) + vertices.amin(0)) / 2
     extent = float((vertices.amax(0) - vertices.amin(0)).max())
     radius = 1.25 * extent / (2 * math.tan(math.radians(20)))
-    return orbit(centre, radius, n, size, size, fov_y_deg=40.0, elevation_deg=elevation)
+    return orbit(centre, radius, n, size, size, fov_y_deg=40.0, elevation_deg=elevation, start_azimuth_deg=start_azimuth_deg)
 
 
 def reconstruct(photos: list[str | Path], out_dir: str | Path, config: ReconstructConfig = ReconstructConfig(), progress=None) -> dict:
@@ -226,14 +226,11 @@ def reconstruct(photos: list[str | Path], out_dir: str | Path, config: Reconstru
         canonical = avatar.pose(body)
         rest_vertices = body.forward(avatar.params(body)).vertices[0]
         views = []
-        for azimuth in (90.0, 180.0):
-            cam = _turntable_cameras(rest_vertices, 1, height, 5.0)[0]
-            cam = orbit(cam.center.new_tensor(((rest_vertices.amax(0) + rest_vertices.amin(0)) / 2).tolist()),
-                        float((cam.center - (rest_vertices.amax(0) + rest_vertices.amin(0)) / 2).norm()), 1, height, height,
-                        fov_y_deg=40.0, elevation_deg=5.0, start_azimuth_deg=azimuth)[0]  # fmt: skip
+        for azimuth in (90.0, 180.0):  # the avatar's left side, then its back
+            cam = _turntable_cameras(rest_vertices, 1, height, start_azimuth_deg=azimuth)[0]
             with torch.no_grad():
                 views.append(canonical.render(cam, background=(1.0, 1.0, 1.0), backend=config.render_backend).image.clamp(0, 1))
-        panels = [photo, front.image.clamp(0, 1)] + [_resize(v.numpy(), height, height) for v in views]
+        panels = [photo, front.image.clamp(0, 1)] + views
         save_image(tmp / "preview.png", torch.cat(panels, 1).numpy())
         t = lap("preview_s", t)
         say("preview written; rendering the turntable")

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from conftest import load_rgb
 
-from uvatar.detect import BODY_INDEX, detect
+from uvatar.detect import detect
 from uvatar.errors import InputError, NoPersonError
 
 

@@ -270,7 +270,6 @@ def paint_texture(body: BodyModel, rng: np.random.Generator) -> tuple[np.ndarray
 
     colour = np.tile(skin, (len(pos), 1))
     # ---- clothing
-    shoulder_z = 0.5 * (coco["left_shoulder"][2] + coco["right_shoulder"][2])
     hip_z = 0.5 * (coco["left_hip"][2] + coco["right_hip"][2])
     waist_z = hip_z + rng.uniform(0.06, 0.14)
     # neckline: a sphere round the base of the neck (plus a wedge in front for a V neck)
