@@ -35,6 +35,7 @@ class ReconstructConfig:
     turntable_frames: int = 48
     turntable_size: int = 384
     render_backend: str = "auto"
+    shell_fraction: float = 0.5  # Shell-UV grid size as a fraction of the Core-UV grid
 
 
 def choose_core_resolution(regime: str, body, vertices: torch.Tensor, camera: Camera) -> int:
@@ -158,7 +159,7 @@ def reconstruct(photos: list[str | Path], out_dir: str | Path, config: Reconstru
         vertices = body.forward(params).vertices[0].detach()
         if resolution is None:
             resolution = choose_core_resolution(fit.regime, body, vertices, fit.camera)
-        uv_config = DualUVConfig(core_resolution=resolution, shell_resolution=resolution // 2, supersample=2 if resolution <= 512 else 1)
+        uv_config = DualUVConfig(core_resolution=resolution, shell_resolution=int(config.shell_fraction * resolution), supersample=2 if resolution <= 512 else 1)
         mask = torch.as_tensor(det.mask) if det.mask is not None else None
         offsets = shell_offsets(body)
         if mask is not None:
