@@ -62,12 +62,16 @@ def test_parts_are_where_they_should_be(body):
 
 
 def test_shell_offsets(body):
-    offsets = shell_offsets(body, ShellConfig(body_offset=0.02, head_offset=0.05))
+    offsets = shell_offsets(body, ShellConfig(body_offset=0.02, head_offset=0.05, face_offset=0.01))
     parts = body.face_parts
     head_vertices = torch.unique(body.faces[parts == PART_NAMES.index("head")])
     leg_vertices = torch.unique(body.faces[parts == PART_NAMES.index("legs")])
-    assert offsets[leg_vertices].max() <= 0.0201 and offsets[head_vertices].median() > 0.049
-    rest = body.rest_vertices()[None]
+    assert offsets[leg_vertices].max() <= 0.0201
+    rest = body.rest_vertices()
+    crown = head_vertices[rest[head_vertices, 2].argmax()]  # top of the head: hair
+    nose = head_vertices[rest[head_vertices, 1].argmin()]  # the most forward point: the face
+    assert offsets[crown] > 0.049 and offsets[nose] < 0.015
+    rest = rest[None]
     shell = shell_vertices(rest, body.faces, offsets)
     distance = (shell - rest).norm(dim=-1)[0]
     assert torch.allclose(distance, offsets, atol=1e-6)

@@ -22,15 +22,29 @@ class ShellConfig:
 
     body_offset: float = 0.03
     head_offset: float = 0.06
+    face_offset: float = 0.01
 
 
 def shell_offsets(body, config: ShellConfig = ShellConfig()) -> torch.Tensor:
-    """``(V,)`` per-vertex extrusion in metres for ``body`` (a BodyModel)."""
+    """``(V,)`` per-vertex extrusion in metres for ``body`` (a BodyModel).
+
+    The head gets ``head_offset`` for hair, except the face (head vertices whose rest normal looks
+    forward, below the brows), which gets ``face_offset``: no hair grows there, and a shell floating in
+    front of the face would catch the face's own colours.
+    """
     head_bones = [i for i, label in enumerate(body.bone_labels) if label.startswith(("head", "eye", "neck02", "neck03"))]
     is_head = torch.zeros(body.n_bones, device=body.device)
     is_head[head_bones] = 1.0
     head_weight = (body.vertex_bone_weights * is_head[body.vertex_bone_indices]).sum(-1).clamp(0.0, 1.0)
-    return config.body_offset + (config.head_offset - config.body_offset) * head_weight
+    rest = body.rest_vertices()[None]
+    normals = vertex_normals(rest, body.faces)[0]
+    eye_height = body.forward(body.default_params(1)).bone_poses[0, body.bone_index("eye.L"), 2, 3]
+    rest_ref = body.forward(body.default_params(1)).vertices[0]
+    facing_forward = ((-normals[:, 1]).clamp(0, 1) - 0.3).clamp(min=0) / 0.7  # 0 sideways .. 1 straight ahead
+    below_brows = (rest_ref[:, 2] < eye_height + 0.03).float()
+    face_weight = head_weight * facing_forward * below_brows
+    offsets = config.body_offset + (config.head_offset - config.body_offset) * head_weight
+    return offsets + (config.face_offset - offsets) * face_weight
 
 
 def shell_vertices(vertices: torch.Tensor, faces: torch.Tensor, offsets: torch.Tensor | float) -> torch.Tensor:

@@ -35,6 +35,7 @@ class DualUVConfig:
     depth_tol: float = 0.015  # metres behind the z-buffer still counted as visible
     min_cos: float = 0.05  # grazing views (|cos| below this) are not sampled
     mask_threshold: float = 0.5
+    shell_margin_px: int = 2  # shell samples stay this many pixels off the body and inside the mask edge
 
 
 @dataclass
@@ -107,6 +108,14 @@ def _mask_at(mask: torch.Tensor | None, pixels: torch.Tensor, threshold: float) 
     return mask[row, col] > threshold
 
 
+def _dilate(mask: torch.Tensor, radius: int) -> torch.Tensor:
+    """``(H, W)`` bool mask grown by ``radius`` pixels (square structuring element)."""
+    if radius <= 0:
+        return mask
+    grown = torch.nn.functional.max_pool2d(mask.float()[None, None], 2 * radius + 1, stride=1, padding=radius)
+    return grown[0, 0] > 0.5
+
+
 def project_surface(
     feature_map,
     samples: SurfaceSamples,
@@ -172,13 +181,17 @@ def project_dual_uv(
     in_image = (shell_pixels[:, 0] >= 0) & (shell_pixels[:, 0] < camera.width) & (shell_pixels[:, 1] >= 0) & (shell_pixels[:, 1] < camera.height)
     col = shell_pixels[:, 0].floor().long().clamp(0, camera.width - 1)
     row = shell_pixels[:, 1].floor().long().clamp(0, camera.height - 1)
-    body_free = body_raster.face_index[row, col] < 0
+    # Off the body by a margin, and inside the person mask by a margin: pixels at the body's outline or the
+    # mask's edge mix the body, the background and the shell, and smear into floating shell Gaussians.
+    body_near = _dilate(body_raster.face_index >= 0, config.shell_margin_px)
+    body_free = ~body_near[row, col]
+    shell_mask = None if mask is None else ~_dilate(mask <= config.mask_threshold, config.shell_margin_px)
     shell_visible = (
         visible_points(shell_samples.points, shell_raster, camera, config.depth_tol)
         & in_image
         & body_free
         & (_view_cos(shell_samples, camera) > config.min_cos)
-        & _mask_at(mask, shell_pixels, config.mask_threshold)
+        & _mask_at(None if shell_mask is None else shell_mask.float(), shell_pixels, 0.5)
     )
     shell_grid, shell_weight, shell_cos = project_surface(
         feature_map, shell_samples, shell_visible, camera, config.shell_resolution, config.shell_resolution
