@@ -35,7 +35,8 @@ class DualUVConfig:
     depth_tol: float = 0.015  # metres behind the z-buffer still counted as visible
     min_cos: float = 0.05  # grazing views (|cos| below this) are not sampled
     mask_threshold: float = 0.5
-    shell_margin_px: int = 2  # shell samples stay this many pixels off the body and inside the mask edge
+    shell_margin: float = 1 / 400  # shell samples keep this fraction of the image's longer side (>= 1 px)
+    # off the body and inside the mask edge
 
 
 @dataclass
@@ -183,9 +184,10 @@ def project_dual_uv(
     row = shell_pixels[:, 1].floor().long().clamp(0, camera.height - 1)
     # Off the body by a margin, and inside the person mask by a margin: pixels at the body's outline or the
     # mask's edge mix the body, the background and the shell, and smear into floating shell Gaussians.
-    body_near = _dilate(body_raster.face_index >= 0, config.shell_margin_px)
+    margin = max(1, round(config.shell_margin * max(camera.width, camera.height)))
+    body_near = _dilate(body_raster.face_index >= 0, margin)
     body_free = ~body_near[row, col]
-    shell_mask = None if mask is None else ~_dilate(mask <= config.mask_threshold, config.shell_margin_px)
+    shell_mask = None if mask is None else ~_dilate(mask <= config.mask_threshold, margin)
     shell_visible = (
         visible_points(shell_samples.points, shell_raster, camera, config.depth_tol)
         & in_image
