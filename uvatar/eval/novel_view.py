@@ -1,0 +1,364 @@
+"""Novel-view benchmark of the reconstruction on synthetic subjects with known truth.
+
+For each subject (a seed of :func:`uvatar.eval.synthetic_photos.make_synthetic_photo`):
+
+1. the synthetic photo (its own truth camera) is written to a temporary PNG and reconstructed with
+   :func:`uvatar.reconstruct.reconstruct` (the projection decoder);
+2. for each azimuth, a truth camera is made by turning the input camera rigidly about the vertical
+   (world Z) axis through the centre of the true posed mesh's bounding box: same distance to that
+   axis, same height, same intrinsics; azimuth 0 is exactly the input camera, positive azimuths turn
+   counter-clockwise seen from above (as :func:`uvatar.camera.orbit`), 180 looks at the side opposite
+   the input view;
+3. the TRUE subject (same body, texture, key light, ambient, exposure; no sensor noise) is rendered
+   from that camera and composited over white with its coverage; the avatar is placed on the TRUE
+   posed mesh (``avatar.on_vertices(true_vertices, body.faces)``) and rendered over white, so only the
+   appearance is judged, not the fitted pose or shape;
+4. PSNR and SSIM (:func:`uvatar.reconstruct.masked_psnr_ssim`) inside the truth mask.
+
+Row keys: ``seed``, ``framing``, ``ok`` (reconstruction succeeded), ``error`` (why not), ``regime``,
+``reconstruct_s``, ``input_view_psnr_in_mask`` (the reconstruction's own figure, against the detected
+mask and the fitted mesh), ``psnr`` / ``ssim`` (dicts azimuth -> value), ``mask_fraction`` (azimuth ->
+fraction of the image covered by the truth mask).
+
+Re-rendering a subject reuses the private helpers of :mod:`uvatar.eval.synthetic_photos`
+(``_framing_anchors``, ``_place_camera``, ``_SUPERSAMPLE``) and replays its random draws in the same
+order (:func:`subject_scene`), so it must be kept in step with :func:`make_synthetic_photo`; a test
+checks the replayed camera and image against the photo.
+
+Command line: ``python -m uvatar.eval.novel_view --n 20 --out result.json`` prints :func:`format_table`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from uvatar.body.model import BodyModel, BodyParams
+from uvatar.camera import Camera
+
+__all__ = [
+    "SubjectScene",
+    "subject_scene",
+    "render_subject",
+    "orbit_camera",
+    "run_novel_view_bench",
+    "format_table",
+    "example_figure",
+    "main",
+]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_AZIMUTHS = (0.0, 45.0, 90.0, 180.0)
+
+
+@dataclass
+class SubjectScene:
+    """Everything needed to re-render one synthetic subject from any camera.
+
+    Attributes:
+        params: batch-1 truth :class:`BodyParams`.
+        vertices: ``(V, 3)`` true posed vertices (world = body space).
+        texture: ``(S, S, 3)`` float32 UV texture.
+        light: ``(3,)`` world direction towards the key light (unnormalised, as the photo used it).
+        ambient: ambient term of the shading.
+        exposure: brightness factor applied to the person.
+        camera: the input photo's truth camera.
+        size: the input photo's side in pixels.
+    """
+
+    params: BodyParams
+    vertices: torch.Tensor
+    texture: np.ndarray
+    light: np.ndarray
+    ambient: float
+    exposure: float
+    camera: Camera
+    size: int
+
+
+def subject_scene(body: BodyModel, seed: int, framing: str = "half", size: int = 512) -> SubjectScene:
+    """Replay the random draws of :func:`make_synthetic_photo` (same order) up to the exposure.
+
+    Returns:
+        :class:`SubjectScene` of the same subject that ``make_synthetic_photo(body, seed, framing, size)``
+        shows (same body, texture, light, exposure and camera).
+    """
+    from uvatar.eval.synthetic_photos import FRAMINGS, _framing_anchors, _place_camera, paint_texture, sample_body_params
+
+    rng = np.random.default_rng([int(seed), FRAMINGS.index(framing)])
+    params, _ = sample_body_params(body, rng)
+    with torch.no_grad():
+        out = body.forward(params)
+    vertices = out.vertices[0].cpu()
+    coco = dict(zip(body.keypoints.coco_labels, body.keypoints.coco(out.vertices)[0].cpu().numpy().astype(np.float64)))
+    texture, _ = paint_texture(body, rng)
+    if rng.uniform() < 0.15:
+        yaw = math.radians(rng.choice([-1, 1]) * rng.uniform(40, 70))
+    else:
+        yaw = math.radians(rng.uniform(-40, 40))
+    pitch = math.radians(rng.uniform(-8, 12))
+    fov = float(rng.uniform(35, 60))
+    top, bottom, top_at, bottom_at = _framing_anchors(body, vertices, coco, framing, rng)
+    camera = _place_camera(vertices.numpy(), top, bottom, top_at, bottom_at, yaw, pitch, fov, size, framing, rng)
+    to_camera = camera.center.numpy() - 0.5 * (top + bottom)
+    to_camera /= np.linalg.norm(to_camera)
+    side = np.cross(to_camera, [0.0, 0.0, 1.0])
+    side /= max(np.linalg.norm(side), 1e-9)
+    light = to_camera + rng.uniform(0.2, 0.9) * np.array([0.0, 0.0, 1.0]) + rng.uniform(-0.8, 0.8) * side
+    ambient = float(rng.uniform(0.35, 0.55))
+    exposure = float(rng.uniform(0.9, 1.1))
+    return SubjectScene(params, vertices, texture, light, ambient, exposure, camera, int(size))
+
+
+def render_subject(body: BodyModel, scene: SubjectScene, camera: Camera) -> tuple[np.ndarray, np.ndarray]:
+    """The true subject seen by ``camera``, composited over white (2x supersampled, no noise).
+
+    Returns:
+        ``(H, W, 3)`` float32 image in [0, 1] and ``(H, W)`` bool mask (coverage >= 0.5).
+    """
+    from uvatar.eval.synthetic_photos import _SUPERSAMPLE
+    from uvatar.render.mesh import render_mesh_colors
+
+    s = _SUPERSAMPLE
+    w, h = camera.width, camera.height
+    big = camera.resized(w * s, h * s)
+    with torch.no_grad():
+        image, mask = render_mesh_colors(
+            scene.vertices, body.faces.cpu(), big, uvs=body.uv_corners.cpu(), texture=torch.as_tensor(scene.texture),
+            light=torch.as_tensor(scene.light, dtype=torch.float32), ambient=scene.ambient,
+        )  # fmt: skip
+    image = image.numpy().reshape(h, s, w, s, 3).mean((1, 3)) * scene.exposure
+    cover = mask.numpy().astype(np.float64).reshape(h, s, w, s).mean((1, 3))
+    out = np.clip(image + (1.0 - cover[..., None]), 0, 1).astype(np.float32)
+    return out, cover >= 0.5
+
+
+def orbit_camera(camera: Camera, vertices: torch.Tensor, azimuth_deg: float) -> Camera:
+    """``camera`` turned rigidly by ``azimuth_deg`` about the world-Z axis through the bounding-box
+    centre of ``vertices (V, 3)`` (counter-clockwise seen from above; 0 returns the same view).
+
+    Distance to the axis, height, pitch and intrinsics are kept.
+    """
+    centre = (vertices.amax(0) + vertices.amin(0)) / 2
+    a = math.radians(azimuth_deg)
+    rz = torch.tensor([[math.cos(a), -math.sin(a), 0.0], [math.sin(a), math.cos(a), 0.0], [0.0, 0.0, 1.0]])
+    pivot = torch.tensor([float(centre[0]), float(centre[1]), 0.0])
+    eye = pivot + rz @ (camera.center - pivot)
+    rotation = camera.R @ rz.T
+    return Camera(camera.K.clone(), rotation, -rotation @ eye, camera.width, camera.height)
+
+
+def _evaluate_subject(body, seed, framing, size, azimuths, turntable_frames, work: Path, keep_images: bool) -> dict:
+    from uvatar.avatar import Avatar
+    from uvatar.errors import UvatarError
+    from uvatar.eval.synthetic_photos import make_synthetic_photo
+    from uvatar.io.image import save_image
+    from uvatar.reconstruct import ReconstructConfig, masked_psnr_ssim, reconstruct
+
+    photo = make_synthetic_photo(body, seed, framing, size=size)
+    scene = subject_scene(body, seed, framing, size)
+    if not torch.allclose(scene.camera.R, photo.camera.R) or not torch.allclose(scene.camera.t, photo.camera.t):
+        raise RuntimeError("subject_scene is out of step with make_synthetic_photo (camera differs)")
+    row = {"seed": int(seed), "framing": framing, "ok": False, "error": None, "info": photo.info}
+    path = work / f"{framing}_{seed}.png"
+    save_image(path, photo.image)
+    out_dir = work / f"{framing}_{seed}_out"
+    t0 = time.perf_counter()
+    try:
+        report = reconstruct([path], out_dir, ReconstructConfig(turntable_frames=turntable_frames, preview_size=min(512, size)))
+    except UvatarError as exc:  # e.g. NoPersonError: counted apart
+        row.update(error=f"{type(exc).__name__}: {exc}", reconstruct_s=round(time.perf_counter() - t0, 2))
+        log.info("%s seed %d: reconstruction failed (%s)", framing, seed, row["error"])
+        return row
+    row.update(
+        ok=True,
+        regime=report.get("regime"),
+        reconstruct_s=round(time.perf_counter() - t0, 2),
+        input_view_psnr_in_mask=report.get("input_view_psnr_in_mask"),
+    )
+    avatar = Avatar.load(out_dir / "avatar.uvatar")
+    posed = avatar.on_vertices(scene.vertices, body.faces.cpu())
+    row["psnr"], row["ssim"], row["mask_fraction"] = {}, {}, {}
+    images = []
+    for az in azimuths:
+        cam = orbit_camera(scene.camera, scene.vertices, az)
+        truth, mask = render_subject(body, scene, cam)
+        with torch.no_grad():
+            render = posed.render(cam, background=(1.0, 1.0, 1.0)).image.clamp(0, 1).cpu()
+        psnr, ssim = masked_psnr_ssim(render, torch.as_tensor(truth), torch.as_tensor(mask))
+        key = f"{az:g}"
+        row["psnr"][key], row["ssim"][key] = round(psnr, 3), round(ssim, 4)
+        row["mask_fraction"][key] = round(float(mask.mean()), 4)
+        if keep_images:
+            images.append((truth, render.numpy()))
+    if keep_images:
+        row["_images"] = images
+    log.info(
+        "%s seed %d: %s (%.0f s)", framing, seed,
+        ", ".join(f"{k}: {row['psnr'][k]:.2f} dB / {row['ssim'][k]:.3f}" for k in row["psnr"]), row["reconstruct_s"],
+    )  # fmt: skip
+    return row
+
+
+def _summary(rows: list[dict], framings, azimuths) -> dict:
+    summary = {}
+    for name in tuple(framings) + ("all",):
+        group = [r for r in rows if name == "all" or r["framing"] == name]
+        done = [r for r in group if r["ok"]]
+        entry = {"subjects": len(group), "reconstructed": len(done), "failures": len(group) - len(done), "psnr": {}, "ssim": {}}
+        for az in azimuths:
+            key = f"{az:g}"
+            for metric in ("psnr", "ssim"):
+                values = [r[metric][key] for r in done if math.isfinite(r[metric][key])]
+                entry[metric][key] = float(np.mean(values)) if values else float("nan")
+        times = [r["reconstruct_s"] for r in done]
+        entry["reconstruct_s"] = float(np.mean(times)) if times else float("nan")
+        summary[name] = entry
+    return summary
+
+
+def run_novel_view_bench(
+    n_subjects: int = 20,
+    framing: str = "alternate",
+    size: int = 384,
+    seed: int = 0,
+    azimuths=DEFAULT_AZIMUTHS,
+    turntable_frames: int = 2,
+    example_path: str | Path | None = None,
+) -> dict:
+    """Reconstruct ``n_subjects`` synthetic photos and score novel views against the truth.
+
+    Args:
+        n_subjects: number of subjects (seeds ``seed .. seed + n_subjects - 1``).
+        framing: ``"half"``, ``"full"``, ``"alternate"`` (half for even subject index, full for odd) or
+            ``"both"`` (every seed in both framings: ``2 * n_subjects`` reconstructions).
+        size: photo side in pixels (the novel views use the same size).
+        seed: first seed.
+        azimuths: degrees from the input view about world Z (see the module docstring).
+        turntable_frames: frames of the reconstruction's turntable video (kept small: not judged here).
+        example_path: if given, a truth-over-avatar figure of the first reconstructed subject is written here.
+    Returns:
+        ``{"rows": [...], "summary": {framing or "all": {"subjects", "reconstructed", "failures",
+        "psnr": {azimuth: mean dB}, "ssim": {azimuth: mean}, "reconstruct_s"}}, "config": {...},
+        "wall_s": float}``.
+    """
+    from uvatar.body.model import load_body_model
+    from uvatar.errors import InputError
+
+    if framing not in ("half", "full", "alternate", "both"):
+        raise InputError(f"framing must be 'half', 'full', 'alternate' or 'both'; got {framing!r}")
+    azimuths = tuple(float(a) for a in azimuths)
+    body = load_body_model()
+    jobs = []
+    for i in range(n_subjects):
+        s = seed + i
+        if framing == "both":
+            jobs += [(s, "half"), (s, "full")]
+        elif framing == "alternate":
+            jobs.append((s, "half" if i % 2 == 0 else "full"))
+        else:
+            jobs.append((s, framing))
+    start = time.perf_counter()
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="uvatar_novel_view_") as tmp:
+        for s, f in jobs:
+            want_images = example_path is not None and not any(r.get("ok") for r in rows)
+            row = _evaluate_subject(body, s, f, size, azimuths, turntable_frames, Path(tmp), want_images)
+            images = row.pop("_images", None)
+            if images:
+                example_figure(images, example_path, azimuths)
+                row["example"] = str(example_path)
+            rows.append(row)
+    framings = tuple(dict.fromkeys(f for _, f in jobs))
+    return {
+        "rows": rows,
+        "summary": _summary(rows, framings, azimuths),
+        "config": {"n_subjects": n_subjects, "framing": framing, "size": size, "seed": seed, "azimuths": list(azimuths),
+                   "turntable_frames": turntable_frames, "decoder": "projection"},
+        "wall_s": round(time.perf_counter() - start, 1),
+    }  # fmt: skip
+
+
+def example_figure(images: list[tuple[np.ndarray, np.ndarray]], path: str | Path, azimuths) -> Path:
+    """Write a figure: truth (top row) over avatar (bottom row), one column per azimuth.
+
+    Args:
+        images: per azimuth, ``(truth (H, W, 3), avatar (H, W, 3))`` floats in [0, 1].
+    """
+    from PIL import Image, ImageDraw
+
+    from uvatar.io.image import save_image
+
+    top = np.concatenate([t for t, _ in images], 1)
+    bottom = np.concatenate([a for _, a in images], 1)
+    sheet = Image.fromarray((np.clip(np.concatenate([top, bottom], 0), 0, 1) * 255 + 0.5).astype(np.uint8))
+    draw = ImageDraw.Draw(sheet)
+    w, h = images[0][0].shape[1], images[0][0].shape[0]
+    for i, az in enumerate(azimuths):
+        draw.text((i * w + 4, 4), f"truth {az:g} deg", fill=(0, 0, 0))
+        draw.text((i * w + 4, h + 4), f"avatar {az:g} deg", fill=(0, 0, 0))
+    return save_image(path, np.asarray(sheet))
+
+
+def _fmt(value, digits=2) -> str:
+    return "-" if value is None or not math.isfinite(value) else f"{value:.{digits}f}"
+
+
+def format_table(result: dict) -> str:
+    """Markdown table of a :func:`run_novel_view_bench` result: mean PSNR (dB) / SSIM in the truth
+    mask per azimuth, per framing and over all."""
+    azimuths = [f"{a:g}" for a in result["config"]["azimuths"]]
+    lines = [
+        "| framing | subjects | reconstructed | failures | " + " | ".join(f"{a} deg PSNR / SSIM" for a in azimuths) + " | reconstruct s |",
+        "|---|---|---|---|" + "---|" * len(azimuths) + "---|",
+    ]
+    for name, e in result["summary"].items():
+        cells = " | ".join(f"{_fmt(e['psnr'][a])} / {_fmt(e['ssim'][a], 3)}" for a in azimuths)
+        lines.append(f"| {name} | {e['subjects']} | {e['reconstructed']} | {e['failures']} | {cells} | {_fmt(e['reconstruct_s'], 1)} |")
+    cfg = result["config"]
+    lines += [
+        "",
+        f"Projection decoder, {cfg['size']} px synthetic photos, seeds {cfg['seed']}..{cfg['seed'] + cfg['n_subjects'] - 1}"
+        f" ({cfg['framing']}); avatar on the TRUE posed mesh, both over white, scored inside the truth mask;"
+        f" azimuth = input camera turned about world Z through the body's box centre. Wall time {result.get('wall_s', float('nan')):.0f} s.",
+    ]
+    return "\n".join(lines)
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description="Novel-view benchmark of the reconstruction on synthetic subjects.")
+    parser.add_argument("--n", type=int, default=20, help="number of subjects")
+    parser.add_argument("--framing", default="alternate", choices=["half", "full", "alternate", "both"])
+    parser.add_argument("--size", type=int, default=384)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--azimuths", type=float, nargs="+", default=list(DEFAULT_AZIMUTHS))
+    parser.add_argument("--out", type=str, default=None, help="write the full result as JSON here")
+    parser.add_argument("--example", type=str, default=None, help="write a truth/avatar figure of the first subject here")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(message)s", force=True)
+    # own handler: the detector's libraries (absl) take over the root logger once they are imported
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    log.propagate = False
+    result = run_novel_view_bench(args.n, args.framing, args.size, args.seed, args.azimuths, example_path=args.example)
+    if args.out:
+        from uvatar.io.atomic import atomic_write_text
+
+        atomic_write_text(args.out, json.dumps(result, indent=1, default=str))
+    print(format_table(result))  # noqa: T201 - command-line output
+
+
+if __name__ == "__main__":
+    main()
