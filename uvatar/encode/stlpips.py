@@ -17,7 +17,7 @@ from torch import nn
 
 from uvatar.encode._stlpips_weights import load_stlpips_state_dict
 from uvatar.encode.base import image_to_tensor
-from uvatar.encode.vgg import LPIPS_SCALE, LPIPS_SHIFT, BlurPool, STVGG16Features, unit_normalize
+from uvatar.encode.vgg import LPIPS_SCALE, LPIPS_SHIFT, BlurPool, SlicedTrunk, STVGG16Features, unit_normalize
 from uvatar.errors import InputError
 
 __all__ = ["STLPIPS", "STAlexNetFeatures", "stlpips_distance"]
@@ -25,7 +25,7 @@ __all__ = ["STLPIPS", "STAlexNetFeatures", "stlpips_distance"]
 _CHANNELS = {"vgg": (64, 128, 256, 512, 512), "alex": (64, 192, 384, 256, 256)}
 
 
-class STAlexNetFeatures(nn.Module):
+class STAlexNetFeatures(SlicedTrunk):
     """Shift-tolerant AlexNet trunk (conv1 at stride 1 + BlurPools). (B, 3, H, W) -> 5 taps relu1..relu5."""
 
     def __init__(self) -> None:
@@ -37,19 +37,7 @@ class STAlexNetFeatures(nn.Module):
             nn.Conv2d(384, 256, kernel_size=3, padding=1), nn.ReLU(),
             nn.Conv2d(256, 256, kernel_size=3, padding=1), nn.ReLU(),
         ]
-        bounds = (0, 3, 7, 11, 13, 15)  # stlpips_pytorch's slicing, hence its parameter names
-        for k in range(5):
-            s = nn.Sequential()
-            for i in range(bounds[k], bounds[k + 1]):
-                s.add_module(str(i), layers[i])
-            self.add_module(f"slice{k + 1}", s)
-
-    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
-        taps = []
-        for k in range(5):
-            x = getattr(self, f"slice{k + 1}")(x)
-            taps.append(x)
-        return taps
+        self._add_slices(layers, (0, 3, 7, 11, 13, 15))  # stlpips_pytorch's slicing, hence its parameter names
 
 
 class _Scaling(nn.Module):

@@ -60,7 +60,26 @@ def _conv(cin: int, cout: int) -> nn.Conv2d:
     return nn.Conv2d(cin, cout, kernel_size=3, padding=1)
 
 
-class STVGG16Features(nn.Module):
+class SlicedTrunk(nn.Module):
+    """A trunk cut into five slices ``slice1..slice5`` (stlpips_pytorch's layout, so its parameter names
+    load as they are); ``forward`` returns the output of every slice: 5 taps."""
+
+    def _add_slices(self, layers: list[nn.Module], bounds: tuple[int, ...]) -> None:
+        for k in range(5):
+            s = nn.Sequential()
+            for i in range(bounds[k], bounds[k + 1]):
+                s.add_module(str(i), layers[i])
+            self.add_module(f"slice{k + 1}", s)
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        taps = []
+        for k in range(5):
+            x = getattr(self, f"slice{k + 1}")(x)
+            taps.append(x)
+        return taps
+
+
+class STVGG16Features(SlicedTrunk):
     """Shift-tolerant VGG16 trunk. forward: (B, 3, H, W) LPIPS-scaled input -> 5 taps (B, C_k, h_k, w_k)
     with C_k = 64, 128, 256, 512, 512 and h_1 = H, h_{k+1} = h_k // 2 + 1."""
 
@@ -74,19 +93,7 @@ class STVGG16Features(nn.Module):
             else:
                 layers += [_conv(cin, v), nn.ReLU()]
                 cin = v
-        bounds = (0, 4, 10, 18, 26, 34)  # same slicing (and so the same parameter names) as stlpips_pytorch
-        for k in range(5):
-            s = nn.Sequential()
-            for i in range(bounds[k], bounds[k + 1]):
-                s.add_module(str(i), layers[i])
-            self.add_module(f"slice{k + 1}", s)
-
-    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
-        taps = []
-        for k in range(5):
-            x = getattr(self, f"slice{k + 1}")(x)
-            taps.append(x)
-        return taps
+        self._add_slices(layers, (0, 4, 10, 18, 26, 34))  # same slicing (and parameter names) as stlpips_pytorch
 
 
 def lpips_input(x01: torch.Tensor) -> torch.Tensor:
