@@ -37,3 +37,17 @@ def test_mirror_fill_copies_only_from_known_partners():
     filled, now_known = mirror_fill(values, known, mirror)
     assert filled[0, 0, 3] == 1.0 and now_known.tolist() == [[True, False, False, True]]
     assert filled[0, 0, 1] == 2.0  # its partner (2) was unknown
+
+
+def test_scalp_texels_cover_the_crown_not_the_face(body):
+    from uvatar.model.projection import scalp_texels
+
+    raster = body.uv_raster(256)
+    rest = body.forward(body.default_params(1)).vertices[0]
+    scalp = scalp_texels(raster, body, rest).reshape(-1)
+    idx, face, bary = raster.covered()
+    points = (bary[:, :, None] * rest[body.faces[face]]).sum(1)
+    crown = idx[points[:, 2].argmax()]  # the highest surface point of the body
+    nose = idx[points[:, 1].argmin()]  # the most forward point (nose tip, or toes: both are not scalp)
+    assert scalp[crown] and not scalp[nose]
+    assert 0.05 < scalp.float().sum() / raster.mask.sum() < 0.3

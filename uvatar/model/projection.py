@@ -34,6 +34,7 @@ class ProjectionConfig:
     tangent_sigma: float = 0.75  # Gaussian sigma in texel sides (neighbours overlap without holes or a visible lattice)
     normal_sigma: float = 0.08  # flat: sigma along the normal, in texel sides
     mirror: bool = True
+    scalp_fill: bool = True  # unseen scalp texels take the seen scalp's median colour (hair), not push-pull skin
 
 
 def texel_footprint(rest_vertices: torch.Tensor, faces: torch.Tensor, uv_corners: torch.Tensor, resolution: int) -> torch.Tensor:
@@ -57,6 +58,38 @@ def _gaussians_on_raster(raster, keep_faces, footprint, config, colors_grid, mas
     scales = torch.stack([side * config.tangent_sigma, side * config.tangent_sigma, side * config.normal_sigma], -1)
     colors = colors_grid.reshape(3, -1)[:, idx].T.clamp(0, 1)
     return idx, face, bary, scales, colors
+
+
+def scalp_texels(raster, body, rest_vertices: torch.Tensor) -> torch.Tensor:
+    """``(H, W)`` bool: head texels of the scalp (above the eyes, or behind the ears above the mouth),
+    where hair grows; the face and the neck are excluded. ``rest_vertices (V, 3)`` in the reference pose."""
+    from uvatar.body.parts import PART_NAMES
+
+    idx, face, bary = raster.covered()
+    points = (bary[:, :, None] * rest_vertices[body.faces[face]]).sum(1)
+    out = body.forward(body.default_params(1)).bone_poses[0]
+    eye_z = float(out[body.bone_index("eye.L"), 2, 3])
+    head_y = float(out[body.bone_index("head"), 1, 3])
+    is_head = body.face_parts[face] == PART_NAMES.index("head")
+    above_eyes = points[:, 2] > eye_z + 0.01
+    behind_ears = (points[:, 1] > head_y + 0.01) & (points[:, 2] > eye_z - 0.05)
+    mask = torch.zeros(raster.face_index.numel(), dtype=torch.bool)
+    mask[idx] = is_head & (above_eyes | behind_ears)
+    return mask.reshape(raster.face_index.shape)
+
+
+def _fill_scalp(colors, known, raster, body, rest):
+    """Unseen scalp texels take the median colour of the seen scalp (the photo's hair, or skin when bald):
+    push-pull would otherwise spread face skin over the back of the head."""
+    scalp = scalp_texels(raster, body, rest)
+    seen = scalp & known
+    stats = {"scalp_texels": int(scalp.sum()), "scalp_seen_fraction": float(seen.sum() / scalp.sum().clamp(min=1))}
+    if seen.sum() < 50:
+        return colors, known, stats
+    hair = colors[:, seen].median(dim=1).values
+    fill = scalp & ~known
+    colors = torch.where(fill[None], hair[:, None, None], colors)
+    return colors, known | fill, stats
 
 
 def decode_projection(uv: UVFeatures, body, phenotypes: torch.Tensor, facial: torch.Tensor, shell_offsets: torch.Tensor, config: ProjectionConfig = ProjectionConfig()) -> Avatar:
@@ -85,7 +118,11 @@ def decode_projection(uv: UVFeatures, body, phenotypes: torch.Tensor, facial: to
         mirror = mirror_texels(raster, body.mirror, body.uv_corners)
         colors, known = mirror_fill(colors, known, mirror)
     stats["core_seen_or_mirrored_fraction"] = float(known.sum() / raster.mask.sum())
+    # islands nothing was seen on take the median seen colour (before the scalp fill adds hair to it)
     fallback = colors[:, known].median(dim=1).values if known.any() else torch.full((3,), 0.5)
+    if config.scalp_fill:
+        colors, known, scalp_stats = _fill_scalp(colors, known, raster, body, rest)
+        stats.update(scalp_stats)
     colors = push_pull_islands(colors, known, raster.mask, fallback)
 
     footprint = texel_footprint(rest, body.faces, body.uv_corners, resolution)
