@@ -36,10 +36,10 @@ def shell_offsets(body, config: ShellConfig = ShellConfig()) -> torch.Tensor:
     is_head = torch.zeros(body.n_bones, device=body.device)
     is_head[head_bones] = 1.0
     head_weight = (body.vertex_bone_weights * is_head[body.vertex_bone_indices]).sum(-1).clamp(0.0, 1.0)
-    rest = body.rest_vertices()[None]
-    normals = vertex_normals(rest, body.faces)[0]
-    eye_height = body.forward(body.default_params(1)).bone_poses[0, body.bone_index("eye.L"), 2, 3]
-    rest_ref = body.forward(body.default_params(1)).vertices[0]
+    reference = body.forward(body.default_params(1))
+    normals = vertex_normals(reference.rest_vertices, body.faces)[0]
+    eye_height = reference.bone_poses[0, body.bone_index("eye.L"), 2, 3]
+    rest_ref = reference.vertices[0]
     facing_forward = ((-normals[:, 1]).clamp(0, 1) - 0.3).clamp(min=0) / 0.7  # 0 sideways .. 1 straight ahead
     below_brows = (rest_ref[:, 2] < eye_height + 0.03).float()
     face_weight = head_weight * facing_forward * below_brows
