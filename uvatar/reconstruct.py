@@ -224,8 +224,8 @@ def reconstruct(photos: list[str | Path], out_dir: str | Path, config: Reconstru
             psnr, ssim = masked_psnr_ssim(front.image.clamp(0, 1), photo, person)
             report["input_view_psnr_in_mask"] = round(psnr, 3)
             report["input_view_ssim_in_mask"] = round(ssim, 4)
-        canonical = avatar.pose(body)
         rest_vertices = body.forward(avatar.params(body)).vertices[0]
+        canonical = avatar.on_vertices(rest_vertices, body.faces)
         views = []
         for azimuth in (90.0, 180.0):  # the avatar's left side, then its back
             cam = _turntable_cameras(rest_vertices, 1, height, start_azimuth_deg=azimuth)[0]
