@@ -3,13 +3,13 @@
 import numpy as np
 import torch
 
-from uvatar.eval.novel_view import format_table, orbit_camera, render_subject, run_novel_view_bench, subject_scene
-from uvatar.eval.synthetic_photos import make_synthetic_photo
+from uvatar.eval.novel_view import format_table, orbit_camera, render_subject, run_novel_view_bench
+from uvatar.eval.synthetic_photos import make_synthetic_photo, synthetic_scene
 
 
 def test_scene_replays_the_photo_and_orbit_keeps_distance(body):
     photo = make_synthetic_photo(body, 3, "half", size=96)
-    scene = subject_scene(body, 3, "half", size=96)
+    scene = synthetic_scene(body, 3, "half", size=96)
     assert torch.allclose(scene.camera.R, photo.camera.R) and torch.allclose(scene.camera.t, photo.camera.t)
     truth, mask = render_subject(body, scene, scene.camera)
     assert np.array_equal(mask, photo.mask)

@@ -20,10 +20,9 @@ Row keys: ``seed``, ``framing``, ``ok`` (reconstruction succeeded), ``error`` (w
 mask and the fitted mesh), ``psnr`` / ``ssim`` (dicts azimuth -> value), ``mask_fraction`` (azimuth ->
 fraction of the image covered by the truth mask).
 
-Re-rendering a subject reuses the private helpers of :mod:`uvatar.eval.synthetic_photos`
-(``_framing_anchors``, ``_place_camera``, ``_SUPERSAMPLE``) and replays its random draws in the same
-order (:func:`subject_scene`), so it must be kept in step with :func:`make_synthetic_photo`; a test
-checks the replayed camera and image against the photo.
+The subject is re-rendered from the scene that made the photo
+(:func:`uvatar.eval.synthetic_photos.synthetic_scene` and :func:`~uvatar.eval.synthetic_photos.render_scene`),
+so the truth views share its body, texture, light and exposure by construction.
 
 Command line: ``python -m uvatar.eval.novel_view --n 20 --out result.json`` prints :func:`format_table`.
 """
@@ -36,18 +35,16 @@ import logging
 import math
 import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from uvatar.body.model import BodyModel, BodyParams
+from uvatar.body.model import BodyModel
 from uvatar.camera import Camera
+from uvatar.eval.synthetic_photos import SyntheticScene, render_scene, synthetic_scene
 
 __all__ = [
-    "SubjectScene",
-    "subject_scene",
     "render_subject",
     "orbit_camera",
     "run_novel_view_bench",
@@ -61,84 +58,13 @@ log = logging.getLogger(__name__)
 DEFAULT_AZIMUTHS = (0.0, 45.0, 90.0, 180.0)
 
 
-@dataclass
-class SubjectScene:
-    """Everything needed to re-render one synthetic subject from any camera.
-
-    Attributes:
-        params: batch-1 truth :class:`BodyParams`.
-        vertices: ``(V, 3)`` true posed vertices (world = body space).
-        texture: ``(S, S, 3)`` float32 UV texture.
-        light: ``(3,)`` world direction towards the key light (unnormalised, as the photo used it).
-        ambient: ambient term of the shading.
-        exposure: brightness factor applied to the person.
-        camera: the input photo's truth camera.
-        size: the input photo's side in pixels.
-    """
-
-    params: BodyParams
-    vertices: torch.Tensor
-    texture: np.ndarray
-    light: np.ndarray
-    ambient: float
-    exposure: float
-    camera: Camera
-    size: int
-
-
-def subject_scene(body: BodyModel, seed: int, framing: str = "half", size: int = 512) -> SubjectScene:
-    """Replay the random draws of :func:`make_synthetic_photo` (same order) up to the exposure.
-
-    Returns:
-        :class:`SubjectScene` of the same subject that ``make_synthetic_photo(body, seed, framing, size)``
-        shows (same body, texture, light, exposure and camera).
-    """
-    from uvatar.eval.synthetic_photos import FRAMINGS, _framing_anchors, _place_camera, paint_texture, sample_body_params
-
-    rng = np.random.default_rng([int(seed), FRAMINGS.index(framing)])
-    params, _ = sample_body_params(body, rng)
-    with torch.no_grad():
-        out = body.forward(params)
-    vertices = out.vertices[0].cpu()
-    coco = dict(zip(body.keypoints.coco_labels, body.keypoints.coco(out.vertices)[0].cpu().numpy().astype(np.float64)))
-    texture, _ = paint_texture(body, rng)
-    if rng.uniform() < 0.15:
-        yaw = math.radians(rng.choice([-1, 1]) * rng.uniform(40, 70))
-    else:
-        yaw = math.radians(rng.uniform(-40, 40))
-    pitch = math.radians(rng.uniform(-8, 12))
-    fov = float(rng.uniform(35, 60))
-    top, bottom, top_at, bottom_at = _framing_anchors(body, vertices, coco, framing, rng)
-    camera = _place_camera(vertices.numpy(), top, bottom, top_at, bottom_at, yaw, pitch, fov, size, framing, rng)
-    to_camera = camera.center.numpy() - 0.5 * (top + bottom)
-    to_camera /= np.linalg.norm(to_camera)
-    side = np.cross(to_camera, [0.0, 0.0, 1.0])
-    side /= max(np.linalg.norm(side), 1e-9)
-    light = to_camera + rng.uniform(0.2, 0.9) * np.array([0.0, 0.0, 1.0]) + rng.uniform(-0.8, 0.8) * side
-    ambient = float(rng.uniform(0.35, 0.55))
-    exposure = float(rng.uniform(0.9, 1.1))
-    return SubjectScene(params, vertices, texture, light, ambient, exposure, camera, int(size))
-
-
-def render_subject(body: BodyModel, scene: SubjectScene, camera: Camera) -> tuple[np.ndarray, np.ndarray]:
+def render_subject(body: BodyModel, scene: SyntheticScene, camera: Camera) -> tuple[np.ndarray, np.ndarray]:
     """The true subject seen by ``camera``, composited over white (2x supersampled, no noise).
 
     Returns:
         ``(H, W, 3)`` float32 image in [0, 1] and ``(H, W)`` bool mask (coverage >= 0.5).
     """
-    from uvatar.eval.synthetic_photos import _SUPERSAMPLE
-    from uvatar.render.mesh import render_mesh_colors
-
-    s = _SUPERSAMPLE
-    w, h = camera.width, camera.height
-    big = camera.resized(w * s, h * s)
-    with torch.no_grad():
-        image, mask = render_mesh_colors(
-            scene.vertices, body.faces.cpu(), big, uvs=body.uv_corners.cpu(), texture=torch.as_tensor(scene.texture),
-            light=torch.as_tensor(scene.light, dtype=torch.float32), ambient=scene.ambient,
-        )  # fmt: skip
-    image = image.numpy().reshape(h, s, w, s, 3).mean((1, 3)) * scene.exposure
-    cover = mask.numpy().astype(np.float64).reshape(h, s, w, s).mean((1, 3))
+    image, cover = render_scene(body, scene, camera)
     out = np.clip(image + (1.0 - cover[..., None]), 0, 1).astype(np.float32)
     return out, cover >= 0.5
 
@@ -166,9 +92,7 @@ def _evaluate_subject(body, seed, framing, size, azimuths, turntable_frames, wor
     from uvatar.reconstruct import ReconstructConfig, masked_psnr_ssim, reconstruct
 
     photo = make_synthetic_photo(body, seed, framing, size=size)
-    scene = subject_scene(body, seed, framing, size)
-    if not torch.allclose(scene.camera.R, photo.camera.R) or not torch.allclose(scene.camera.t, photo.camera.t):
-        raise RuntimeError("subject_scene is out of step with make_synthetic_photo (camera differs)")
+    scene = synthetic_scene(body, seed, framing, size)
     row = {"seed": int(seed), "framing": framing, "ok": False, "error": None, "info": photo.info}
     path = work / f"{framing}_{seed}.png"
     save_image(path, photo.image)

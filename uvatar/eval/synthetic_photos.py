@@ -34,7 +34,10 @@ import torch
 from uvatar.body.model import BodyModel, BodyParams
 from uvatar.camera import Camera
 
-__all__ = ["FRAMINGS", "SyntheticPhoto", "make_synthetic_photo", "sample_body_params", "paint_texture", "contact_sheet"]
+__all__ = [
+    "FRAMINGS", "SyntheticPhoto", "SyntheticScene", "make_synthetic_photo", "synthetic_scene", "render_scene",
+    "sample_body_params", "paint_texture", "contact_sheet",
+]  # fmt: skip
 
 log = logging.getLogger(__name__)
 
@@ -440,24 +443,45 @@ def _place_camera(vertices, top, bottom, top_at, bottom_at, yaw, pitch, fov, siz
     return Camera.look_at(target + distance * direction, target, size, size, fov)
 
 
-# ---------------------------------------------------------------------------------------------- photo
-def make_synthetic_photo(body: BodyModel, seed: int, framing: str = "half", size: int = 512) -> SyntheticPhoto:
-    """Render one synthetic photo with known truth (deterministic in ``seed``, ``framing``, ``size``).
+# ---------------------------------------------------------------------------------------------- scene
+@dataclass
+class SyntheticScene:
+    """Everything that makes one synthetic subject, so it can be rendered from any camera.
 
-    Args:
-        body: the body model.
-        seed: any integer; the same seed gives the same photo.
-        framing: ``"head"``, ``"half"`` or ``"full"`` (see the module docstring).
-        size: image side in pixels (square image).
-    Returns:
-        :class:`SyntheticPhoto`.
+    Attributes:
+        params: batch-1 truth :class:`BodyParams`.
+        vertices: ``(V, 3)`` true posed vertices (world = body space).
+        texture: ``(S, S, 3)`` float32 UV texture.
+        light: ``(3,)`` world direction towards the key light (unnormalised).
+        ambient: ambient term of the shading.
+        exposure: brightness factor applied to the person.
+        camera: the photo's truth camera.
+        size: the photo's side in pixels.
+        info: what was drawn (yaw, pitch, fov, pose styles, clothing, light).
     """
+
+    params: BodyParams
+    vertices: torch.Tensor
+    texture: np.ndarray
+    light: np.ndarray
+    ambient: float
+    exposure: float
+    camera: Camera
+    size: int
+    info: dict = field(default_factory=dict)
+
+
+def _rng(seed: int, framing: str) -> np.random.Generator:
     from uvatar.errors import InputError
-    from uvatar.render.mesh import render_mesh_colors
 
     if framing not in FRAMINGS:
         raise InputError(f"framing must be one of {FRAMINGS}; got {framing!r}")
-    rng = np.random.default_rng([int(seed), FRAMINGS.index(framing)])
+    return np.random.default_rng([int(seed), FRAMINGS.index(framing)])
+
+
+def _sample_scene(body: BodyModel, rng: np.random.Generator, framing: str, size: int) -> SyntheticScene:
+    """Draw body, texture, camera, light and exposure from ``rng`` (in this order: the photo's
+    background and noise are drawn after it, so a scene is the same with or without the photo)."""
     params, info = sample_body_params(body, rng)
     with torch.no_grad():
         out = body.forward(params)
@@ -482,25 +506,59 @@ def make_synthetic_photo(body: BodyModel, seed: int, framing: str = "half", size
     side /= max(np.linalg.norm(side), 1e-9)
     light = to_camera + rng.uniform(0.2, 0.9) * np.array([0.0, 0.0, 1.0]) + rng.uniform(-0.8, 0.8) * side
     ambient = float(rng.uniform(0.35, 0.55))
+    exposure = float(rng.uniform(0.9, 1.1))  # brightness of the whole person varies a little
+    info["light"] = [round(float(c), 3) for c in light]
+    info["ambient"] = round(ambient, 3)
+    return SyntheticScene(params, vertices, texture, light, ambient, exposure, camera, int(size), info)
 
-    big = camera.resized(size * _SUPERSAMPLE, size * _SUPERSAMPLE)
+
+def synthetic_scene(body: BodyModel, seed: int, framing: str = "half", size: int = 512) -> SyntheticScene:
+    """The scene :func:`make_synthetic_photo` renders for the same arguments (same body, texture, light,
+    exposure and camera)."""
+    return _sample_scene(body, _rng(seed, framing), framing, size)
+
+
+def render_scene(body: BodyModel, scene: SyntheticScene, camera: Camera) -> tuple[np.ndarray, np.ndarray]:
+    """Render the subject of ``scene`` from ``camera`` (2x2 supersampled).
+
+    Returns:
+        person image ``(H, W, 3)`` (exposure applied, black where empty) and coverage ``(H, W)`` in [0, 1].
+    """
+    from uvatar.render.mesh import render_mesh_colors
+
+    s, w, h = _SUPERSAMPLE, camera.width, camera.height
+    big = camera.resized(w * s, h * s)
     with torch.no_grad():
         image, mask = render_mesh_colors(
-            vertices, body.faces.cpu(), big, uvs=body.uv_corners.cpu(), texture=torch.as_tensor(texture),
-            light=torch.as_tensor(light, dtype=torch.float32), ambient=ambient,
+            scene.vertices, body.faces.cpu(), big, uvs=body.uv_corners.cpu(), texture=torch.as_tensor(scene.texture),
+            light=torch.as_tensor(scene.light, dtype=torch.float32), ambient=scene.ambient,
         )
-    image = image.numpy().reshape(size, _SUPERSAMPLE, size, _SUPERSAMPLE, 3).mean((1, 3))
-    cover = mask.numpy().reshape(size, _SUPERSAMPLE, size, _SUPERSAMPLE).mean((1, 3))
-    # brightness of the whole person (exposure) varies a little
-    image = image * rng.uniform(0.9, 1.1)
+    image = image.numpy().reshape(h, s, w, s, 3).mean((1, 3)) * scene.exposure
+    cover = mask.numpy().astype(np.float64).reshape(h, s, w, s).mean((1, 3))
+    return image, cover
+
+
+# ---------------------------------------------------------------------------------------------- photo
+def make_synthetic_photo(body: BodyModel, seed: int, framing: str = "half", size: int = 512) -> SyntheticPhoto:
+    """Render one synthetic photo with known truth (deterministic in ``seed``, ``framing``, ``size``).
+
+    Args:
+        body: the body model.
+        seed: any integer; the same seed gives the same photo.
+        framing: ``"head"``, ``"half"`` or ``"full"`` (see the module docstring).
+        size: image side in pixels (square image).
+    Returns:
+        :class:`SyntheticPhoto`.
+    """
+    rng = _rng(seed, framing)
+    scene = _sample_scene(body, rng, framing, size)
+    image, cover = render_scene(body, scene, scene.camera)
     bg = _background(rng, size)
     photo = image + (1 - cover[..., None]) * bg
     photo = photo + rng.normal(0, 0.008, photo.shape)
     photo = np.clip(photo, 0, 1).astype(np.float32)
-    info["light"] = [round(float(c), 3) for c in light]
-    info["ambient"] = round(ambient, 3)
-    log.debug("synthetic %s photo, seed %d: %s", framing, seed, info)
-    return SyntheticPhoto(photo, cover >= 0.5, params, camera, framing, int(seed), info)
+    log.debug("synthetic %s photo, seed %d: %s", framing, seed, scene.info)
+    return SyntheticPhoto(photo, cover >= 0.5, scene.params, scene.camera, framing, int(seed), scene.info)
 
 
 def contact_sheet(photos: list[np.ndarray], columns: int = 4, thumb: int = 256) -> np.ndarray:
