@@ -103,6 +103,20 @@ def _turntable_cameras(vertices: torch.Tensor, n: int, size: int, elevation: flo
     return orbit(centre, radius, n, size, size, fov_y_deg=40.0, elevation_deg=elevation, start_azimuth_deg=start_azimuth_deg)
 
 
+def _degraded_paths(dets) -> list[str]:
+    """One sentence per fallback this run took (also logged), for report.json."""
+    from uvatar.render._mesh_moderngl import moderngl_available
+
+    notes = []
+    if not moderngl_available():
+        notes.append("degraded: no EGL context; mesh visibility used the torch rasterizer (slower, same result)")
+    if any(det.mask is None for det in dets):
+        notes.append("degraded: no person mask; the shell was not fitted to the silhouette, no input-view PSNR")
+    for note in notes:
+        log.warning(note)
+    return notes
+
+
 def reconstruct(photos: list[str | Path], out_dir: str | Path, config: ReconstructConfig = ReconstructConfig(), progress=None) -> dict:
     """Run the whole job and write OUT/avatar.uvatar, avatar.ply, posed.ply, preview.png,
     turntable.mp4 and report.json (written into a temporary folder that replaces ``out_dir`` at the end).
@@ -195,7 +209,7 @@ def reconstruct(photos: list[str | Path], out_dir: str | Path, config: Reconstru
         "n_shell_gaussians": int((avatar.layer == 1).sum()),
         "fit_residuals": main_fit.residuals,
         "fit_confidence": main_fit.confidence,
-        "warnings": list(main_fit.warnings),
+        "warnings": list(main_fit.warnings) + _degraded_paths(dets),
         "projection_stats": uv.stats,
         "decoder_stats": avatar.meta.get("stats", {}),
         "timings": timings,

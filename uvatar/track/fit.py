@@ -451,6 +451,8 @@ def _fit_proxy(body, det, regime, lower_extent, config) -> ProxyFit:
     residuals = measure_residuals(body, det, params, fitter.camera, regime, fitter.face_corr)
     residuals.update(losses)
     warnings = list(det.warnings)
+    if det.mask is None and regime in ("half", "full"):
+        warnings.append("degraded: the detector gave no person mask; the fit ran without its silhouette term")
     confidence, low = _confidence(residuals, det)
     box_h = float(det.box[3] - det.box[1])
     if box_h < 128:
