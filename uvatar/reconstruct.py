@@ -250,12 +250,13 @@ def reconstruct(photos: list[str | Path], out_dir: str | Path, config: Reconstru
         t = lap("preview_s", t)
         say("preview written; rendering the turntable")
 
-        cams = _turntable_cameras(rest_vertices, config.turntable_frames, config.turntable_size)
-        with VideoWriter(tmp / "turntable.mp4", fps=24) as video, torch.no_grad():
-            for cam in cams:
-                frame = canonical.render(cam, background=(1.0, 1.0, 1.0), backend=config.render_backend).image.clamp(0, 1)
-                video.append((frame.numpy() * 255).astype(np.uint8))
-        t = lap("turntable_s", t)
+        if config.turntable_frames > 0:  # 0: no turntable (benchmarks that only need the avatar)
+            cams = _turntable_cameras(rest_vertices, config.turntable_frames, config.turntable_size)
+            with VideoWriter(tmp / "turntable.mp4", fps=24) as video, torch.no_grad():
+                for cam in cams:
+                    frame = canonical.render(cam, background=(1.0, 1.0, 1.0), backend=config.render_backend).image.clamp(0, 1)
+                    video.append((frame.numpy() * 255).astype(np.uint8))
+            t = lap("turntable_s", t)
         timings["total_s"] = round(time.perf_counter() - start, 4)
         (tmp / "report.json").write_text(json.dumps(report, indent=1))
     say(f"done in {timings['total_s']:.1f} s: {out_dir}")

@@ -20,6 +20,7 @@ from uvatar.body.shell import shell_vertices
 from uvatar.body.uv import UVRaster
 from uvatar.camera import Camera
 from uvatar.dualuv.scatter import scatter_to_uv
+from uvatar.dualuv.shell_pixels import ShellPixelSamples, sample_shell_pixels
 from uvatar.render.mesh import rasterize_mesh, visible_points
 
 __all__ = ["UVFeatures", "SurfaceSamples", "project_surface", "project_dual_uv", "DualUVConfig"]
@@ -37,6 +38,7 @@ class DualUVConfig:
     mask_threshold: float = 0.5
     shell_margin: float = 1 / 400  # shell samples keep this fraction of the image's longer side (>= 1 px)
     # off the body and inside the mask edge
+    shell_pixel_side: int = 512  # image-space shell samples along the photo's longer side (0: none)
 
 
 @dataclass
@@ -48,6 +50,8 @@ class UVFeatures:
             (0 = unseen); ``core_cos (H, W)`` mean cosine between surface normal and view ray.
         shell: ``(C, Hs, Ws)`` features on the shell; ``shell_weight``, ``shell_cos`` likewise.
         encoder: name of the feature encoder.
+        shell_pixels: the shell sampled at the photo's pixels off the body
+            (:class:`~uvatar.dualuv.shell_pixels.ShellPixelSamples`), or None without a person mask.
     """
 
     core: torch.Tensor
@@ -58,6 +62,7 @@ class UVFeatures:
     shell_cos: torch.Tensor
     encoder: str = "rgb"
     stats: dict = field(default_factory=dict)
+    shell_pixels: ShellPixelSamples | None = None
 
     @property
     def core_mask(self) -> torch.Tensor:
@@ -202,9 +207,15 @@ def project_dual_uv(
         "core_points_visible": int(core_visible.sum()),
         "shell_points_visible": int(shell_visible.sum()),
     }
+    shell_pixels = None
     if mask is not None:
         person = mask > config.mask_threshold
+        if config.shell_pixel_side > 0:
+            shell_pixels = sample_shell_pixels(
+                feature_map, body_raster, shell_raster, posed_vertices, shell, faces, camera, person, keep, config.shell_pixel_side
+            )
+            stats["shell_pixel_samples"] = len(shell_pixels)
         shell_cover = (shell_raster.face_index >= 0) & person
         stats["mask_covered_by_body"] = float(((body_raster.face_index >= 0) & person).sum() / person.sum().clamp(min=1))
         stats["mask_covered_by_body_or_shell"] = float((((body_raster.face_index >= 0) | shell_cover) & person).sum() / person.sum().clamp(min=1))
-    return UVFeatures(core, core_weight, core_cos, shell_grid, shell_weight, shell_cos, getattr(feature_map, "encoder", "rgb"), stats)
+    return UVFeatures(core, core_weight, core_cos, shell_grid, shell_weight, shell_cos, getattr(feature_map, "encoder", "rgb"), stats, shell_pixels)
