@@ -42,9 +42,16 @@ def test_shell_pixel_samples_sit_on_their_pixels(body, scene):
     assert not torch.as_tensor(photo.mask)[row, col].all()
     assert (mask[row, col] > 0.5).all()
     assert torch.allclose(samples.features, torch.as_tensor(photo.image)[row, col], atol=1e-5)
-    # every grown-mask pixel off the body is sampled (the 6 px ring is within the shell's reach)
+    # every grown-mask pixel off the body is sampled
     ring = (mask > 0.5) & ~torch.as_tensor(photo.mask)
     assert len(samples) >= 0.9 * int(ring.sum())
+    # elongated along the photo's ray: the third axis of each Gaussian, posed back, points at the camera
+    import roma
+
+    _, frames = bound_points_to_world(vertices[None], body.faces, samples.face, samples.barycentrics)
+    axes = (frames[0] @ roma.unitquat_to_rotmat(samples.rotations_wxyz[:, [1, 2, 3, 0]]))[:, :, 2]
+    rays = torch.nn.functional.normalize(world[0] - photo.camera.center, dim=-1)
+    assert (axes * rays).sum(-1).abs().min() > 0.999
 
 
 def test_projection_is_nearly_lossless_in_the_input_view(body, scene):
@@ -64,3 +71,25 @@ def test_projection_is_nearly_lossless_in_the_input_view(body, scene):
     bare_psnr, _ = masked_psnr_ssim(bare, torch.as_tensor(photo.image), mask > 0.5)
     assert bare_psnr < psnr - 3, (bare_psnr, psnr)
     assert np.isfinite(psnr)
+
+
+def test_held_object_far_from_the_body_is_sampled(body, scene):
+    """A block of mask 40-70 px beside the body (a held bag) is sampled at the depth of the nearest outline."""
+    photo, vertices, mask = scene
+    body_mask = torch.as_tensor(photo.mask)
+    rows, cols = torch.nonzero(body_mask, as_tuple=True)
+    right = int(cols.max())
+    block = torch.zeros_like(mask)
+    top = int(rows.float().mean())
+    block[top : top + 30, min(right + 40, 383) : min(right + 70, 384)] = 1.0
+    assert block.sum() > 100
+    uv = project_dual_uv(get_encoder("rgb")(photo.image), body, vertices, photo.camera, torch.maximum(mask, block), shell_offsets(body), DualUVConfig(core_resolution=512, shell_resolution=256))
+    samples = uv.shell_pixels
+    in_block = block[samples.pixels[:, 1].long(), samples.pixels[:, 0].long()] > 0
+    assert in_block.sum() >= 0.95 * block.sum()
+    world, _ = bound_points_to_world(vertices[None], body.faces, samples.face, samples.barycentrics, samples.offsets)
+    pixels, depth = photo.camera.project(world[0])
+    assert (pixels - samples.pixels).abs().max() < 0.05 and (depth > 0).all()
+    # the block's depth is the body's at its outline: within the body's own depth range
+    body_depth = photo.camera.project(vertices)[1]
+    assert body_depth.min() - 0.01 < depth[in_block].min() and depth[in_block].max() < body_depth.max() + 0.01

@@ -212,7 +212,7 @@ def project_dual_uv(
         person = mask > config.mask_threshold
         if config.shell_pixel_side > 0:
             shell_pixels = sample_shell_pixels(
-                feature_map, body_raster, shell_raster, posed_vertices, shell, faces, camera, person, keep, config.shell_pixel_side
+                feature_map, body_raster, posed_vertices, faces, camera, person, shell_offsets, keep, config.shell_pixel_side
             )
             stats["shell_pixel_samples"] = len(shell_pixels)
         shell_cover = (shell_raster.face_index >= 0) & person

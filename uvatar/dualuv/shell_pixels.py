@@ -1,12 +1,18 @@
-"""Shell samples taken at the photo's pixels: what the person mask shows off the body.
+"""Off-body samples taken at the photo's pixels: what the person mask shows beyond the body.
 
 Beyond the body's outline the shell is seen nearly edge-on, so a UV grid on it gets very few samples:
 on the bundled astronaut photo 23K person pixels lie off the body and a 512² Shell-UV grid receives
-under a thousand texels, each stretched over many pixels. Sampling the other way round (one shell
-point per photo pixel, on a grid of at most ``max_side`` samples along the image's longer side) covers
-every such pixel: the pixel's ray hits the shell (rasterized in the photo's camera) at a face and
-barycentrics; that point is stored bound to the same face of the body (face-frame offset), so it rides
-the body's skinning like every other Gaussian.
+under a thousand texels, each stretched over many pixels. These samples go the other way round: one per
+photo pixel (on a grid of at most ``max_side`` samples along the image's longer side) that the person
+mask covers and the body does not.
+
+Where along its ray does such a pixel's matter lie? Not on the front of the shell: for a head of radius
+9 cm and a 6 cm shell, a ray passing 5 mm outside the outline meets the shell ~12 cm in front of the
+outline, so re-posing swings those samples away from the head and opens cracks. The sample is placed
+at the depth of the nearest body pixel (the body's outline, where the ray grazes it) and bound to that
+body face; its Gaussian is elongated along the photo's ray by ``thickness`` (half the shell offset
+there), which the photo cannot see (it projects onto the same pixel) but which gives hair, hats and
+loose clothes depth from the side.
 """
 
 from __future__ import annotations
@@ -14,31 +20,38 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import roma
 import torch
 
-from uvatar.body.skinning import world_points_to_bound
+from uvatar.body.skinning import bound_points_to_world, world_points_to_bound
 from uvatar.camera import Camera
 
 __all__ = ["ShellPixelSamples", "sample_shell_pixels"]
 
+_FIELDS = ("face", "barycentrics", "offsets", "rotations_wxyz", "features", "pixels", "spacing", "thickness")
+
 
 @dataclass
 class ShellPixelSamples:
-    """Shell points seen at photo pixels off the body.
+    """Person pixels off the body, bound to the body.
 
     Attributes:
         face: ``(N,)`` int64 body face each point is bound to; barycentrics: ``(N, 3)``.
         offsets: ``(N, 3)`` metres, offset from the body surface point in that face's frame.
+        rotations_wxyz: ``(N, 4)`` rotation in the face frame whose third axis is the photo's ray.
         features: ``(N, C)`` image features at the pixels; pixels: ``(N, 2)`` image positions.
-        spacing: ``(N,)`` metres between neighbouring samples at the point's depth (sizes the Gaussian).
+        spacing: ``(N,)`` metres between neighbouring samples at the point's depth (the Gaussian's width).
+        thickness: ``(N,)`` metres, extent along the photo's ray (the Gaussian's depth).
     """
 
     face: torch.Tensor
     barycentrics: torch.Tensor
     offsets: torch.Tensor
+    rotations_wxyz: torch.Tensor
     features: torch.Tensor
     pixels: torch.Tensor
     spacing: torch.Tensor
+    thickness: torch.Tensor
 
     def __len__(self) -> int:
         return int(self.face.shape[0])
@@ -46,48 +59,69 @@ class ShellPixelSamples:
     @staticmethod
     def concatenate(parts: list["ShellPixelSamples"]) -> "ShellPixelSamples":
         """One set from several photos' samples (all bound to the same body faces, so they simply join)."""
-        return ShellPixelSamples(*(torch.cat([getattr(p, name) for p in parts]) for name in ("face", "barycentrics", "offsets", "features", "pixels", "spacing")))
+        return ShellPixelSamples(*(torch.cat([getattr(p, name) for p in parts]) for name in _FIELDS))
+
+
+def _ray_frames(camera: Camera, points: torch.Tensor) -> torch.Tensor:
+    """``(N, 3, 3)`` world rotations whose columns are (camera x, ray x camera x, ray) at ``points (N, 3)``."""
+    ray = torch.nn.functional.normalize(points - camera.center[None], dim=-1)
+    side = torch.nn.functional.normalize(torch.linalg.cross(ray, camera.R[1].expand_as(ray)), dim=-1)
+    up = torch.linalg.cross(ray, side)
+    return torch.stack([side, up, ray], -1)
 
 
 def sample_shell_pixels(
     feature_map,
     body_raster,
-    shell_raster,
     posed_vertices: torch.Tensor,
-    shell: torch.Tensor,
     faces: torch.Tensor,
     camera: Camera,
     person: torch.Tensor,
+    shell_offsets: torch.Tensor,
     keep_faces: torch.Tensor | None = None,
     max_side: int = 512,
+    thickness_fraction: float = 0.5,
 ) -> ShellPixelSamples:
-    """One shell sample per grid pixel that the mask calls person, the body misses and the shell covers.
+    """One sample per grid pixel that the mask calls person and the body misses.
 
     Args:
         feature_map: a FeatureMap of the photo (``.sample(pixels (N, 2)) -> (N, C)``).
-        body_raster, shell_raster: :class:`~uvatar.render.mesh.MeshRaster` of the posed body and of its
-            shell in ``camera`` (same faces).
-        posed_vertices: ``(V, 3)`` the fitted body; shell: ``(V, 3)`` its extrusion; faces ``(F, 3)``.
+        body_raster: :class:`~uvatar.render.mesh.MeshRaster` of the posed body in ``camera``.
+        posed_vertices: ``(V, 3)`` the fitted body; faces ``(F, 3)``.
         person: ``(H, W)`` bool person mask at the photo's resolution.
+        shell_offsets: ``(V,)`` metres; a sample's thickness is ``thickness_fraction`` of its face's mean.
         keep_faces: ``(F,)`` bool, faces that may carry samples (default all).
-        max_side: samples along the image's longer side (the grid's stride is
-            ``ceil(max(H, W) / max_side)`` pixels).
+        max_side: samples along the image's longer side (stride ``ceil(max(H, W) / max_side)`` pixels).
     """
     height, width = person.shape
     stride = max(1, math.ceil(max(height, width) / max_side))
     rows = torch.arange(stride // 2, height, stride)
     cols = torch.arange(stride // 2, width, stride)
     grid_rows, grid_cols = torch.meshgrid(rows, cols, indexing="ij")
-    grid_rows, grid_cols = grid_rows.reshape(-1), grid_cols.reshape(-1)
-    face = shell_raster.face_index[grid_rows, grid_cols]
-    take = person[grid_rows, grid_cols] & (body_raster.face_index[grid_rows, grid_cols] < 0) & (face >= 0)
+    body_face = body_raster.face_index[grid_rows, grid_cols]
     if keep_faces is not None:
-        take &= keep_faces[face.clamp(min=0)]
-    grid_rows, grid_cols, face = grid_rows[take], grid_cols[take], face[take]
-    bary = shell_raster.barycentrics[grid_rows, grid_cols]
-    points = (bary[:, :, None] * shell[faces[face]]).sum(1)
+        body_face = torch.where(keep_faces[body_face.clamp(min=0)], body_face, -1)
+    wanted = person[grid_rows, grid_cols] & (body_raster.face_index[grid_rows, grid_cols] < 0)
+    covered = body_face >= 0
+    if not wanted.any() or not covered.any():
+        empty = torch.zeros(0, dtype=torch.long)
+        return ShellPixelSamples(empty, torch.zeros(0, 3), torch.zeros(0, 3), torch.zeros(0, 4), feature_map.sample(torch.zeros(0, 2)), torch.zeros(0, 2), torch.zeros(0), torch.zeros(0))
+
+    from scipy.ndimage import distance_transform_edt
+
+    _, (near_i, near_j) = distance_transform_edt(~covered.numpy(), return_indices=True)
+    near_i, near_j = torch.as_tensor(near_i)[wanted], torch.as_tensor(near_j)[wanted]
+    near_rows, near_cols = grid_rows[near_i, near_j], grid_cols[near_i, near_j]
+    face = body_face[near_i, near_j]
+    bary = body_raster.barycentrics[near_rows, near_cols]
+    depth = body_raster.depth[near_rows, near_cols]
+    pixels = torch.stack([grid_cols[wanted], grid_rows[wanted]], -1).float() + 0.5
+    points = camera.backproject(pixels, depth)
     offsets = world_points_to_bound(posed_vertices, faces, face, bary, points)
-    pixels = torch.stack([grid_cols, grid_rows], -1).float() + 0.5
-    depth = shell_raster.depth[grid_rows, grid_cols]
+    _, frames = bound_points_to_world(posed_vertices[None], faces, face, bary)
+    local = frames[0].transpose(-1, -2) @ _ray_frames(camera, points)
+    xyzw = roma.rotmat_to_unitquat(local)
+    rotations = torch.cat([xyzw[:, 3:], xyzw[:, :3]], -1)
     spacing = stride * depth / float(camera.K[0, 0])
-    return ShellPixelSamples(face, bary, offsets, feature_map.sample(pixels), pixels, spacing)
+    thickness = thickness_fraction * shell_offsets[faces[face]].mean(-1)
+    return ShellPixelSamples(face, bary, offsets, rotations, feature_map.sample(pixels), pixels, spacing, thickness)

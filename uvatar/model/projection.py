@@ -3,10 +3,11 @@
 * Core: colours from Core-UV (the photo's colours projected onto the body); unseen texels are filled
   from the mirrored side where that side was seen, then by push-pull inside each UV island. One flat,
   opaque Gaussian per covered texel, sized by the texel's footprint on the body surface.
-* Shell: where the photo sees the person off the body (hair, hats, loose clothing), one round Gaussian
-  per image-space shell sample (:mod:`uvatar.dualuv.shell_pixels`), sized by the sample spacing at its
-  depth and bound to the body face under it; without those samples (no person mask), one Gaussian per
-  Shell-UV texel that was seen. Unseen shell gets no Gaussian.
+* Shell: where the photo sees the person off the body (hair, hats, loose clothing, held objects), one
+  Gaussian per off-body photo pixel (:mod:`uvatar.dualuv.shell_pixels`): as wide as the pixel spacing
+  at its depth, elongated along the photo's ray by the shell's thickness there, bound to the body face at
+  the nearest outline; without a person mask, one Gaussian per Shell-UV texel that was seen. Unseen
+  shell gets no Gaussian.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ class ProjectionConfig:
     tangent_sigma: float = 0.5  # Gaussian sigma in texel sides: opaque neighbours one texel apart still leave
     # no holes (coverage >= 0.84 midway), and a wider splat blurs the photo (astronaut: 0.75 -> 22.0 dB,
     # 0.5 -> 24.4 dB on the body's interior pixels)
-    shell_pixel_sigma: float = 0.6  # round shell Gaussians: sigma in sample spacings
+    shell_pixel_sigma: float = 0.6  # off-body Gaussians: width (sigma) in pixel spacings
     normal_sigma: float = 0.08  # flat: sigma along the normal, in texel sides
     mirror: bool = True
     scalp_fill: bool = True  # unseen scalp texels take the seen scalp's median colour (hair), not push-pull skin
@@ -166,18 +167,19 @@ def decode_projection(uv: UVFeatures, body, phenotypes: torch.Tensor, facial: to
 
 
 def _with_shell_pixels(uv, body, rest, face, bary, scales, core_colors, phenotypes, facial, config, stats, resolution, shell_res) -> Avatar:
-    """The avatar from core Gaussians plus one round Gaussian per image-space shell sample."""
+    """The avatar from core Gaussians plus one Gaussian per off-body photo pixel (elongated along its ray)."""
     samples = uv.shell_pixels
     n_core, n_shell = len(face), len(samples)
     stats.update(n_core=n_core, n_shell=n_shell, shell_from="photo pixels")
-    identity = torch.zeros(n_core + n_shell, 4)
-    identity[:, 0] = 1.0
-    shell_scales = (config.shell_pixel_sigma * samples.spacing)[:, None].expand(-1, 3)
+    core_rotations = torch.zeros(n_core, 4)
+    core_rotations[:, 0] = 1.0
+    width = config.shell_pixel_sigma * samples.spacing
+    shell_scales = torch.stack([width, width, torch.maximum(samples.thickness, width)], -1)
     return Avatar(
         face_index=torch.cat([face, samples.face]),
         barycentrics=torch.cat([bary, samples.barycentrics]),
         offsets=torch.cat([torch.zeros(n_core, 3), samples.offsets]),
-        rotations_wxyz=identity,
+        rotations_wxyz=torch.cat([core_rotations, samples.rotations_wxyz]),
         scales=torch.cat([scales, shell_scales]),
         colors=torch.cat([core_colors, samples.features.clamp(0, 1)]),
         opacities=torch.cat([torch.full((n_core,), config.core_opacity), torch.full((n_shell,), config.shell_opacity)]),
