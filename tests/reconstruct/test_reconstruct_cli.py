@@ -53,3 +53,25 @@ def test_reconstruct_unknown_decoder_is_a_clear_error(tmp_path, shared_dir):
     result = _reconstruct(shared_dir / "realdata/half/astronaut.png", "-o", tmp_path / "out", "--decoder", "nonsense")
     assert result.returncode == 2 and "decoder" in result.stderr
     assert not (tmp_path / "out").exists()
+
+
+def _bad_inputs(tmp_path, shared_dir):
+    text = tmp_path / "notes.jpg"
+    text.write_text("this is not an image")
+    truncated = tmp_path / "truncated.jpg"
+    truncated.write_bytes((shared_dir / "realdata/head/grace_hopper.jpg").read_bytes()[:3000])
+    empty = tmp_path / "empty.png"
+    empty.write_bytes(b"")
+    tiny = tmp_path / "tiny.png"
+    Image.fromarray(np.full((12, 9, 3), 200, np.uint8)).save(tiny)
+    return {"not an image": text, "truncated": truncated, "empty": empty, "tiny": tiny, "missing": tmp_path / "nowhere.jpg", "a folder": tmp_path}
+
+
+def test_bad_inputs_are_one_line_errors_and_leave_no_output(tmp_path, shared_dir):
+    for name, path in _bad_inputs(tmp_path, shared_dir).items():
+        out = tmp_path / f"out_{name.replace(' ', '_')}"
+        result = _reconstruct(path, "-o", out)
+        assert result.returncode != 0, name
+        lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+        assert len(lines) == 1 and "Traceback" not in result.stderr, (name, result.stderr[-2000:])
+        assert not out.exists(), name

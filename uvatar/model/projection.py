@@ -41,6 +41,7 @@ class ProjectionConfig:
     normal_sigma: float = 0.08  # flat: sigma along the normal, in texel sides
     mirror: bool = True
     scalp_fill: bool = True  # unseen scalp texels take the seen scalp's median colour (hair), not push-pull skin
+    unseen_lod: bool = True  # 2x2 blocks of unseen texels become one Gaussian of the half-resolution atlas
 
 
 def texel_footprint(rest_vertices: torch.Tensor, faces: torch.Tensor, uv_corners: torch.Tensor, resolution: int) -> torch.Tensor:
@@ -64,6 +65,28 @@ def _gaussians_on_raster(raster, keep_faces, footprint, config, colors_grid, mas
     scales = torch.stack([side * config.tangent_sigma, side * config.tangent_sigma, side * config.normal_sigma], -1)
     colors = colors_grid.reshape(3, -1)[:, idx].T.clamp(0, 1)
     return idx, face, bary, scales, colors
+
+
+def unseen_blocks(raster, photo_texels: torch.Tensor, colors: torch.Tensor, body):
+    """Level of detail for what the photo did not see.
+
+    A 2x2 block of the ``(H, W)`` atlas whose four texels are all covered and none came from the photo
+    (``photo_texels``: seen or mirrored) is drawn by one Gaussian at the block's centre, the centre of
+    one texel of the ``H/2`` atlas, with the block's mean colour: the filled colours are smooth there,
+    and the avatar needs ~half the Gaussians.
+
+    Returns:
+        fine ``(H, W)`` bool texels still drawn at full resolution, the half-resolution raster,
+        coarse ``(H/2, W/2)`` bool blocks drawn coarse, their colours ``(3, H/2, W/2)``.
+    """
+    height, width = raster.mask.shape
+    half_h, half_w = height // 2, width // 2
+    coarse_raster = body.uv_raster(half_h)
+    unseen = (raster.mask & ~photo_texels).reshape(half_h, 2, half_w, 2)
+    coarse = unseen.all(3).all(1) & coarse_raster.mask
+    fine = ~coarse.repeat_interleave(2, 0).repeat_interleave(2, 1)
+    coarse_colors = colors.reshape(colors.shape[0], half_h, 2, half_w, 2).mean((2, 4))
+    return fine, coarse_raster, coarse, coarse_colors
 
 
 def scalp_texels(raster, body, rest_vertices: torch.Tensor) -> torch.Tensor:
@@ -124,6 +147,7 @@ def decode_projection(uv: UVFeatures, body, phenotypes: torch.Tensor, facial: to
         mirror = mirror_texels(raster, body.mirror, body.uv_corners)
         colors, known = mirror_fill(colors, known, mirror)
     stats["core_seen_or_mirrored_fraction"] = float(known.sum() / raster.mask.sum())
+    photo_texels = known.clone()  # seen or mirrored: full resolution; the rest is filled, smooth
     # islands nothing was seen on take the median seen colour (before the scalp fill adds hair to it)
     fallback = colors[:, known].median(dim=1).values if known.any() else torch.full((3,), 0.5)
     if config.scalp_fill:
@@ -132,7 +156,15 @@ def decode_projection(uv: UVFeatures, body, phenotypes: torch.Tensor, facial: to
     colors = push_pull_islands(colors, known, raster.mask, fallback)
 
     footprint = texel_footprint(rest, body.faces, body.uv_corners, resolution)
-    idx, face, bary, scales, core_colors = _gaussians_on_raster(raster, keep, footprint, config, colors)
+    if config.unseen_lod and resolution >= 256:
+        fine, coarse_raster, coarse, coarse_colors = unseen_blocks(raster, photo_texels, colors, body)
+        idx, face, bary, scales, core_colors = _gaussians_on_raster(raster, keep, footprint, config, colors, fine)
+        coarse_footprint = texel_footprint(rest, body.faces, body.uv_corners, resolution // 2)
+        _, c_face, c_bary, c_scales, c_colors = _gaussians_on_raster(coarse_raster, keep, coarse_footprint, config, coarse_colors, coarse)
+        stats.update(n_core_fine=len(face), n_core_coarse=len(c_face))
+        face, bary, scales, core_colors = torch.cat([face, c_face]), torch.cat([bary, c_bary]), torch.cat([scales, c_scales]), torch.cat([core_colors, c_colors])
+    else:
+        idx, face, bary, scales, core_colors = _gaussians_on_raster(raster, keep, footprint, config, colors)
     n_core = len(face)
 
     # ---- shell: only where it was seen
