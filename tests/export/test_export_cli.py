@@ -1,0 +1,137 @@
+"""``uvatar export``: ply, glb (validated by Khronos' validator) and the documented bundle."""
+
+import json
+import re
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import roma
+
+from body_helpers import random_params
+from avatar_helpers import skin_gltf, small_avatar
+from gltf_validator_helper import validate_glb
+from uvatar.export.rig import ANNY_TO_GLTF
+from uvatar.io.gltf import accessor_array, read_glb
+
+
+def _export(*args):
+    return subprocess.run([sys.executable, "-m", "uvatar.cli", "export", *map(str, args)], capture_output=True, text=True, timeout=300)
+
+
+def _main(capsys, monkeypatch, *args) -> tuple[int, str]:
+    """Run the CLI entry point in this process (fast: the body model is already loaded); exit code
+    and stderr (stdout stays in capsys for the caller)."""
+    from uvatar.cli import main
+
+    monkeypatch.setattr(sys, "argv", ["uvatar", "export", *map(str, args)])
+    try:
+        main()
+        code = 0
+    except SystemExit as exc:
+        code = exc.code
+    return code, capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def avatar_file(tmp_path_factory, body):
+    path = tmp_path_factory.mktemp("avatar") / "avatar.uvatar"
+    small_avatar(body, n=20_000, shell=300).save(path)
+    return path
+
+
+def test_export_glb_is_valid(tmp_path, avatar_file, body):
+    out = tmp_path / "a.glb"
+    result = _export(avatar_file, "--format", "glb", "-o", out, "--texture-size", "256")
+    assert result.returncode == 0, result.stderr[-2000:]
+    summary = json.loads(result.stdout)
+    assert summary["faces"] == len(body.faces) and summary["joints"] == body.n_bones and summary["bytes"] == out.stat().st_size
+    report = validate_glb(out)
+    assert report["issues"]["numErrors"] == 0, report["issues"]["messages"][:5]
+    assert report["issues"]["numWarnings"] == 0, report["issues"]["messages"][:5]
+    info = report["info"]
+    assert info["hasSkins"] and info["hasTextures"] and info["maxInfluences"] == 4
+    assert info["resources"][1]["image"]["width"] == 256 and info["totalTriangleCount"] == len(body.faces)
+    assert [p.name for p in tmp_path.iterdir()] == ["a.glb"]  # no temporary left behind
+
+
+def test_export_ply_poses(tmp_path, avatar_file, body, capsys, monkeypatch):
+    from uvatar.avatar import Avatar
+    from uvatar.io.ply import read_gaussian_ply
+
+    avatar = Avatar.load(avatar_file)
+    for pose in ("rest", "tpose"):
+        code, err = _main(capsys, monkeypatch, avatar_file, "-f", "ply", "-o", tmp_path / f"{pose}.ply", "--pose", pose)
+        assert code == 0, err[-2000:]
+    rest = read_gaussian_ply(tmp_path / "rest.ply")
+    expected = avatar.on_vertices(body.forward(avatar.params(body)).rest_vertices[0], body.faces).means.numpy()
+    assert len(rest) == len(avatar) and np.abs(rest.means - expected).max() < 1e-5
+    tpose = read_gaussian_ply(tmp_path / "tpose.ply")
+    assert np.ptp(tpose.means[:, 0]) > np.ptp(rest.means[:, 0]) + 0.2  # arms out along X
+
+
+def test_bundle_is_documented_and_the_reference_code_animates_it(tmp_path, avatar_file, body, capsys, monkeypatch):
+    out = tmp_path / "bundle"
+    code, err = _main(capsys, monkeypatch, avatar_file, "-f", "bundle", "-o", out, "--texture-size", "128")
+    assert code == 0, err[-2000:]
+    assert sorted(p.name for p in out.iterdir()) == ["README.md", "avatar.uvatar", "body.glb", "layout.json"]
+    assert (out / "avatar.uvatar").read_bytes() == avatar_file.read_bytes()
+    layout = json.loads((out / "layout.json").read_text())
+    assert layout["tensors"]["offsets"]["shape"] == [20_300, 3] and layout["counts"]["shell_gaussians"] == 300
+    readme = (out / "README.md").read_text()
+    code = re.search(r"```python\n(.*?)```", readme, re.S).group(1)
+    namespace: dict = {}
+    exec(code, namespace)  # the README's numpy reference, exactly as a reader would copy it
+    tensors, metadata = namespace["read_safetensors"](out / "avatar.uvatar")
+    assert metadata["format"] == "uvatar.avatar/1"
+
+    from uvatar.avatar import Avatar
+
+    avatar = Avatar.load(avatar_file)
+    doc, blob = read_glb(out / "body.glb")
+    triangles = accessor_array(doc, blob, doc["meshes"][0]["primitives"][0]["indices"]).reshape(-1, 3).astype(np.int64)
+    # 1. on the glTF mesh as stored (rest pose): exactly UVatar's Gaussians, in glTF's frame
+    positions = accessor_array(doc, blob, doc["meshes"][0]["primitives"][0]["attributes"]["POSITION"]).astype(np.float64)
+    means, rotations, covariances, *_ = namespace["gaussians_on_triangles"](positions[triangles], tensors)
+    rest = avatar.on_vertices(body.forward(avatar.params(body)).rest_vertices[0], body.faces)
+    assert np.abs(means - rest.means.double().numpy() @ ANNY_TO_GLTF.T).max() < 1e-5
+    # 2. on the glTF mesh skinned to a pose by its own joints: close to UVatar's posed Gaussians
+    params = avatar.params(body, random_params(body, 1, seed=4, scale=0.2))
+    out_pose = body.forward(params)
+    c4 = np.eye(4)
+    c4[:3, :3] = ANNY_TO_GLTF
+    joint_world = c4 @ out_pose.bone_poses[0].double().numpy() @ c4.T
+    skinned = skin_gltf(doc, blob, joint_world)
+    means, rotations, covariances, *_ = namespace["gaussians_on_triangles"](skinned[triangles], tensors)
+    posed = avatar.pose(body, params)
+    error = np.linalg.norm(means - posed.means.double().numpy() @ ANNY_TO_GLTF.T, axis=1)
+    assert np.median(error) < 1e-4 and error.mean() < 1e-3 and error.max() < 0.03  # top-4 weights (test_rig)
+    # orientations: a Gaussian's rotation maps its own axes to the world, so only the frame turns (C @ R)
+    from uvatar.avatar import _wxyz_to_xyzw
+
+    posed_rot = roma.unitquat_to_rotmat(_wxyz_to_xyzw(posed.quats_wxyz.double())).numpy()
+    assert np.median(np.abs(rotations - ANNY_TO_GLTF @ posed_rot).max((1, 2))) < 1e-3
+    scales = posed.scales.double().numpy()
+    expected_cov = ANNY_TO_GLTF @ posed_rot @ (scales[:, :, None] ** 2 * posed_rot.transpose(0, 2, 1)) @ ANNY_TO_GLTF.T
+    assert np.median(np.abs(covariances - expected_cov).max((1, 2)) / scales.max(1) ** 2) < 1e-3
+
+
+def test_bad_inputs_are_one_line_errors(tmp_path, avatar_file, capsys, monkeypatch):
+    cases = [
+        (("-f", "obj", "-o", tmp_path / "a.obj"), "unknown export format"),
+        (("-f", "glb", "-o", tmp_path / "a.ply"), "name the output like"),
+        (("-f", "glb", "-o", tmp_path / "a.glb", "--pose", "sitting"), "unknown pose"),
+        (("-f", "bundle", "-o", tmp_path / "b", "--pose", "tpose"), "rest pose"),
+        (("-f", "bundle", "-o", avatar_file.parent), "replace the folder"),
+        (("-f", "glb", "-o", tmp_path / "a.glb", "--texture-size", "3"), "texture size"),
+    ]
+    for args, message in cases:
+        code, err = _main(capsys, monkeypatch, avatar_file, *args)
+        assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err
+    (tmp_path / "x.uvatar").write_bytes(b"not an avatar")
+    code, err = _main(capsys, monkeypatch, tmp_path / "x.uvatar", "-f", "glb", "-o", tmp_path / "x.glb")
+    assert code == 2 and "not a UVatar avatar" in err
+    code, err = _main(capsys, monkeypatch, avatar_file, "-f", "glb")  # usage error: no -o
+    assert code == 2 and "Missing option" in err and "Traceback" not in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["x.uvatar"]  # nothing written

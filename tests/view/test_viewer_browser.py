@@ -1,0 +1,107 @@
+"""``uvatar view`` end to end: serve a small avatar, open it in headless Chromium, look at the pixels.
+
+Needs Debian's chromium (``apt-get install -y --no-install-recommends chromium``; ``make test`` installs
+it when run as root); skipped with the reason when no Chromium is found. WebGL runs on SwiftShader.
+"""
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from avatar_helpers import small_avatar
+
+_CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
+
+
+def _chromium() -> str:
+    for name in _CHROMIUM_NAMES:
+        found = shutil.which(name)
+        if found:
+            return found
+    pytest.skip("no Chromium found (apt-get install -y --no-install-recommends chromium); the browser check needs it")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _listening_addresses(port: int) -> set[str]:
+    """Local IPv4 addresses (hex, as in /proc/net/tcp) listening on ``port``."""
+    found = set()
+    for line in open("/proc/net/tcp").read().splitlines()[1:]:
+        local, state = line.split()[1], line.split()[3]
+        address, hex_port = local.split(":")
+        if int(hex_port, 16) == port and state == "0A":
+            found.add(address)
+    return found
+
+
+def _wait_for_http(url: str, process, timeout: float = 60.0) -> None:
+    start = time.monotonic()
+    while time.monotonic() - start < timeout:
+        if process.poll() is not None:
+            raise AssertionError(f"the viewer exited early: {process.stderr.read()[-2000:]}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.3)
+    raise AssertionError(f"the viewer did not answer at {url} within {timeout} s")
+
+
+def test_viewer_shows_the_avatar_in_chromium(tmp_path, body):
+    chromium = _chromium()
+    avatar_path = tmp_path / "avatar.uvatar"
+    small_avatar(body, n=4000, shell=0).save(avatar_path)
+    port = _free_port()
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "uvatar.cli", "view", str(avatar_path), "--port", str(port)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env,
+    )  # fmt: skip
+    try:
+        _wait_for_http(f"http://127.0.0.1:{port}/", server)
+        assert _listening_addresses(port) == {"0100007F"}, "the viewer must bind to 127.0.0.1 only by default"
+        shot = tmp_path / "shot.png"
+        started = time.monotonic()
+        result = subprocess.run(
+            [
+                chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                "--use-gl=swiftshader", "--enable-unsafe-swiftshader", f"--user-data-dir={tmp_path / 'profile'}",
+                f"--screenshot={shot}", "--window-size=800,600", "--virtual-time-budget=2000",
+                f"http://127.0.0.1:{port}/",
+            ],
+            capture_output=True, text=True, timeout=90,
+        )  # fmt: skip
+        browser_s = time.monotonic() - started
+        assert shot.is_file(), f"Chromium wrote no screenshot (rc {result.returncode}): {result.stderr[-2000:]}"
+        pixels = np.asarray(Image.open(shot).convert("RGB")).astype(np.int32)
+        assert pixels.shape == (600, 800, 3)
+        # the body stands in the middle; the GUI panel is top right, a notice top left
+        centre = pixels[220:560, 300:500]
+        background = pixels[590:600, 700:800].reshape(-1, 3).mean(0)
+        painted = np.abs(centre - background).sum(-1) > 60
+        print(f"browser {browser_s:.1f} s; painted centre pixels {painted.mean():.3f}")
+        assert painted.mean() > 0.03, f"only {painted.mean():.4f} of the centre differs from the background"
+        # the test avatar is coloured by its UV (u, v, 0.5): the painted pixels are not grey
+        colours = centre[painted]
+        assert np.abs(colours[:, 0] - colours[:, 1]).mean() > 10
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()

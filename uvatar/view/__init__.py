@@ -1,0 +1,1 @@
+"""The local web viewer (``uvatar view``): Gaussians in the browser through viser, with motion playback."""
