@@ -1,0 +1,126 @@
+"""Appearance in UV (skin, face, garments, hair and loose clothes on the shell) and lighting."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from uvatar.data.appearance import AppearanceConfig, HAIR_STYLES, paint_appearance, shell_mesh
+from uvatar.data.atlas import anny_mask, texel_layout
+from uvatar.data.lighting import LightingConfig, env_directions, sample_lighting, sh_irradiance, sh_project
+
+CONFIG = AppearanceConfig(texture_size=256)
+
+
+def _rest(body):
+    with torch.no_grad():
+        return body.forward(body.default_params(1)).rest_vertices[0].numpy()
+
+
+def _with(config, **kw):
+    import dataclasses
+
+    return dataclasses.replace(config, **kw)
+
+
+def test_appearance_is_deterministic_and_well_formed(body):
+    a = paint_appearance(body, np.random.default_rng(4), _rest(body), 0.5, 30, CONFIG)
+    b = paint_appearance(body, np.random.default_rng(4), _rest(body), 0.5, 30, CONFIG)
+    assert np.array_equal(a.albedo, b.albedo) and np.array_equal(a.shell_rgba, b.shell_rgba)
+    assert a.albedo.shape == (256, 256, 4) and a.albedo.dtype == np.uint8
+    assert a.shell_offsets.shape == (body.n_vertices, 3) and np.isfinite(a.shell_offsets).all()
+    assert 1 <= a.info["skin_bucket"] <= 6
+    # islands are padded: no black gaps left between texels
+    assert (a.albedo[..., :3].sum(-1) > 0).mean() > 0.99
+
+
+def test_skin_tones_span_light_to_dark(body):
+    means = []
+    for bucket in range(6):
+        probs = [0.0] * 6
+        probs[bucket] = 1.0
+        app = paint_appearance(body, np.random.default_rng(bucket), _rest(body), 0.5, 30, _with(CONFIG, skin_probs=tuple(probs)))
+        assert app.info["skin_bucket"] == bucket + 1
+        means.append(np.mean(app.info["skin"]))
+    assert all(a > b for a, b in zip(means, means[1:]))
+
+
+@pytest.mark.parametrize("style", ["long", "bob", "bald"])
+def test_hair_lies_on_the_shell_and_leaves_the_face_free(body, style):
+    probs = tuple(1.0 if s == style else 0.0 for s in HAIR_STYLES)
+    config = _with(CONFIG, hair_probs=probs, loose_prob=0.0, skirt_prob=0.0)
+    app = paint_appearance(body, np.random.default_rng(11), _rest(body), 0.2, 30, config)
+    assert app.info["hair_style"] == style
+    layout = texel_layout(body, 256)
+    alpha = app.shell_rgba.reshape(-1, 4)[layout["index"], 3] / 255
+    face = (layout["masks"]["face"] > 0.5) & (layout["pos"][:, 2] < layout["coco"]["left_eye"][2])
+    assert alpha[face].mean() < 0.02  # below the eyes on the face: never hair
+    head = layout["part"] == 0
+    if style == "bald":
+        assert alpha.max() < 0.5 or app.info["jacket"] != "none"
+    else:
+        assert alpha[head].mean() > 0.15
+        # the hair shell stands off the scalp
+        faces = body.faces.numpy()[app.shell_faces]
+        top = np.unique(faces)[np.argmax(_rest(body)[np.unique(faces), 2])]
+        assert np.linalg.norm(app.shell_offsets[top]) > 0.005
+
+
+def test_skirts_hang_as_a_cone_around_the_legs(body):
+    config = _with(CONFIG, skirt_prob=1.0, loose_prob=0.0)
+    rest = _rest(body)
+    for seed in range(20):
+        app = paint_appearance(body, np.random.default_rng(seed), rest, 0.9, 30, config)
+        if app.info["bottom"] == "skirt":
+            break
+    else:
+        pytest.fail("no skirt drawn at skirt_prob 1.0 for a high gender value")
+    shell = rest + app.shell_offsets
+    layout = texel_layout(body, 256)
+    knee_z = 0.5 * (layout["coco"]["left_knee"][2] + layout["coco"]["right_knee"][2])
+    legs = np.zeros(len(rest), bool)
+    legs[body.faces.numpy()[body.face_parts.numpy() == 4].reshape(-1)] = True
+    ring = legs & (np.abs(rest[:, 2] - (knee_z + 0.1)) < 0.02)
+    xy = shell[ring, :2].astype(np.float64)
+    # least-squares circle through the ring: every leg vertex lies on it (inner thighs fold onto it too)
+    a = np.concatenate([2 * xy, np.ones((len(xy), 1))], 1)
+    cx, cy, c = np.linalg.lstsq(a, (xy**2).sum(1), rcond=None)[0]
+    radius = np.linalg.norm(xy - [cx, cy], axis=1)
+    assert radius.min() > 0.95 * radius.max() and radius.mean() > 0.15
+    posed = shell_mesh(body, torch.as_tensor(rest), body.forward(body.default_params(1)).bone_transforms, app.shell_offsets)
+    assert posed.shape == rest.shape
+
+
+def test_anny_masks_are_read():
+    lips = anny_mask("lips", 256)
+    assert lips.shape == (256, 256) and 0 < lips.mean() < 0.05
+    sss = anny_mask("sss", 64)
+    assert 0 <= sss.min() and sss.max() <= 1
+
+
+def test_sh_of_a_constant_environment_gives_pi_times_radiance():
+    env = np.full((32, 64, 3), 0.7, np.float32)
+    sh = sh_project(env)
+    normals = np.random.default_rng(0).normal(size=(20, 3))
+    normals /= np.linalg.norm(normals, axis=1, keepdims=True)
+    assert np.allclose(sh_irradiance(sh, normals), math.pi * 0.7, rtol=1e-3)
+    dirs, solid = env_directions(32)
+    assert solid.sum() == pytest.approx(4 * math.pi, rel=1e-3) and np.allclose(np.linalg.norm(dirs, axis=-1), 1)
+
+
+def test_lighting_is_normalised_and_deterministic():
+    kinds = set()
+    for seed in range(12):
+        light = sample_lighting(np.random.default_rng(seed))
+        again = sample_lighting(np.random.default_rng(seed))
+        assert np.array_equal(light.env, again.env)
+        kinds.add(light.kind)
+        horizontal = np.stack([[math.sin(a), -math.cos(a), 0.0] for a in np.linspace(-math.pi, math.pi, 8, endpoint=False)])
+        fill = sh_irradiance(light.sh, horizontal).mean()
+        key = (np.clip(horizontal @ light.key_dir, 0, None)[:, None] * light.key_rgb).mean()
+        assert fill + key == pytest.approx(math.pi, rel=1e-3)
+        assert abs(np.linalg.norm(light.key_dir) - 1) < 1e-5 and light.key_dir[2] > 0
+    assert kinds == {"studio", "outdoor", "indoor"}
+    only = sample_lighting(np.random.default_rng(0), LightingConfig(kinds=("studio",), probs=(1.0,)))
+    assert only.kind == "studio"

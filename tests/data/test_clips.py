@@ -1,0 +1,70 @@
+"""The clip branch: view labels from fitted orientations, the directed pair graph, ingesting a clip."""
+
+import json
+import math
+
+import pytest
+import torch
+
+from uvatar.camera import Camera
+from uvatar.data.clips import ClipsConfig, LEVELS, directed_pairs, fitted_yaw, is_acyclic, run_clips
+from uvatar.track.proxyfit import ProxyFit
+
+
+@pytest.mark.parametrize("azimuth", [0.0, 40.0, -90.0, 150.0])
+def test_fitted_yaw_is_the_camera_azimuth(body, azimuth):
+    params = body.default_params(1)
+    with torch.no_grad():
+        centre = body.forward(params).vertices[0].mean(0)
+    a = math.radians(azimuth)
+    camera = Camera.look_at(centre + torch.tensor([math.sin(a), -math.cos(a), 0.1]) * 3.0, centre, 64, 64)
+    for regime in ("half", "head"):
+        fit = ProxyFit(regime=regime, params=params, camera=camera)
+        assert abs((fitted_yaw(body, fit) - azimuth + 180) % 360 - 180) < 6, regime
+    # turning the head turns a head framing's yaw, not a half framing's
+    turned = params.detach()
+    turned.rotvecs[0, body.bone_index("head")] = torch.tensor([0.0, 0.0, 0.5])
+    yaw_head = fitted_yaw(body, ProxyFit(regime="head", params=turned, camera=camera))
+    yaw_body = fitted_yaw(body, ProxyFit(regime="half", params=turned, camera=camera))
+    assert abs(abs(yaw_head - yaw_body) - math.degrees(0.5)) < 6
+
+
+def _nodes(views, confidence=0.8):
+    return [{"view": v, "time_s": 0.5 * i, "confidence": confidence} for i, v in enumerate(views)]
+
+
+def test_pairs_flow_only_from_more_to_less_reliable_views():
+    views = ["front", "side", "back", "three_quarter", "front", None, "back", "side", "front"]
+    nodes = _nodes(views)
+    edges = directed_pairs(nodes, ClipsConfig(max_in_edges=10))
+    assert edges and is_acyclic(len(nodes), edges)
+    for e in edges:
+        assert LEVELS[nodes[e["src"]]["view"]] < LEVELS[nodes[e["dst"]]["view"]] and e["weight"] > 0
+    assert not any(5 in (e["src"], e["dst"]) for e in edges)  # the unfitted frame takes no part
+    assert not any(nodes[e["dst"]]["view"] == "front" for e in edges)  # nothing supervises a front view
+    # weights: closer in time and adjacent levels first
+    to_back = sorted((e for e in edges if e["dst"] == 2), key=lambda e: -e["weight"])
+    assert nodes[to_back[0]["src"]]["view"] == "side"
+    capped = directed_pairs(nodes, ClipsConfig(max_in_edges=2))
+    assert max(sum(1 for e in capped if e["dst"] == j) for j in range(len(nodes))) == 2
+    low = directed_pairs(_nodes(views, confidence=0.1), ClipsConfig())
+    assert low == []  # unreliable fits supervise nothing
+
+
+def test_cycles_are_detected():
+    assert not is_acyclic(2, [{"src": 0, "dst": 1}, {"src": 1, "dst": 0}])
+
+
+@pytest.mark.slow
+def test_ingest_the_real_clip(tmp_path, body, shared_dir):
+    video = shared_dir / "realdata" / "video" / "obama_address_head.mp4"
+    result = run_clips([video], tmp_path, ClipsConfig(stride=60, max_frames=3), body=body)
+    (summary,) = result["clips"]
+    assert summary["frames"] == 3 and summary["fitted"] == 3 and summary["views"]["front"] == 3
+    folder = tmp_path / "obama_address_head"
+    assert sorted(p.name for p in (folder / "frames").iterdir()) == ["000000.jpg", "000060.jpg", "000120.jpg"]
+    assert len(list((folder / "fits").glob("*.json"))) == 3
+    graph = json.loads((folder / "graph.json").read_text())
+    assert graph["acyclic"] and len(graph["nodes"]) == 3 and graph["edges"] == []  # all front: nothing to flow
+    again = run_clips([video], tmp_path, ClipsConfig(stride=60, max_frames=3), body=body)  # done clips are skipped
+    assert again["clips"][0] == summary
