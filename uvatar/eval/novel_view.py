@@ -270,12 +270,9 @@ def main(argv=None) -> None:
     parser.add_argument("--example", type=str, default=None, help="write a truth/avatar figure of the first subject here")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(message)s", force=True)
-    # own handler: the detector's libraries (absl) take over the root logger once they are imported
-    handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("%(message)s"))
-    log.addHandler(handler)
-    log.setLevel(logging.INFO)
-    log.propagate = False
+    from uvatar.eval import log_progress_to_stderr
+
+    log_progress_to_stderr(log)
     result = run_novel_view_bench(args.n, args.framing, args.size, args.seed, args.azimuths, example_path=args.example)
     if args.out:
         from uvatar.io.atomic import atomic_write_text

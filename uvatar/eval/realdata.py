@@ -131,11 +131,9 @@ def main(argv=None) -> None:
     parser.add_argument("--out", default="out/realdata")
     parser.add_argument("--turntable-frames", type=int, default=48)
     args = parser.parse_args(argv)
-    handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("%(message)s"))
-    log.addHandler(handler)
-    log.setLevel(logging.INFO)
-    log.propagate = False
+    from uvatar.eval import log_progress_to_stderr
+
+    log_progress_to_stderr(log)
     rows = run_realdata_bench(args.data, args.out, args.turntable_frames)
     from uvatar.io.atomic import atomic_write_text
 

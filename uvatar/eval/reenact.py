@@ -115,11 +115,9 @@ def main(argv=None) -> None:
     parser.add_argument("--every", type=int, default=10)
     parser.add_argument("--size", type=int, default=512)
     args = parser.parse_args(argv)
-    handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("%(message)s"))
-    log.addHandler(handler)
-    log.setLevel(logging.INFO)
-    log.propagate = False
+    from uvatar.eval import log_progress_to_stderr
+
+    log_progress_to_stderr(log)
     result = run_reenactment(args.video, args.out, args.source, args.every, args.size)
     print(format_table(result))  # noqa: T201 - command-line output
 
