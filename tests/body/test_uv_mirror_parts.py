@@ -75,3 +75,20 @@ def test_shell_offsets(body):
     shell = shell_vertices(rest, body.faces, offsets)
     distance = (shell - rest).norm(dim=-1)[0]
     assert torch.allclose(distance, offsets, atol=1e-6)
+
+
+def test_cached_raster_matches_a_fresh_one(tmp_path, body):
+    from uvatar.body.uv import cached_rasterize_uv
+
+    fresh = rasterize_uv(body.uv_corners, 96)
+    first = cached_rasterize_uv(body.uv_corners, 96, tmp_path)
+    files = list(tmp_path.glob("uv_raster_96_*.safetensors"))
+    assert len(files) == 1
+    again = cached_rasterize_uv(body.uv_corners, 96, tmp_path)  # read from the file
+    for raster in (first, again):
+        assert torch.equal(raster.face_index, fresh.face_index) and torch.equal(raster.barycentrics, fresh.barycentrics)
+    # another atlas gets its own file, never the stale one
+    other = cached_rasterize_uv(body.uv_corners.flip(-1), 96, tmp_path)
+    assert len(list(tmp_path.glob("uv_raster_96_*.safetensors"))) == 2 and not torch.equal(other.face_index, fresh.face_index)
+    files[0].write_bytes(b"damaged")
+    assert torch.equal(cached_rasterize_uv(body.uv_corners, 96, tmp_path).face_index, fresh.face_index)

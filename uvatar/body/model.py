@@ -154,10 +154,11 @@ class BodyModel:
     # ------------------------------------------------------------------ derived data (cached)
     def uv_raster(self, resolution: int):
         """:class:`~uvatar.body.uv.UVRaster` of the atlas at ``resolution x resolution`` (cached)."""
-        from uvatar.body.uv import rasterize_uv
+        from uvatar.body.uv import cached_rasterize_uv
 
         if resolution not in self._rasters:
-            self._rasters[resolution] = rasterize_uv(self.uv_corners, resolution)
+            cache = default_cache_dir() / "uvatar" if resolution >= 256 else None
+            self._rasters[resolution] = cached_rasterize_uv(self.uv_corners, resolution, cache)
         return self._rasters[resolution]
 
     @functools.cached_property

