@@ -8,7 +8,7 @@ export OMP_NUM_THREADS ?= 2
 $(BIN)/uvatar: pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e '.[dev,app]'
 	touch $(BIN)/uvatar
 
 .PHONY: install demo test test-slow bench body-demo

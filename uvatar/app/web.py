@@ -2,9 +2,8 @@
 
 The page is a thin shell over :func:`run_photo`, a plain function (tested without Gradio) that runs
 :func:`uvatar.reconstruct.reconstruct` into a fresh folder and adds the rigged ``avatar.glb``. Gradio is
-an optional dependency imported only by :func:`build_app` / :func:`launch`; it is pinned to 6.31.0,
-which needs pillow < 13 (UVatar pins 13.0.0 and runs on 12.3.0 too), so it is installed apart:
-``pip install gradio==6.31.0 pillow==12.3.0``. The server binds to 127.0.0.1 unless told otherwise,
+an optional dependency (the ``app`` extra, gradio 6.31.0, which is why pillow is pinned below 13)
+imported only by :func:`build_app` / :func:`launch`: ``pip install -e .[app]``. The server binds to 127.0.0.1 unless told otherwise,
 runs one reconstruction at a time, and never opens a public share link; Gradio's analytics are off.
 """
 
@@ -25,7 +24,7 @@ __all__ = ["GRADIO_VERSION", "INSTALL_HINT", "AppResult", "run_photo", "build_ap
 log = logging.getLogger(__name__)
 
 GRADIO_VERSION = "6.31.0"
-INSTALL_HINT = f"pip install 'gradio=={GRADIO_VERSION}' 'pillow==12.3.0'"
+INSTALL_HINT = "pip install -e '.[app]'"
 
 
 @dataclass
@@ -83,7 +82,7 @@ def _import_gradio():
     try:
         import gradio
     except ImportError:
-        raise DependencyError(f"the web app needs Gradio, installed apart from UVatar: {INSTALL_HINT}") from None
+        raise DependencyError(f"the web app needs Gradio (the app extra): {INSTALL_HINT}") from None
     return gradio
 
 
