@@ -90,7 +90,7 @@ def track(
 def reconstruct_command(
     photos: list[Path] = typer.Argument(..., help="One or more photos of the same person."),
     out: Path = typer.Option(..., "-o", "--out", help="Output folder (replaced as a whole on success)."),
-    decoder: str = typer.Option("projection", help="projection (training-free baseline)."),
+    decoder: str = typer.Option("projection", help="projection (training-free baseline), default (the shipped learned decoder), a decoder .safetensors or a 'uvatar train' run folder."),
     encoder: str = typer.Option("rgb", help="Feature encoder for the projection."),
     device: str = typer.Option("cpu", help="cpu or cuda."),
     turntable_frames: int = typer.Option(48, help="Frames of turntable.mp4."),
@@ -110,6 +110,243 @@ def reconstruct_command(
     config = ReconstructConfig(decoder=decoder, encoder=encoder, device=device, turntable_frames=turntable_frames)
     report = reconstruct(photos, out, config, progress=lambda m: typer.echo(f"[uvatar] {m}", err=True))
     typer.echo(json.dumps(report, indent=1))
+
+
+@app.command("motion")
+def motion_command(
+    video: Path = typer.Argument(..., help="A video of one person (head, half or full body in frame)."),
+    out: Path = typer.Option(..., "-o", "--out", help="Motion file to write (.json)."),
+    every: int = typer.Option(1, help="Track every N-th frame (the motion runs at the video's fps / N)."),
+    max_frames: int = typer.Option(None, help="Stop after this many tracked frames."),
+    smooth: float = typer.Option(0.25, help="Temporal smoothing window, seconds (0: off)."),
+    regime: str = typer.Option(None, help="head, half or full: override the framing read from the clip."),
+    verbose: bool = typer.Option(False, "-v", "--verbose"),
+) -> None:
+    """Track a video into a motion (.json) for 'uvatar animate'; a head-only clip drives head, neck and face."""
+    _setup_logging(verbose)
+    from tqdm import tqdm
+
+    from uvatar.animate.video_motion import VideoMotionConfig, motion_from_video
+    from uvatar.body.model import load_body_model
+    from uvatar.errors import InputError
+
+    if out.suffix.lower() != ".json":
+        raise InputError(f"-o must name a .json motion file; got {out.name!r}")
+    config = VideoMotionConfig(every=every, max_frames=max_frames, smooth_s=smooth, regime=regime)
+    config.validate()
+    if not video.is_file():
+        raise InputError(f"no video at {video}; pass the path of a video file (.mp4, .mov, ...)")
+    total = _video_frame_count(video, every, max_frames)
+    body = load_body_model()
+    start = time.perf_counter()
+    with tqdm(total=total, unit="frame", desc="tracking", file=sys.stderr) as bar:
+        motion = motion_from_video(video, body, config, on_frame=lambda n: bar.update(n - bar.n))
+    seconds = time.perf_counter() - start
+    motion.save(out)
+    summary = {"motion": str(out), "frames": motion.n_frames, "fps": round(motion.fps, 4), "bones": len(motion.bones),
+               "seconds": round(seconds, 2), "tracked_frames_per_s": round(motion.n_frames / seconds, 3), **motion.meta}  # fmt: skip
+    summary.pop("source_frames", None)
+    typer.echo(json.dumps(summary, indent=1))
+    typer.echo(f"tracked {motion.n_frames} frames in {seconds:.1f} s ({motion.n_frames / seconds:.2f} frames/s); regime {motion.meta['regime']}", err=True)
+
+
+def _video_frame_count(video: Path, every: int, max_frames: int | None) -> int | None:
+    """Frames that tracking will visit (for the progress bar), or None if ffmpeg cannot tell quickly."""
+    try:
+        import imageio_ffmpeg
+
+        count, _ = imageio_ffmpeg.count_frames_and_secs(str(video))
+    except Exception:  # unknown length only costs the bar its total; read errors surface later
+        return None
+    count = -(-count // max(every, 1))
+    return min(count, max_frames) if max_frames else count
+
+
+@app.command("animate")
+def animate_command(
+    avatar: Path = typer.Argument(..., help="avatar.uvatar written by 'uvatar reconstruct'."),
+    motion: str = typer.Option(..., "--motion", "-m", help="Built-in (idle, wave, talk, walk, turn), a motion .json or a .bvh."),
+    out: Path = typer.Option(..., "-o", "--out", help="Video to write (.mp4 or .gif)."),
+    camera: str = typer.Option("front", help="front, orbit (one turn) or input (the photo's camera and pose)."),
+    side_by_side: bool = typer.Option(False, "--side-by-side", help="Source video frame left of the render (video motions)."),
+    size: int = typer.Option(512, help="Longer side of the render, pixels."),
+    frames: int = typer.Option(None, help="Output frames (default: the motion once; looping motions repeat)."),
+    fps: float = typer.Option(None, help="Output frame rate (default: the motion's)."),
+    frames_ply: Path = typer.Option(None, "--frames-ply", help="Folder for each frame's posed Gaussians as 3DGS .ply (large)."),
+    naming: str = typer.Option("auto", help="BVH joint names: auto, mixamo or cmu."),
+    threads: int = typer.Option(1, help="CPU threads (1 is fastest on a busy machine; more help on an idle one)."),
+    verbose: bool = typer.Option(False, "-v", "--verbose"),
+) -> None:
+    """Render an avatar driven by a motion into a video; prints wall time and seconds per frame."""
+    _setup_logging(verbose)
+    from tqdm import tqdm
+
+    from uvatar.animate.builtin import load_motion
+    from uvatar.animate.render import AnimateConfig, animate_avatar
+    from uvatar.avatar import Avatar
+    from uvatar.body.model import load_body_model
+
+    config = AnimateConfig(camera=camera, size=size, frames=frames, fps=fps, side_by_side=side_by_side, threads=threads)
+    config.validate()
+    loaded = Avatar.load(avatar)
+    clip = load_motion(motion, naming=naming)  # checked before the body model loads (BVH loads it itself)
+    body = load_body_model()
+    total = frames or (max(1, round(clip.duration * fps)) if fps else clip.n_frames)
+    with tqdm(total=total, unit="frame", desc="rendering", file=sys.stderr) as bar:
+        report = animate_avatar(loaded, clip, body, out, config, frames_ply=frames_ply, on_frame=lambda i: bar.update(1))
+    typer.echo(json.dumps(report, indent=1))
+    typer.echo(
+        f"wrote {out}: {report['frames']} frames in {report['total_s']:.1f} s "
+        f"({report['s_per_frame']:.3f} s/frame, {report['frames_per_s']:.2f} frames/s)",
+        err=True,
+    )
+
+
+@app.command("export")
+def export_command(
+    avatar: Path = typer.Argument(..., help="avatar.uvatar written by 'uvatar reconstruct'."),
+    fmt: str = typer.Option(..., "--format", "-f", help="ply (3DGS), glb (rigged textured mesh) or bundle (documented folder)."),
+    out: Path = typer.Option(..., "-o", "--out", help="Output .ply/.glb file, or the bundle folder (replaced as a whole)."),
+    pose: str = typer.Option("rest", help="rest (Anny's rest A-pose, exact skinning), reference or tpose."),
+    texture_size: int = typer.Option(1024, help="Texels per side of the baked colour texture (glb, bundle)."),
+    verbose: bool = typer.Option(False, "-v", "--verbose"),
+) -> None:
+    """Export an avatar for other tools: 3DGS .ply, rigged glTF .glb, or the animatable bundle."""
+    _setup_logging(verbose)
+    from uvatar.export import export_avatar
+
+    typer.echo(json.dumps(export_avatar(avatar, fmt, out, pose=pose, texture_size=texture_size), indent=1))
+
+
+@app.command("view")
+def view_command(
+    path: Path = typer.Argument(..., help="avatar.uvatar (with motion playback) or a 3DGS .ply."),
+    port: int = typer.Option(8080, help="Port of the local web viewer."),
+    host: str = typer.Option("127.0.0.1", help="Address to bind; 0.0.0.0 exposes the viewer to your network."),
+    max_gaussians: int = typer.Option(0, help="Show at most this many Gaussians (0 = all); fewer play motions faster."),
+    motion: str = typer.Option(None, help="Motion an avatar starts with (a built-in name or 'procedural'; default wave)."),
+    verbose: bool = typer.Option(False, "-v", "--verbose"),
+) -> None:
+    """Open a local web viewer (viser) of the Gaussians; for an avatar, play a motion."""
+    _setup_logging(verbose)
+    from uvatar.view.viewer import serve
+
+    serve(path, host=host, port=port, max_gaussians=max_gaussians, motion=motion, announce=lambda m: typer.echo(m, err=True))
+
+
+@app.command("app")
+def app_command(
+    port: int = typer.Option(7860, help="Port of the local web app."),
+    host: str = typer.Option("127.0.0.1", help="Address to bind; 0.0.0.0 exposes the app to your network."),
+    workdir: Path = typer.Option(None, help="Where reconstructions are written (default: a temporary folder)."),
+    verbose: bool = typer.Option(False, "-v", "--verbose"),
+) -> None:
+    """A local web page: upload a photo, get the avatar (preview, turntable, .uvatar/.ply/.glb downloads)."""
+    _setup_logging(verbose)
+    from uvatar.app.web import launch
+
+    launch(host=host, port=port, workdir=workdir)
+
+
+@app.command("train")
+def train_command(
+    config: str = typer.Option(..., "--config", help="tiny, small, paper, or a run config JSON (configs/*.json)."),
+    data: str = typer.Option(..., "--data", help="synthetic:N (rendered in memory) or a folder written by 'uvatar synth'."),
+    out: Path = typer.Option(..., "-o", "--out", help="Run folder; an existing one with the same config is resumed."),
+    steps: int = typer.Option(None, help="Override the config's number of steps."),
+    device: str = typer.Option(None, help="auto, cpu or cuda (default: the config's)."),
+    threads: int = typer.Option(0, help="torch CPU threads per process (0: torch's default)."),
+    verbose: bool = typer.Option(False, "-v", "--verbose"),
+) -> None:
+    """Train the MAE decoder by rendering its avatars into ground-truth views (torchrun for several processes)."""
+    _setup_logging(verbose)
+    import dataclasses
+    import os
+
+    import torch
+    from tqdm import tqdm
+
+    from uvatar.model.mae import UVDecoder, describe
+    from uvatar.train.loop import load_run_config, train
+
+    if threads > 0:
+        torch.set_num_threads(threads)
+    decoder_config, train_config = load_run_config(config)
+    overrides = {k: v for k, v in {"steps": steps, "device": device}.items() if v is not None}
+    train_config = dataclasses.replace(train_config, **overrides)
+    bar = None
+
+    def on_step(row: dict) -> None:
+        nonlocal bar
+        if bar is None:
+            bar = tqdm(total=train_config.steps, initial=row["step"] - 1, unit="step", desc="training", file=sys.stderr)
+        bar.update(1)
+        bar.set_postfix(loss=f"{row['loss']:.4f}", subj_s=f"{row['subjects_per_s']:.2f}", lr=f"{row['lr']:.1e}")
+
+    from uvatar.body.model import load_body_model
+
+    body = load_body_model()
+    main_process = os.environ.get("RANK", "0") == "0"  # torchrun: only rank 0 reports
+    if main_process:
+        typer.echo(f"[uvatar] decoder {describe(decoder_config, UVDecoder.from_body(decoder_config, body))}", err=True)
+    summary = train(out, decoder_config, train_config, data, body=body, on_step=on_step)
+    if bar is not None:
+        bar.close()
+    summary.pop("history", None)
+    if main_process:
+        typer.echo(json.dumps(summary, indent=1))
+
+
+@app.command("eval")
+def eval_command(
+    decoder: str = typer.Option("projection", "--decoder", help="projection, default, a decoder .safetensors or a run folder."),
+    data: str = typer.Option("synthetic:4", "--data", help="synthetic:N (N subjects in each framing) or a 'uvatar synth' folder."),
+    out: Path = typer.Option(..., "-o", "--out", help="Output folder: eval.json, eval.md, eval.png (replaced as a whole)."),
+    size: int = typer.Option(256, help="Image side of the photos and views, pixels."),
+    framings: str = typer.Option("head,half,full", help="Comma-separated framings."),
+    seed: int = typer.Option(100000, help="First synthetic seed (training uses seeds from 0)."),
+    avatar_resolution: int = typer.Option(0, help="Core-UV side of learned avatars (0: the decoder's own)."),
+    projection_resolution: int = typer.Option(512, help="Core-UV side of the projection decoder."),
+    verbose: bool = typer.Option(False, "-v", "--verbose"),
+) -> None:
+    """Novel-view PSNR, SSIM, ST-LPIPS (and dlib identity) of a decoder, by framing, unseen views apart."""
+    _setup_logging(verbose)
+    from tqdm import tqdm
+
+    from uvatar.eval.decoder_eval import evaluate_decoder, format_markdown
+    from uvatar.io.atomic import atomic_dir
+
+    names = tuple(f.strip() for f in framings.split(",") if f.strip())
+    with atomic_dir(out) as tmp, tqdm(unit="subject", desc="evaluating", file=sys.stderr) as bar:
+        result = evaluate_decoder(decoder, data, size, names, seed, avatar_resolution, projection_resolution,
+                                  figure=tmp / "eval.png", on_subject=lambda row: bar.update(1))  # fmt: skip
+        (tmp / "eval.json").write_text(json.dumps(result, indent=1))
+        (tmp / "eval.md").write_text(format_markdown(result) + "\n")
+    typer.echo(format_markdown(result))
+
+
+@bench_app.command("decoder")
+def bench_decoder(
+    configs: str = typer.Option("tiny,small,paper", help="Comma-separated decoder configs."),
+    threads: int = typer.Option(2, help="torch CPU threads."),
+    repeats: int = typer.Option(3, help="Repeats per measurement (median reported)."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON rows instead of a table."),
+) -> None:
+    """Parameters and forward time per avatar of the MAE decoder configs on this machine."""
+    _setup_logging(False)
+    import torch
+
+    torch.set_num_threads(threads)
+    from uvatar.model.bench import bench_decoders
+
+    rows = bench_decoders([c.strip() for c in configs.split(",") if c.strip()], repeats=repeats)
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    keys = list(rows[0])
+    typer.echo(" | ".join(keys))
+    for row in rows:
+        typer.echo(" | ".join(_fmt(row.get(k)) for k in keys))
 
 
 @bench_app.command("render")
@@ -150,6 +387,24 @@ def _fmt(value) -> str:
     return str(value)
 
 
+# training data: `uvatar synth`, `uvatar clips`, `uvatar data stats|prompts` (uvatar/data/commands.py)
+from uvatar.data.commands import register as _register_data_commands  # noqa: E402
+
+_register_data_commands(app)
+
+
+def _click_exception_types() -> tuple[type, ...]:
+    """Usage-error classes: typer 0.29 vendors click as ``typer._click``; a separately installed click
+    (gradio brings one) has its own, distinct class."""
+    types = []
+    for module in ("typer._click.exceptions", "click.exceptions"):
+        try:
+            types.append(__import__(module, fromlist=["ClickException"]).ClickException)
+        except ImportError:
+            pass
+    return tuple(types)
+
+
 def main() -> None:
     """Console entry point."""
     try:
@@ -164,14 +419,12 @@ def main() -> None:
         typer.echo("interrupted", err=True)
         sys.exit(130)
     except Exception as exc:  # click's own usage errors
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
+        if isinstance(exc, _click_exception_types()):
             exc.show()
             sys.exit(exc.exit_code)
-        if isinstance(exc, click.exceptions.Exit):
+        if isinstance(exc, typer.Exit):
             sys.exit(exc.exit_code)
-        if isinstance(exc, click.exceptions.Abort):
+        if isinstance(exc, typer.Abort):
             sys.exit(1)
         raise
 

@@ -138,8 +138,9 @@ def reconstruct(photos: list[str | Path], out_dir: str | Path, config: Reconstru
     say = progress or (lambda message: log.info(message))
     if not photos:
         raise InputError("no photo given; pass the path of at least one portrait photo")
-    if config.decoder != "projection":
-        raise InputError(f"decoder {config.decoder!r} is not available yet; use --decoder projection")
+    from uvatar.model.learned import check_decoder_spec
+
+    check_decoder_spec(config.decoder)  # "projection", "default", a checkpoint or a run folder; fails before tracking
     timings: dict[str, float] = {}
     start = time.perf_counter()
 
@@ -184,9 +185,16 @@ def reconstruct(photos: list[str | Path], out_dir: str | Path, config: Reconstru
     uv = blend_uv_features([p[0] for p in per_photo]) if len(per_photo) > 1 else per_photo[0][0]
     say(f"projected into Dual-UV ({resolution}x{resolution} core)")
 
-    from uvatar.model.projection import decode_projection
+    if config.decoder == "projection":
+        from uvatar.model.projection import decode_projection
 
-    avatar = decode_projection(uv, body, shape[0], main_fit.params.facial[0], per_photo[0][1])
+        avatar = decode_projection(uv, body, shape[0], main_fit.params.facial[0], per_photo[0][1])
+    else:  # the learned MAE decoder (uvatar.model.learned)
+        from uvatar.model.learned import decode_reconstruction
+
+        views = [(image.rgb, p[2], fit.camera, None if det.mask is None else torch.as_tensor(det.mask), p[1])
+                 for image, fit, det, p in zip(images, fits, dets, per_photo)]  # fmt: skip
+        avatar = decode_reconstruction(config.decoder, body, views, uv, shape[0], main_fit.params.facial[0], per_photo[0][1], config.device)
     avatar.meta.update(
         regime=main_fit.regime,
         photos=[str(p) for p in photos],
@@ -229,13 +237,17 @@ def reconstruct(photos: list[str | Path], out_dir: str | Path, config: Reconstru
         camera = main_fit.camera
         scale = config.preview_size / max(camera.width, camera.height)
         width, height = max(1, round(camera.width * scale)), max(1, round(camera.height * scale))
-        small_cam = camera.resized(width, height)
+        # rendered at 2x and area-averaged like the photo (a photo larger than the preview is averaged
+        # down; a render at the preview size would point-sample the Gaussians and alias)
+        factor = 2 if max(camera.width, camera.height) >= 2 * config.preview_size else 1
         with torch.no_grad():
-            front = posed.render(small_cam, background=(1.0, 1.0, 1.0), backend=config.render_backend)
+            front = posed.render(camera.resized(width * factor, height * factor), background=(1.0, 1.0, 1.0), backend=config.render_backend)
+        front_image = _resize(front.image.clamp(0, 1).numpy(), width, height)
         photo = _resize(images[0].rgb, width, height)
+        report["input_view_render_supersampling"] = factor
         if main_det.mask is not None:
             person = _resize(main_det.mask, width, height)[..., 0] > 0.5
-            psnr, ssim = masked_psnr_ssim(front.image.clamp(0, 1), photo, person)
+            psnr, ssim = masked_psnr_ssim(front_image, photo, person)
             report["input_view_psnr_in_mask"] = round(psnr, 3)
             report["input_view_ssim_in_mask"] = round(ssim, 4)
         rest_vertices = body.forward(avatar.params(body)).vertices[0]
@@ -245,7 +257,7 @@ def reconstruct(photos: list[str | Path], out_dir: str | Path, config: Reconstru
             cam = _turntable_cameras(rest_vertices, 1, height, start_azimuth_deg=azimuth)[0]
             with torch.no_grad():
                 views.append(canonical.render(cam, background=(1.0, 1.0, 1.0), backend=config.render_backend).image.clamp(0, 1))
-        panels = [photo, front.image.clamp(0, 1)] + views
+        panels = [photo, front_image] + views
         save_image(tmp / "preview.png", torch.cat(panels, 1).numpy())
         t = lap("preview_s", t)
         say("preview written; rendering the turntable")

@@ -1,0 +1,145 @@
+"""The MAE decoder: patches, mask tokens, configs, and an untrained decoder that equals the projection baseline."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+from decoder_helpers import MICRO
+from uvatar.errors import InputError
+from uvatar.model.mae import CONFIGS, N_ATTR, DecoderConfig, UVDecoder, count_parameters, patchify, unpatchify
+
+torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="module")
+def subject(body):
+    """A synthetic half-body subject at 64 px with decoder inputs and baseline for MICRO."""
+    from uvatar.body.shell import shell_offsets
+    from uvatar.model.inputs import prepare_subject
+    from uvatar.train.data import render_synthetic_subject
+
+    raw = render_synthetic_subject(body, 5, "half", 64, (0.0, 180.0))
+    mask = torch.as_tensor(raw.mask >= 0.5, dtype=torch.float32)
+    offsets = shell_offsets(body).cpu()
+    inputs, base = prepare_subject(body, raw.photo, raw.vertices, raw.camera, mask, offsets, raw.params.phenotypes[0], raw.params.facial[0], MICRO)
+    return raw, mask, offsets, inputs, base
+
+
+def test_patchify_round_trip_and_layout():
+    x = torch.randn(2, 5, 16, 24)
+    tokens = patchify(x, 8)
+    assert tokens.shape == (2, 6, 5 * 64)
+    assert torch.equal(unpatchify(tokens, 8, 5, 16, 24), x)
+    # token 1 is the patch at row 0, column 1; its first 64 values are channel 0 of that patch
+    assert torch.equal(tokens[0, 1, :64].reshape(8, 8), x[0, 0, :8, 8:16])
+
+
+def test_configs_sizes_and_validation(body):
+    paper = UVDecoder.from_body(CONFIGS["paper"], body)
+    n = count_parameters(paper)
+    assert 10e6 < n < 100e6, n  # the paper's "under 0.1B"
+    assert CONFIGS["paper"].depth == 8 and CONFIGS["paper"].resolution == 512 and CONFIGS["paper"].patch == 8
+    core, shell = paper.n_tokens
+    # only patches holding covered texels take part: fewer than the 64x64 grid, more than half of it
+    assert 2048 < core < 4096 and 0 < shell < 1024
+    tiny = UVDecoder.from_body(CONFIGS["tiny"], body)
+    assert count_parameters(tiny) < count_parameters(UVDecoder.from_body(CONFIGS["small"], body)) < n
+    with pytest.raises(InputError, match="multiple of patch"):
+        DecoderConfig(resolution=100).validate()
+    with pytest.raises(InputError, match="unknown decoder config keys"):
+        DecoderConfig.from_dict({"nonsense": 1})
+
+
+def test_output_shapes_and_zero_heads(body, subject):
+    _, _, _, inputs, _ = subject
+    model = UVDecoder.from_body(MICRO, body)
+    core, shell = model(inputs)
+    assert core.shape == (1, N_ATTR, 64, 64) and shell.shape == (1, N_ATTR, 32, 32)
+    assert core.abs().max() == 0 and shell.abs().max() == 0  # zero-initialised heads
+    with pytest.raises(InputError, match="needs 64"):
+        model(dataclasses.replace(inputs, core=inputs.core[..., :32, :32]))
+
+
+def test_empty_patches_see_only_the_mask_token(body, subject):
+    _, _, _, inputs, _ = subject
+    torch.manual_seed(0)
+    model = UVDecoder.from_body(MICRO, body).eval()
+    with torch.no_grad():
+        model.core.head.weight.normal_(0, 0.1)
+        base_out = model(inputs)[0]
+        seen = inputs.core_seen[0] > 0
+        patch_seen = seen.reshape(8, 8, 8, 8).any(3).any(1)  # (8, 8) grid of 8x8 patches
+        empty = (~patch_seen).repeat_interleave(8, 0).repeat_interleave(8, 1)
+        assert empty.any() and (~empty).any()
+        # features written into unseen patches change nothing: those patches are the mask token
+        poked = dataclasses.replace(inputs, core=inputs.core + 5.0 * empty.float())
+        assert torch.allclose(model(poked)[0], base_out, atol=1e-5)
+        # features in seen texels do change the output
+        poked = dataclasses.replace(inputs, core=inputs.core + 0.5 * seen.float())
+        assert (model(poked)[0] - base_out).abs().max() > 1e-3
+
+
+def test_untrained_decoder_is_the_projection_baseline(body, subject):
+    """Zero raw maps bind to the baseline exactly, and render like the projection decoder."""
+    from uvatar.dualuv.project import DualUVConfig, project_dual_uv
+    from uvatar.encode import get_encoder
+    from uvatar.model.bind import bind_gaussians
+    from uvatar.model.projection import decode_projection
+    from uvatar.reconstruct import masked_psnr_ssim
+
+    raw, mask, offsets, inputs, base = subject
+    model = UVDecoder.from_body(MICRO, body)
+    with torch.no_grad():
+        core, shell = model(inputs)
+    avatar = bind_gaussians(core[0], shell[0], base, MICRO)
+    n_core = len(base.core)
+    assert torch.allclose(avatar.colors[:n_core], base.core.color.clamp(1e-3, 1 - 1e-3), atol=1e-5)
+    assert torch.allclose(avatar.scales[:n_core], base.core.scale) and avatar.offsets[:n_core].abs().max() == 0
+    assert torch.allclose(avatar.opacities[:n_core], torch.full((n_core,), MICRO.core_opacity))
+
+    uv = project_dual_uv(get_encoder("rgb")(raw.photo), body, raw.vertices, raw.camera, mask, offsets,
+                         DualUVConfig(core_resolution=64, shell_resolution=32))  # fmt: skip
+    projection = decode_projection(uv, body, raw.params.phenotypes[0], raw.params.facial[0], offsets)
+    camera = raw.views[0].camera
+    with torch.no_grad():
+        ours = avatar.on_vertices(raw.vertices, body.faces).render(camera, background=(1.0, 1.0, 1.0)).image
+        theirs = projection.on_vertices(raw.vertices, body.faces).render(camera, background=(1.0, 1.0, 1.0)).image
+    psnr, _ = masked_psnr_ssim(ours, theirs, torch.ones(ours.shape[:2], dtype=torch.bool))
+    assert psnr > 35, psnr  # only the faint (opacity 0.02) unseen Shell-UV Gaussians differ
+
+
+def test_finer_avatar_upsamples_the_maps(body, subject):
+    """An avatar built at twice the decoder's side keeps one Gaussian per fine texel."""
+    from uvatar.model.bind import bind_gaussians
+    from uvatar.model.inputs import prepare_subject
+
+    raw, mask, offsets, _, _ = subject
+    inputs, base = prepare_subject(body, raw.photo, raw.vertices, raw.camera, mask, offsets, raw.params.phenotypes[0],
+                                   raw.params.facial[0], MICRO, avatar_resolution=128)  # fmt: skip
+    assert base.core.side == 128 and inputs.core.shape[-1] == 64
+    torch.manual_seed(1)
+    model = UVDecoder.from_body(MICRO, body)
+    with torch.no_grad():
+        model.core.head.weight.normal_(0, 0.01)
+        core, shell = model(inputs)
+    avatar = bind_gaussians(core[0], shell[0], base, MICRO)
+    assert len(avatar) == len(base.core) + len(base.shell) + (0 if base.pixels is None else len(base.pixels))
+    assert np.isfinite(avatar.colors.numpy()).all() and (avatar.colors >= 0).all() and (avatar.colors <= 1).all()
+
+
+def test_gradients_reach_every_parameter(body, subject):
+    from uvatar.model.bind import bind_gaussians
+
+    raw, _, _, inputs, base = subject
+    model = UVDecoder.from_body(MICRO, body)
+    core, shell = model(inputs)
+    avatar = bind_gaussians(core[0], shell[0], base, MICRO)
+    out = avatar.on_vertices(raw.vertices, body.faces).render(raw.views[0].camera, background=(1.0, 1.0, 1.0))
+    ((out.image - raw.views[0].image) ** 2).mean().backward()
+    # zero heads: the first step moves the heads only; their gradients must be non-zero
+    assert model.core.head.weight.grad.abs().max() > 0 and model.core.head.bias.grad.abs().max() > 0
+    assert all(p.grad is not None for p in model.parameters())

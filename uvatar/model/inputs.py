@@ -1,0 +1,267 @@
+"""What the learned decoder needs for one subject: its inputs and the baseline its outputs are residuals over.
+
+Two things are built from Dual-UV projections of one photo (or several, blended):
+
+* :class:`~uvatar.model.mae.DecoderInputs` at the decoder's own map sizes (``resolution`` and
+  ``shell_resolution`` of its :class:`~uvatar.model.mae.DecoderConfig`): the projected features, the
+  seen flags and view cosines, and the baseline's filled colours;
+* :class:`GaussianBase` at the avatar's resolution ``R`` (the decoder's, or a multiple of it at
+  inference): one Gaussian per covered, non-interior texel of the Core-UV atlas and of the coarser
+  Shell-UV atlas, with the projection baseline's colour, opacity, offset (0 on the body, the shell's
+  extrusion on the shell) and texel-footprint scale; plus, when the photo has a person mask, the
+  projection decoder's off-body photo-pixel Gaussians (:mod:`uvatar.dualuv.shell_pixels`), kept as they
+  are or, with ``pixel_residuals``, corrected by the decoder's shell map at their UV.
+
+:func:`uvatar.model.bind.bind_gaussians` combines the decoder's raw maps with a ``GaussianBase``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+import torch
+
+from uvatar.body.parts import interior_faces
+from uvatar.body.shell import shell_vertices
+from uvatar.body.skinning import world_points_to_bound
+from uvatar.dualuv.project import DualUVConfig, UVFeatures, project_dual_uv
+from uvatar.errors import InputError
+from uvatar.model.fill import fill_core_colors, pool_colors
+from uvatar.model.mae import DecoderConfig, DecoderInputs
+from uvatar.model.projection import texel_footprint
+
+__all__ = ["LayerBase", "GaussianBase", "build_base", "decoder_inputs", "project_for_decoder", "prepare_subject", "rest_vertices"]
+
+
+@dataclass
+class LayerBase:
+    """Baseline Gaussians of one layer.
+
+    Texel layers hold one Gaussian per covered texel of a ``side x side`` atlas and read the decoder's
+    raw map at ``index``; the photo-pixel layer (``index`` None) reads the shell map bilinearly at ``uv``.
+
+    Attributes:
+        side: atlas side (texels) the layer lives on. index: ``(N,)`` int64 linear texel index or None.
+        uv: ``(N, 2)`` atlas (u, v) of each Gaussian's surface point.
+        face: ``(N,)`` int64; barycentrics: ``(N, 3)``.
+        color: ``(N, 3)`` in [0, 1]; opacity: ``(N,)`` in (0, 1); offset: ``(N, 3)`` metres in the face
+        frame; rotation: ``(N, 4)`` WXYZ in the face frame; scale: ``(N, 3)`` metres (sigmas).
+    """
+
+    side: int
+    index: torch.Tensor | None
+    uv: torch.Tensor
+    face: torch.Tensor
+    barycentrics: torch.Tensor
+    color: torch.Tensor
+    opacity: torch.Tensor
+    offset: torch.Tensor
+    rotation: torch.Tensor
+    scale: torch.Tensor
+
+    def __len__(self) -> int:
+        return int(self.face.shape[0])
+
+    def to(self, device) -> "LayerBase":
+        moved = {f.name: getattr(self, f.name) for f in fields(self)}
+        for name, value in moved.items():
+            if isinstance(value, torch.Tensor):
+                moved[name] = value.to(device)
+        return LayerBase(**moved)
+
+
+@dataclass
+class GaussianBase:
+    """Everything :func:`~uvatar.model.bind.bind_gaussians` needs besides the decoder's raw maps.
+
+    Attributes:
+        core, shell: :class:`LayerBase` on the Core-UV and Shell-UV atlases.
+        pixels: the photo-pixel shell Gaussians (a :class:`LayerBase` read from the shell map), or None.
+        phenotypes: ``(6,)``; facial: ``(52,)`` of the subject.
+    """
+
+    core: LayerBase
+    shell: LayerBase
+    pixels: LayerBase | None
+    phenotypes: torch.Tensor
+    facial: torch.Tensor
+
+    def to(self, device) -> "GaussianBase":
+        pixels = None if self.pixels is None else self.pixels.to(device)
+        return GaussianBase(self.core.to(device), self.shell.to(device), pixels, self.phenotypes.to(device), self.facial.to(device))
+
+
+def rest_vertices(body, phenotypes: torch.Tensor, facial: torch.Tensor) -> torch.Tensor:
+    """``(V, 3)`` the subject's vertices in the reference pose (shape and face its own), as the projection decoder binds."""
+    params = body.default_params(1)
+    params.phenotypes = phenotypes.reshape(1, -1).to(params.phenotypes)
+    params.facial = facial.reshape(1, -1).to(params.facial)
+    with torch.no_grad():
+        return body.forward(params).vertices[0].cpu()
+
+
+def _texels(body, side: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    raster = body.uv_raster(side)
+    idx, face, bary = raster.covered()
+    keep = ~interior_faces(body).cpu()
+    ok = keep[face.cpu()]
+    return idx.cpu()[ok], face.cpu()[ok], bary.cpu()[ok]
+
+
+def _texel_scales(footprint: torch.Tensor, face: torch.Tensor, config: DecoderConfig) -> torch.Tensor:
+    side = footprint[face]
+    if len(side):  # UV-degenerate faces give absurd footprints: cap them to the bulk of the atlas
+        side = side.clamp(max=float(torch.quantile(side, 0.95)) * 1.5)
+    return torch.stack([side * config.tangent_sigma, side * config.tangent_sigma, side * config.normal_sigma], -1)
+
+
+def build_base(
+    uv: UVFeatures, body, phenotypes: torch.Tensor, facial: torch.Tensor, shell_offsets: torch.Tensor, config: DecoderConfig,
+    pixel_shell: bool = True,
+) -> tuple[GaussianBase, torch.Tensor, torch.Tensor]:
+    """The baseline Gaussians from RGB Dual-UV features at the avatar's resolution.
+
+    Args:
+        uv: RGB :class:`UVFeatures` (``core (3, R, R)``, ``shell (3, Rs, Rs)``).
+        body: BodyModel. phenotypes ``(6,)``, facial ``(52,)``: the subject's shape and face.
+        shell_offsets: ``(V,)`` the shell extrusion used for the projection, metres.
+        pixel_shell: add the photo-pixel shell Gaussians (when ``uv`` has them).
+    Returns:
+        the :class:`GaussianBase`, and the baseline maps ``core_fill (4, R, R)`` and ``shell_fill
+        (4, Rs, Rs)`` (filled colour + "colour from the photo" flag) that :func:`decoder_inputs` pools.
+    """
+    if uv.core.shape[0] != 3:
+        raise InputError(f"the decoder's baseline needs RGB Dual-UV features (3 channels); got {uv.core.shape[0]}")
+    side, shell_side = uv.core.shape[-1], uv.shell.shape[-1]
+    if side % shell_side:
+        raise InputError(f"Core-UV side {side} must be a multiple of the Shell-UV side {shell_side}")
+    rest = rest_vertices(body, phenotypes, facial)
+    faces = body.faces.cpu()
+    seen = uv.core_mask.cpu()
+    colors, from_photo = fill_core_colors(uv.core.cpu(), seen, body, rest)
+    core_fill = torch.cat([colors, from_photo.float()[None]])
+
+    # ---- core: one Gaussian per covered texel, flat on the surface
+    idx, face, bary = _texels(body, side)
+    scales = _texel_scales(texel_footprint(rest, faces, body.uv_corners.cpu(), side), face, config)
+    n = len(idx)
+    uv_corners = body.uv_corners.cpu()
+    core = LayerBase(side, idx, _uv_of(uv_corners, face, bary), face, bary, colors.reshape(3, -1)[:, idx].T.contiguous(),
+                     torch.full((n,), config.core_opacity), torch.zeros(n, 3), _identity(n), scales)  # fmt: skip
+
+    # ---- shell: one Gaussian per covered texel of the coarser atlas, on the extruded shell
+    s_idx, s_face, s_bary = _texels(body, shell_side)
+    shell_rest = shell_vertices(rest[None], faces, shell_offsets.cpu())[0]
+    points = (s_bary[:, :, None] * shell_rest[faces[s_face]]).sum(1)
+    s_offset = world_points_to_bound(rest, faces, s_face, s_bary, points)
+    s_scales = _texel_scales(texel_footprint(shell_rest, faces, body.uv_corners.cpu(), shell_side), s_face, config)
+    shell_seen = uv.shell_mask.cpu() & body.uv_raster(shell_side).mask.cpu()
+    under = pool_colors(colors, body.uv_raster(side).mask.cpu(), shell_side)  # the filled core under the shell
+    shell_colors = torch.where(shell_seen[None], uv.shell.cpu().clamp(0, 1), under)
+    shell_fill = torch.cat([shell_colors, shell_seen.float()[None]])
+    pixels = _pixel_layer(uv, uv_corners, shell_side, config) if pixel_shell else None
+    # with photo-pixel Gaussians the seen shell is drawn by them: the UV shell starts faint everywhere
+    s_opacity = torch.where(shell_seen.reshape(-1)[s_idx] & (pixels is None), config.shell_opacity, config.shell_unseen_opacity)
+    shell = LayerBase(shell_side, s_idx, _uv_of(uv_corners, s_face, s_bary), s_face, s_bary,
+                      shell_colors.reshape(3, -1)[:, s_idx].T.contiguous(), s_opacity.float(), s_offset, _identity(len(s_idx)), s_scales)  # fmt: skip
+    base = GaussianBase(core, shell, pixels, phenotypes.reshape(-1).float().cpu(), facial.reshape(-1).float().cpu())
+    return base, core_fill, shell_fill
+
+
+def _identity(n: int) -> torch.Tensor:
+    q = torch.zeros(n, 4)
+    q[:, 0] = 1.0
+    return q
+
+
+def _uv_of(uv_corners: torch.Tensor, face: torch.Tensor, bary: torch.Tensor) -> torch.Tensor:
+    """``(N, 2)`` atlas UV of surface points given by face and barycentrics."""
+    return (bary[:, :, None] * uv_corners[face]).sum(1)
+
+
+def _pixel_layer(uv: UVFeatures, uv_corners: torch.Tensor, shell_side: int, config: DecoderConfig) -> LayerBase | None:
+    """The projection decoder's photo-pixel shell Gaussians as a layer read from the shell map."""
+    samples = uv.shell_pixels
+    if samples is None or len(samples) == 0:
+        return None
+    width = 0.6 * samples.spacing.cpu()  # ProjectionConfig.shell_pixel_sigma
+    face, bary = samples.face.cpu(), samples.barycentrics.cpu()
+    return LayerBase(
+        shell_side, None, _uv_of(uv_corners, face, bary), face, bary, samples.features[:, :3].clamp(0, 1).cpu(),
+        torch.full((len(face),), config.shell_opacity), samples.offsets.cpu(), samples.rotations_wxyz.cpu(),
+        torch.stack([width, width, torch.maximum(samples.thickness.cpu(), width)], -1),
+    )  # fmt: skip
+
+
+def decoder_inputs(features: UVFeatures, core_fill: torch.Tensor, shell_fill: torch.Tensor, config: DecoderConfig) -> DecoderInputs:
+    """Batch-1 :class:`DecoderInputs` from features projected at the decoder's own sizes.
+
+    Args:
+        features: :class:`UVFeatures` of the decoder's encoder at ``(resolution, shell_resolution)``.
+        core_fill: ``(4, R, R)``, shell_fill ``(4, Rs, Rs)`` from :func:`build_base` (any multiple of the
+            decoder's sizes; averaged down over covered texels).
+    """
+    r, rs = config.resolution, config.shell_resolution
+    if features.core.shape[-1] != r or features.shell.shape[-1] != rs:
+        raise InputError(f"decoder inputs must be projected at {r}² / {rs}²; got {features.core.shape[-1]}² / {features.shell.shape[-1]}²")
+    core_seen = features.core_mask.float()
+    shell_seen = features.shell_mask.float()
+    core_base = _pool_fill(core_fill, r)
+    shell_base = _pool_fill(shell_fill, rs)
+    return DecoderInputs(
+        core=(features.core * core_seen[None]).float()[None],
+        core_seen=core_seen[None],
+        core_cos=(features.core_cos.clamp(0, 1) * core_seen).float()[None],
+        core_base=core_base[None],
+        shell=(features.shell * shell_seen[None]).float()[None],
+        shell_seen=shell_seen[None],
+        shell_cos=(features.shell_cos.clamp(0, 1) * shell_seen).float()[None],
+        shell_base=shell_base[None],
+    )
+
+
+def _pool_fill(fill: torch.Tensor, side: int) -> torch.Tensor:
+    if fill.shape[-1] == side:
+        return fill.float()
+    if fill.shape[-1] % side:
+        raise InputError(f"baseline map side {fill.shape[-1]} must be a multiple of {side}")
+    pooled = torch.nn.functional.avg_pool2d(fill[None].float(), fill.shape[-1] // side)[0]
+    return torch.cat([pooled[:3], (pooled[3:] >= 0.5).float()])
+
+
+def project_for_decoder(feature_map, body, vertices, camera, mask, shell_offsets, resolution: int, shell_resolution: int) -> UVFeatures:
+    """:func:`~uvatar.dualuv.project.project_dual_uv` at the given sizes (supersampled 2x up to 512², else 1x)."""
+    cfg = DualUVConfig(core_resolution=resolution, shell_resolution=shell_resolution, supersample=2 if resolution <= 512 else 1)
+    return project_dual_uv(feature_map, body, vertices, camera, mask, shell_offsets, cfg)
+
+
+def prepare_subject(
+    body, image, vertices, camera, mask, shell_offsets, phenotypes, facial, config: DecoderConfig,
+    avatar_resolution: int | None = None, encoder=None, pixel_shell: bool = True,
+) -> tuple[DecoderInputs, GaussianBase]:
+    """Decoder inputs and baseline of one photo with a known (or fitted) body and camera.
+
+    Args:
+        image: ``(H, W, 3)`` RGB in [0, 1]; vertices ``(V, 3)`` posed body in the photo's world;
+            camera: the photo's; mask ``(H, W)`` float person mask or None; shell_offsets ``(V,)``.
+        avatar_resolution: Core-UV side of the avatar (a multiple of ``config.resolution``; default the
+            decoder's own): at a finer side, seen texels keep the photo's detail and the decoder's
+            corrections are upsampled.
+        encoder: the decoder's encoder when it is not "rgb" (built by the caller, reused across calls).
+        pixel_shell: add the photo-pixel shell Gaussians (see :func:`build_base`).
+    """
+    from uvatar.encode import get_encoder
+
+    r, rs = config.resolution, config.shell_resolution
+    big = avatar_resolution or r
+    if big % r:
+        raise InputError(f"avatar resolution {big} must be a multiple of the decoder's {r}")
+    rgb = get_encoder("rgb")(image)
+    uv_small = project_for_decoder(rgb, body, vertices, camera, mask, shell_offsets, r, rs)
+    uv_big = uv_small if big == r else project_for_decoder(rgb, body, vertices, camera, mask, shell_offsets, big, big * rs // r)
+    base, core_fill, shell_fill = build_base(uv_big, body, phenotypes, facial, shell_offsets, config, pixel_shell)
+    features = uv_small
+    if config.encoder != "rgb":
+        enc = encoder or get_encoder(config.encoder)
+        features = project_for_decoder(enc(image), body, vertices, camera, mask, shell_offsets, r, rs)
+    return decoder_inputs(features, core_fill, shell_fill, config), base

@@ -1,0 +1,326 @@
+"""Training subjects for the decoder: inputs from the TRUE body and camera of one view, truth in several views.
+
+A :class:`TrainSubject` holds what one training step needs for one person: the decoder inputs and
+baseline (:func:`uvatar.model.inputs.prepare_subject`, projected from the input view with the true
+posed body and camera, no tracker in the loop), the true posed vertices, and ground-truth views
+(image composited over white, coverage, camera, a label and a directed-consistency weight).
+
+Two sources, both indexable (``source[i]`` builds subject ``i`` on first use and keeps it in memory):
+
+* :class:`SyntheticSource` (``synthetic:N``): the synthetic subjects of :mod:`uvatar.eval.synthetic_photos`
+  (seed ``seed + i``); the input view is the scene's own camera, the truth views are that camera turned
+  about the body by ``azimuths`` (0 = the input view, 90 / 270 = sides, 180 = back), rendered with
+  :func:`~uvatar.eval.synthetic_photos.render_scene`. Framings cycle half, head, half, full.
+* :class:`ShardSource` (a folder written by ``uvatar synth``, read through :mod:`uvatar.data.shards` and
+  :mod:`uvatar.data.samples`): the input is the subject's most frontal view, every view is a truth view.
+
+The 19:1 train/validation split is by subject: :func:`split_indices`.
+"""
+
+from __future__ import annotations
+
+import logging
+import tarfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from uvatar.camera import Camera
+from uvatar.errors import InputError
+from uvatar.model.mae import DecoderConfig, DecoderInputs
+
+__all__ = [
+    "TrainView", "TrainSubject", "RawSubject", "render_synthetic_subject", "SyntheticSource", "ShardSource", "open_source", "split_indices",
+    "directed_weight", "view_azimuth_label", "VALIDATION_EVERY",
+]  # fmt: skip
+
+log = logging.getLogger(__name__)
+
+VALIDATION_EVERY = 20  # subject i is in the validation split when i % 20 == 19 (19:1)
+SYNTHETIC_FRAMINGS = ("half", "head", "half", "full")
+#: View reliability for directed consistency, most reliable first (labels of :mod:`uvatar.data.cameras`).
+VIEW_ORDER = ("input", "front", "near", "three_quarter", "side", "back")
+
+
+@dataclass
+class TrainView:
+    """One ground-truth view: ``image (H, W, 3)`` over white, ``mask (H, W)`` coverage in [0, 1], camera."""
+
+    image: torch.Tensor
+    mask: torch.Tensor
+    camera: Camera
+    label: str
+    azimuth: float = 0.0
+    weight: float = 1.0
+
+
+@dataclass
+class TrainSubject:
+    """One training subject (module docstring). ``vertices (V, 3)``: the true posed body."""
+
+    key: str
+    framing: str
+    inputs: DecoderInputs
+    base: object
+    vertices: torch.Tensor
+    views: list[TrainView]
+    info: dict = field(default_factory=dict)
+
+
+@dataclass
+class RawSubject:
+    """One subject before projection: the input ``photo (H, W, 3)`` and ``mask (H, W)`` (numpy float32),
+    its ``camera``, the true posed ``vertices (V, 3)`` and ``params``, and the truth views."""
+
+    key: str
+    framing: str
+    photo: np.ndarray
+    mask: np.ndarray
+    camera: Camera
+    vertices: torch.Tensor
+    params: object
+    views: list[TrainView]
+    exact: bool = True
+    info: dict = field(default_factory=dict)
+
+
+def split_indices(n: int, part: str) -> list[int]:
+    """Subject indices of the ``"train"`` or ``"val"`` part (19:1 by subject; ``"all"``: every subject)."""
+    if part == "all":
+        return list(range(n))
+    val = [i for i in range(n) if i % VALIDATION_EVERY == VALIDATION_EVERY - 1]
+    if part == "val":
+        return val
+    if part == "train":
+        return [i for i in range(n) if i % VALIDATION_EVERY != VALIDATION_EVERY - 1]
+    raise InputError(f"split part must be 'train', 'val' or 'all'; got {part!r}")
+
+
+def directed_weight(source_label: str, target_label: str, exact: bool) -> float:
+    """Weight of the loss on a target view given the input view (directed cross-view consistency).
+
+    Exact multi-view renders (``exact``) constrain every view (1.0). Weakly correlated views (generated
+    clips) only constrain views that are no more reliable than the source (front -> side -> back); a
+    constraint never flows back towards a more reliable view (0.0).
+    """
+    if exact:
+        return 1.0
+    rank = {label: i for i, label in enumerate(VIEW_ORDER)}
+    return 1.0 if rank.get(target_label, len(VIEW_ORDER)) >= rank.get(source_label, 0) else 0.0
+
+
+def _over_white(image: np.ndarray, cover: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+    out = np.clip(image + (1.0 - cover[..., None]), 0, 1).astype(np.float32)
+    return torch.from_numpy(out), torch.from_numpy(cover.astype(np.float32))
+
+
+def _background(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
+    """A smooth random background: a vertical gradient between two colours plus low-frequency noise."""
+    a, b = rng.uniform(0.1, 0.95, 3), rng.uniform(0.1, 0.95, 3)
+    t = np.linspace(0, 1, height)[:, None, None]
+    grid = rng.normal(0, 0.05, (4, 4, 3))
+    noise = torch.nn.functional.interpolate(torch.as_tensor(grid).permute(2, 0, 1)[None], size=(height, width), mode="bicubic", align_corners=True)
+    return np.clip(a * (1 - t) + b * t + noise[0].permute(1, 2, 0).numpy(), 0, 1)
+
+
+def _prepare(body, config: DecoderConfig, photo, mask, vertices, camera, params, encoder, pixel_shell: bool = True):
+    from uvatar.body.shell import shell_offsets
+    from uvatar.dualuv.shell_fit import silhouette_shell_offsets
+    from uvatar.model.inputs import prepare_subject
+
+    mask_t = torch.as_tensor(mask, dtype=torch.float32)
+    offsets = silhouette_shell_offsets(vertices, body.faces.cpu(), camera, mask_t, shell_offsets(body).cpu())
+    return prepare_subject(body, photo, vertices, camera, mask_t, offsets, params.phenotypes[0], params.facial[0], config,
+                           encoder=encoder, pixel_shell=pixel_shell)  # fmt: skip
+
+
+class _CachedSource:
+    """Builds prepared subjects on first use (from :meth:`raw`) and keeps them."""
+
+    def __init__(self, body, config: DecoderConfig, pixel_shell: bool = True) -> None:
+        self.body, self.config, self.pixel_shell = body, config, pixel_shell
+        self._cache: dict[int, TrainSubject] = {}
+        self._encoder = None
+
+    def __getitem__(self, index: int) -> TrainSubject:
+        if index not in self._cache:
+            self._cache[index] = self._build(index)
+        return self._cache[index]
+
+    def raw(self, index: int) -> RawSubject:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def _build(self, index: int) -> TrainSubject:
+        raw = self.raw(index)
+        if self.config.encoder != "rgb" and self._encoder is None:
+            from uvatar.encode import get_encoder
+
+            self._encoder = get_encoder(self.config.encoder)
+        inputs, base = _prepare(self.body, self.config, raw.photo, (raw.mask >= 0.5).astype(np.float32), raw.vertices, raw.camera,
+                                raw.params, self._encoder, self.pixel_shell)  # fmt: skip
+        return TrainSubject(raw.key, raw.framing, inputs, base, raw.vertices, raw.views, {**raw.info, "exact": raw.exact})
+
+
+def render_synthetic_subject(body, seed: int, framing: str, size: int, azimuths=(0.0, 90.0, 180.0, 270.0)) -> RawSubject:
+    """A synthetic subject of :mod:`uvatar.eval.synthetic_photos` with truth views about the body.
+
+    The input photo is the scene's own view over a random smooth background with mild sensor noise; the
+    truth views are that camera turned by ``azimuths`` (:func:`uvatar.eval.novel_view.orbit_camera`),
+    rendered over white.
+    """
+    from uvatar.eval.novel_view import orbit_camera
+    from uvatar.eval.synthetic_photos import render_scene, synthetic_scene
+
+    scene = synthetic_scene(body, seed, framing, size)
+    views = []
+    for azimuth in azimuths:
+        camera = orbit_camera(scene.camera, scene.vertices, azimuth)
+        image, cover = render_scene(body, scene, camera)
+        white, mask = _over_white(image, cover)
+        views.append(TrainView(white, mask, camera, view_azimuth_label(azimuth), float(azimuth)))
+    rng = np.random.default_rng([seed, 7, size])
+    image, cover = render_scene(body, scene, scene.camera)
+    photo = image + (1 - cover[..., None]) * _background(rng, cover.shape[0], cover.shape[1])
+    photo = np.clip(photo + rng.normal(0, 0.008, photo.shape), 0, 1).astype(np.float32)
+    return RawSubject(f"synthetic-{seed}-{framing}", framing, photo, cover.astype(np.float32), scene.camera, scene.vertices,
+                      scene.params, views, True, {"seed": int(seed)})  # fmt: skip
+
+
+class SyntheticSource(_CachedSource):
+    """``n`` synthetic subjects rendered in memory (module docstring).
+
+    Args:
+        body: BodyModel; config: the decoder's config (map sizes, encoder).
+        n: number of subjects; size: image side in pixels; seed: seed of subject 0.
+        azimuths: truth views, degrees about the body from the input camera (0 = the input view).
+        framings: framings cycled over the subjects.
+        pixel_shell: give subjects the photo-pixel shell Gaussians (these subjects have nothing off the
+            body, so the samples only catch the background at the silhouette).
+    """
+
+    def __init__(self, body, config: DecoderConfig, n: int, size: int = 128, seed: int = 0,
+                 azimuths=(0.0, 90.0, 180.0, 270.0), framings=SYNTHETIC_FRAMINGS, pixel_shell: bool = True) -> None:  # fmt: skip
+        super().__init__(body, config, pixel_shell)
+        if n < 1:
+            raise InputError(f"synthetic:N needs N >= 1; got {n}")
+        self.n, self.size, self.seed = int(n), int(size), int(seed)
+        self.azimuths, self.framings = tuple(float(a) for a in azimuths), tuple(framings)
+
+    def __len__(self) -> int:
+        return self.n
+
+    def describe(self) -> dict:
+        return {"kind": "synthetic", "n": self.n, "size": self.size, "seed": self.seed, "azimuths": list(self.azimuths), "framings": list(self.framings)}
+
+    def raw(self, index: int) -> RawSubject:
+        framing = self.framings[index % len(self.framings)]
+        return render_synthetic_subject(self.body, self.seed + index, framing, self.size, self.azimuths)
+
+
+class ShardSource(_CachedSource):
+    """Subjects of a ``uvatar synth`` folder (``OUT/shards/shard-*.tar``).
+
+    Views are resized so that their longer side is ``size`` pixels. The input view is the subject's most
+    frontal one (smallest ``|azimuth_deg|``). Views are exact renders, so every view has weight 1.
+    """
+
+    def __init__(self, body, config: DecoderConfig, root: str | Path, size: int = 128, pixel_shell: bool = True) -> None:
+        super().__init__(body, config, pixel_shell)
+        self.root, self.size = Path(root), int(size)
+        tars = sorted((self.root / "shards").glob("shard-*.tar"))
+        tars = [t for t in tars if t.with_suffix(".json").is_file()]  # complete shards only
+        if not tars:
+            raise InputError(f"{root} holds no complete shards (shards/shard-*.tar with its .json); run 'uvatar synth' first")
+        self._subjects: list[tuple[Path, str]] = []
+        for tar in tars:
+            with tarfile.open(tar, "r") as handle:
+                keys = []
+                for name in handle.getnames():
+                    key = name.rsplit("/", 1)[-1].partition(".")[0]
+                    if "_" not in key and key not in keys:
+                        keys.append(key)
+            self._subjects += [(tar, k) for k in keys]
+        self._shard_cache: tuple[Path, dict] | None = None
+
+    def __len__(self) -> int:
+        return len(self._subjects)
+
+    def describe(self) -> dict:
+        return {"kind": "shards", "root": str(self.root), "n": len(self), "size": self.size}
+
+    def _samples(self, tar: Path) -> dict:
+        if self._shard_cache is None or self._shard_cache[0] != tar:
+            from uvatar.data.shards import read_shard
+
+            self._shard_cache = (tar, dict(read_shard(tar)))
+        return self._shard_cache[1]
+
+    def raw(self, index: int) -> RawSubject:
+        from uvatar.data.samples import decode_view
+
+        tar, key = self._subjects[index]
+        samples = self._samples(tar)
+        view_keys = sorted(k for k in samples if k.startswith(key + "_"))
+        if not view_keys:
+            raise InputError(f"subject {key} of {tar} has no views; the shard is damaged: regenerate it")
+        decoded = [decode_view(samples[k]) for k in view_keys]
+        with torch.no_grad():
+            vertices = self.body.forward(decoded[0].params).vertices[0].cpu()
+        first = min(range(len(decoded)), key=lambda i: abs(float(decoded[i].info.get("azimuth_deg", 0.0))))
+        input_azimuth = float(decoded[first].info.get("azimuth_deg", 0.0))
+        views, photo_view = [], None
+        for i, view in enumerate(decoded):
+            image, mask, camera = self._resize(view)
+            relative = float(view.info.get("azimuth_deg", 0.0)) - input_azimuth
+            label = "input" if i == first else view_azimuth_label(relative if abs(relative % 360) > 1e-6 else 1e-3)
+            white = image * mask[..., None] + (1 - mask[..., None])
+            views.append(TrainView(white, mask, camera, label, relative % 360))
+            if i == first:
+                photo_view = (image, mask, camera, view.params)
+        image, mask, camera, params = photo_view
+        framing = str(decoded[first].info.get("framing", "half"))
+        return RawSubject(key, framing, image.numpy().astype(np.float32), mask.numpy().astype(np.float32), camera, vertices,
+                          params, views, True, {"shard": tar.name})  # fmt: skip
+
+    def _resize(self, view) -> tuple[torch.Tensor, torch.Tensor, Camera]:
+        h, w = view.mask.shape
+        scale = self.size / max(h, w)
+        width, height = max(1, round(w * scale)), max(1, round(h * scale))
+        image = torch.as_tensor(view.image)
+        mask = torch.as_tensor(view.mask)
+        if (width, height) != (w, h):
+            image = torch.nn.functional.interpolate(image.permute(2, 0, 1)[None], size=(height, width), mode="area")[0].permute(1, 2, 0)
+            mask = torch.nn.functional.interpolate(mask[None, None], size=(height, width), mode="area")[0, 0]
+        return image.contiguous(), mask.contiguous(), view.camera.resized(width, height)
+
+
+def open_source(spec: str, body, config: DecoderConfig, size: int = 128, seed: int = 0, azimuths=(0.0, 90.0, 180.0, 270.0),
+                pixel_shell: bool = True):  # fmt: skip
+    """``"synthetic:N"`` -> :class:`SyntheticSource`; a folder -> :class:`ShardSource`.
+
+    Raises:
+        InputError: a malformed spec or a folder without shards.
+    """
+    spec = str(spec)
+    if spec.startswith("synthetic:"):
+        try:
+            n = int(spec.split(":", 1)[1])
+        except ValueError:
+            raise InputError(f"--data synthetic:N needs an integer N; got {spec!r}") from None
+        return SyntheticSource(body, config, n, size, seed, azimuths, pixel_shell=pixel_shell)
+    path = Path(spec)
+    if not path.is_dir():
+        raise InputError(f"--data {spec!r} is neither synthetic:N nor a folder written by 'uvatar synth'")
+    return ShardSource(body, config, path, size, pixel_shell)
+
+
+def view_azimuth_label(azimuth: float) -> str:
+    """Label of a view turned ``azimuth`` degrees about the body from the input view: ``"input"`` (0),
+    ``"near"`` (within 45 degrees), ``"side"`` (45-135 either way) or ``"back"`` (within 45 of 180)."""
+    a = azimuth % 360
+    if a < 1e-6 or a > 360 - 1e-6:
+        return "input"
+    off = min(a, 360 - a)
+    return "near" if off < 45 else ("side" if off <= 135 else "back")
