@@ -75,18 +75,26 @@ def test_viewer_shows_the_avatar_in_chromium(tmp_path, body):
         assert _listening_addresses(port) == {"0100007F"}, "the viewer must bind to 127.0.0.1 only by default"
         shot = tmp_path / "shot.png"
         started = time.monotonic()
-        result = subprocess.run(
-            [
-                chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                "--use-gl=swiftshader", "--enable-unsafe-swiftshader", f"--user-data-dir={tmp_path / 'profile'}",
-                f"--screenshot={shot}", "--window-size=800,600", "--virtual-time-budget=2000",
-                f"http://127.0.0.1:{port}/",
-            ],
-            capture_output=True, text=True, timeout=90,
-        )  # fmt: skip
+        # headless Chromium's --screenshot now and then never settles on a page that keeps a websocket
+        # open (seen once in a fresh clone under load; the rerun took 11 s): one more try, new profile
+        for attempt in range(2):
+            try:
+                subprocess.run(
+                    [
+                        chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                        "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                        "--use-gl=swiftshader", "--enable-unsafe-swiftshader", f"--user-data-dir={tmp_path / f'profile{attempt}'}",
+                        f"--screenshot={shot}", "--window-size=800,600", "--virtual-time-budget=2000",
+                        f"http://127.0.0.1:{port}/",
+                    ],
+                    capture_output=True, text=True, timeout=75,
+                )  # fmt: skip
+            except subprocess.TimeoutExpired:
+                continue
+            if shot.is_file():
+                break
         browser_s = time.monotonic() - started
-        assert shot.is_file(), f"Chromium wrote no screenshot (rc {result.returncode}): {result.stderr[-2000:]}"
+        assert shot.is_file(), "Chromium wrote no screenshot in two tries"
         pixels = np.asarray(Image.open(shot).convert("RGB")).astype(np.int32)
         assert pixels.shape == (600, 800, 3)
         # the body stands in the middle; the GUI panel is top right, a notice top left
