@@ -1,8 +1,10 @@
 """A tiny decoder overfits one synthetic subject: >= 30 dB PSNR in each of its training views.
 
 Capacity and optimisation are tested, not the priors: the residual regularizers are weak here (offsets
-0.01, no opacity term; with the defaults the same run stops near 26 dB in the input view, since fitting
-one subject's silhouettes exactly needs offsets and see-through edges), and the subject has no
+0.01, no opacity term), the silhouette's partly covered pixels are judged like the others (the PSNR
+here counts them) and body texels may move 3 cm instead of the shipped 2 mm (fitting one subject's
+64 px silhouettes exactly needs Gaussians pushed off the surface and see-through edges: with the
+defaults the same run stops near 25-26 dB in the input view), and the subject has no
 photo-pixel shell Gaussians (kept fixed, they would pin the background caught at the silhouette:
 ~26 dB). Measured on a shared 2-core CPU:
 about 200 steps reach 30 dB in the input view (side and back views get there sooner); 300 steps took
@@ -11,6 +13,7 @@ about 200 steps reach 30 dB in the input view (side and back views get there soo
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
 import pytest
@@ -34,9 +37,10 @@ def test_tiny_decoder_overfits_one_subject(body, tmp_path):
 
     cfg = TrainConfig(steps=STEPS, pixel_shell=False, lr=1e-3, warmup_steps=10, min_lr_ratio=1.0, image_size=64, log_every=50,
                       checkpoint_every=STEPS, val_every=10**9, perceptual_views=0,
-                      loss=LossWeights(perceptual=0.0, offset=0.01, opacity=0.0))  # fmt: skip
+                      loss=LossWeights(perceptual=0.0, offset=0.01, opacity=0.0, edge_aware=False))  # fmt: skip
     start = time.perf_counter()
-    summary = train(tmp_path / "run", CONFIGS["tiny"], cfg, "synthetic:1", body=body)
+    tiny = dataclasses.replace(CONFIGS["tiny"], max_core_offset=0.03)  # see the module docstring
+    summary = train(tmp_path / "run", tiny, cfg, "synthetic:1", body=body)
     seconds = time.perf_counter() - start
     decoder = LearnedDecoder.load(tmp_path / "run", body)
     subject = SyntheticSource(body, decoder.config, 1, size=64, pixel_shell=False)[0]

@@ -102,5 +102,6 @@ def test_partly_covered_pixels_are_left_to_the_mask_term():
     truth[:, 0] = 0.65
     terms = view_loss(render, torch.ones(8, 8), truth, cover, LossWeights())
     assert float(terms["l1"]) == 0.0 and float(terms["mask"]) == pytest.approx(1 / 16)
+    assert float(view_loss(render, torch.ones(8, 8), truth, cover, LossWeights(edge_aware=False))["l1"]) > 0.04
     cover[:, 0] = 1.0  # fully covered: the same colour error counts
     assert float(view_loss(render, torch.ones(8, 8), truth, cover, LossWeights())["l1"]) > 0.04

@@ -42,8 +42,21 @@ def _values(raw: torch.Tensor, base: LayerBase) -> torch.Tensor:
         grid = torch.stack([2 * base.uv[:, 0] - 1, 1 - 2 * base.uv[:, 1]], -1).to(raw)
         return F.grid_sample(raw[None], grid[None, None], mode="bilinear", padding_mode="border", align_corners=False)[0, :, 0].T
     if raw.shape[-1] != base.side:
-        raw = F.interpolate(raw[None], size=(base.side, base.side), mode="bilinear", align_corners=False)[0]
+        raw = _upsample(raw, base.side, base.map_covered)
     return raw.reshape(raw.shape[0], -1)[:, base.index].T
+
+
+def _upsample(raw: torch.Tensor, side: int, covered: torch.Tensor | None) -> torch.Tensor:
+    """``(C, S, S)`` -> ``(C, side, side)`` bilinear, normalised over the map's covered texels: a fine texel
+    near a UV island's edge takes only the island's trained values, never the untrained ones outside it."""
+    size = (side, side)
+    if covered is None:
+        return F.interpolate(raw[None], size=size, mode="bilinear", align_corners=False)[0]
+    w = covered.to(raw)[None, None]
+    num = F.interpolate(raw[None] * w, size=size, mode="bilinear", align_corners=False)[0]
+    den = F.interpolate(w, size=size, mode="bilinear", align_corners=False)[0]
+    nearest = F.interpolate(raw[None], size=size, mode="nearest")[0]
+    return torch.where(den > 1e-6, num / den.clamp(min=1e-6), nearest)
 
 
 def layer_attributes(raw: torch.Tensor, base: LayerBase, max_offset: float, max_log_scale: float) -> dict[str, torch.Tensor]:

@@ -46,6 +46,8 @@ class LayerBase:
         face: ``(N,)`` int64; barycentrics: ``(N, 3)``.
         color: ``(N, 3)`` in [0, 1]; opacity: ``(N,)`` in (0, 1); offset: ``(N, 3)`` metres in the face
         frame; rotation: ``(N, 4)`` WXYZ in the face frame; scale: ``(N, 3)`` metres (sigmas).
+        map_covered: ``(S, S)`` bool, the covered texels of the decoder's map that feeds this layer (its
+            values elsewhere are never trained: upsampling must not mix them in), or None.
     """
 
     side: int
@@ -58,6 +60,7 @@ class LayerBase:
     offset: torch.Tensor
     rotation: torch.Tensor
     scale: torch.Tensor
+    map_covered: torch.Tensor | None = None
 
     def __len__(self) -> int:
         return int(self.face.shape[0])
@@ -147,7 +150,8 @@ def build_base(
     n = len(idx)
     uv_corners = body.uv_corners.cpu()
     core = LayerBase(side, idx, _uv_of(uv_corners, face, bary), face, bary, colors.reshape(3, -1)[:, idx].T.contiguous(),
-                     torch.full((n,), config.core_opacity), torch.zeros(n, 3), _identity(n), scales)  # fmt: skip
+                     torch.full((n,), config.core_opacity), torch.zeros(n, 3), _identity(n), scales,
+                     body.uv_raster(config.resolution).mask.cpu())  # fmt: skip
 
     # ---- shell: one Gaussian per covered texel of the coarser atlas, on the extruded shell
     s_idx, s_face, s_bary = _texels(body, shell_side)
@@ -163,7 +167,8 @@ def build_base(
     # with photo-pixel Gaussians the seen shell is drawn by them: the UV shell starts faint everywhere
     s_opacity = torch.where(shell_seen.reshape(-1)[s_idx] & (pixels is None), config.shell_opacity, config.shell_unseen_opacity)
     shell = LayerBase(shell_side, s_idx, _uv_of(uv_corners, s_face, s_bary), s_face, s_bary,
-                      shell_colors.reshape(3, -1)[:, s_idx].T.contiguous(), s_opacity.float(), s_offset, _identity(len(s_idx)), s_scales)  # fmt: skip
+                      shell_colors.reshape(3, -1)[:, s_idx].T.contiguous(), s_opacity.float(), s_offset, _identity(len(s_idx)), s_scales,
+                      body.uv_raster(config.shell_resolution).mask.cpu())  # fmt: skip
     base = GaussianBase(core, shell, pixels, phenotypes.reshape(-1).float().cpu(), facial.reshape(-1).float().cpu())
     return base, core_fill, shell_fill
 

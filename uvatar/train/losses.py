@@ -29,6 +29,7 @@ class LossWeights:
     offset: float = 0.05
     scale: float = 0.01
     opacity: float = 0.1
+    edge_aware: bool = True  # leave partly covered truth pixels to the mask term (view_loss)
 
 
 def _gaussian_window(size: int = 11, sigma: float = 1.5) -> torch.Tensor:
@@ -95,8 +96,9 @@ def view_loss(render: torch.Tensor, alpha: torch.Tensor, truth: torch.Tensor, co
     Returns:
         ``{"total", "l1", "ssim", "mask"[, "perceptual"]}`` scalars (``total`` weighted).
     """
-    solid = (2.0 * coverage - 1.0).abs()[..., None]  # 1 fully person or fully background, 0 at half coverage
-    truth = solid * truth + (1.0 - solid) * render.detach()
+    if weights.edge_aware:
+        solid = (2.0 * coverage - 1.0).abs()[..., None]  # 1 fully person or fully background, 0 at half coverage
+        truth = solid * truth + (1.0 - solid) * render.detach()
     a = render.permute(2, 0, 1)[None]
     b = truth.permute(2, 0, 1)[None]
     terms = {"l1": (render - truth).abs().mean(), "ssim": 1.0 - ssim(a, b), "mask": (alpha - coverage).abs().mean()}
