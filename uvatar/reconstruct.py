@@ -21,7 +21,7 @@ import torch
 from uvatar.camera import Camera, orbit
 from uvatar.errors import InputError
 
-__all__ = ["ReconstructConfig", "reconstruct", "choose_core_resolution", "masked_psnr_ssim"]
+__all__ = ["ReconstructConfig", "reconstruct", "choose_core_resolution", "masked_psnr_ssim", "area_resize"]
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +87,8 @@ def masked_psnr_ssim(render: torch.Tensor, photo: torch.Tensor, mask: torch.Tens
     return psnr, float(ssim_map[0].mean(0)[mask].mean())
 
 
-def _resize(image: np.ndarray, width: int, height: int) -> torch.Tensor:
+def area_resize(image: np.ndarray, width: int, height: int) -> torch.Tensor:
+    """``(H, W, C)`` or ``(H, W)`` array to a ``(height, width, C)`` float tensor, area-averaged."""
     tensor = torch.as_tensor(image, dtype=torch.float32)
     if tensor.ndim == 2:
         tensor = tensor[..., None]
@@ -242,11 +243,11 @@ def reconstruct(photos: list[str | Path], out_dir: str | Path, config: Reconstru
         factor = 2 if max(camera.width, camera.height) >= 2 * config.preview_size else 1
         with torch.no_grad():
             front = posed.render(camera.resized(width * factor, height * factor), background=(1.0, 1.0, 1.0), backend=config.render_backend)
-        front_image = _resize(front.image.clamp(0, 1).numpy(), width, height)
-        photo = _resize(images[0].rgb, width, height)
+        front_image = area_resize(front.image.clamp(0, 1).numpy(), width, height)
+        photo = area_resize(images[0].rgb, width, height)
         report["input_view_render_supersampling"] = factor
         if main_det.mask is not None:
-            person = _resize(main_det.mask, width, height)[..., 0] > 0.5
+            person = area_resize(main_det.mask, width, height)[..., 0] > 0.5
             psnr, ssim = masked_psnr_ssim(front_image, photo, person)
             report["input_view_psnr_in_mask"] = round(psnr, 3)
             report["input_view_ssim_in_mask"] = round(ssim, 4)

@@ -38,6 +38,7 @@ from uvatar.body.model import BodyModel, BodyParams
 from uvatar.camera import Camera
 from uvatar.data.atlas import texel_layout
 from uvatar.data.cameras import FRAMINGS, framing_anchors as _framing_anchors, place_camera as _place_camera
+from uvatar.data.subjects import mirror_rotvec, standing_leg_rotations
 
 __all__ = [
     "FRAMINGS", "SyntheticPhoto", "SyntheticScene", "make_synthetic_photo", "synthetic_scene", "render_scene",
@@ -97,10 +98,6 @@ class SyntheticPhoto:
     info: dict = field(default_factory=dict)
 
 
-def _mirror(rotvec) -> list[float]:
-    """Rotation vector of the left side -> the right side's (mirror x -> -x)."""
-    return [rotvec[0], -rotvec[1], -rotvec[2]]
-
 
 def _arm(rng: np.random.Generator) -> tuple[str, list[float], list[float]]:
     """One arm's style, upperarm01 and lowerarm01 rotation vectors (left side, world-aligned axes)."""
@@ -142,27 +139,13 @@ def sample_body_params(body: BodyModel, rng: np.random.Generator) -> tuple[BodyP
         style, upper, lower = _arm(rng)
         rot[f"clavicle.{side}"] = [0.0, u(-0.05, 0.1), 0.0]
         if side == "R":
-            upper, lower, rot[f"clavicle.{side}"] = _mirror(upper), _mirror(lower), _mirror(rot[f"clavicle.{side}"])
+            upper, lower, rot[f"clavicle.{side}"] = mirror_rotvec(upper), mirror_rotvec(lower), mirror_rotvec(rot[f"clavicle.{side}"])
         rot[f"upperarm01.{side}"], rot[f"lowerarm01.{side}"] = upper, lower
         rot[f"wrist.{side}"] = [n(0, 0.15), n(0, 0.15), n(0, 0.15)]
         info[f"arm_{side}"] = style
     legs = rng.choice(["together", "apart", "step"], p=[0.45, 0.3, 0.25])
     info["legs"] = str(legs)
-    for side in ("L", "R"):
-        inward = {"together": u(0.06, 0.12), "apart": u(-0.04, 0.05), "step": u(0.0, 0.1)}[str(legs)]
-        upper = [n(0, 0.04), inward, n(0, 0.06)]
-        knee = [u(0.0, 0.08), 0.0, 0.0]
-        rot[f"upperleg01.{side}"] = upper if side == "L" else _mirror(upper)
-        rot[f"lowerleg01.{side}"] = knee
-        rot[f"foot.{side}"] = [u(-0.05, 0.05), 0.0, n(0, 0.05)] if side == "L" else _mirror([u(-0.05, 0.05), 0.0, n(0, 0.05)])
-    if legs == "step":  # one leg forward, knee slightly bent, the other back
-        front = str(rng.choice(["L", "R"]))
-        back = "R" if front == "L" else "L"
-        swing = u(0.12, 0.3)
-        rot[f"upperleg01.{front}"][0] -= swing
-        rot[f"lowerleg01.{front}"][0] += u(0.05, 0.25)
-        rot[f"upperleg01.{back}"][0] += 0.5 * swing
-        rot[f"foot.{front}"][0] += 0.5 * swing
+    rot.update(standing_leg_rotations(rng, str(legs)))
     # phenotypes: uniform in [0.1, 0.9], adults (age >= 0.4); redrawn (up to 30 times) until the
     # standing height lies in [1.50, 1.95] m (Anny's height also grows with age: 1.1-2.3 m otherwise)
     for _ in range(30):

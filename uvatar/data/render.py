@@ -177,6 +177,15 @@ in vec2 in_xy;
 void main() { gl_Position = vec4(in_xy, 0.9999, 1.0); }
 """
 
+# equirectangular environment lookup (longitude from the body's front, -Y; latitude from +Z)
+_ENV_LOOKUP_FS = """
+vec3 env_lookup(vec3 d) {
+    float lon = atan(d.x, -d.y);
+    float lat = asin(clamp(d.z, -1.0, 1.0));
+    return texture(env_tex, vec2(lon / 6.2831853 + 0.5, 0.5 - lat / 3.14159265)).rgb;
+}
+"""
+
 _BACKGROUND_FS = (
     """
 #version 330
@@ -186,12 +195,8 @@ uniform vec4 intr;
 layout(location = 0) out vec4 f_color;
 """
     + _COMMON_FS
+    + _ENV_LOOKUP_FS
     + """
-vec3 env_lookup(vec3 d) {
-    float lon = atan(d.x, -d.y);
-    float lat = asin(clamp(d.z, -1.0, 1.0));
-    return texture(env_tex, vec2(lon / 6.2831853 + 0.5, 0.5 - lat / 3.14159265)).rgb;
-}
 void main() {
     vec2 p = gl_FragCoord.xy;
     vec3 d = normalize(Rt * vec3((p.x - intr.z) / intr.x, (p.y - intr.w) / intr.y, 1.0));
@@ -213,12 +218,8 @@ in vec2 v_uv;
 layout(location = 0) out vec4 f_color;
 """
     + _COMMON_FS
+    + _ENV_LOOKUP_FS
     + """
-vec3 env_lookup(vec3 d) {
-    float lon = atan(d.x, -d.y);
-    float lat = asin(clamp(d.z, -1.0, 1.0));
-    return texture(env_tex, vec2(lon / 6.2831853 + 0.5, 0.5 - lat / 3.14159265)).rgb;
-}
 void main() {
     vec3 n = vec3(0.0, 0.0, 1.0);
     float d1 = length(v_pos.xy - feet.xy), d2 = length(v_pos.xy - feet.zw);

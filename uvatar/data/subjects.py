@@ -197,9 +197,36 @@ def two_bone_ik(
 
 
 # ---------------------------------------------------------------------------------------------- pose
-def _mirror(rotvec) -> list[float]:
+def mirror_rotvec(rotvec) -> list[float]:
     """Rotation vector of the left side -> the right side's (mirror x -> -x)."""
     return [rotvec[0], -rotvec[1], -rotvec[2]]
+
+
+def standing_leg_rotations(rng: np.random.Generator, legs: str) -> dict[str, list[float]]:
+    """Local rotation vectors of both legs (upper leg, knee, foot) for a standing style ``legs``
+    ("together", "apart", "step": one leg forward, knee slightly bent, the other back).
+
+    The order of the random draws is fixed: the single-photo generator (:mod:`uvatar.data.photo`)
+    shares this function and its photos must stay the same for the same seed.
+    """
+    u, n = rng.uniform, rng.normal
+    rot: dict[str, list[float]] = {}
+    for side in ("L", "R"):
+        inward = {"together": u(0.06, 0.12), "apart": u(-0.04, 0.05), "step": u(0.0, 0.1)}[legs]
+        upper = [n(0, 0.04), inward, n(0, 0.06)]
+        rot[f"upperleg01.{side}"] = upper if side == "L" else mirror_rotvec(upper)
+        rot[f"lowerleg01.{side}"] = [u(0.0, 0.08), 0.0, 0.0]
+        foot = [u(-0.05, 0.05), 0.0, n(0, 0.05)]
+        rot[f"foot.{side}"] = foot if side == "L" else mirror_rotvec(foot)
+    if legs == "step":
+        front = str(rng.choice(["L", "R"]))
+        back = "R" if front == "L" else "L"
+        swing = u(0.12, 0.3)
+        rot[f"upperleg01.{front}"][0] -= swing
+        rot[f"lowerleg01.{front}"][0] += u(0.05, 0.25)
+        rot[f"upperleg01.{back}"][0] += 0.5 * swing
+        rot[f"foot.{front}"][0] += 0.5 * swing
+    return rot
 
 
 def _fk_arm_style(style: str, rng) -> tuple[list[float], list[float]]:
@@ -390,21 +417,7 @@ def sample_subject(body: BodyModel, rng: np.random.Generator, config: SubjectCon
     else:
         legs = str(rng.choice(["together", "apart", "step"], p=[0.45, 0.3, 0.25]))
         info["legs"] = legs
-        for side in ("L", "R"):
-            inward = {"together": u(0.06, 0.12), "apart": u(-0.04, 0.05), "step": u(0.0, 0.1)}[legs]
-            upper = [n(0, 0.04), inward, n(0, 0.06)]
-            rot[f"upperleg01.{side}"] = upper if side == "L" else _mirror(upper)
-            rot[f"lowerleg01.{side}"] = [u(0.0, 0.08), 0.0, 0.0]
-            foot = [u(-0.05, 0.05), 0.0, n(0, 0.05)]
-            rot[f"foot.{side}"] = foot if side == "L" else _mirror(foot)
-        if legs == "step":
-            front = str(rng.choice(["L", "R"]))
-            back = "R" if front == "L" else "L"
-            swing = u(0.12, 0.3)
-            rot[f"upperleg01.{front}"][0] -= swing
-            rot[f"lowerleg01.{front}"][0] += u(0.05, 0.25)
-            rot[f"upperleg01.{back}"][0] += 0.5 * swing
-            rot[f"foot.{front}"][0] += 0.5 * swing
+        rot.update(standing_leg_rotations(rng, legs))
     # ---- arms
     probs = np.asarray(config.gesture_probs, dtype=float)
     gesture = _GESTURES[int(rng.choice(len(_GESTURES), p=probs / probs.sum()))]
@@ -419,7 +432,7 @@ def sample_subject(body: BodyModel, rng: np.random.Generator, config: SubjectCon
         else:
             styles[side] = {"crossed": "crossed", "behind_back": "behind_back", "pockets": "pocket", "clasped": "clasped",
                             "hips": "hip", "thighs": "thighs"}[gesture]
-        rot[f"clavicle.{side}"] = [0.0, u(-0.05, 0.1), 0.0] if side == "L" else _mirror([0.0, u(-0.05, 0.1), 0.0])
+        rot[f"clavicle.{side}"] = [0.0, u(-0.05, 0.1), 0.0] if side == "L" else mirror_rotvec([0.0, u(-0.05, 0.1), 0.0])
         rot[f"wrist.{side}"] = [n(0, 0.15), n(0, 0.15), n(0, 0.15)]
     info["gesture"] = gesture
     info["arm_L"], info["arm_R"] = styles["L"], styles["R"]
@@ -427,7 +440,7 @@ def sample_subject(body: BodyModel, rng: np.random.Generator, config: SubjectCon
         if styles[side] in ("hanging", "relaxed", "forward", "hip"):
             upper, lower = _fk_arm_style(styles[side], rng)
             if side == "R":
-                upper, lower = _mirror(upper), _mirror(lower)
+                upper, lower = mirror_rotvec(upper), mirror_rotvec(lower)
             rot[f"upperarm01.{side}"], rot[f"lowerarm01.{side}"] = upper, lower
     # ---- hands
     curl_kind = str(rng.choice(["relaxed", "curled", "fist", "open"], p=[0.5, 0.25, 0.1, 0.15]))

@@ -31,13 +31,6 @@ __all__ = ["run_reenactment", "format_table", "main"]
 log = logging.getLogger(__name__)
 
 
-def _small(image: np.ndarray, width: int, height: int) -> torch.Tensor:
-    tensor = torch.as_tensor(image, dtype=torch.float32)
-    if tensor.ndim == 2:
-        tensor = tensor[..., None]
-    return torch.nn.functional.interpolate(tensor.permute(2, 0, 1)[None], size=(height, width), mode="area")[0].permute(1, 2, 0)
-
-
 def run_reenactment(video: str | Path, out_dir: str | Path, source: int = 0, every: int = 10, size: int = 512, figure_frames: int = 4) -> dict:
     """Reconstruct frame ``source`` of ``video`` and score the avatar on every ``every``-th other frame.
 
@@ -50,7 +43,7 @@ def run_reenactment(video: str | Path, out_dir: str | Path, source: int = 0, eve
     from uvatar.io.atomic import atomic_write_text
     from uvatar.io.image import save_image
     from uvatar.io.video import read_video
-    from uvatar.reconstruct import ReconstructConfig, masked_psnr_ssim, reconstruct
+    from uvatar.reconstruct import ReconstructConfig, area_resize, masked_psnr_ssim, reconstruct
     from uvatar.track import track_photo
 
     out_dir = Path(out_dir)
@@ -78,10 +71,10 @@ def run_reenactment(video: str | Path, out_dir: str | Path, source: int = 0, eve
             scale = size / max(fit.camera.width, fit.camera.height)
             width, height = round(fit.camera.width * scale), round(fit.camera.height * scale)
             render = avatar.on_vertices(vertices, body.faces).render(fit.camera.resized(width, height)).image.clamp(0, 1)
-        target = _small(image, width, height)
-        mask = _small(det.mask, width, height)[..., 0] > 0.5
+        target = area_resize(image, width, height)
+        mask = area_resize(det.mask, width, height)[..., 0] > 0.5
         psnr, ssim = masked_psnr_ssim(render, target, mask)
-        copy_psnr, copy_ssim = masked_psnr_ssim(_small(source_image, width, height), target, mask)
+        copy_psnr, copy_ssim = masked_psnr_ssim(area_resize(source_image, width, height), target, mask)
         rows.append({"frame": index, "psnr": round(psnr, 3), "ssim": round(ssim, 4), "copy_psnr": round(copy_psnr, 3), "copy_ssim": round(copy_ssim, 4), "regime": fit.regime})
         log.info("frame %d: %.2f dB / %.3f (copy source: %.2f dB)", index, psnr, ssim, copy_psnr)
         if index in shown:

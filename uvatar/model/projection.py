@@ -169,54 +169,44 @@ def decode_projection(uv: UVFeatures, body, phenotypes: torch.Tensor, facial: to
 
     # ---- shell: only where it was seen
     shell_res = uv.shell.shape[-1]
-    if uv.shell_pixels is not None:
-        return _with_shell_pixels(uv, body, rest, face, bary, scales, core_colors, phenotypes, facial, config, stats, resolution, shell_res)
-    shell_raster = body.uv_raster(shell_res)
-    shell_seen = uv.shell_mask & shell_raster.mask
-    shell_footprint = texel_footprint(shell_vertices(rest[None], body.faces, shell_offsets)[0], body.faces, body.uv_corners, shell_res)
-    s_idx, s_face, s_bary, s_scales, s_colors = _gaussians_on_raster(shell_raster, keep, shell_footprint, config, uv.shell, shell_seen)
-    shell_rest = shell_vertices(rest[None], body.faces, shell_offsets)[0]
-    shell_points = (s_bary[:, :, None] * shell_rest[body.faces[s_face]]).sum(1)
-    s_offsets = world_points_to_bound(rest, body.faces, s_face, s_bary, shell_points)
-    stats.update(n_core=n_core, n_shell=len(s_face), shell_seen_texels=int(shell_seen.sum()))
-
-    n = n_core + len(s_face)
-    identity = torch.zeros(n, 4)
-    identity[:, 0] = 1.0
+    meta = {"decoder": "projection", "core_resolution": resolution, "shell_resolution": shell_res}
+    if uv.shell_pixels is not None:  # off-body photo pixels, elongated along their rays
+        samples = uv.shell_pixels
+        width = config.shell_pixel_sigma * samples.spacing
+        s_face, s_bary, s_offsets, s_rotations = samples.face, samples.barycentrics, samples.offsets, samples.rotations_wxyz
+        s_scales = torch.stack([width, width, torch.maximum(samples.thickness, width)], -1)
+        s_colors = samples.features.clamp(0, 1)
+        stats["shell_from"] = meta["shell"] = "photo pixels"
+    else:  # seen Shell-UV texels, on the shell
+        shell_raster = body.uv_raster(shell_res)
+        shell_seen = uv.shell_mask & shell_raster.mask
+        shell_rest = shell_vertices(rest[None], body.faces, shell_offsets)[0]
+        shell_footprint = texel_footprint(shell_rest, body.faces, body.uv_corners, shell_res)
+        _, s_face, s_bary, s_scales, s_colors = _gaussians_on_raster(shell_raster, keep, shell_footprint, config, uv.shell, shell_seen)
+        shell_points = (s_bary[:, :, None] * shell_rest[body.faces[s_face]]).sum(1)
+        s_offsets = world_points_to_bound(rest, body.faces, s_face, s_bary, shell_points)
+        s_rotations = _identity_quaternions(len(s_face))
+        stats["shell_seen_texels"] = int(shell_seen.sum())
+    n_shell = len(s_face)
+    stats.update(n_core=n_core, n_shell=n_shell)
+    meta["stats"] = stats
     return Avatar(
         face_index=torch.cat([face, s_face]),
         barycentrics=torch.cat([bary, s_bary]),
         offsets=torch.cat([torch.zeros(n_core, 3), s_offsets]),
-        rotations_wxyz=identity,
+        rotations_wxyz=torch.cat([_identity_quaternions(n_core), s_rotations]),
         scales=torch.cat([scales, s_scales]),
         colors=torch.cat([core_colors, s_colors]),
-        opacities=torch.cat([torch.full((n_core,), config.core_opacity), torch.full((len(s_face),), config.shell_opacity)]),
-        layer=torch.cat([torch.zeros(n_core, dtype=torch.uint8), torch.ones(len(s_face), dtype=torch.uint8)]),
-        phenotypes=phenotypes.reshape(-1).float(),
-        facial=facial.reshape(-1).float(),
-        meta={"decoder": "projection", "core_resolution": resolution, "shell_resolution": shell_res, "stats": stats},
-    )
-
-
-def _with_shell_pixels(uv, body, rest, face, bary, scales, core_colors, phenotypes, facial, config, stats, resolution, shell_res) -> Avatar:
-    """The avatar from core Gaussians plus one Gaussian per off-body photo pixel (elongated along its ray)."""
-    samples = uv.shell_pixels
-    n_core, n_shell = len(face), len(samples)
-    stats.update(n_core=n_core, n_shell=n_shell, shell_from="photo pixels")
-    core_rotations = torch.zeros(n_core, 4)
-    core_rotations[:, 0] = 1.0
-    width = config.shell_pixel_sigma * samples.spacing
-    shell_scales = torch.stack([width, width, torch.maximum(samples.thickness, width)], -1)
-    return Avatar(
-        face_index=torch.cat([face, samples.face]),
-        barycentrics=torch.cat([bary, samples.barycentrics]),
-        offsets=torch.cat([torch.zeros(n_core, 3), samples.offsets]),
-        rotations_wxyz=torch.cat([core_rotations, samples.rotations_wxyz]),
-        scales=torch.cat([scales, shell_scales]),
-        colors=torch.cat([core_colors, samples.features.clamp(0, 1)]),
         opacities=torch.cat([torch.full((n_core,), config.core_opacity), torch.full((n_shell,), config.shell_opacity)]),
         layer=torch.cat([torch.zeros(n_core, dtype=torch.uint8), torch.ones(n_shell, dtype=torch.uint8)]),
         phenotypes=phenotypes.reshape(-1).float(),
         facial=facial.reshape(-1).float(),
-        meta={"decoder": "projection", "core_resolution": resolution, "shell_resolution": shell_res, "shell": "photo pixels", "stats": stats},
+        meta=meta,
     )
+
+
+def _identity_quaternions(n: int) -> torch.Tensor:
+    """``(n, 4)`` WXYZ identity rotations."""
+    quats = torch.zeros(n, 4)
+    quats[:, 0] = 1.0
+    return quats
