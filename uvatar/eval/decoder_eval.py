@@ -181,6 +181,8 @@ def evaluate_decoder(
         from uvatar.eval.identity import shared_identity
 
         scorer = shared_identity()
+    elif identity:
+        log.warning("degraded: dlib is not installed, so no face-identity scores (pip install '.[identity]'); config.identity is false")
     start = time.perf_counter()
     rows, examples = [], {}
     for raw in _raw_subjects(data, body, size, tuple(framings), seed):
