@@ -143,3 +143,22 @@ def test_gradients_reach_every_parameter(body, subject):
     # zero heads: the first step moves the heads only; their gradients must be non-zero
     assert model.core.head.weight.grad.abs().max() > 0 and model.core.head.bias.grad.abs().max() > 0
     assert all(p.grad is not None for p in model.parameters())
+
+
+def test_without_shell_tokens_only_core_tokens_are_mixed(body, subject):
+    """The "w/o shell token" ablation: shell features change nothing and the shell map stays the baseline (zero)."""
+    _, _, _, inputs, _ = subject
+    torch.manual_seed(0)
+    config = dataclasses.replace(MICRO, shell_tokens=False)
+    model = UVDecoder.from_body(config, body).eval()
+    assert model.n_tokens[1] == 0 and model.n_tokens[0] == UVDecoder.from_body(MICRO, body).n_tokens[0]
+    with torch.no_grad():
+        model.core.head.weight.normal_(0, 0.1)
+        model.shell.head.weight.normal_(0, 0.1)
+        core, shell = model(inputs)
+        assert shell.shape == (1, N_ATTR, 32, 32) and shell.abs().max() == 0 and core.abs().max() > 0
+        poked = dataclasses.replace(inputs, shell=inputs.shell + 1.0, shell_seen=torch.ones_like(inputs.shell_seen))
+        assert torch.equal(model(poked)[0], core)
+        with_shell = UVDecoder.from_body(MICRO, body).eval()
+        with_shell.load_state_dict(model.state_dict())
+        assert not torch.equal(with_shell(poked)[0], with_shell(inputs)[0])  # with shell tokens the core hears the shell

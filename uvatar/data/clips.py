@@ -9,16 +9,20 @@ For each video (one person per clip, e.g. made by a video generator from :mod:`u
    side, back);
 4. directed consistency (:func:`directed_pairs`): supervision may flow only from a more reliable
    view to a less reliable one, by level front (0) > three_quarter (1) > side (2) > back (3). An edge
-   ``src -> dst`` exists only when ``level(src) < level(dst)``, so the graph has no cycle (no two
-   frames supervise each other, which amplifies identity drift). Weight:
-   ``conf(src) * exp(-|t_src - t_dst| / tau) / (level(dst) - level(src))``: confident, close in time
-   (generated clips drift), adjacent levels (front -> three-quarter -> side -> back) first. Each
-   frame keeps its ``max_in_edges`` strongest incoming edges.
+   ``src -> dst`` exists when ``level(src) < level(dst)``; with ``same_level_edges`` (default) also
+   between frames of one level, from the more confident fit to the less confident one (ties: the
+   earlier frame first). Reliability is thus a strict order ``(level, -confidence, frame)``, so the
+   graph has no cycle (no two frames supervise each other, which amplifies identity drift). A clip
+   that never turns (a talking head: all front) still gives pairs across expressions and head
+   motion. Weight: ``conf(src) * exp(-|t_src - t_dst| / tau) / max(1, level(dst) - level(src))``:
+   confident, close in time (generated clips drift), same or adjacent levels (front -> three-quarter
+   -> side -> back) first. Each frame keeps its ``max_in_edges`` strongest incoming edges.
 
 Output per clip (written to a temporary folder and renamed, so a clip folder is complete or absent;
 clips already done are skipped)::
 
     OUT/<clip>/frames/000120.jpg      the frame (source frame number 120)
+    OUT/<clip>/masks/000120.png       the detector's person mask (8-bit) of that frame
     OUT/<clip>/fits/000120.json       ProxyFit (regime, params, camera, residuals, confidence)
     OUT/<clip>/views.json             per frame: time, view label, yaw, regime, confidence, or the error
     OUT/<clip>/graph.json             levels, nodes, weighted edges src -> dst, acyclic: true
@@ -61,6 +65,7 @@ class ClipsConfig:
         tau_s: time constant of the edge weights, seconds.
         max_in_edges: strongest incoming edges kept per frame.
         min_confidence: frames whose fit confidence is lower get no outgoing edges.
+        same_level_edges: pairs within one view level, from the more to the less confident fit.
     """
 
     stride: int = 10
@@ -69,6 +74,7 @@ class ClipsConfig:
     tau_s: float = 2.0
     max_in_edges: int = 4
     min_confidence: float = 0.2
+    same_level_edges: bool = True
 
 
 def fitted_yaw(body, fit, use_head: bool | None = None) -> float:
@@ -116,15 +122,21 @@ def directed_pairs(nodes: list[dict], config: ClipsConfig = ClipsConfig()) -> li
             if src.get("view") is None or src.get("confidence", 0.0) < config.min_confidence:
                 continue
             gap = LEVELS[dst["view"]] - LEVELS[src["view"]]
-            if gap <= 0:
+            if gap < 0 or (gap == 0 and not (config.same_level_edges and _more_confident(src, i, dst, j))):
                 continue
-            weight = src["confidence"] * math.exp(-abs(src["time_s"] - dst["time_s"]) / config.tau_s) / gap
+            weight = src["confidence"] * math.exp(-abs(src["time_s"] - dst["time_s"]) / config.tau_s) / max(1, gap)
             edges_by_dst.setdefault(j, []).append({"src": i, "dst": j, "weight": round(weight, 5)})
     edges = []
     for j in sorted(edges_by_dst):
         strongest = sorted(edges_by_dst[j], key=lambda e: (-e["weight"], e["src"]))[: config.max_in_edges]
         edges += sorted(strongest, key=lambda e: e["src"])
     return edges
+
+
+def _more_confident(a: dict, i: int, b: dict, j: int) -> bool:
+    """Whether node ``a`` (index ``i``) is more reliable than node ``b`` of the same level: higher fit
+    confidence, ties broken by the earlier index (a strict order, so no cycles)."""
+    return (-a.get("confidence", 0.0), i) < (-b.get("confidence", 0.0), j)
 
 
 def is_acyclic(n_nodes: int, edges: list[dict]) -> bool:
@@ -182,11 +194,13 @@ def ingest_clip(
             save_image(tmp / "frames" / f"{name}.jpg", frame, quality=92)
             node = {"frame": number, "name": name, "time_s": round(number / fps, 3), "view": None}
             try:
-                fit, _ = track_photo(frame.astype(np.float32) / 255.0, body, fit_config)
+                fit, det = track_photo(frame.astype(np.float32) / 255.0, body, fit_config)
             except UvatarError as exc:  # nobody in this frame: kept in views.json, no fit, no edges
                 node["error"] = str(exc)
             else:
                 fit.save(tmp / "fits" / f"{name}.json")
+                if det.mask is not None:
+                    save_image(tmp / "masks" / f"{name}.png", np.asarray(det.mask, np.float32))
                 yaw = fitted_yaw(body, fit)
                 node.update(view=view_label(yaw), yaw_deg=round(yaw, 2), regime=fit.regime,
                             confidence=round(float(fit.confidence), 4), low_confidence=bool(fit.low_confidence))

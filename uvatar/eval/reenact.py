@@ -1,7 +1,8 @@
 """Self-reenactment on a real clip: reconstruct from one frame, re-pose to the others, compare.
 
-1. The source frame is reconstructed with :func:`uvatar.reconstruct.reconstruct` (projection decoder).
-2. Every ``every``-th other frame is tracked on its own (:func:`uvatar.track.track_photo`); the avatar's
+1. The source frame is reconstructed with :func:`uvatar.reconstruct.reconstruct` (``decoder``: the
+   projection decoder by default, or a learned checkpoint / run folder / ``default``).
+2. Every ``every``-th other frame from ``first`` on is tracked on its own (:func:`uvatar.track.track_photo`); the avatar's
    Gaussians are placed on that fit's mesh (its pose, translation, facial actions and its shape: each
    frame's fit has its own shape, and swapping in the avatar's would move the head off the frame's
    camera solution) and rendered in that fit's camera over white.
@@ -12,7 +13,8 @@ For scale, each row also scores the source frame itself pasted unchanged over th
 source"): an avatar that re-poses well must beat it once the person has moved. The error includes the
 tracker's (each frame is fitted independently; no temporal smoothing).
 
-Command line: ``python -m uvatar.eval.reenact VIDEO --out out/reenact [--source 0 --every 10]``.
+Command line: ``python -m uvatar.eval.reenact VIDEO --out out/reenact [--source 0 --every 10 --first 0
+--decoder projection]``.
 """
 
 from __future__ import annotations
@@ -31,8 +33,9 @@ __all__ = ["run_reenactment", "format_table", "main"]
 log = logging.getLogger(__name__)
 
 
-def run_reenactment(video: str | Path, out_dir: str | Path, source: int = 0, every: int = 10, size: int = 512, figure_frames: int = 4) -> dict:
-    """Reconstruct frame ``source`` of ``video`` and score the avatar on every ``every``-th other frame.
+def run_reenactment(video: str | Path, out_dir: str | Path, source: int = 0, every: int = 10, size: int = 512, figure_frames: int = 4,
+                    decoder: str = "projection", first: int = 0) -> dict:  # fmt: skip
+    """Reconstruct frame ``source`` of ``video`` and score the avatar on every ``every``-th other frame from ``first`` on.
 
     Returns:
         ``{"video", "source", "rows": [{"frame", "psnr", "ssim", "copy_psnr", "copy_ssim"}], "summary"}``;
@@ -56,12 +59,12 @@ def run_reenactment(video: str | Path, out_dir: str | Path, source: int = 0, eve
     with tempfile.TemporaryDirectory() as work:
         path = Path(work) / "source.png"
         save_image(path, frames[source].astype(np.float32) / 255)
-        report = reconstruct([path], out_dir / "avatar", ReconstructConfig(turntable_frames=0))
+        report = reconstruct([path], out_dir / "avatar", ReconstructConfig(turntable_frames=0, decoder=decoder))
     avatar = Avatar.load(out_dir / "avatar" / "avatar.uvatar")
     source_image = frames[source].astype(np.float32) / 255
 
     rows, figure = [], []
-    targets = [i for i in range(0, len(frames), every) if i != source]
+    targets = [i for i in range(first, len(frames), every) if i != source]
     shown = set(targets[:: max(1, len(targets) // max(1, figure_frames))][:figure_frames])
     for index in targets:
         image = frames[index].astype(np.float32) / 255
@@ -82,7 +85,7 @@ def run_reenactment(video: str | Path, out_dir: str | Path, source: int = 0, eve
     summary = {
         key: round(float(np.mean([r[key] for r in rows])), 4) for key in ("psnr", "ssim", "copy_psnr", "copy_ssim")
     } | {"frames": len(rows), "input_view_psnr": report.get("input_view_psnr_in_mask")}
-    result = {"video": str(video), "fps": fps, "source": source, "every": every, "rows": rows, "summary": summary}
+    result = {"video": str(video), "fps": fps, "source": source, "every": every, "first": first, "decoder": decoder, "rows": rows, "summary": summary}
     atomic_write_text(out_dir / "reenact.json", json.dumps(result, indent=1))
     if figure:
         save_image(out_dir / "reenact.png", np.concatenate(figure, 0))
@@ -96,7 +99,7 @@ def format_table(result: dict) -> str:
         lines.append(f"| {row['frame']} | {row['psnr']:.2f} | {row['ssim']:.3f} | {row['copy_psnr']:.2f} | {row['copy_ssim']:.3f} |")
     s = result["summary"]
     lines.append(f"| mean of {s['frames']} | {s['psnr']:.2f} | {s['ssim']:.3f} | {s['copy_psnr']:.2f} | {s['copy_ssim']:.3f} |")
-    lines.append(f"\nsource frame {result['source']}; its own input-view PSNR {s['input_view_psnr']} dB")
+    lines.append(f"\ndecoder {result.get('decoder', 'projection')}; source frame {result['source']}; its own input-view PSNR {s['input_view_psnr']} dB")
     return "\n".join(lines)
 
 
@@ -107,11 +110,13 @@ def main(argv=None) -> None:
     parser.add_argument("--source", type=int, default=0)
     parser.add_argument("--every", type=int, default=10)
     parser.add_argument("--size", type=int, default=512)
+    parser.add_argument("--first", type=int, default=0, help="first target frame (targets: first, first+every, ...)")
+    parser.add_argument("--decoder", default="projection", help="projection, default, a decoder .safetensors or a training run folder")
     args = parser.parse_args(argv)
     from uvatar.eval import log_progress_to_stderr
 
     log_progress_to_stderr(log)
-    result = run_reenactment(args.video, args.out, args.source, args.every, args.size)
+    result = run_reenactment(args.video, args.out, args.source, args.every, args.size, decoder=args.decoder, first=args.first)
     print(format_table(result))  # noqa: T201 - command-line output
 
 

@@ -74,6 +74,9 @@ class DecoderConfig:
         pixel_residuals: apply the shell map's residuals to the photo-pixel shell Gaussians too; off
             (default), they stay as the projection decoder makes them: training subjects without hair or
             held objects only teach the decoder to erase them, which erases real hair and objects.
+        shell_tokens: Shell-UV patches take part in attention (default). Off (the paper's "w/o shell
+            token" ablation): only Core-UV tokens are mixed and the shell map stays all-zero, i.e. the
+            shell layer is the projection baseline's.
     """
 
     name: str = "tiny"
@@ -96,6 +99,7 @@ class DecoderConfig:
     max_shell_offset: float = 0.08
     max_log_scale: float = 3.0
     pixel_residuals: bool = False
+    shell_tokens: bool = True
 
     def validate(self) -> "DecoderConfig":
         for side, what in ((self.resolution, "resolution"), (self.shell_resolution, "shell_resolution")):
@@ -327,8 +331,8 @@ class UVDecoder(nn.Module):
 
     @property
     def n_tokens(self) -> tuple[int, int]:
-        """Tokens per sample: (core, shell)."""
-        return int(self.core.active.numel()), int(self.shell.active.numel())
+        """Tokens per sample: (core, shell); shell is 0 without shell tokens."""
+        return int(self.core.active.numel()), int(self.shell.active.numel()) if self.config.shell_tokens else 0
 
     def _features(self, x: torch.Tensor) -> torch.Tensor:
         if self.reduce is None:
@@ -346,14 +350,20 @@ class UVDecoder(nn.Module):
             raise InputError(f"decoder {cfg.name!r} needs {cfg.feature_channels} feature channels ({cfg.encoder}); got {inputs.core.shape[1]}")
         core = self.core.tokens(self._features(inputs.core), inputs.core_seen, inputs.core_cos, inputs.core_base,
                                 self.mask_token, self.part_embed, self.layer_embed)  # fmt: skip
+        if not cfg.shell_tokens:
+            x = self.norm(self._mix(core))
+            b, side = x.shape[0], cfg.shell_resolution
+            return self.core.output(x), x.new_zeros(b, N_ATTR, side, side, dtype=torch.float32)
         shell = self.shell.tokens(self._features(inputs.shell), inputs.shell_seen, inputs.shell_cos, inputs.shell_base,
                                   self.mask_token, self.part_embed, self.layer_embed)  # fmt: skip
-        x = torch.cat([core, shell], 1)
-        for block in self.blocks:
-            x = block(x)
-        x = self.norm(x)
+        x = self.norm(self._mix(torch.cat([core, shell], 1)))
         n_core = core.shape[1]
         return self.core.output(x[:, :n_core]), self.shell.output(x[:, n_core:])
+
+    def _mix(self, x: torch.Tensor) -> torch.Tensor:
+        for block in self.blocks:
+            x = block(x)
+        return x
 
 
 def count_parameters(model: nn.Module) -> int:

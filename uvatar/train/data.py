@@ -13,6 +13,13 @@ Two sources, both indexable (``source[i]`` builds subject ``i`` on first use and
   :func:`~uvatar.eval.synthetic_photos.render_scene`. Framings cycle half, head, half, full.
 * :class:`ShardSource` (a folder written by ``uvatar synth``, read through :mod:`uvatar.data.shards` and
   :mod:`uvatar.data.samples`): the input is the subject's most frontal view, every view is a truth view.
+* :class:`ClipSource` (a folder written by ``uvatar clips``: frames, tracked fits, person masks and the
+  directed pair graph of :mod:`uvatar.data.clips`): every frame with outgoing edges is an input; its truth
+  views are itself and the frames its edges point to, each posed on its OWN fitted body and camera and
+  weighted by the edge. These views are weakly correlated (``exact=False``), so
+  :func:`directed_weight` keeps only those no more reliable than the input.
+* ``A+B`` (:class:`MixedSource`): the subjects of several sources one after the other, e.g.
+  ``synthetic:48+out/clips``.
 
 The 19:1 train/validation split is by subject: :func:`split_indices`.
 """
@@ -32,7 +39,8 @@ from uvatar.errors import InputError
 from uvatar.model.mae import DecoderConfig, DecoderInputs
 
 __all__ = [
-    "TrainView", "TrainSubject", "RawSubject", "render_synthetic_subject", "SyntheticSource", "ShardSource", "open_source", "split_indices",
+    "TrainView", "TrainSubject", "RawSubject", "render_synthetic_subject", "SyntheticSource", "ShardSource", "ClipSource", "MixedSource",
+    "open_source", "split_indices",
     "directed_weight", "view_azimuth_label", "VALIDATION_EVERY",
 ]  # fmt: skip
 
@@ -46,7 +54,11 @@ VIEW_ORDER = ("input", "front", "near", "three_quarter", "side", "back")
 
 @dataclass
 class TrainView:
-    """One ground-truth view: ``image (H, W, 3)`` over white, ``mask (H, W)`` coverage in [0, 1], camera."""
+    """One ground-truth view: ``image (H, W, 3)`` over white, ``mask (H, W)`` coverage in [0, 1], camera.
+
+    ``vertices (V, 3)``: the body posed as in this view when it differs from the subject's (clip frames);
+    None: the subject's own ``vertices``.
+    """
 
     image: torch.Tensor
     mask: torch.Tensor
@@ -54,6 +66,7 @@ class TrainView:
     label: str
     azimuth: float = 0.0
     weight: float = 1.0
+    vertices: torch.Tensor | None = None
 
 
 @dataclass
@@ -296,14 +309,111 @@ class ShardSource(_CachedSource):
         return image.contiguous(), mask.contiguous(), view.camera.resized(width, height)
 
 
+class ClipSource(_CachedSource):
+    """Subjects from ``uvatar clips`` output (module docstring): one per frame that supervises others.
+
+    Args:
+        root: a clip folder (``graph.json`` in it) or a folder of them (``*/graph.json``).
+        size: frames and masks are resized so that their longer side is ``size`` pixels.
+    """
+
+    def __init__(self, body, config: DecoderConfig, root: str | Path, size: int = 128, pixel_shell: bool = True) -> None:
+        import json
+
+        super().__init__(body, config, pixel_shell)
+        self.root, self.size = Path(root), int(size)
+        folders = [self.root] if (self.root / "graph.json").is_file() else sorted(p.parent for p in self.root.glob("*/graph.json"))
+        if not folders:
+            raise InputError(f"{root} holds no ingested clip (graph.json); run 'uvatar clips VIDEO -o {root}' first")
+        self._subjects: list[tuple[Path, list[dict], int, list[dict]]] = []
+        for folder in folders:
+            frames = json.loads((folder / "views.json").read_text())["frames"]
+            missing = [n["name"] for n in frames if n.get("view") and not (folder / "masks" / f"{n['name']}.png").is_file()]
+            if missing:
+                raise InputError(f"{folder} has no person masks (masks/{missing[0]}.png); ingest the clip again with this version of 'uvatar clips'")
+            out_edges: dict[int, list[dict]] = {}
+            for edge in json.loads((folder / "graph.json").read_text())["edges"]:
+                out_edges.setdefault(int(edge["src"]), []).append(edge)
+            self._subjects += [(folder, frames, src, out_edges[src]) for src in sorted(out_edges)]
+        if not self._subjects:
+            raise InputError(f"the clips in {root} have no directed pairs (no frame supervises another); ingest longer clips")
+
+    def __len__(self) -> int:
+        return len(self._subjects)
+
+    def describe(self) -> dict:
+        return {"kind": "clips", "root": str(self.root), "n": len(self), "size": self.size,
+                "views": sum(1 + len(edges) for *_, edges in self._subjects)}  # fmt: skip
+
+    def _frame(self, folder: Path, node: dict):
+        """``(image (h, w, 3), mask (h, w), camera, params, vertices (V, 3))`` of a fitted frame at ``size``."""
+        from uvatar.io.image import load_image
+        from uvatar.reconstruct import area_resize
+        from uvatar.track.proxyfit import ProxyFit
+
+        image = load_image(folder / "frames" / f"{node['name']}.jpg", max_side=None).rgb
+        mask = load_image(folder / "masks" / f"{node['name']}.png", max_side=None).rgb[..., 0]
+        fit = ProxyFit.load(folder / "fits" / f"{node['name']}.json")
+        h, w = mask.shape
+        scale = self.size / max(h, w)
+        width, height = max(1, round(w * scale)), max(1, round(h * scale))
+        with torch.no_grad():
+            vertices = self.body.forward(fit.params.detach()).vertices[0].cpu()
+        image_t, mask_t = area_resize(image, width, height), area_resize(mask, width, height)[..., 0]
+        return image_t.numpy(), mask_t.numpy(), fit.camera.resized(width, height), fit.params.detach(), vertices
+
+    def raw(self, index: int) -> RawSubject:
+        folder, frames, src, edges = self._subjects[index]
+        node = frames[src]
+        image, mask, camera, params, vertices = self._frame(folder, node)
+        views = [TrainView(*_over_white(image, mask), camera, "input", 0.0, 1.0)]
+        for edge in edges:
+            target = frames[int(edge["dst"])]
+            t_image, t_mask, t_camera, _, t_vertices = self._frame(folder, target)
+            yaw = float(target.get("yaw_deg", 0.0)) - float(node.get("yaw_deg", 0.0))
+            views.append(TrainView(*_over_white(t_image, t_mask), t_camera, target["view"], yaw % 360, float(edge["weight"]), t_vertices))
+        framing = node.get("regime") or "half"
+        return RawSubject(f"{folder.name}-{node['name']}", framing, image.astype(np.float32), mask.astype(np.float32), camera,
+                          vertices, params, views, False, {"clip": folder.name, "frame": int(node["frame"])})  # fmt: skip
+
+
+class MixedSource:
+    """The subjects of several sources one after the other (``A+B`` data specs)."""
+
+    def __init__(self, sources: list) -> None:
+        self.sources = list(sources)
+        self._starts = np.cumsum([0] + [len(s) for s in self.sources])
+
+    def __len__(self) -> int:
+        return int(self._starts[-1])
+
+    def _locate(self, index: int) -> tuple[object, int]:
+        k = int(np.searchsorted(self._starts, index, side="right") - 1)
+        return self.sources[k], index - int(self._starts[k])
+
+    def __getitem__(self, index: int) -> TrainSubject:
+        source, local = self._locate(index)
+        return source[local]
+
+    def raw(self, index: int) -> RawSubject:
+        source, local = self._locate(index)
+        return source.raw(local)
+
+    def describe(self) -> dict:
+        return {"kind": "mixed", "n": len(self), "parts": [s.describe() for s in self.sources]}
+
+
 def open_source(spec: str, body, config: DecoderConfig, size: int = 128, seed: int = 0, azimuths=(0.0, 90.0, 180.0, 270.0),
                 pixel_shell: bool = True):  # fmt: skip
-    """``"synthetic:N"`` -> :class:`SyntheticSource`; a folder -> :class:`ShardSource`.
+    """``"synthetic:N"`` -> :class:`SyntheticSource`; a ``uvatar synth`` folder -> :class:`ShardSource`; a
+    ``uvatar clips`` folder -> :class:`ClipSource`; ``"A+B"`` -> :class:`MixedSource` of both.
 
     Raises:
-        InputError: a malformed spec or a folder without shards.
+        InputError: a malformed spec or a folder without shards or clips.
     """
     spec = str(spec)
+    if "+" in spec:
+        return MixedSource([open_source(part, body, config, size, seed, azimuths, pixel_shell) for part in spec.split("+") if part])
     if spec.startswith("synthetic:"):
         try:
             n = int(spec.split(":", 1)[1])
@@ -312,7 +422,9 @@ def open_source(spec: str, body, config: DecoderConfig, size: int = 128, seed: i
         return SyntheticSource(body, config, n, size, seed, azimuths, pixel_shell=pixel_shell)
     path = Path(spec)
     if not path.is_dir():
-        raise InputError(f"--data {spec!r} is neither synthetic:N nor a folder written by 'uvatar synth'")
+        raise InputError(f"--data {spec!r} is neither synthetic:N nor a folder written by 'uvatar synth' or 'uvatar clips'")
+    if (path / "graph.json").is_file() or any(path.glob("*/graph.json")):
+        return ClipSource(body, config, path, size, pixel_shell)
     return ShardSource(body, config, path, size, pixel_shell)
 
 

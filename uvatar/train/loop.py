@@ -225,7 +225,7 @@ def subject_loss(model_out, subject, config: DecoderConfig, train_config: TrainC
         w = view.weight * directed_weight("input", view.label, exact)
         if w <= 0:
             continue
-        out = renderer(avatar, subject.vertices, view.camera)
+        out = renderer(avatar, subject.vertices if view.vertices is None else view.vertices, view.camera)
         truth, mask = view.image.to(device), view.mask.to(device)
         t = view_loss(out.image, out.alpha, truth, mask, weights, perceptual if i in perc_views else None)
         total = total + w * t["total"]
