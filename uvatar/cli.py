@@ -251,7 +251,7 @@ def app_command(
 @app.command("train")
 def train_command(
     config: str = typer.Option(..., "--config", help="tiny, small, paper, or a run config JSON (configs/*.json)."),
-    data: str = typer.Option(..., "--data", help="synthetic:N (rendered in memory) or a folder written by 'uvatar synth'."),
+    data: str = typer.Option(..., "--data", help="synthetic:N (rendered in memory), a folder written by 'uvatar synth' or by 'uvatar clips', or several joined by + (e.g. synthetic:96+out/clips)."),
     out: Path = typer.Option(..., "-o", "--out", help="Run folder; an existing one with the same config is resumed."),
     steps: int = typer.Option(None, help="Override the config's number of steps."),
     device: str = typer.Option(None, help="auto, cpu or cuda (default: the config's)."),

@@ -65,15 +65,17 @@ def clips(
     stride: int = typer.Option(10, help="Keep every stride-th frame."),
     max_frames: Optional[int] = typer.Option(None, help="Stop after this many kept frames per clip."),
     fov: float = typer.Option(45.0, help="Tracker field-of-view prior, degrees."),
+    same_level: bool = typer.Option(True, "--same-level/--across-levels-only",
+                                    help="Also pair frames of one view level (more -> less confident fit); off: only front -> three-quarter -> side -> back."),
     verbose: bool = typer.Option(False, "-v", "--verbose"),
 ) -> None:
-    """Ingest clips: frames, a tracked fit per frame, view labels and the directed pair graph."""
+    """Ingest clips: frames, person masks, a tracked fit per frame, view labels and the directed pair graph."""
     _setup_logging(verbose)
     from tqdm import tqdm
 
     from uvatar.data.clips import ClipsConfig, run_clips
 
-    config = ClipsConfig(stride=stride, max_frames=max_frames, fov_deg=fov)
+    config = ClipsConfig(stride=stride, max_frames=max_frames, fov_deg=fov, same_level_edges=same_level)
     with tqdm(unit="frame", desc="clips", dynamic_ncols=True, file=sys.stderr) as bar:
         result = run_clips(videos, out, config, progress=bar.update)
     typer.echo(json.dumps(result, indent=1))
