@@ -31,7 +31,6 @@ def _parameters(eval_result: dict) -> str:
     config = eval_result["config"].get("decoder_config")
     if not config:
         return "-"
-    from uvatar.body.model import load_body_model
     from uvatar.model.mae import DecoderConfig, UVDecoder, count_parameters
 
     model = UVDecoder.from_body(DecoderConfig.from_dict(config), _parameters.body)
