@@ -27,24 +27,21 @@ def _cell(group: dict) -> str:
     return f"{values[0]:.2f} / {values[1]:.3f} / {values[2]:.3f}"
 
 
-def _parameters(eval_result: dict) -> str:
+def _parameters(eval_result: dict, body) -> str:
     config = eval_result["config"].get("decoder_config")
     if not config:
         return "-"
     from uvatar.model.mae import DecoderConfig, UVDecoder, count_parameters
 
-    model = UVDecoder.from_body(DecoderConfig.from_dict(config), _parameters.body)
+    model = UVDecoder.from_body(DecoderConfig.from_dict(config), body)
     return f"{count_parameters(model) / 1e6:.2f}M"
-
-
-_parameters.body = None
 
 
 def table(rows: list[tuple[str, Path, Path | None]]) -> str:
     """Markdown table of ``(label, eval folder, reenact folder or None)`` rows."""
     from uvatar.body.model import load_body_model
 
-    _parameters.body = load_body_model()
+    body = load_body_model()
     lines = [
         "| run | parameters | subjects | input PSNR / SSIM / ST-LPIPS | side (unseen) | back (unseen) | real clip reenactment PSNR / SSIM (frames) |",
         "|---|---|---|---|---|---|---|",
@@ -57,7 +54,7 @@ def table(rows: list[tuple[str, Path, Path | None]]) -> str:
             r = json.loads((reenact_dir / "reenact.json").read_text())["summary"]
             reenact = f"{r['psnr']:.2f} / {r['ssim']:.3f} ({r['frames']})"
         cells = [_cell(summary[g]) for g in ("input", "side", "back")]
-        lines.append(f"| {label} | {_parameters(result)} | {summary['subjects']} | " + " | ".join(cells) + f" | {reenact} |")
+        lines.append(f"| {label} | {_parameters(result, body)} | {summary['subjects']} | " + " | ".join(cells) + f" | {reenact} |")
     return "\n".join(lines)
 
 
