@@ -18,7 +18,12 @@ face crops. Tall narrow CROPS made here are widened to at least 3:4 instead (see
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
+import re
+import sys
+import tempfile
 import threading
 import time
 from dataclasses import dataclass
@@ -49,6 +54,61 @@ _HEAD_POSE = list(range(11))  # nose .. mouth_right
 _MAIN_FACE_AREA_RATIO = 0.6
 # Holistic's person counts as the main one when its head is at least this fraction of the main face's size.
 _HEAD_SIZE_RATIO = 0.67
+
+
+# MediaPipe 0.10.21 logs from C++ (absl, TFLite) straight to file descriptor 2, a dozen lines per photo
+# ("W0000 ... inference_feedback_manager.cc:114] Feedback manager requires ...", "INFO: Created TensorFlow
+# Lite XNNPACK delegate for CPU."). GLOG_minloglevel, TF_CPP_MIN_LOG_LEVEL and absl's Python verbosity
+# were tried and change nothing (absl's C++ log is never initialised, so it prints everything), hence
+# the fd-level filter below. Only these INFO/WARNING lines are dropped: ERROR/FATAL lines and anything
+# else written to stderr meanwhile (ours, or another thread's) are written back after the call.
+_NATIVE_NOISE = re.compile(rb"^(?:[IW]\d{4} \d\d:\d\d:|INFO: Created TensorFlow Lite |WARNING: All log messages before absl::InitializeLog)")
+_QUIET_DEPTH = 0
+
+
+@contextlib.contextmanager
+def _quiet_native_log():
+    """Run the body with fd 2 sent to a temporary file, then write back every line but MediaPipe's
+    INFO/WARNING noise (see ``_NATIVE_NOISE``). Holds ``_LOCK``; nested uses pass through.
+
+    While it runs (one graph call, 10-500 ms) other threads' stderr output is held back, not lost."""
+    global _QUIET_DEPTH
+    with _LOCK:
+        if _QUIET_DEPTH:
+            _QUIET_DEPTH += 1
+            try:
+                yield
+            finally:
+                _QUIET_DEPTH -= 1
+            return
+        _flush_stderr()
+        try:
+            saved = os.dup(2)
+        except OSError:  # no stderr to filter
+            yield
+            return
+        sink = tempfile.TemporaryFile()
+        _QUIET_DEPTH = 1
+        try:
+            os.dup2(sink.fileno(), 2)
+            yield
+        finally:
+            _QUIET_DEPTH = 0
+            _flush_stderr()
+            os.dup2(saved, 2)
+            os.close(saved)
+            sink.seek(0)
+            kept = b"".join(line for line in sink.read().splitlines(keepends=True) if not _NATIVE_NOISE.match(line))
+            sink.close()
+            with contextlib.suppress(OSError):
+                while kept:
+                    kept = kept[os.write(2, kept) :]
+
+
+def _flush_stderr() -> None:
+    for stream in {id(s): s for s in (sys.stderr, sys.__stderr__) if s is not None}.values():
+        with contextlib.suppress(Exception):
+            stream.flush()
 
 
 def _mp():
@@ -132,7 +192,7 @@ def _process(img: np.ndarray, confidence: float, fresh: bool = True):
     result depends on the photo processed before it. A reset (~100 ms, measured) makes each result a
     function of its image only. The pose is not affected, so passes that only use the pose skip it.
     """
-    with _LOCK:
+    with _LOCK, _quiet_native_log():
         graph = _holistic(confidence)
         if fresh and _DIRTY.get(id(graph)):
             graph.reset()
@@ -284,7 +344,7 @@ def count_faces(image: np.ndarray, min_confidence: float = 0.5, max_side: int = 
 
 def _faces(small: np.ndarray, sx: float, sy: float, min_confidence: float) -> np.ndarray:
     h, w = small.shape[:2]
-    with _LOCK:
+    with _LOCK, _quiet_native_log():
         res = _face_detector(min_confidence).process(small)
     rows = []
     for d in res.detections or []:
