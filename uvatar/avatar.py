@@ -26,11 +26,24 @@ from uvatar.body.skinning import bound_points_to_world
 from uvatar.errors import InputError
 from uvatar.io.atomic import atomic_path
 
-__all__ = ["Avatar", "PosedGaussians", "FORMAT", "LAYOUT"]
+__all__ = ["Avatar", "PosedGaussians", "FORMAT", "LAYOUT", "BODY_FACES", "MAX_EXTENT_M"]
 
 FORMAT = "uvatar.avatar/1"
+#: Faces of the body the Gaussians are bound to: Anny, topology "anny" (``len(body.faces)``; a test
+#: checks the two agree). :meth:`Avatar.load` refuses face indices outside ``0 .. BODY_FACES - 1``.
+BODY_FACES = 27420
+#: Facial actions of Anny ("all"), the length of ``facial``.
+FACIAL_ACTIONS = 52
+#: Largest scale and offset, metres, that :meth:`Avatar.load` accepts. A person is about 2 m tall and
+#: the Gaussians hug the body (millimetres to centimetres, hair and loose clothing a few centimetres
+#: off it), so a Gaussian 10 m wide or 10 m from its face is no part of a person: only a damaged or
+#: crafted file holds one, and it would cover every view (and overflow float32 covariances at 1e19).
+MAX_EXTENT_M = 10.0
+#: How far barycentric sums and quaternion norms may be from 1 (float32 rounding of normalised values
+#: is about 1e-7; 1e-4 still refuses anything that was not normalised).
+UNIT_TOLERANCE = 1e-4
 LAYOUT = {
-    "face_index": "(N,) int64: body face each Gaussian is bound to (Anny topology 'anny', 27420 faces)",
+    "face_index": f"(N,) int64: body face each Gaussian is bound to (Anny topology 'anny', {BODY_FACES} faces)",
     "barycentrics": "(N, 3) float32: weights of the face's 3 vertices (body.faces order)",
     "offsets": "(N, 3) float32 metres: offset from the surface point in the face frame (tangent, bitangent, normal)",
     "rotations_wxyz": "(N, 4) float32: unit quaternion W,X,Y,Z of the Gaussian in the face frame",
@@ -38,12 +51,25 @@ LAYOUT = {
     "colors": "(N, 3) float32: linear RGB in [0, 1] (SH degree 0)",
     "opacities": "(N,) float32 in [0, 1]",
     "layer": "(N,) uint8: 0 = Core-UV (body surface), 1 = Shell-UV (hair, loose clothing)",
-    "phenotypes": "(6,) float32: Anny shape (gender, age, muscle, weight, height, proportions)",
-    "facial": "(52,) float32: Anny facial actions of the photo",
+    "phenotypes": "(6,) float32: Anny shape (gender, age, muscle, weight, height, proportions) in [0, 1]",
+    "facial": f"({FACIAL_ACTIONS},) float32: Anny facial actions of the photo, weights in [0, 1]",
     "face frame": "tangent = normalize(v1 - v0), normal = normalize((v1 - v0) x (v2 - v0)), bitangent = normal x tangent",
     "pose": "posed vertices come from Anny (rig/topology 'anny', local-ref rotation vectors per bone + translation)",
 }
 _TENSORS = ("face_index", "barycentrics", "offsets", "rotations_wxyz", "scales", "colors", "opacities", "layer", "phenotypes", "facial")
+#: dtype and shape of each tensor in a file ("N": the number of Gaussians, the same for all), as in LAYOUT
+_SPECS = {
+    "face_index": (torch.int64, ("N",)),
+    "barycentrics": (torch.float32, ("N", 3)),
+    "offsets": (torch.float32, ("N", 3)),
+    "rotations_wxyz": (torch.float32, ("N", 4)),
+    "scales": (torch.float32, ("N", 3)),
+    "colors": (torch.float32, ("N", 3)),
+    "opacities": (torch.float32, ("N",)),
+    "layer": (torch.uint8, ("N",)),
+    "phenotypes": (torch.float32, (6,)),
+    "facial": (torch.float32, (FACIAL_ACTIONS,)),
+}
 
 
 @dataclass
@@ -126,24 +152,26 @@ class Avatar:
             save_file(tensors, str(tmp), metadata=metadata)
 
     @classmethod
-    def load(cls, path: str | Path) -> "Avatar":
-        from safetensors import safe_open
+    def load(cls, path: str | Path, n_faces: int = BODY_FACES) -> "Avatar":
+        """Read a ``.uvatar`` bundle written by :meth:`save`, checking everything in it.
 
+        Args:
+            n_faces: faces of the body the avatar is for (``face_index`` must be below it).
+        Raises:
+            InputError: a missing, truncated or foreign file, or one whose tensors or metadata are
+                not what :data:`LAYOUT` says (wrong dtype or shape, out-of-range or non-finite values).
+        """
         path = Path(path)
         if not path.is_file():
             raise InputError(f"no avatar at {path}; pass the avatar.uvatar written by 'uvatar reconstruct'")
-        try:
-            with safe_open(str(path), framework="pt") as handle:
-                metadata = handle.metadata() or {}
-                tensors = {name: handle.get_tensor(name) for name in handle.keys()}
-        except Exception as exc:  # safetensors raises its own error types for foreign files
-            raise InputError(f"{path} is not a UVatar avatar bundle ({exc}); pass an avatar.uvatar file") from None
+        metadata, tensors = _read_bundle(path)
         if metadata.get("format") != FORMAT:
             raise InputError(f"{path} is not a UVatar avatar bundle (format {metadata.get('format')!r}, expected {FORMAT!r})")
-        missing = [name for name in _TENSORS if name not in tensors]
-        if missing:
-            raise InputError(f"{path} lacks tensors {', '.join(missing)}; it was not written by this UVatar")
-        return cls(**{name: tensors[name] for name in _TENSORS}, meta=json.loads(metadata.get("meta", "{}")))
+        _check_tensors(tensors, path, n_faces)
+        _json_object(metadata, "layout", path)
+        meta = _json_object(metadata, "meta", path)
+        _check_meta(meta, path)
+        return cls(**tensors, meta=meta)
 
     def export_ply(self, path: str | Path, body: BodyModel, params: BodyParams | None = None) -> None:
         """3DGS ``.ply`` of the avatar in a pose (default: the reference pose)."""
@@ -151,6 +179,108 @@ class Avatar:
 
         with torch.no_grad():
             write_gaussian_ply(path, self.pose(body, params).to_ply_cloud())
+
+
+# ---------------------------------------------------------------------- checks of a file's contents
+def _damaged(path: Path, what: str) -> InputError:
+    return InputError(f"{path}: {what}; the file is damaged or not from this UVatar version - reconstruct it again")
+
+
+def _read_bundle(path: Path) -> tuple[dict, dict]:
+    """Header metadata and the :data:`_TENSORS` of a safetensors file (extra tensors are not read)."""
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            metadata = handle.metadata() or {}
+            names = set(handle.keys())
+            tensors = {name: handle.get_tensor(name) for name in _TENSORS if name in names}
+    except Exception as exc:  # safetensors raises its own error types for truncated and foreign files
+        reason = " ".join(f"{type(exc).__name__}: {exc}".split())[:200]
+        raise InputError(f"{path} is not a UVatar avatar bundle ({reason}); pass the avatar.uvatar written by 'uvatar reconstruct'") from None
+    missing = [name for name in _TENSORS if name not in tensors]
+    if missing:
+        raise InputError(f"{path} lacks tensors {', '.join(missing)}; it was not written by this UVatar")
+    return metadata, tensors
+
+
+def _check_tensors(tensors: dict[str, torch.Tensor], path: Path, n_faces: int) -> None:
+    """Raise :class:`InputError` unless every tensor has its :data:`_SPECS` dtype and shape and sane values."""
+    n = int(tensors["face_index"].shape[0]) if tensors["face_index"].dim() >= 1 else -1
+    if n < 1:
+        raise _damaged(path, f"face_index must be (N,) with N >= 1 Gaussians; got {tuple(tensors['face_index'].shape)}")
+    for name, (dtype, shape) in _SPECS.items():
+        value = tensors[name]
+        want = tuple(n if d == "N" else d for d in shape)
+        if value.dtype != dtype:
+            raise _damaged(path, f"{name} must be {str(dtype).removeprefix('torch.')}; got {str(value.dtype).removeprefix('torch.')}")
+        if tuple(value.shape) != want:
+            per = f" for {n} Gaussians" if "N" in shape else ""
+            raise _damaged(path, f"{name} must be {_shape(want)}{per}; got {_shape(tuple(value.shape))}")
+        if value.is_floating_point() and not torch.isfinite(value).all():
+            raise _damaged(path, f"{name} holds NaN or infinite values")
+    _check_values(tensors, path, n_faces)
+
+
+def _check_values(t: dict[str, torch.Tensor], path: Path, n_faces: int) -> None:
+    """Value ranges of tensors already checked for dtype, shape and finiteness."""
+    if int(t["face_index"].min()) < 0 or int(t["face_index"].max()) >= n_faces:
+        raise _damaged(path, f"face_index has values outside 0..{n_faces - 1}")
+    bary = t["barycentrics"]
+    if float(bary.min()) < -UNIT_TOLERANCE or float((bary.sum(-1) - 1).abs().max()) > UNIT_TOLERANCE:
+        raise _damaged(path, f"barycentrics must be >= 0 and sum to 1 (within {UNIT_TOLERANCE:g})")
+    norms = t["rotations_wxyz"].norm(dim=-1)
+    if float((norms - 1).abs().max()) > UNIT_TOLERANCE:
+        raise _damaged(path, f"rotations_wxyz must be unit quaternions (norm 1 within {UNIT_TOLERANCE:g}); norms range {float(norms.min()):.4g}..{float(norms.max()):.4g}")
+    scales = t["scales"]
+    if not (float(scales.min()) > 0 and float(scales.max()) <= MAX_EXTENT_M):
+        raise _damaged(path, f"scales must be in (0, {MAX_EXTENT_M:g}] metres (no part of a person is wider); they range {float(scales.min()):.4g}..{float(scales.max()):.4g}")
+    if float(t["offsets"].abs().max()) > MAX_EXTENT_M:
+        raise _damaged(path, f"offsets must be within {MAX_EXTENT_M:g} metres of the body; the largest is {float(t['offsets'].abs().max()):.4g}")
+    for name in ("colors", "opacities", "phenotypes", "facial"):
+        value = t[name]
+        if float(value.min()) < 0 or float(value.max()) > 1:
+            raise _damaged(path, f"{name} must be in [0, 1]; they range {float(value.min()):.4g}..{float(value.max()):.4g}")
+    if int(t["layer"].max()) > 1:
+        raise _damaged(path, "layer must be 0 (Core-UV) or 1 (Shell-UV)")
+
+
+def _shape(shape: tuple) -> str:
+    return f"({shape[0]},)" if len(shape) == 1 else "(" + ", ".join(map(str, shape)) + ")"
+
+
+def _json_object(metadata: dict, key: str, path: Path) -> dict:
+    """The header metadata entry ``key`` parsed as a JSON object (``{}`` when absent)."""
+    try:
+        value = json.loads(metadata.get(key, "{}"))
+    except (ValueError, RecursionError) as exc:  # json.loads recurses: deep nesting is a RecursionError
+        reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
+        raise _damaged(path, f"its header's {key!r} is not valid JSON ({reason})") from None
+    if not isinstance(value, dict):
+        raise _damaged(path, f"its header's {key!r} must be a JSON object; got {type(value).__name__}")
+    return value
+
+
+def _check_meta(meta: dict, path: Path) -> None:
+    """The entries of ``meta`` that code reads: the photo's camera and fitted pose (``--camera input``)."""
+    from uvatar.camera import Camera
+
+    if "fit_camera" in meta:
+        try:
+            camera = Camera.from_dict(meta["fit_camera"])
+            finite = all(bool(torch.isfinite(v).all()) for v in (camera.K, camera.R, camera.t))
+        except (InputError, TypeError, ValueError, RuntimeError, OverflowError):
+            finite = False
+        if not finite:
+            raise _damaged(path, "meta fit_camera is not a camera (finite K, R, t, width, height)")
+    if "fit_params" in meta:
+        fit = meta["fit_params"]
+        try:
+            ok = isinstance(fit, dict) and all(bool(torch.isfinite(torch.tensor(fit[k], dtype=torch.float32)).all()) for k in ("rotvecs", "translation"))
+        except (KeyError, TypeError, ValueError, RuntimeError, OverflowError):
+            ok = False
+        if not ok:
+            raise _damaged(path, "meta fit_params lacks finite rotvecs and translation")
 
 
 def _wxyz_to_xyzw(q: torch.Tensor) -> torch.Tensor:
