@@ -7,17 +7,21 @@ from __future__ import annotations
 
 import json
 import logging
+import signal
 import sys
 import time
 from pathlib import Path
 
 import typer
 
-from uvatar.errors import UvatarError
+from uvatar.errors import Terminated, UvatarError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="UVatar: one portrait photo to an animatable 3D Gaussian avatar.")
 bench_app = typer.Typer(no_args_is_help=True, help="Benchmarks (speed and memory) on this machine.")
 app.add_typer(bench_app, name="bench")
+
+
+OVERWRITE_HELP = "Write into an existing folder that UVatar did not write (its other files are kept)."
 
 
 def _setup_logging(verbose: bool) -> None:
@@ -28,19 +32,23 @@ def _setup_logging(verbose: bool) -> None:
 
 @app.command("body-demo")
 def body_demo(
-    out: Path = typer.Option(..., "-o", "--out", help="Output folder (replaced as a whole on success)."),
+    out: Path = typer.Option(..., "-o", "--out", help="Output folder (UVatar's files in it are replaced on success)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help=OVERWRITE_HELP),
     verbose: bool = typer.Option(False, "-v", "--verbose"),
 ) -> None:
     """Write the canonical body (.obj with a UV checker, .ply by part) and its UV atlas by part (.png)."""
     _setup_logging(verbose)
     from uvatar.body.demo import write_body_demo
     from uvatar.body.model import load_body_model
+    from uvatar.io.output_dir import check_output_dir
+
+    check_output_dir(out, overwrite=overwrite)
 
     start = time.perf_counter()
     typer.echo("loading the body model (the first run builds Anny's cache: about a minute)", err=True)
     body = load_body_model()
     typer.echo(f"body model ready in {time.perf_counter() - start:.1f} s", err=True)
-    report = write_body_demo(out, body)
+    report = write_body_demo(out, body, overwrite=overwrite)
     typer.echo(json.dumps(report, indent=2))
     typer.echo(f"wrote {out}/ (body.obj + .mtl + texture, body.ply, tpose.ply, uv_parts.png, report.json)", err=True)
 
@@ -50,6 +58,7 @@ def track(
     photo: Path = typer.Argument(..., help="A portrait photo (head, half or full body)."),
     out: Path = typer.Option(..., "-o", "--out", help="Output folder: fit.json (+ .safetensors), overlay.png, detections."),
     fov: float = typer.Option(45.0, help="Field-of-view prior over the longer image side, degrees."),
+    overwrite: bool = typer.Option(False, "--overwrite", help=OVERWRITE_HELP),
     verbose: bool = typer.Option(False, "-v", "--verbose"),
 ) -> None:
     """Detect the person, decide the framing and fit the proxy body; print regime, residuals and time."""
@@ -59,15 +68,17 @@ def track(
     from uvatar.body.model import load_body_model
     from uvatar.io.atomic import atomic_dir
     from uvatar.io.image import load_image, save_image
+    from uvatar.io.output_dir import check_output_dir
     from uvatar.track import track_photo
     from uvatar.track.fit import FitConfig
     from uvatar.track.overlay import fit_overlay
 
+    check_output_dir(out, inputs=[photo], overwrite=overwrite)
     image = load_image(photo)
     body = load_body_model()
     fit, det = track_photo(image.rgb, body, dataclasses.replace(FitConfig(), fov_deg=fov))
     fit.residuals["image_notes"] = list(image.notes)
-    with atomic_dir(out) as tmp:
+    with atomic_dir(out, overwrite=overwrite) as tmp:
         fit.save(tmp / "fit.json")
         det.save(tmp / "detections.safetensors")
         save_image(tmp / "overlay.png", fit_overlay(image.rgb, body, fit, det))
@@ -89,16 +100,21 @@ def track(
 @app.command("reconstruct")
 def reconstruct_command(
     photos: list[Path] = typer.Argument(..., help="One or more photos of the same person."),
-    out: Path = typer.Option(..., "-o", "--out", help="Output folder (replaced as a whole on success)."),
+    out: Path = typer.Option(..., "-o", "--out", help="Output folder (UVatar's files in it are replaced on success)."),
     decoder: str = typer.Option("projection", help="projection (training-free baseline), default (the shipped learned decoder), a decoder .safetensors or a 'uvatar train' run folder."),
     encoder: str = typer.Option("rgb", help="Feature encoder for the projection."),
     device: str = typer.Option("cpu", help="cpu or cuda."),
     turntable_frames: int = typer.Option(48, help="Frames of turntable.mp4."),
+    threads: int = typer.Option(0, help="CPU threads (0: the cores free at each stage; OMP_NUM_THREADS also forces a count)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help=OVERWRITE_HELP),
     verbose: bool = typer.Option(False, "-v", "--verbose"),
 ) -> None:
     """Photo(s) in; avatar.uvatar, avatar.ply, posed.ply, preview.png, turntable.mp4, report.json out."""
     _setup_logging(verbose)
+    from uvatar.io.output_dir import check_output_dir
     from uvatar.reconstruct import ReconstructConfig, reconstruct
+
+    check_output_dir(out, inputs=photos, overwrite=overwrite)
 
     if device == "cuda":
         import torch
@@ -107,8 +123,8 @@ def reconstruct_command(
             from uvatar.errors import DependencyError
 
             raise DependencyError("--device cuda asked for, but no CUDA GPU is visible; use --device cpu")
-    config = ReconstructConfig(decoder=decoder, encoder=encoder, device=device, turntable_frames=turntable_frames)
-    report = reconstruct(photos, out, config, progress=lambda m: typer.echo(f"[uvatar] {m}", err=True))
+    config = ReconstructConfig(decoder=decoder, encoder=encoder, device=device, turntable_frames=turntable_frames, threads=threads)
+    report = reconstruct(photos, out, config, progress=lambda m: typer.echo(f"[uvatar] {m}", err=True), overwrite=overwrite)
     typer.echo(json.dumps(report, indent=1))
 
 
@@ -175,10 +191,15 @@ def animate_command(
     frames_ply: Path = typer.Option(None, "--frames-ply", help="Folder for each frame's posed Gaussians as 3DGS .ply (large)."),
     naming: str = typer.Option("auto", help="BVH joint names: auto, mixamo or cmu."),
     threads: int = typer.Option(1, help="CPU threads (1 is fastest on a busy machine; more help on an idle one)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help=OVERWRITE_HELP + " (--frames-ply)"),
     verbose: bool = typer.Option(False, "-v", "--verbose"),
 ) -> None:
     """Render an avatar driven by a motion into a video; prints wall time and seconds per frame."""
     _setup_logging(verbose)
+    if frames_ply is not None:
+        from uvatar.io.output_dir import check_output_dir
+
+        check_output_dir(frames_ply, inputs=[avatar, Path(motion)], overwrite=overwrite)
     from tqdm import tqdm
 
     from uvatar.animate.builtin import load_motion
@@ -206,16 +227,17 @@ def animate_command(
 def export_command(
     avatar: Path = typer.Argument(..., help="avatar.uvatar written by 'uvatar reconstruct'."),
     fmt: str = typer.Option(..., "--format", "-f", help="ply (3DGS), glb (rigged textured mesh) or bundle (documented folder)."),
-    out: Path = typer.Option(..., "-o", "--out", help="Output .ply/.glb file, or the bundle folder (replaced as a whole)."),
+    out: Path = typer.Option(..., "-o", "--out", help="Output .ply/.glb file, or the bundle folder (UVatar's files in it are replaced)."),
     pose: str = typer.Option("rest", help="rest (Anny's rest A-pose, exact skinning), reference or tpose."),
     texture_size: int = typer.Option(1024, help="Texels per side of the baked colour texture (glb, bundle)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help=OVERWRITE_HELP + " (bundle)"),
     verbose: bool = typer.Option(False, "-v", "--verbose"),
 ) -> None:
     """Export an avatar for other tools: 3DGS .ply, rigged glTF .glb, or the animatable bundle."""
     _setup_logging(verbose)
     from uvatar.export import export_avatar
 
-    typer.echo(json.dumps(export_avatar(avatar, fmt, out, pose=pose, texture_size=texture_size), indent=1))
+    typer.echo(json.dumps(export_avatar(avatar, fmt, out, pose=pose, texture_size=texture_size, overwrite=overwrite), indent=1))
 
 
 @app.command("view")
@@ -301,12 +323,13 @@ def train_command(
 def eval_command(
     decoder: str = typer.Option("projection", "--decoder", help="projection, default, a decoder .safetensors or a run folder."),
     data: str = typer.Option("synthetic:4", "--data", help="synthetic:N (N subjects in each framing) or a 'uvatar synth' folder."),
-    out: Path = typer.Option(..., "-o", "--out", help="Output folder: eval.json, eval.md, eval.png (replaced as a whole)."),
+    out: Path = typer.Option(..., "-o", "--out", help="Output folder: eval.json, eval.md, eval.png."),
     size: int = typer.Option(256, help="Image side of the photos and views, pixels."),
     framings: str = typer.Option("head,half,full", help="Comma-separated framings."),
     seed: int = typer.Option(100000, help="First synthetic seed (training uses seeds from 0)."),
     avatar_resolution: int = typer.Option(0, help="Core-UV side of learned avatars (0: the decoder's own)."),
     projection_resolution: int = typer.Option(512, help="Core-UV side of the projection decoder."),
+    overwrite: bool = typer.Option(False, "--overwrite", help=OVERWRITE_HELP),
     verbose: bool = typer.Option(False, "-v", "--verbose"),
 ) -> None:
     """Novel-view PSNR, SSIM, ST-LPIPS (and dlib identity) of a decoder, by framing, unseen views apart."""
@@ -315,9 +338,13 @@ def eval_command(
 
     from uvatar.eval.decoder_eval import evaluate_decoder, format_markdown
     from uvatar.io.atomic import atomic_dir
+    from uvatar.io.output_dir import check_output_dir
+
+    inputs = [Path(p) for p in (decoder, data) if Path(p).exists()]
+    check_output_dir(out, inputs=inputs, overwrite=overwrite)
 
     names = tuple(f.strip() for f in framings.split(",") if f.strip())
-    with atomic_dir(out) as tmp, tqdm(unit="subject", desc="evaluating", file=sys.stderr) as bar:
+    with atomic_dir(out, overwrite=overwrite) as tmp, tqdm(unit="subject", desc="evaluating", file=sys.stderr) as bar:
         result = evaluate_decoder(decoder, data, size, names, seed, avatar_resolution, projection_resolution,
                                   figure=tmp / "eval.png", on_subject=lambda row: bar.update(1))  # fmt: skip
         (tmp / "eval.json").write_text(json.dumps(result, indent=1))
@@ -405,19 +432,28 @@ def _click_exception_types() -> tuple[type, ...]:
     return tuple(types)
 
 
+def _raise_terminated(signum, frame) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second SIGTERM must not interrupt the clean-up
+    raise Terminated()
+
+
 def main() -> None:
-    """Console entry point."""
+    """Console entry point: exit 0 on success, the error's code with one line on stderr otherwise,
+    130 on Ctrl-C and 143 on SIGTERM (temporary outputs removed in both cases)."""
+    signal.signal(signal.SIGTERM, _raise_terminated)
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)  # returns typer.Exit's code; Ctrl-C inside a command is Exit(130)
     except UvatarError as exc:
         typer.echo(f"error: {exc}", err=True)
         sys.exit(exc.exit_code)
-    except OSError as exc:  # unwritable output folder, full disk, missing file the user named
+    except OSError as exc:  # unreadable input, permissions, a path the user named
         typer.echo(f"error: {exc.strerror or exc}: {exc.filename or ''} (check the path and its permissions)", err=True)
         sys.exit(1)
-    except KeyboardInterrupt:
-        typer.echo("interrupted", err=True)
-        sys.exit(130)
+    except KeyboardInterrupt:  # outside a command's body (typer turns one inside it into Exit(130))
+        code = 130
+    except Terminated:
+        typer.echo("terminated (SIGTERM); nothing was written", err=True)
+        sys.exit(143)
     except Exception as exc:  # click's own usage errors
         if isinstance(exc, _click_exception_types()):
             exc.show()
@@ -427,6 +463,9 @@ def main() -> None:
         if isinstance(exc, typer.Abort):
             sys.exit(1)
         raise
+    if code == 130:
+        typer.echo("interrupted (Ctrl-C); nothing was written", err=True)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":

@@ -29,3 +29,18 @@ class DependencyError(UvatarError):
     """An optional dependency or device that was asked for is not available."""
 
     exit_code = 4
+
+
+class OutputError(UvatarError):
+    """An output could not be written (disk full, read-only file system, file too large)."""
+
+    exit_code = 5
+
+    def __init__(self, path, reason: str):
+        self.path, self.reason = path, reason
+        super().__init__(f"could not write {path}: {reason}; free some space or pass -o a folder on another disk")
+
+
+class Terminated(BaseException):
+    """The process was asked to stop (SIGTERM). A BaseException, like KeyboardInterrupt, so that no
+    ``except Exception`` swallows it and every ``finally`` (temporary outputs) runs."""

@@ -43,7 +43,7 @@ def test_orbit_and_frames_ply(tmp_path, body, avatar):
     motion = load_motion("turn")
     out, plys = tmp_path / "orbit.mp4", tmp_path / "plys"
     animate_avatar(avatar, motion, body, out, AnimateConfig(camera="orbit", size=48, frames=3), frames_ply=plys)
-    files = sorted(plys.iterdir())
+    files = sorted(p for p in plys.iterdir() if p.name != ".uvatar-output.json")
     assert [f.name for f in files] == ["frame_00000.ply", "frame_00001.ply", "frame_00002.ply"]
     assert len(read_gaussian_ply(files[1])) == len(avatar) - 10
 

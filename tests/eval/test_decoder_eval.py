@@ -49,7 +49,7 @@ def test_eval_cli_writes_json_table_and_figure(tmp_path):
             "--projection-resolution", "128", "-o", str(out)]  # fmt: skip
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output[-2000:]
-    assert {p.name for p in out.iterdir()} == {"eval.json", "eval.md", "eval.png"}
+    assert {p.name for p in out.iterdir()} == {".uvatar-output.json", "eval.json", "eval.md", "eval.png"}
     data = json.loads((out / "eval.json").read_text())
     assert data["summary"]["full"]["subjects"] == 1 and "| full | 1 |" in result.output
 

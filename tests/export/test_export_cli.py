@@ -75,7 +75,7 @@ def test_bundle_is_documented_and_the_reference_code_animates_it(tmp_path, avata
     out = tmp_path / "bundle"
     code, err = _main(capsys, monkeypatch, avatar_file, "-f", "bundle", "-o", out, "--texture-size", "128")
     assert code == 0, err[-2000:]
-    assert sorted(p.name for p in out.iterdir()) == ["README.md", "avatar.uvatar", "body.glb", "layout.json"]
+    assert sorted(p.name for p in out.iterdir()) == [".uvatar-output.json", "README.md", "avatar.uvatar", "body.glb", "layout.json"]
     assert (out / "avatar.uvatar").read_bytes() == avatar_file.read_bytes()
     layout = json.loads((out / "layout.json").read_text())
     assert layout["tensors"]["offsets"]["shape"] == [20_300, 3] and layout["counts"]["shell_gaussians"] == 300
@@ -123,7 +123,7 @@ def test_bad_inputs_are_one_line_errors(tmp_path, avatar_file, capsys, monkeypat
         (("-f", "glb", "-o", tmp_path / "a.ply"), "name the output like"),
         (("-f", "glb", "-o", tmp_path / "a.glb", "--pose", "sitting"), "unknown pose"),
         (("-f", "bundle", "-o", tmp_path / "b", "--pose", "tpose"), "rest pose"),
-        (("-f", "bundle", "-o", avatar_file.parent), "replace the folder"),
+        (("-f", "bundle", "-o", avatar_file.parent), "holds the input"),
         (("-f", "glb", "-o", tmp_path / "a.glb", "--texture-size", "3"), "texture size"),
     ]
     for args, message in cases:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 
 import pytest
 
+from uvatar.errors import InputError, OutputError
 from uvatar.io.atomic import atomic_dir, atomic_path, atomic_write_bytes, atomic_write_text
+from uvatar.io.output_dir import MARKER, read_marker
 
 
 def test_atomic_path_keeps_suffix_and_renames(tmp_path):
@@ -41,18 +44,74 @@ def test_atomic_write_bytes_overwrites(tmp_path):
     assert (tmp_path / "a.bin").read_bytes() == b"22" and os.listdir(tmp_path) == ["a.bin"]
 
 
-def test_atomic_dir_replaces_whole_and_rolls_back(tmp_path):
+def test_atomic_dir_replaces_its_own_files_and_rolls_back(tmp_path):
     target = tmp_path / "bundle"
     with atomic_dir(target) as d:
         (d / "a.json").write_text("{}")
+        (d / "sub").mkdir()
+        (d / "sub" / "x.txt").write_text("x")
+    assert sorted(os.listdir(target)) == [MARKER, "a.json", "sub"]
+    (target / "notes.txt").write_text("the user's")  # added by the user after the run
     with atomic_dir(target) as d:
         (d / "b.json").write_text("{}")
-    assert os.listdir(target) == ["b.json"]
+    # the previous run's files go, the user's file stays
+    assert sorted(os.listdir(target)) == [MARKER, "b.json", "notes.txt"]
+    assert read_marker(target) == ["b.json"]
     with pytest.raises(RuntimeError):
         with atomic_dir(target) as d:
             (d / "c.json").write_text("{}")
             raise RuntimeError
-    assert os.listdir(target) == ["b.json"] and os.listdir(tmp_path) == ["bundle"]
+    assert sorted(os.listdir(target)) == [MARKER, "b.json", "notes.txt"] and os.listdir(tmp_path) == ["bundle"]
+
+
+def test_atomic_dir_refuses_a_folder_it_did_not_write(tmp_path):
+    target = tmp_path / "mine"
+    target.mkdir()
+    (target / "me.png").write_bytes(b"photo")
+    with pytest.raises(InputError, match="--overwrite"):
+        with atomic_dir(target) as d:
+            (d / "a.json").write_text("{}")
+    assert os.listdir(target) == ["me.png"] and os.listdir(tmp_path) == ["mine"]
+    with atomic_dir(target, overwrite=True) as d:  # asked for: written into, the other files kept
+        (d / "a.json").write_text("{}")
+        (d / "me.png").write_bytes(b"ours")
+    assert sorted(os.listdir(target)) == [MARKER, "a.json", "me.png"] and (target / "me.png").read_bytes() == b"ours"
+
+
+def test_atomic_dir_keeps_a_same_named_folder_of_the_user(tmp_path):
+    target = tmp_path / "out"
+    with atomic_dir(target) as d:
+        (d / "frames").mkdir()
+        (d / "frames" / "0.ply").write_text("0")
+    (target / "frames" / "mine.txt").write_text("the user's")
+    with atomic_dir(target) as d:
+        (d / "other.txt").write_text("1")
+    assert os.listdir(target / "frames") == ["mine.txt"]  # 0.ply (ours) removed, the folder kept for mine.txt
+
+
+def test_atomic_dir_names_the_output_when_the_disk_is_full(tmp_path):
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    with pytest.raises(OutputError, match=r"could not write .*out: No space left on device"):
+        with atomic_dir(tmp_path / "out") as d:
+            with atomic_path(d / "a.bin") as inner:  # the inner writer's temporary name is not what the user sees
+                full(inner)
+    assert os.listdir(tmp_path) == []
+
+
+def test_safetensors_disk_full_becomes_one_line(tmp_path):
+    from safetensors import SafetensorError
+
+    def full(*args, **kwargs):
+        raise SafetensorError("Error while serializing: I/O error: No space left on device (os error 28)")
+
+    with pytest.raises(OutputError, match=r"a.safetensors: No space left on device"):
+        with atomic_path(tmp_path / "a.safetensors") as tmp:
+            full(tmp)
+    with pytest.raises(SafetensorError, match="header"):  # other safetensors errors are not disk errors
+        with atomic_path(tmp_path / "b.safetensors"):
+            raise SafetensorError("invalid header")
 
 
 def _umask() -> int:

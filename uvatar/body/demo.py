@@ -57,8 +57,9 @@ def split_uv_seams(faces: torch.Tensor, uv_corners: torch.Tensor, face_uv_index:
     return source_vertex, inverse.reshape(-1, 3), uv
 
 
-def write_body_demo(out_dir: str | Path, body) -> dict:
-    """Write the files listed in the module docstring into ``out_dir`` (atomically, as one folder)."""
+def write_body_demo(out_dir: str | Path, body, overwrite: bool = False) -> dict:
+    """Write the files listed in the module docstring into ``out_dir`` (:func:`~uvatar.io.atomic.atomic_dir`;
+    a non-empty folder UVatar did not write needs ``overwrite``)."""
     import trimesh
     from PIL import Image
 
@@ -78,7 +79,7 @@ def write_body_demo(out_dir: str | Path, body) -> dict:
     vertex_colors = PART_COLORS[vertex_part.numpy()]
     tpose = body.forward(body.tpose_params()).vertices[0].detach().cpu()
 
-    with atomic_dir(out_dir) as tmp:
+    with atomic_dir(out_dir, overwrite=overwrite) as tmp:
         checker = Image.fromarray(checker_texture())
         mesh = trimesh.Trimesh(
             vertices=rest[source].numpy(),

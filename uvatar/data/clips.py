@@ -224,17 +224,25 @@ def ingest_clip(
 
 
 def run_clips(videos: list[str | Path], out: str | Path, config: ClipsConfig = ClipsConfig(), body=None,
-              progress: Callable[[int], None] | None = None) -> dict:
-    """Ingest every clip of ``videos`` into ``out`` and write ``out/clips.json`` (all summaries)."""
+              progress: Callable[[int], None] | None = None, overwrite: bool = False) -> dict:
+    """Ingest every clip of ``videos`` into ``out`` and write ``out/clips.json`` (all summaries).
+
+    ``out`` is checked first (:func:`~uvatar.io.output_dir.check_output_dir`): a non-empty folder UVatar
+    did not write needs ``overwrite``; clips already ingested there are kept and skipped.
+    """
     from uvatar.body.model import load_body_model
     from uvatar.io.atomic import atomic_write_text
+    from uvatar.io.output_dir import MARKER, check_output_dir, marker_text, read_marker
 
     if not videos:
         raise InputError("pass at least one video clip")
+    check_output_dir(out, inputs=videos, overwrite=overwrite)
     names = [Path(v).stem for v in videos]
     if len(set(names)) != len(names):
         raise InputError("two clips have the same file name; rename one (outputs are named after the clip)")
     body = body or load_body_model()
     summaries = [ingest_clip(v, out, body, config, progress) for v in videos]
     atomic_write_text(Path(out) / "clips.json", json.dumps({"clips": summaries}, indent=1))
+    ours = set(read_marker(Path(out)) or []) | {"clips.json"} | set(names)  # each clip folder has its own marker too
+    atomic_write_text(Path(out) / MARKER, marker_text(ours))
     return {"clips": summaries}

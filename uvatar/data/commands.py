@@ -67,6 +67,7 @@ def clips(
     fov: float = typer.Option(45.0, help="Tracker field-of-view prior, degrees."),
     same_level: bool = typer.Option(True, "--same-level/--across-levels-only",
                                     help="Also pair frames of one view level (more -> less confident fit); off: only front -> three-quarter -> side -> back."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Write into an existing folder that UVatar did not write (its other files are kept)."),
     verbose: bool = typer.Option(False, "-v", "--verbose"),
 ) -> None:
     """Ingest clips: frames, person masks, a tracked fit per frame, view labels and the directed pair graph."""
@@ -77,7 +78,7 @@ def clips(
 
     config = ClipsConfig(stride=stride, max_frames=max_frames, fov_deg=fov, same_level_edges=same_level)
     with tqdm(unit="frame", desc="clips", dynamic_ncols=True, file=sys.stderr) as bar:
-        result = run_clips(videos, out, config, progress=bar.update)
+        result = run_clips(videos, out, config, progress=bar.update, overwrite=overwrite)
     typer.echo(json.dumps(result, indent=1))
 
 

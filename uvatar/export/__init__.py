@@ -38,17 +38,19 @@ def _file_target(out: Path, fmt: str) -> Path:
     return out
 
 
-def export_avatar(source: str | Path, fmt: str, out: str | Path, pose: str = "rest", texture_size: int = 1024, body=None) -> dict:
+def export_avatar(source: str | Path, fmt: str, out: str | Path, pose: str = "rest", texture_size: int = 1024, body=None,
+                  overwrite: bool = False) -> dict:
     """Export the avatar file ``source`` (``.uvatar``) as ``fmt`` to ``out``.
 
     Args:
         source: an ``avatar.uvatar`` written by ``uvatar reconstruct``.
         fmt: a key of :data:`FORMATS`.
         out: a ``.ply`` / ``.glb`` file (or an existing folder to write ``avatar.<ext>`` into), or the
-            bundle's folder (replaced as a whole).
+            bundle's folder (checked by :func:`~uvatar.io.output_dir.check_output_dir`).
         pose: ``rest`` (Anny's rest A-pose, the skin's bind pose), ``reference`` or ``tpose``.
         texture_size: texels per side of the baked texture (glb, bundle).
         body: the body model (loaded when None).
+        overwrite: let the bundle go into a non-empty folder UVatar did not write (other files kept).
     Returns:
         a summary dict (what was written, counts, bytes).
     Raises:
@@ -67,8 +69,10 @@ def export_avatar(source: str | Path, fmt: str, out: str | Path, pose: str = "re
     source, out = Path(source), Path(out)
     if source.suffix.lower() == ".ply":
         raise InputError(f"{source} is a .ply; export reads the avatar.uvatar bundle written by 'uvatar reconstruct'")
-    if fmt == "bundle" and out.resolve() in source.resolve().parents:
-        raise InputError(f"the bundle folder {out} would replace the folder holding {source}; choose another -o")
+    if fmt == "bundle":
+        from uvatar.io.output_dir import check_output_dir
+
+        check_output_dir(out, inputs=[source], overwrite=overwrite)
     target = out if fmt == "bundle" else _file_target(out, fmt)
     avatar = Avatar.load(source)
     if body is None:
@@ -78,7 +82,7 @@ def export_avatar(source: str | Path, fmt: str, out: str | Path, pose: str = "re
     if fmt == "bundle":
         from uvatar.export.bundle import write_bundle
 
-        return write_bundle(source, target, avatar, body, texture_size=texture_size)
+        return write_bundle(source, target, avatar, body, texture_size=texture_size, overwrite=overwrite)
     if fmt == "glb":
         from uvatar.export.glb import export_glb
 

@@ -181,15 +181,16 @@ The frame is rotation-covariant: the same formulas hold in any rigidly rotated f
 """
 
 
-def write_bundle(source: str | Path, out_dir: str | Path, avatar, body, texture_size: int = 1024) -> dict:
-    """Write the bundle folder ``out_dir`` (replaced as a whole on success) for the avatar file ``source``.
+def write_bundle(source: str | Path, out_dir: str | Path, avatar, body, texture_size: int = 1024, overwrite: bool = False) -> dict:
+    """Write the bundle folder ``out_dir`` for the avatar file ``source`` (:func:`~uvatar.io.atomic.atomic_dir`:
+    a non-empty folder UVatar did not write needs ``overwrite``).
 
     Returns:
         a summary dict (files and counts).
     """
     from uvatar.export.glb import export_glb
 
-    with atomic_dir(out_dir) as tmp:
+    with atomic_dir(out_dir, overwrite=overwrite) as tmp:
         shutil.copyfile(source, tmp / "avatar.uvatar")
         glb_info = export_glb(avatar, body, tmp / "body.glb", pose="rest", texture_size=texture_size)
         (tmp / "layout.json").write_text(json.dumps(bundle_layout(avatar, glb_info), indent=1))

@@ -76,9 +76,13 @@ def read_decoder(path: str | Path):
         raise InputError(f"{path} is not a safetensors decoder checkpoint ({exc}); pass one written by 'uvatar train'") from None
     if metadata.get("format") != FORMAT:
         raise InputError(f"{path} is not a UVatar decoder (format {metadata.get('format')!r}, expected {FORMAT!r})")
-    config = DecoderConfig.from_dict(json.loads(metadata["config"]))
+    try:
+        config = DecoderConfig.from_dict(json.loads(metadata["config"]))
+        meta = json.loads(metadata.get("meta", "{}"))
+    except (KeyError, TypeError, ValueError) as exc:  # no or malformed config JSON in the header
+        raise InputError(f"{path} is a damaged UVatar decoder (its config: {type(exc).__name__}: {exc}); re-train or re-export it") from None
     state = {k: (v.float() if v.is_floating_point() else v) for k, v in state.items()}
-    return config, state, json.loads(metadata.get("meta", "{}"))
+    return config, state, meta
 
 
 def load_decoder(path: str | Path, body, device: str | torch.device = "cpu"):

@@ -74,12 +74,14 @@ class LearnedDecoder:
 
 
 def check_decoder_spec(spec: str) -> None:
-    """Raise :class:`~uvatar.errors.InputError` now (before any tracking) if ``--decoder`` names no usable decoder."""
+    """Raise :class:`~uvatar.errors.InputError` now (before any tracking) if ``--decoder`` names no usable
+    decoder: the file is read and its format and config checked (a few MB; the weights' match to the
+    config is checked when the decoder is built)."""
     if spec == "projection":
         return
-    from uvatar.model.checkpoint import resolve_decoder
+    from uvatar.model.checkpoint import read_decoder, resolve_decoder
 
-    resolve_decoder(spec)
+    read_decoder(resolve_decoder(spec))
 
 
 def decode_reconstruction(spec: str, body, photos: list, uv_big, phenotypes, facial, shell_offsets, device: str = "cpu") -> Avatar:
