@@ -3,7 +3,8 @@ PY ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 export ANNY_CACHE_DIR := $(CURDIR)/.cache/anny
-export OMP_NUM_THREADS ?= 2
+# No OMP_NUM_THREADS here: UVatar picks torch threads per stage from the free cores (uvatar/threads.py);
+# a user who sets OMP_NUM_THREADS (or --threads) forces a count.
 
 $(BIN)/uvatar: pyproject.toml
 	$(PY) -m venv $(VENV)

@@ -20,6 +20,7 @@ import torch
 
 from uvatar.camera import Camera, orbit
 from uvatar.errors import InputError
+from uvatar.threads import stage_threads
 
 __all__ = ["ReconstructConfig", "reconstruct", "choose_core_resolution", "masked_psnr_ssim", "area_resize"]
 
@@ -36,6 +37,7 @@ class ReconstructConfig:
     turntable_size: int = 384
     render_backend: str = "auto"
     shell_fraction: float = 0.5  # Shell-UV grid size as a fraction of the Core-UV grid
+    threads: int = 0  # torch CPU threads: 0 = the free cores at each stage (uvatar.threads), else forced
 
 
 def choose_core_resolution(regime: str, body, vertices: torch.Tensor, camera: Camera) -> int:
@@ -118,9 +120,20 @@ def _degraded_paths(dets) -> list[str]:
     return notes
 
 
-def reconstruct(photos: list[str | Path], out_dir: str | Path, config: ReconstructConfig = ReconstructConfig(), progress=None) -> dict:
+def reconstruct(photos: list[str | Path], out_dir: str | Path, config: ReconstructConfig = ReconstructConfig(), progress=None,
+                overwrite: bool = False) -> dict:
+    """Run the whole job (:func:`_reconstruct`) with torch threads matched to the free cores at each
+    stage and every :data:`~uvatar.threads.RECHECK_S` in the render loops (``config.threads`` > 0 forces
+    a count); the caller's thread count is restored after."""
+    with stage_threads("reconstruct", config.threads) as threads:
+        return _reconstruct(photos, out_dir, config, progress, overwrite, threads)
+
+
+def _reconstruct(photos, out_dir, config: ReconstructConfig, progress, overwrite: bool, threads) -> dict:
     """Run the whole job and write OUT/avatar.uvatar, avatar.ply, posed.ply, preview.png,
-    turntable.mp4 and report.json (written into a temporary folder that replaces ``out_dir`` at the end).
+    turntable.mp4 and report.json (written into a temporary folder whose files move into ``out_dir`` at
+    the end; ``out_dir`` is checked first: a non-empty folder UVatar did not write needs ``overwrite``,
+    and a folder holding a photo is refused).
 
     Returns:
         the report (also in report.json).
@@ -134,11 +147,13 @@ def reconstruct(photos: list[str | Path], out_dir: str | Path, config: Reconstru
     from uvatar.io.atomic import atomic_dir
     from uvatar.io.image import load_image, save_image
     from uvatar.io.video import VideoWriter
+    from uvatar.io.output_dir import check_output_dir
     from uvatar.track import track_photo
 
     say = progress or (lambda message: log.info(message))
     if not photos:
         raise InputError("no photo given; pass the path of at least one portrait photo")
+    check_output_dir(out_dir, inputs=photos, overwrite=overwrite)
     from uvatar.model.learned import check_decoder_spec
 
     check_decoder_spec(config.decoder)  # "projection", "default", a checkpoint or a run folder; fails before tracking
@@ -166,6 +181,7 @@ def reconstruct(photos: list[str | Path], out_dir: str | Path, config: Reconstru
     main_fit, main_det = fits[0], dets[0]
     say(f"tracked: regime {main_fit.regime}, landmark error {main_fit.residuals.get('landmark_rel_box', float('nan')):.3f} of the box")
 
+    threads.recheck(now=True)
     shape = main_fit.params.phenotypes
     per_photo = []
     resolution = None
@@ -186,6 +202,7 @@ def reconstruct(photos: list[str | Path], out_dir: str | Path, config: Reconstru
     uv = blend_uv_features([p[0] for p in per_photo]) if len(per_photo) > 1 else per_photo[0][0]
     say(f"projected into Dual-UV ({resolution}x{resolution} core)")
 
+    threads.recheck(now=True)
     if config.decoder == "projection":
         from uvatar.model.projection import decode_projection
 
@@ -223,7 +240,7 @@ def reconstruct(photos: list[str | Path], out_dir: str | Path, config: Reconstru
         "decoder_stats": avatar.meta.get("stats", {}),
         "timings": timings,
     }
-    with atomic_dir(out_dir) as tmp:
+    with atomic_dir(out_dir, overwrite=overwrite) as tmp:
         avatar.save(tmp / "avatar.uvatar")
         avatar.export_ply(tmp / "avatar.ply", body)
         from uvatar.io.ply import write_gaussian_ply
@@ -241,6 +258,7 @@ def reconstruct(photos: list[str | Path], out_dir: str | Path, config: Reconstru
         # rendered at 2x and area-averaged like the photo (a photo larger than the preview is averaged
         # down; a render at the preview size would point-sample the Gaussians and alias)
         factor = 2 if max(camera.width, camera.height) >= 2 * config.preview_size else 1
+        threads.recheck(now=True)
         with torch.no_grad():
             front = posed.render(camera.resized(width * factor, height * factor), background=(1.0, 1.0, 1.0), backend=config.render_backend)
         front_image = area_resize(front.image.clamp(0, 1).numpy(), width, height)
@@ -256,17 +274,21 @@ def reconstruct(photos: list[str | Path], out_dir: str | Path, config: Reconstru
         views = []
         for azimuth in (90.0, 180.0):  # the avatar's left side, then its back
             cam = _turntable_cameras(rest_vertices, 1, height, start_azimuth_deg=azimuth)[0]
+            threads.recheck()
             with torch.no_grad():
                 views.append(canonical.render(cam, background=(1.0, 1.0, 1.0), backend=config.render_backend).image.clamp(0, 1))
         panels = [photo, front_image] + views
         save_image(tmp / "preview.png", torch.cat(panels, 1).numpy())
         t = lap("preview_s", t)
-        say("preview written; rendering the turntable")
+        say("preview written")
 
         if config.turntable_frames > 0:  # 0: no turntable (benchmarks that only need the avatar)
+            say(f"rendering the turntable ({config.turntable_frames} frames)")
+            threads.recheck(now=True)
             cams = _turntable_cameras(rest_vertices, config.turntable_frames, config.turntable_size)
             with VideoWriter(tmp / "turntable.mp4", fps=24) as video, torch.no_grad():
                 for cam in cams:
+                    threads.recheck()  # fewer threads as soon as another job takes a core
                     frame = canonical.render(cam, background=(1.0, 1.0, 1.0), backend=config.render_backend).image.clamp(0, 1)
                     video.append((frame.numpy() * 255).astype(np.uint8))
             t = lap("turntable_s", t)
