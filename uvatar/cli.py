@@ -277,7 +277,7 @@ def train_command(
     out: Path = typer.Option(..., "-o", "--out", help="Run folder; an existing one with the same config is resumed."),
     steps: int = typer.Option(None, help="Override the config's number of steps."),
     device: str = typer.Option(None, help="auto, cpu or cuda (default: the config's)."),
-    threads: int = typer.Option(0, help="torch CPU threads per process (0: torch's default)."),
+    threads: int = typer.Option(0, help="torch CPU threads per process (0: its share of the free cores, re-read every step; OMP_NUM_THREADS also forces a count)."),
     verbose: bool = typer.Option(False, "-v", "--verbose"),
 ) -> None:
     """Train the MAE decoder by rendering its avatars into ground-truth views (torchrun for several processes)."""
@@ -285,14 +285,11 @@ def train_command(
     import dataclasses
     import os
 
-    import torch
     from tqdm import tqdm
 
     from uvatar.model.mae import UVDecoder, describe
     from uvatar.train.loop import load_run_config, train
 
-    if threads > 0:
-        torch.set_num_threads(threads)
     decoder_config, train_config = load_run_config(config)
     overrides = {k: v for k, v in {"steps": steps, "device": device}.items() if v is not None}
     train_config = dataclasses.replace(train_config, **overrides)
@@ -311,7 +308,7 @@ def train_command(
     main_process = os.environ.get("RANK", "0") == "0"  # torchrun: only rank 0 reports
     if main_process:
         typer.echo(f"[uvatar] decoder {describe(decoder_config, UVDecoder.from_body(decoder_config, body))}", err=True)
-    summary = train(out, decoder_config, train_config, data, body=body, on_step=on_step)
+    summary = train(out, decoder_config, train_config, data, body=body, on_step=on_step, threads=threads)
     if bar is not None:
         bar.close()
     summary.pop("history", None)
@@ -329,6 +326,7 @@ def eval_command(
     seed: int = typer.Option(100000, help="First synthetic seed (training uses seeds from 0)."),
     avatar_resolution: int = typer.Option(0, help="Core-UV side of learned avatars (0: the decoder's own)."),
     projection_resolution: int = typer.Option(512, help="Core-UV side of the projection decoder."),
+    threads: int = typer.Option(0, help="CPU threads (0: the cores free, re-read per subject; OMP_NUM_THREADS also forces a count)."),
     overwrite: bool = typer.Option(False, "--overwrite", help=OVERWRITE_HELP),
     verbose: bool = typer.Option(False, "-v", "--verbose"),
 ) -> None:
@@ -346,7 +344,7 @@ def eval_command(
     names = tuple(f.strip() for f in framings.split(",") if f.strip())
     with atomic_dir(out, overwrite=overwrite) as tmp, tqdm(unit="subject", desc="evaluating", file=sys.stderr) as bar:
         result = evaluate_decoder(decoder, data, size, names, seed, avatar_resolution, projection_resolution,
-                                  figure=tmp / "eval.png", on_subject=lambda row: bar.update(1))  # fmt: skip
+                                  figure=tmp / "eval.png", on_subject=lambda row: bar.update(1), threads=threads)  # fmt: skip
         (tmp / "eval.json").write_text(json.dumps(result, indent=1))
         (tmp / "eval.md").write_text(format_markdown(result) + "\n")
     typer.echo(format_markdown(result))

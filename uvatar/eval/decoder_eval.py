@@ -30,6 +30,7 @@ import numpy as np
 import torch
 
 from uvatar.errors import InputError
+from uvatar.threads import stage_threads
 
 __all__ = ["evaluate_decoder", "format_markdown", "GROUPS", "EVAL_AZIMUTHS"]
 
@@ -147,6 +148,7 @@ def evaluate_decoder(
     identity: bool = True,
     figure: str | Path | None = None,
     on_subject=None,
+    threads: int = 0,
 ) -> dict:
     """Score a decoder on novel views (module docstring).
 
@@ -161,6 +163,7 @@ def evaluate_decoder(
         identity: score face identity when dlib is installed.
         figure: write the truth-over-render figure here.
         on_subject: called with each finished row (progress).
+        threads: torch CPU threads (0: the free cores, re-read for each subject; :mod:`uvatar.threads`).
     Returns:
         ``{"rows", "summary", "config", "wall_s"}``.
     """
@@ -185,18 +188,20 @@ def evaluate_decoder(
         log.warning("degraded: dlib is not installed, so no face-identity scores (pip install '.[identity]'); config.identity is false")
     start = time.perf_counter()
     rows, examples = [], {}
-    for raw in _raw_subjects(data, body, size, tuple(framings), seed):
-        t0 = time.perf_counter()
-        avatar = _projection_avatar(body, raw, projection_resolution) if learned is None else _learned_avatar(body, raw, learned, avatar_resolution)
-        decode_s = time.perf_counter() - t0
-        row = _score_subject(body, raw, avatar, scorer, raw.framing not in examples)
-        row["decode_s"] = round(decode_s, 3)
-        images = row.pop("_images", None)
-        if images:
-            examples[raw.framing] = images
-        rows.append(row)
-        if on_subject:
-            on_subject(row)
+    with stage_threads("eval", threads) as stage:
+        for raw in _raw_subjects(data, body, size, tuple(framings), seed):
+            stage.recheck()
+            t0 = time.perf_counter()
+            avatar = _projection_avatar(body, raw, projection_resolution) if learned is None else _learned_avatar(body, raw, learned, avatar_resolution)
+            decode_s = time.perf_counter() - t0
+            row = _score_subject(body, raw, avatar, scorer, raw.framing not in examples)
+            row["decode_s"] = round(decode_s, 3)
+            images = row.pop("_images", None)
+            if images:
+                examples[raw.framing] = images
+            rows.append(row)
+            if on_subject:
+                on_subject(row)
     if not rows:
         raise InputError(f"no subjects to evaluate in {data!r} for framings {', '.join(framings)}")
     used = tuple(f for f in framings if any(r["framing"] == f for r in rows))

@@ -41,6 +41,7 @@ import torch
 from uvatar.errors import InputError
 from uvatar.io.atomic import atomic_write_text
 from uvatar.model.mae import CONFIGS, DecoderConfig, DecoderInputs, UVDecoder
+from uvatar.threads import StageThreads, usable_cores
 from uvatar.train.losses import LossWeights
 
 __all__ = ["TrainConfig", "load_run_config", "train", "subjects_for_step", "lr_at", "parameter_digest", "validate", "CONFIG_DIR"]
@@ -296,6 +297,7 @@ def train(
     body=None,
     on_step: Callable[[dict], None] | None = None,
     stop_after: int | None = None,
+    threads: int = 0,
 ) -> dict:
     """Train (or resume) a decoder; see the module docstring for the run folder.
 
@@ -306,6 +308,8 @@ def train(
         body: a BodyModel (loaded when None).
         on_step: called on the main process after every step with ``{"step", "loss", "subjects_per_s", ...}``.
         stop_after: stop after this many steps of this call (tests of resuming), without the final files.
+        threads: torch CPU threads per process (0: this process's share of the free cores, re-read every
+            step; :mod:`uvatar.threads`); the caller's count is restored when the loop ends.
     Returns:
         the summary (also RUN/summary.json on the main process).
     """
@@ -349,7 +353,10 @@ def train(
     t_start = time.perf_counter()
     last = None
     end = config.steps if stop_after is None else min(config.steps, start + stop_after)
+    threads_before = torch.get_num_threads()
+    stage = StageThreads("train", threads, most=max(1, usable_cores() // info.world))
     for step in range(start, end):
+        stage.recheck()
         t0 = time.perf_counter()
         ids = subjects_for_step(step, info.rank, info.world, config.batch_size, train_ids, config.seed)
         subjects = [source[i] for i in ids]
@@ -403,6 +410,7 @@ def train(
             _save_checkpoint(run_dir, model, optimizer, step + 1, record, config.keep_checkpoints, {"loss": mean_loss})
         if info.active:
             torch.distributed.barrier()
+    torch.set_num_threads(threads_before)
     wall = time.perf_counter() - t_start
     summary = {"steps_run": end - start, "start_step": start, "end_step": end, "wall_s": round(wall, 1), "world": info.world,
                "rank": info.rank, "device": device, "last": last, "first_losses": history[:5], "data": source.describe(),
