@@ -1,4 +1,9 @@
-"""moderngl (fast) against the torch reference: face ids first (mismatch ratio), then values where both agree."""
+"""moderngl (fast) against the torch reference: face ids first (every mismatch explained), then values where both agree.
+
+The bounds are per pixel and derived from each triangle's screen geometry (tests/render/mesh_bounds.py):
+barycentrics on a sliver triangle legitimately differ far more than on a fat one (2e-4 on an AVX-512 AMD
+EPYC against a fixed 1e-4: one ulp of difference in the vertex projection, which MKL and OpenBLAS may round
+differently, over a 0.1-px altitude), so a fixed bound is too tight there and too loose everywhere else."""
 
 from __future__ import annotations
 
@@ -8,10 +13,20 @@ from pathlib import Path
 import pytest
 import torch
 import trimesh
+from mesh_bounds import (
+    backend_value_bounds,
+    coverage_slack_px,
+    depth_tie_m,
+    exact_depth,
+    face_geometry,
+    signed_edge_distance,
+)
 
 from uvatar.camera import Camera, orbit
 from uvatar.render import _mesh_moderngl
-from uvatar.render.mesh import rasterize_mesh
+from uvatar.render._mesh_moderngl import depth_mapping, rasterize_moderngl
+from uvatar.render._mesh_torch import rasterize_torch
+from uvatar.render.mesh import MeshRaster
 from uvatar.render.mesh_bench import bench_mesh, framing_camera
 
 os.environ.setdefault("ANNY_CACHE_DIR", str(Path(__file__).resolve().parents[2] / ".cache" / "anny"))
@@ -36,19 +51,58 @@ def anny_mesh():
     return verts, faces
 
 
+def _gl_depth_range(verts_cam, faces, near=1e-3):
+    """The moderngl backend's ``(A, B)`` depth mapping for these faces (as it chooses it)."""
+    z = verts_cam[:, 2][faces]
+    ok = (z > near).all(1) & torch.isfinite(verts_cam[faces]).all(-1).all(-1)
+    return depth_mapping(0.9 * float(z[ok].min()), 1.1 * float(z[ok].max()) + 1e-6)
+
+
+def _face_facts(verts_cam, faces, K, face, rows, cols, width, height, depth_ab):
+    """For pixels given to ``face`` (-1: none) by one backend: is the centre within the coverage slack of
+    the face's edges (either backend may then miss it), the exact depth there, and the z-test slack."""
+    has = face >= 0
+    geo = face_geometry(verts_cam, faces, K, torch.where(has, face, torch.zeros_like(face)), rows, cols)
+    slack = coverage_slack_px(geo, width, height)
+    marginal = has & (signed_edge_distance(geo) <= slack)
+    depth = torch.where(has, exact_depth(geo), torch.full_like(slack, float("inf")))
+    tie = torch.where(has, depth_tie_m(geo, slack, depth_ab), torch.zeros_like(slack))
+    return marginal, depth, tie
+
+
 def assert_backends_agree(verts, faces, cam, cull=True):
-    ref = rasterize_mesh(verts, faces, cam, cull_backfaces=cull, backend="torch")
-    fast = rasterize_mesh(verts, faces, cam, cull_backfaces=cull, backend="moderngl")
-    assert ref.mask.sum() > 0.02 * cam.width * cam.height, "test setup: mesh barely visible"
-    mismatch = (ref.face_index != fast.face_index).float().mean().item()
-    # measured: <= 1.1e-4 (Anny 512^2), pixel centres on edges and GL's 1/256-px vertex snapping
-    assert mismatch <= 1e-3
-    same = (ref.face_index == fast.face_index) & ref.mask
-    # measured: barycentrics <= 2e-7, depth <= 3e-5 m (float32 at 2-4 m)
-    assert (ref.barycentrics[same] - fast.barycentrics[same]).abs().max() < 1e-4
-    assert (ref.depth[same] - fast.depth[same]).abs().max() < 1e-4
+    """Per-pixel bounds derived in ``mesh_bounds`` (nothing measured): the face ids agree except where a
+    centre is within the coverage slack of an edge (GL's 1/256-px snapping, projection rounding) or two
+    faces tie within the z-test's precision; where both give a pixel the same face, barycentrics and depth
+    agree within what the projection and float32 edge-function rounding allow for THAT triangle."""
+    # One shared float32 camera-frame input, so the backends differ only in their own arithmetic.
+    verts_cam = cam.world_to_camera(verts.float())
+    W, H = cam.width, cam.height
+    ref = MeshRaster(*rasterize_torch(verts_cam, faces, cam.K, W, H, cull), faces=faces, vertices=verts)
+    fast = MeshRaster(*rasterize_moderngl(verts_cam, faces, cam.K, W, H, cull), faces=faces, vertices=verts)
+    assert ref.mask.sum() > 0.02 * W * H, "test setup: mesh barely visible"
+
+    rows, cols = torch.nonzero(ref.face_index != fast.face_index, as_tuple=True)
+    depth_ab = _gl_depth_range(verts_cam, faces)
+    m_t, z_t, tie_t = _face_facts(verts_cam, faces, cam.K, ref.face_index[rows, cols], rows, cols, W, H, depth_ab)
+    m_g, z_g, tie_g = _face_facts(verts_cam, faces, cam.K, fast.face_index[rows, cols], rows, cols, W, H, depth_ab)
+    tie = tie_t + tie_g
+    # A backend may drop a marginal face (then whatever is behind it shows), never a solid nearer one.
+    explained = (m_t & (z_g >= z_t - tie)) | (m_g & (z_t >= z_g - tie)) | ((z_t - z_g).abs() <= tie)
+    bad = torch.nonzero(~explained).squeeze(1)[:5].tolist()
+    assert not bad, [(int(rows[i]), int(cols[i]), int(ref.face_index[rows[i], cols[i]]), int(fast.face_index[rows[i], cols[i]])) for i in bad]
+
+    rows, cols = torch.nonzero((ref.face_index == fast.face_index) & ref.mask, as_tuple=True)
+    geo = face_geometry(verts_cam, faces, cam.K, ref.face_index[rows, cols], rows, cols)
+    bary_bound, depth_bound = backend_value_bounds(geo, ref.barycentrics[rows, cols])
+    bary_err = (ref.barycentrics[rows, cols].double() - fast.barycentrics[rows, cols].double()).abs()
+    depth_err = (ref.depth[rows, cols].double() - fast.depth[rows, cols].double()).abs()
+    worst = int((bary_err / bary_bound).amax(-1).argmax())
+    assert (bary_err <= bary_bound).all(), (float(bary_err[worst].max()), bary_bound[worst].tolist(), geo["h"][worst].tolist())
+    worst = int((depth_err / depth_bound).argmax())
+    assert (depth_err <= depth_bound).all(), (float(depth_err[worst]), float(depth_bound[worst]))
     assert torch.equal(torch.isinf(ref.depth), ~ref.mask) and torch.equal(torch.isinf(fast.depth), ~fast.mask)
-    return mismatch
+    return float((ref.face_index != fast.face_index).float().mean())
 
 
 def test_anny_body_front_512(anny_mesh):
