@@ -48,3 +48,12 @@ def test_quiet_section_keeps_errors_and_our_own_output(capfd):
             os.write(2, b"W0000 00:00:1.0 1 landmark_projection_calculator.cc:186] Using NORM_RECT ...\n")
     err = capfd.readouterr().err
     assert err.splitlines() == ["E0000 00:00:1.0 1 calculator_graph.cc:887] real failure", "a warning of ours"]
+
+
+def test_native_log_switch_turns_the_filter_off(capfd, monkeypatch):
+    from uvatar.detect.holistic import _quiet_native_log
+
+    monkeypatch.setenv("UVATAR_NATIVE_LOG", "1")  # for debugging a crash inside MediaPipe
+    with _quiet_native_log():
+        os.write(2, b"W0000 00:00:1.0 1 inference_feedback_manager.cc:114] Feedback manager ...\n")
+    assert "inference_feedback_manager" in capfd.readouterr().err

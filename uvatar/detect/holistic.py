@@ -56,12 +56,14 @@ _MAIN_FACE_AREA_RATIO = 0.6
 _HEAD_SIZE_RATIO = 0.67
 
 
-# MediaPipe 0.10.21 logs from C++ (absl, TFLite) straight to file descriptor 2, a dozen lines per photo
+# MediaPipe 0.10.21 logs from C++ (absl, TFLite) straight to file descriptor 2, about 20 lines per photo
 # ("W0000 ... inference_feedback_manager.cc:114] Feedback manager requires ...", "INFO: Created TensorFlow
-# Lite XNNPACK delegate for CPU."). GLOG_minloglevel, TF_CPP_MIN_LOG_LEVEL and absl's Python verbosity
-# were tried and change nothing (absl's C++ log is never initialised, so it prints everything), hence
-# the fd-level filter below. Only these INFO/WARNING lines are dropped: ERROR/FATAL lines and anything
-# else written to stderr meanwhile (ours, or another thread's) are written back after the call.
+# Lite XNNPACK delegate for CPU."). Measured: GLOG_minloglevel=2, TF_CPP_MIN_LOG_LEVEL=3 and
+# ABSL_MIN_LOG_LEVEL=2 change nothing (the wheel's absl log is never initialised and prints every
+# level), hence the fd-level filter below. Only these INFO/WARNING lines are dropped: ERROR/FATAL lines
+# and anything else written to stderr meanwhile (ours, or another thread's) are written back after the
+# call. A hard crash inside MediaPipe during a call would lose its last lines: set UVATAR_NATIVE_LOG=1
+# to turn the filter off when debugging one.
 _NATIVE_NOISE = re.compile(rb"^(?:[IW]\d{4} \d\d:\d\d:|INFO: Created TensorFlow Lite |WARNING: All log messages before absl::InitializeLog)")
 _QUIET_DEPTH = 0
 
@@ -74,7 +76,7 @@ def _quiet_native_log():
     While it runs (one graph call, 10-500 ms) other threads' stderr output is held back, not lost."""
     global _QUIET_DEPTH
     with _LOCK:
-        if _QUIET_DEPTH:
+        if _QUIET_DEPTH or os.environ.get("UVATAR_NATIVE_LOG", "") not in ("", "0"):
             _QUIET_DEPTH += 1
             try:
                 yield
@@ -85,24 +87,25 @@ def _quiet_native_log():
         try:
             saved = os.dup(2)
         except OSError:  # no stderr to filter
+            saved = None
+        if saved is None:
             yield
             return
-        sink = tempfile.TemporaryFile()
-        _QUIET_DEPTH = 1
-        try:
-            os.dup2(sink.fileno(), 2)
-            yield
-        finally:
-            _QUIET_DEPTH = 0
-            _flush_stderr()
-            os.dup2(saved, 2)
-            os.close(saved)
-            sink.seek(0)
-            kept = b"".join(line for line in sink.read().splitlines(keepends=True) if not _NATIVE_NOISE.match(line))
-            sink.close()
-            with contextlib.suppress(OSError):
-                while kept:
-                    kept = kept[os.write(2, kept) :]
+        with tempfile.TemporaryFile() as sink:
+            _QUIET_DEPTH = 1
+            try:
+                os.dup2(sink.fileno(), 2)
+                yield
+            finally:
+                _QUIET_DEPTH = 0
+                _flush_stderr()
+                os.dup2(saved, 2)
+                os.close(saved)
+                sink.seek(0)
+                kept = b"".join(line for line in sink.read().splitlines(keepends=True) if not _NATIVE_NOISE.match(line))
+                with contextlib.suppress(OSError):
+                    while kept:
+                        kept = kept[os.write(2, kept) :]
 
 
 def _flush_stderr() -> None:
