@@ -69,19 +69,19 @@ def track(
     from uvatar.io.atomic import atomic_dir
     from uvatar.io.image import load_image, save_image
     from uvatar.io.output_dir import check_output_dir
-    from uvatar.track import track_photo
+    from uvatar.track import track_upright_photo
     from uvatar.track.fit import FitConfig
     from uvatar.track.overlay import fit_overlay
 
     check_output_dir(out, inputs=[photo], overwrite=overwrite)
     image = load_image(photo)
     body = load_body_model()
-    fit, det = track_photo(image.rgb, body, dataclasses.replace(FitConfig(), fov_deg=fov))
+    rgb, fit, det, _ = track_upright_photo(image.rgb, body, dataclasses.replace(FitConfig(), fov_deg=fov))
     fit.residuals["image_notes"] = list(image.notes)
     with atomic_dir(out, overwrite=overwrite) as tmp:
         fit.save(tmp / "fit.json")
         det.save(tmp / "detections.safetensors")
-        save_image(tmp / "overlay.png", fit_overlay(image.rgb, body, fit, det))
+        save_image(tmp / "overlay.png", fit_overlay(rgb, body, fit, det))
     summary = {
         "photo": str(photo),
         "regime": fit.regime,

@@ -148,7 +148,9 @@ def _reconstruct(photos, out_dir, config: ReconstructConfig, progress, overwrite
     from uvatar.io.image import load_image, save_image
     from uvatar.io.video import VideoWriter
     from uvatar.io.output_dir import check_output_dir
-    from uvatar.track import track_photo
+    from uvatar.detect.orientation import turn_image
+    from uvatar.track import track_upright_photo
+    from uvatar.track.overlay import fit_overlay
 
     say = progress or (lambda message: log.info(message))
     if not photos:
@@ -174,7 +176,9 @@ def _reconstruct(photos, out_dir, config: ReconstructConfig, progress, overwrite
 
     fits, dets = [], []
     for image in images:
-        fit, det = track_photo(image.rgb, body)
+        image.rgb, fit, det, turns = track_upright_photo(image.rgb, body)
+        if turns and image.alpha is not None:
+            image.alpha = turn_image(image.alpha, turns)
         fits.append(fit)
         dets.append(det)
     t = lap("track_s", t)
@@ -247,6 +251,7 @@ def _reconstruct(photos, out_dir, config: ReconstructConfig, progress, overwrite
 
         write_gaussian_ply(tmp / "posed.ply", posed.to_ply_cloud())
         (tmp / "fit.json").write_text(json.dumps(main_fit.to_dict(), indent=1))
+        save_image(tmp / "overlay.png", fit_overlay(images[0].rgb, body, main_fit, main_det))  # the fit on the photo, as 'uvatar track' draws it
         t = lap("write_s", t)
         timings["avatar_total_s"] = round(time.perf_counter() - start, 4)
         say(f"avatar written in {timings['avatar_total_s']:.1f} s; rendering the preview")

@@ -21,7 +21,7 @@ def test_reconstruct_full_body_photo(tmp_path, shared_dir, body):
     result = _reconstruct(tmp_path / "person.jpg", "-o", out, "--turntable-frames", "3")
     assert result.returncode == 0, result.stderr[-3000:]
     names = {p.name for p in out.iterdir()}
-    assert {"avatar.uvatar", "avatar.ply", "posed.ply", "preview.png", "turntable.mp4", "report.json"} <= names
+    assert {"avatar.uvatar", "avatar.ply", "posed.ply", "preview.png", "turntable.mp4", "report.json", "overlay.png"} <= names
     report = json.loads((out / "report.json").read_text())
     assert report["regime"] == "full" and report["n_gaussians"] > 50_000
     # the input view must resemble the photo inside the person mask (a blank render scores ~5-8 dB)

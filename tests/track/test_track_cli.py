@@ -73,3 +73,17 @@ def test_profile_view_fits(tmp_path, shared_dir, body):
     result = _track(shared_dir / "realdata/full/pexels_anete_lusina_4793258_side.jpg", tmp_path / "fit")
     assert result.returncode == 0, result.stderr[-2000:]
     assert json.loads(result.stdout)["regime"] == "full"
+
+
+@pytest.mark.parametrize("turns", [2, 1])
+def test_a_turned_photo_is_stood_upright(tmp_path, shared_dir, body, turns):
+    """Pixels turned (no EXIF tag): the fit is that of the upright photo, and the report says so."""
+    photo = np.asarray(Image.open(shared_dir / "realdata/half/astronaut.png").convert("RGB"))
+    Image.fromarray(np.ascontiguousarray(np.rot90(photo, turns))).save(tmp_path / "turned.png")
+    result = _track(tmp_path / "turned.png", tmp_path / "fit")
+    assert result.returncode == 0, result.stderr[-2000:]
+    summary = json.loads(result.stdout)
+    assert summary["regime"] == "half" and summary["residuals"]["landmark_rel_box"] < 0.03
+    assert not summary["low_confidence"]
+    assert any("turned" in w for w in summary["warnings"]), summary["warnings"]
+    assert (tmp_path / "fit" / "overlay.png").is_file()
