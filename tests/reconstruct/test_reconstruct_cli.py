@@ -53,6 +53,12 @@ def test_reconstruct_unknown_decoder_is_a_clear_error(tmp_path, shared_dir):
     result = _reconstruct(shared_dir / "realdata/half/astronaut.png", "-o", tmp_path / "out", "--decoder", "nonsense")
     assert result.returncode == 2 and "decoder" in result.stderr
     assert not (tmp_path / "out").exists()
+    damaged = tmp_path / "decoder.safetensors"
+    damaged.write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{not json}")  # a header length, then junk
+    result = _reconstruct(shared_dir / "realdata/half/astronaut.png", "-o", tmp_path / "out", "--decoder", damaged)
+    assert result.returncode == 2 and "not a safetensors decoder" in result.stderr and "Traceback" not in result.stderr
+    assert "tracked" not in result.stderr, "a damaged decoder must be refused before tracking"
+    assert not (tmp_path / "out").exists()
 
 
 def _bad_inputs(tmp_path, shared_dir):
