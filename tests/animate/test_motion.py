@@ -84,3 +84,86 @@ def test_load_rejects_foreign_and_damaged_files(tmp_path):
 def test_check_rig(body):
     with pytest.raises(InputError, match="another rig"):
         _motion().check_rig(body)
+
+
+# ---------------------------------------------------------------------- crafted motion files (issue 13)
+def _write(tmp_path, data, name="m.json"):
+    path = tmp_path / name
+    path.write_text(data if isinstance(data, str) else json.dumps(data))
+    return path
+
+
+def _one_line_error(path, fragment):
+    with pytest.raises(InputError) as info:
+        Motion.load(path)
+    message = str(info.value)
+    assert fragment in message and str(path) in message and "\n" not in message, message
+
+
+def test_deeply_nested_json_is_an_input_error(tmp_path):
+    _one_line_error(_write(tmp_path, "[" * 100_000 + "]" * 100_000), "nested too deeply")
+    data = _motion().to_dict()
+    data["meta"] = {"x": json.loads("[" * 900 + "]" * 900)}  # within json's own depth: still loads
+    assert Motion.load(_write(tmp_path, data, "ok.json")).meta["x"]
+
+
+@pytest.mark.parametrize(
+    "key, value, fragment",
+    [
+        ("fps", 1e300, "fps"),
+        ("fps", 1e-300, "fps"),
+        ("fps", 5000.0, "fps"),
+        ("n_frames", float("inf"), "n_frames"),
+        ("n_frames", 10**12, "n_frames"),
+        ("n_frames", 100_000, "n_frames"),
+        ("n_frames", -3, "n_frames"),
+    ],
+)
+def test_absurd_rates_and_counts_are_refused(tmp_path, key, value, fragment):
+    data = _motion(frames=5).to_dict()
+    data.update({"bones": [], "rotvecs": [], "translation": None, "facial_actions": None, "facial": None}) if key == "n_frames" else None
+    data[key] = value
+    _one_line_error(_write(tmp_path, data), fragment)
+
+
+@pytest.mark.parametrize(
+    "field, value, fragment",
+    [
+        ("rotvecs", float("nan"), "rotvecs"),
+        ("rotvecs", 1e38, "rotvecs"),
+        ("translation", 1e30, "translation"),
+        ("facial", float("nan"), "facial"),
+        ("facial", 5.0, "facial"),
+    ],
+)
+def test_nan_and_absurd_values_are_refused(tmp_path, field, value, fragment):
+    data = _motion(frames=5).to_dict()
+    row = data[field][2]
+    while isinstance(row[0], list):
+        row = row[0]
+    row[0] = value
+    _one_line_error(_write(tmp_path, data), fragment)
+
+
+def test_limits_hold_for_motions_made_in_code():
+    from uvatar.animate.motion import MAX_FPS, MAX_FRAMES
+
+    with pytest.raises(InputError, match="fps"):
+        _motion(fps=MAX_FPS * 2)
+    with pytest.raises(InputError, match="frames"):
+        _motion(frames=MAX_FRAMES + 1, facial=None)
+    assert _motion(fps=MAX_FPS).fps == MAX_FPS
+
+
+def test_resample_can_stop_after_the_frames_needed():
+    motion = _motion(frames=5, loop=True)
+    full = motion.resample(20.0)
+    first = motion.resample(20.0, first=3)
+    assert full.n_frames == 10 and full.loop
+    assert first.n_frames == 3 and not first.loop and torch.allclose(first.rotvecs, full.rotvecs[:3])
+
+
+def test_source_frames_must_match_the_frames(tmp_path):
+    data = _motion(frames=5).to_dict()
+    data["meta"] = {"source": "video", "source_frames": [0, 1]}
+    _one_line_error(_write(tmp_path, data), "source_frames")

@@ -103,3 +103,17 @@ def test_unknown_names_raise(body):
     text = make_bvh("mixamo", ("tpose",)).replace("mixamorig:", "bone_").replace("Left", "Lx").replace("Right", "Rx").replace("Spine", "Sp").replace("Hips", "Pelvis").replace("Head", "Hd").replace("Neck", "Nk")
     with pytest.raises(InputError, match="Mixamo or CMU"):
         retarget_bvh(parse_bvh(text), body)
+
+
+def test_a_root_path_far_beyond_any_capture_is_refused_naming_the_file(tmp_path, body):
+    from uvatar.animate.builtin import load_motion
+
+    lines = make_bvh("mixamo", ("tpose", "arms_up")).splitlines()
+    values = lines[-1].split()
+    lines[-1] = " ".join(["1e9"] + values[1:])  # the hips 10,000 km to the side in the last frame
+    path = tmp_path / "far.bvh"
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(InputError) as info:
+        load_motion(path, body)
+    message = str(info.value)
+    assert str(path) in message and "translation" in message and "\n" not in message, message

@@ -97,6 +97,17 @@ def test_bad_options():
         VideoMotionConfig(every=0).validate()
 
 
+def test_a_frame_rate_no_motion_may_have_is_refused_before_tracking(body, shared_dir, monkeypatch):
+    import uvatar.track
+
+    def no_tracking(*args, **kwargs):
+        raise AssertionError("tracked a frame of a video whose motion would be refused")
+
+    monkeypatch.setattr(uvatar.track, "track_photo", no_tracking)
+    with pytest.raises(InputError, match="smaller --every"):
+        motion_from_video(shared_dir / VIDEO, body, VideoMotionConfig(every=100_000))
+
+
 @pytest.mark.slow
 def test_real_head_clip_tracks_into_a_head_motion(body, shared_dir):
     motion = motion_from_video(shared_dir / VIDEO, body, VideoMotionConfig(every=20, max_frames=3))

@@ -45,7 +45,11 @@ def load_motion(spec: str | Path, body=None, naming: str = "auto") -> Motion:
             from uvatar.body.model import load_body_model
 
             body = load_body_model()
-        return retarget_bvh(read_bvh(path), body, naming=naming, name=path.stem)
+        clip = read_bvh(path)  # its errors name the file and line
+        try:
+            return retarget_bvh(clip, body, naming=naming, name=path.stem)
+        except InputError as exc:
+            raise InputError(f"{path}: {exc}") from None
     if suffix == ".json":
         return Motion.load(path)
     raise InputError(f"--motion {text!r} is neither a built-in ({', '.join(BUILTIN_MOTIONS)}) nor a .json or .bvh file")

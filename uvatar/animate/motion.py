@@ -10,8 +10,8 @@ File format ``uvatar.motion/1`` (JSON, UTF-8; written atomically)::
     {
       "format": "uvatar.motion/1",
       "name": "wave",                     # free text
-      "fps": 30.0,                        # frames per second (> 0)
-      "n_frames": 90,
+      "fps": 30.0,                        # frames per second, MIN_FPS to MAX_FPS
+      "n_frames": 90,                     # 1 to MAX_FRAMES
       "loop": true,                       # frame n_frames would equal frame 0 (plays seamlessly)
       "rig": {"bone_labels": [...J...],   # Anny "default" rig order the motion was made for
               "facial_labels": [...52...]},
@@ -31,7 +31,6 @@ executed or unpickled.
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -40,10 +39,28 @@ import torch
 from uvatar.errors import InputError
 from uvatar.io.atomic import atomic_write_text
 
-__all__ = ["Motion", "FORMAT"]
+__all__ = ["Motion", "FORMAT", "MIN_FPS", "MAX_FPS", "MAX_FRAMES"]
 
 FORMAT = "uvatar.motion/1"
 _FACIAL_MODES = ("replace", "add")
+
+# Limits on what a motion may hold, so that a crafted or damaged file fails at once with a clear message
+# instead of deep inside torch or ffmpeg (which answered 1e300 fps with "Broken pipe").
+#: Frame rates, frames per second. No screen or codec shows more than 1000 frames a second; below one
+#: frame per 100 s a motion is a slide show, and resampling it to a video rate would multiply its frames
+#: by up to 100,000.
+MIN_FPS, MAX_FPS = 0.01, 1000.0
+#: Most frames: 36,000 is 20 min at 30 fps or 5 min of 120-fps mocap (CMU's longest clips are a few
+#: minutes). Retargeting a BVH holds about 50 KB of float64 rotations per frame (1.8 GB at the limit),
+#: and rendering that many frames at ~1 s each already takes ten hours.
+MAX_FRAMES = 36_000
+#: Largest rotation-vector angle, radians. Real motions stay within pi (tracking and retargeting clamp to
+#: the joint limits); 100 rad (16 turns) leaves room for hand-written files and refuses values such as
+#: 1e38, whose squares overflow float32 and turn every rotation into NaN.
+MAX_ANGLE = 100.0
+#: Largest translation, metres: a motion moves a person about a room or a street; a kilometre is more
+#: than any capture holds, and a camera framing such a path would shrink the body to nothing.
+MAX_TRANSLATION_M = 1000.0
 
 
 @dataclass
@@ -86,12 +103,13 @@ class Motion:
     # ------------------------------------------------------------------ checks and sizes
     def validate(self) -> None:
         """Raise :class:`InputError` on inconsistent shapes, labels or values."""
-        if not (isinstance(self.fps, (int, float)) and math.isfinite(self.fps) and self.fps > 0):
-            raise InputError(f"motion fps must be a number > 0; got {self.fps!r}")
+        _check_fps(self.fps, "motion fps")
         n_bones = len(self.bone_labels)
         if self.rotvecs.dim() != 3 or self.rotvecs.shape[1:] != (n_bones, 3) or self.rotvecs.shape[0] < 1:
             raise InputError(f"motion rotvecs must be (T>=1, {n_bones}, 3); got {tuple(self.rotvecs.shape)}")
         frames = self.n_frames
+        if frames > MAX_FRAMES:
+            raise InputError(f"the motion has {frames} frames, more than the {MAX_FRAMES} UVatar animates; cut it into shorter motions")
         if tuple(self.translation.shape) != (frames, 3):
             raise InputError(f"motion translation must be ({frames}, 3); got {tuple(self.translation.shape)}")
         unknown = [b for b in self.bones if b not in self.bone_labels]
@@ -103,10 +121,26 @@ class Motion:
             )
         if self.facial_mode not in _FACIAL_MODES:
             raise InputError(f"motion facial_mode must be one of {_FACIAL_MODES}; got {self.facial_mode!r}")
+        self._check_values()
+        sources = self.meta.get("source_frames") if isinstance(self.meta, dict) else None
+        if sources is not None and not (
+            isinstance(sources, list) and len(sources) == frames and all(isinstance(k, int) and k >= 0 for k in sources)
+        ):
+            raise InputError(f"motion meta source_frames must list one video frame index per motion frame ({frames}); re-make the motion")
+
+    def _check_values(self) -> None:
+        """Finite values in range: rotation angles up to MAX_ANGLE, translations up to MAX_TRANSLATION_M, facial in [0, 1]."""
         for name in ("rotvecs", "translation", "facial"):
             value = getattr(self, name)
             if value is not None and not torch.isfinite(value).all():
                 raise InputError(f"motion {name} holds NaN or infinite values; re-create the motion")
+        angle = float(self.rotvecs.norm(dim=-1).max())
+        if not angle <= MAX_ANGLE:  # also refuses an overflowing norm (inf)
+            raise InputError(f"motion rotvecs reach an angle of {angle:.4g} rad, more than {MAX_ANGLE:g} rad (real motions stay within pi); re-create the motion")
+        if float(self.translation.abs().max()) > MAX_TRANSLATION_M:
+            raise InputError(f"motion translation moves {float(self.translation.abs().max()):.4g} m, more than {MAX_TRANSLATION_M:g} m; re-create the motion")
+        if self.facial is not None and self.facial.numel() and not (float(self.facial.min()) >= 0 and float(self.facial.max()) <= 1):
+            raise InputError(f"motion facial weights must be in [0, 1]; they range {float(self.facial.min()):.4g}..{float(self.facial.max()):.4g}")
 
     @property
     def n_frames(self) -> int:
@@ -129,13 +163,30 @@ class Motion:
         if self.facial is not None and list(self.facial_labels) != list(body.facial_labels):
             raise InputError("the motion's facial actions differ from the body's; re-create it for this Anny version")
 
-    def resample(self, fps: float) -> "Motion":
-        """The same motion at another frame rate (geodesic interpolation of rotations, linear otherwise)."""
+    def resampled_frames(self, fps: float) -> int:
+        """Frames the motion has at ``fps`` (its duration times ``fps``, at least 1)."""
+        _check_fps(fps, "fps")
+        return max(1, int(round(self.duration * fps)))
+
+    def resample(self, fps: float, first: int | None = None) -> "Motion":
+        """The same motion at another frame rate (geodesic interpolation of rotations, linear otherwise).
+
+        Args:
+            fps: the new frame rate (MIN_FPS to MAX_FPS).
+            first: keep only the first ``first`` frames of the result (to render a few frames of a
+                long motion); a looping motion cut short no longer loops.
+        """
         from uvatar.animate.rotations import interpolate_rotvecs
 
-        if not fps > 0:
-            raise InputError(f"fps must be > 0; got {fps!r}")
-        frames = max(1, int(round(self.duration * fps)))
+        frames = self.resampled_frames(fps)
+        loop = self.loop
+        if first is not None and first < frames:
+            frames, loop = max(1, int(first)), False
+        if frames > MAX_FRAMES:
+            raise InputError(
+                f"at {fps:g} fps the motion has {frames} frames, more than the {MAX_FRAMES} UVatar animates; "
+                "lower --fps or render fewer with --frames"
+            )
         positions = torch.arange(frames, dtype=torch.float64) * (self.fps / fps)
         rotvecs, translation, facial = self.rotvecs, self.translation, self.facial
         if self.loop:  # interpolate towards frame 0 after the last frame
@@ -157,7 +208,7 @@ class Motion:
         return Motion(
             fps=float(fps), rotvecs=interpolate_rotvecs(rotvecs, positions), translation=lerp(translation),
             bone_labels=list(self.bone_labels), bones=list(self.bones), facial=lerp(facial),
-            facial_labels=list(self.facial_labels), facial_mode=self.facial_mode, loop=self.loop,
+            facial_labels=list(self.facial_labels), facial_mode=self.facial_mode, loop=loop,
             name=self.name, meta=meta,
         )  # fmt: skip
 
@@ -203,7 +254,7 @@ class Motion:
             bone_labels = [str(b) for b in rig["bone_labels"]]
             facial_labels = [str(f) for f in rig.get("facial_labels", [])]
             bones = [str(b) for b in data["bones"]]
-            frames = int(data["n_frames"])
+            frames = _frame_count(data["n_frames"], source)
             unknown = [b for b in bones if b not in bone_labels]
             if unknown:
                 raise InputError(f"{source} drives bones {unknown[:5]} that its rig lacks; re-create the motion")
@@ -222,14 +273,19 @@ class Motion:
                 facial = torch.zeros(frames, len(facial_labels))
                 if actions:
                     facial[:, [facial_labels.index(a) for a in actions]] = torch.tensor(data["facial"], dtype=torch.float32).reshape(frames, len(actions))
+            fps = float(data["fps"])
+            meta = dict(data.get("meta") or {})
+        except (KeyError, TypeError, ValueError, RuntimeError, OverflowError, IndexError, RecursionError) as exc:
+            reason = " ".join(f"{type(exc).__name__}: {exc}".split())[:200]
+            raise InputError(f"{source} is a damaged motion file ({reason}); re-create it") from None
+        try:
             return cls(
-                fps=float(data["fps"]), rotvecs=rotvecs, translation=translation, bone_labels=bone_labels,
-                bones=bones, facial=facial, facial_labels=facial_labels,
-                facial_mode=str(data.get("facial_mode", "replace")), loop=bool(data.get("loop", False)),
-                name=str(data.get("name", "")), meta=dict(data.get("meta") or {}),
+                fps=fps, rotvecs=rotvecs, translation=translation, bone_labels=bone_labels, bones=bones,
+                facial=facial, facial_labels=facial_labels, facial_mode=str(data.get("facial_mode", "replace")),
+                loop=bool(data.get("loop", False)), name=str(data.get("name", "")), meta=meta,
             )  # fmt: skip
-        except (KeyError, TypeError, ValueError, RuntimeError) as exc:
-            raise InputError(f"{source} is a damaged motion file ({type(exc).__name__}: {exc}); re-create it") from None
+        except InputError as exc:
+            raise InputError(f"{source}: {exc}") from None
 
     @classmethod
     def load(cls, path: str | Path) -> "Motion":
@@ -239,9 +295,24 @@ class Motion:
             raise InputError(f"no motion file at {path}; pass a .json written by 'uvatar motion' or a built-in name")
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
+        except RecursionError:  # json.loads recurses once per nesting level
+            raise InputError(f"cannot read motion {path}: its JSON is nested too deeply; pass a motion .json written by UVatar") from None
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise InputError(f"cannot read motion {path}: {exc}; pass a motion .json") from None
         return cls.from_dict(data, source=str(path))
+
+
+def _check_fps(fps, what: str) -> None:
+    """Raise :class:`InputError` unless ``fps`` is a number in [MIN_FPS, MAX_FPS] (NaN fails too)."""
+    if not (isinstance(fps, (int, float)) and MIN_FPS <= fps <= MAX_FPS):
+        raise InputError(f"{what} must be between {MIN_FPS:g} and {MAX_FPS:g} frames per second; got {fps!r}")
+
+
+def _frame_count(value, source: str) -> int:
+    """``n_frames`` of a motion file as an int in 1..MAX_FRAMES (checked before any tensor is made)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (1 <= value <= MAX_FRAMES) or value != int(value):
+        raise InputError(f"{source}: n_frames must be a whole number from 1 to {MAX_FRAMES}; got {value!r}")
+    return int(value)
 
 
 def _rounded(values: torch.Tensor) -> list:

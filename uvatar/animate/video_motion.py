@@ -31,7 +31,7 @@ import numpy as np
 import roma
 import torch
 
-from uvatar.animate.motion import Motion
+from uvatar.animate.motion import MAX_FPS, MIN_FPS, Motion
 from uvatar.animate.rotations import interpolate_rotvecs, smooth_rotvecs, smooth_signal, world_from_local
 from uvatar.errors import InputError, NoPersonError
 
@@ -116,6 +116,12 @@ def motion_from_video(
     if not video_fps > 0:
         log.warning("%s does not say its frame rate; assuming 25 fps", path)
         video_fps = 25.0
+    if not MIN_FPS <= video_fps / config.every <= MAX_FPS:  # checked before hours of tracking, not after
+        frames.close()
+        raise InputError(
+            f"{path} at {video_fps:g} fps with --every {config.every} gives a motion of {video_fps / config.every:g} frames "
+            f"per second; motions play at {MIN_FPS:g} to {MAX_FPS:g}: choose a smaller --every"
+        )
     fit_config = dataclasses.replace(FitConfig(), fov_deg=config.fov_deg)
     fits: list[_FrameFit] = []
     for k, frame in enumerate(frames):
