@@ -53,3 +53,59 @@ def test_bad_files_raise_one_line_input_errors(text, fragment):
 def test_read_bvh_missing_file(tmp_path):
     with pytest.raises(InputError, match="no BVH file"):
         read_bvh(tmp_path / "nothing.bvh")
+
+
+# ---------------------------------------------------------------------- crafted files (issue 13)
+def _chain(n_joints: int) -> str:
+    """A BVH of ``n_joints`` joints each nested in the previous one, one frame."""
+    opening = "".join(f"JOINT J{k}\n{{\nOFFSET 0 1 0\nCHANNELS 1 Xrotation\n" for k in range(1, n_joints))
+    return (
+        "HIERARCHY\nROOT J0\n{\nOFFSET 0 0 0\nCHANNELS 1 Xrotation\n" + opening + "}\n" * n_joints
+        + f"MOTION\nFrames: 1\nFrame Time: 0.1\n{' '.join(['0'] * n_joints)}\n"
+    )  # fmt: skip
+
+
+def _siblings(n_joints: int) -> str:
+    joints = "".join(f"JOINT J{k}\n{{\nOFFSET 0 1 0\nCHANNELS 1 Xrotation\n}}\n" for k in range(1, n_joints))
+    return f"HIERARCHY\nROOT J0\n{{\nOFFSET 0 0 0\nCHANNELS 1 Xrotation\n{joints}}}\nMOTION\nFrames: 1\nFrame Time: 0.1\n{' '.join(['0'] * n_joints)}\n"
+
+
+ONE = "HIERARCHY\nROOT Hips\n{\nOFFSET 0 0 0\nCHANNELS 1 Xrotation\n}\nMOTION\n"
+TWO = "HIERARCHY\nROOT Hips\n{\nOFFSET 0 0 0\nCHANNELS 3 Xrotation Yrotation Zrotation\nJOINT Leg\n{\nOFFSET 0 -1 0\nCHANNELS 3 Xrotation Yrotation Zrotation\n}\n}\nMOTION\n"
+
+
+@pytest.mark.parametrize(
+    "text, fragment",
+    [
+        (_chain(5000), "nested"),
+        (_siblings(3000), "joints"),
+        (ONE + "Frames: 1\nFrame Time: 1e-300\n1\n", "frame time"),
+        (ONE + "Frames: 1\nFrame Time: 1e300\n1\n", "frame time"),
+        (ONE + "Frames: 1000000000\nFrame Time: 0.1\n1\n2\n3\n", "Frames"),
+        (ONE + "Frames: 60000\nFrame Time: 0.1\n1\n2\n3\n", "Frames"),
+        ("HIERARCHY\nROOT Hips\n{\nOFFSET 0 0 0\n}\nMOTION\nFrames: 1000000000\nFrame Time: 0.1\n", "channels"),
+        ("HIERARCHY\nROOT Hips\n{\nOFFSET 0 0 0\n}\nMOTION\nFrames: 3\nFrame Time: 0.1\n\n\n\n", "channels"),
+        (TWO + "Frames: 2\nFrame Time: 0.1\n1 2 3 4\n5 6 7 8 9 10 11 12\n", "4 values"),
+        (TWO + "Frames: 2\nFrame Time: 0.1\n1 2 3 4 5 6 7\n8 9 10 11 12\n", "7 values"),
+        (TWO + "Frames: 1\nFrame Time: 0.1\n1 2 3 4 5 6\n7 8 9 10 11 12\n", "more frame"),
+    ],
+    ids=["5000 nested joints", "3000 joints", "frame time 1e-300", "frame time 1e300", "1e9 frames, 3 lines",
+         "60000 frames, 3 lines", "no channels, 1e9 frames", "no channels", "short line", "long line", "extra line"],
+)
+def test_crafted_files_raise_one_line_input_errors(text, fragment):
+    with pytest.raises(InputError) as info:
+        parse_bvh(text, source="x.bvh")
+    message = str(info.value)
+    assert fragment in message and "\n" not in message and message.startswith("x.bvh"), message
+
+
+def test_a_deep_but_sane_chain_parses():
+    clip = parse_bvh(_chain(60), source="x.bvh")
+    assert clip.n_frames == 1 and clip.parents == [-1] + list(range(59))
+    _, positions = clip.forward_kinematics()
+    assert torch.allclose(positions[0, -1], torch.tensor([0.0, 59.0, 0.0], dtype=torch.float64))
+
+
+def test_frame_values_are_one_line_per_frame_and_keep_their_order():
+    clip = parse_bvh(TWO + "Frames: 2\nFrame Time: 0.05\n1 2 3 4 5 6\n7 8 9 10 11 12\n\n", source="x.bvh")
+    assert clip.values.tolist() == [[1, 2, 3, 4, 5, 6], [7, 8, 9, 10, 11, 12]] and clip.fps == pytest.approx(20.0)

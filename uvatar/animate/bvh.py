@@ -38,11 +38,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from uvatar.errors import InputError
 
-__all__ = ["BvhJoint", "BvhClip", "parse_bvh", "read_bvh"]
+__all__ = ["BvhJoint", "BvhClip", "parse_bvh", "read_bvh", "MAX_JOINTS", "MAX_DEPTH"]
 
 _CHANNELS = ("xposition", "yposition", "zposition", "xrotation", "yrotation", "zrotation")
 
@@ -150,25 +151,49 @@ class BvhClip:
         return torch.stack([world_p[:, k] + (world_r[:, k] @ site.double()) for k, site in ends], 1)
 
 
+#: Most joints a skeleton may have: Mixamo rigs have 65 (with fingers), CMU's 31, detailed face rigs a
+#: few hundred; forward kinematics takes one step per joint.
+MAX_JOINTS = 1000
+#: Deepest nesting of joints: hips to fingertip is about 12 joints in a human rig; 100 leaves room for
+#: tails and long spines and refuses crafted chains thousands deep.
+MAX_DEPTH = 100
+
+
 class _Tokens:
-    """Whitespace tokens with their line numbers (for one-line error messages)."""
+    """Whitespace tokens of the hierarchy, read line by line (for one-line error messages naming the line).
+
+    Only the current line is split; the frame values after ``Frame Time:`` are read by
+    :meth:`data_lines` without being turned into tokens.
+    """
 
     def __init__(self, text: str, source: str) -> None:
-        self.items = [(tok, n) for n, line in enumerate(text.splitlines(), 1) for tok in line.replace("{", " { ").replace("}", " } ").split()]
-        self.pos = 0
+        self.lines = text.splitlines()
+        self.next_line = 0  # index of the next line to split
+        self.row = 0  # 1-based number of the line in ``items``
+        self.items: list[str] = []  # tokens of line ``row``
+        self.pos = 0  # next token in ``items``
         self.source = source
 
     def error(self, message: str) -> InputError:
-        line = self.items[min(self.pos, len(self.items) - 1)][1] if self.items else 0
-        return InputError(f"{self.source}: line {line}: {message}; pass a valid BVH file")
+        return InputError(f"{self.source}: line {self.row}: {message}; pass a valid BVH file")
+
+    def _fill(self) -> bool:
+        """Move to the next line with tokens when this one is used up; False at the end of the file."""
+        while self.pos >= len(self.items):
+            if self.next_line >= len(self.lines):
+                return False
+            self.items = self.lines[self.next_line].replace("{", " { ").replace("}", " } ").split()
+            self.next_line += 1
+            self.row, self.pos = self.next_line, 0
+        return True
 
     def peek(self) -> str | None:
-        return self.items[self.pos][0] if self.pos < len(self.items) else None
+        return self.items[self.pos] if self._fill() else None
 
     def next(self, what: str) -> str:
-        if self.pos >= len(self.items):
+        if not self._fill():
             raise self.error(f"file ends where {what} was expected")
-        tok = self.items[self.pos][0]
+        tok = self.items[self.pos]
         self.pos += 1
         return tok
 
@@ -191,57 +216,116 @@ class _Tokens:
         return value
 
     def rest_of_line(self) -> str:
-        line = self.items[self.pos - 1][1]
+        """The remaining tokens of the last token's line up to a ``{`` (a joint's name)."""
         words = []
-        while self.pos < len(self.items) and self.items[self.pos][1] == line and self.items[self.pos][0] != "{":
-            words.append(self.items[self.pos][0])
+        while self.pos < len(self.items) and self.items[self.pos] != "{":
+            words.append(self.items[self.pos])
             self.pos += 1
         return " ".join(words)
 
+    def data_lines(self) -> list[tuple[int, str]]:
+        """``(line number, text)`` of the non-blank lines after the last token (the frame values)."""
+        rows = []
+        if self.pos < len(self.items):  # values on the line of the last token
+            rows.append((self.row, " ".join(self.items[self.pos :])))
+        rows += [(n, line) for n, line in enumerate(self.lines[self.next_line :], self.next_line + 1) if line.strip()]
+        return rows
+
 
 def parse_bvh(text: str, source: str = "BVH") -> BvhClip:
-    """Parse BVH text (see the module doc); errors raise :class:`InputError` naming the line."""
+    """Parse BVH text (see the module doc); errors raise :class:`InputError` naming the line.
+
+    Limits (a crafted file fails at once): at most :data:`MAX_JOINTS` joints nested at most
+    :data:`MAX_DEPTH` deep, at least one channel, 1 to :data:`~uvatar.animate.motion.MAX_FRAMES`
+    frames, a frame time for :data:`~uvatar.animate.motion.MIN_FPS` to ``MAX_FPS`` frames per second,
+    and exactly one line of one value per channel for each frame.
+    """
+    from uvatar.animate.motion import MAX_FPS, MAX_FRAMES, MIN_FPS
+
     toks = _Tokens(text, source)
     toks.expect("HIERARCHY")
-    joints: list[BvhJoint] = []
-    toks.expect("ROOT")
-    _parse_joint(toks, joints, parent=-1)
+    joints = _parse_hierarchy(toks)
     if toks.peek() is not None and toks.peek().upper() == "ROOT":
         raise toks.error("several ROOT skeletons in one file are not supported")
+    n_channels = sum(len(j.channels) for j in joints)
+    if n_channels == 0:
+        raise toks.error("the skeleton has no channels, so the file holds no motion")
     toks.expect("MOTION")
     toks.expect("Frames:")
     frames = toks.number("the frame count")
     if frames < 0 or frames != int(frames):
-        raise toks.error(f"the frame count must be a whole number >= 0, got {frames}")
+        raise toks.error(f"the frame count must be a whole number >= 0, got {frames:.15g}")
+    if frames > MAX_FRAMES:
+        raise InputError(f"{source}: line {toks.row}: 'Frames: {frames:.15g}' is more than the {MAX_FRAMES} frames UVatar animates; cut the clip into shorter ones")
     toks.expect("Frame")
     toks.expect("Time:")
     frame_time = toks.number("the frame time")
-    if not frame_time > 0:
-        raise toks.error(f"the frame time must be > 0 seconds, got {frame_time}")
-    n_channels = sum(len(j.channels) for j in joints)
-    count = int(frames) * n_channels
-    rest = toks.items[toks.pos :]
-    if len(rest) < count:
-        raise toks.error(f"{int(frames)} frames of {n_channels} channels need {count} numbers but the file has {len(rest)}")
-    try:
-        values = torch.tensor([float(tok) for tok, _ in rest[:count]], dtype=torch.float64)
-    except ValueError:
-        bad = next((tok, n) for tok, n in rest[:count] if not _is_number(tok))
-        raise InputError(f"{source}: line {bad[1]}: frame value {bad[0]!r} is not a number; pass a valid BVH file") from None
-    if not torch.isfinite(values).all():
-        raise InputError(f"{source}: a frame value is NaN or infinite; pass a valid BVH file")
-    if len(rest) > count:
-        raise InputError(f"{source}: line {rest[count][1]}: more frame values than 'Frames: {int(frames)}' announces; fix the frame count")
+    if not 1.0 / MAX_FPS <= frame_time <= 1.0 / MIN_FPS:
+        raise toks.error(
+            f"the frame time must be {1.0 / MAX_FPS:g} to {1.0 / MIN_FPS:g} seconds ({MIN_FPS:g} to {MAX_FPS:g} frames per second), got {frame_time:g}"
+        )
     if frames == 0:
         raise InputError(f"{source} has no frames (Frames: 0); pass a BVH with motion")
-    return BvhClip(joints, frame_time, values.reshape(int(frames), n_channels))
+    values = _frame_values(toks.data_lines(), int(frames), n_channels, source)
+    return BvhClip(joints, frame_time, torch.from_numpy(values))
 
 
-def _parse_joint(toks: _Tokens, joints: list[BvhJoint], parent: int) -> None:
+def _frame_values(rows: list[tuple[int, str]], frames: int, n_channels: int, source: str) -> np.ndarray:
+    """``(frames, n_channels)`` float64 values from ``(line number, text)`` rows, one row per frame."""
+    if len(rows) < frames:
+        have = sum(len(text.split()) for _, text in rows)
+        raise InputError(
+            f"{source}: {frames} frames of {n_channels} channels need {frames * n_channels} numbers but the file "
+            f"has {have} on {len(rows)} lines; pass a valid BVH file"
+        )
+    if len(rows) > frames:
+        raise InputError(f"{source}: line {rows[frames][0]}: more frame values than 'Frames: {frames}' announces; fix the frame count")
+    values = np.empty((frames, n_channels), dtype=np.float64)
+    for k, (line, text) in enumerate(rows):
+        words = text.split()
+        if len(words) != n_channels:
+            raise InputError(f"{source}: line {line}: frame {k + 1} has {len(words)} values but the skeleton has {n_channels} channels; pass a valid BVH file")
+        try:
+            values[k] = np.asarray(words, dtype=np.float64)
+        except ValueError:
+            bad = next(tok for tok in words if not _is_number(tok))
+            raise InputError(f"{source}: line {line}: frame value {bad!r} is not a number; pass a valid BVH file") from None
+    if not np.isfinite(values).all():
+        raise InputError(f"{source}: a frame value is NaN or infinite; pass a valid BVH file")
+    return values
+
+
+def _parse_hierarchy(toks: _Tokens) -> list[BvhJoint]:
+    """Joints of the ``ROOT`` skeleton in file order, read without recursion (depth is bounded)."""
+    joints: list[BvhJoint] = []
+    names: set[str] = set()
+    toks.expect("ROOT")
+    open_joints = [_open_joint(toks, joints, names, parent=-1)]  # joints whose '}' is still to come
+    while open_joints:
+        tok = toks.next("JOINT, End Site or '}'")
+        upper = tok.upper()
+        if upper == "}":
+            open_joints.pop()
+        elif upper == "JOINT":
+            if len(open_joints) >= MAX_DEPTH:
+                raise toks.error(f"joints are nested more than {MAX_DEPTH} deep (a body's skeleton is far shallower)")
+            if len(joints) >= MAX_JOINTS:
+                raise toks.error(f"the skeleton has more than {MAX_JOINTS} joints (a body's skeleton has far fewer)")
+            open_joints.append(_open_joint(toks, joints, names, parent=open_joints[-1]))
+        elif upper == "END":
+            _end_site(toks, joints[open_joints[-1]])
+        else:
+            toks.pos -= 1
+            raise toks.error(f"expected JOINT, End Site or '}}', found {tok!r}")
+    return joints
+
+
+def _open_joint(toks: _Tokens, joints: list[BvhJoint], names: set[str], parent: int) -> int:
+    """Read a joint's name, ``{``, OFFSET and CHANNELS; append it to ``joints`` and return its index."""
     name = toks.rest_of_line()
     if not name:
         raise toks.error("a joint needs a name")
-    if any(j.name == name for j in joints):
+    if name in names:
         raise toks.error(f"joint name {name!r} appears twice")
     toks.expect("{")
     toks.expect("OFFSET")
@@ -251,7 +335,7 @@ def _parse_joint(toks: _Tokens, joints: list[BvhJoint], parent: int) -> None:
         toks.next("CHANNELS")
         n = toks.number("the channel count")
         if n != int(n) or not 0 <= n <= 6:
-            raise toks.error(f"a joint has 0 to 6 channels, got {n}")
+            raise toks.error(f"a joint has 0 to 6 channels, got {n:g}")
         for _ in range(int(n)):
             channel = toks.next("a channel name")
             if channel.lower() not in _CHANNELS:
@@ -260,26 +344,20 @@ def _parse_joint(toks: _Tokens, joints: list[BvhJoint], parent: int) -> None:
             channels.append(channel)
         if len({c.lower() for c in channels}) != len(channels):
             raise toks.error(f"joint {name!r} repeats a channel")
-    index = len(joints)
+    names.add(name)
     joints.append(BvhJoint(name, parent, offset, channels))
-    while True:
-        tok = toks.next("JOINT, End Site or '}'")
-        upper = tok.upper()
-        if upper == "}":
-            return
-        if upper == "JOINT":
-            _parse_joint(toks, joints, parent=index)
-        elif upper == "END":
-            toks.expect("Site")
-            toks.expect("{")
-            toks.expect("OFFSET")
-            site = torch.tensor([toks.number("End Site x"), toks.number("End Site y"), toks.number("End Site z")], dtype=torch.float64)
-            toks.expect("}")
-            if joints[index].end_site is None:
-                joints[index].end_site = site
-        else:
-            toks.pos -= 1
-            raise toks.error(f"expected JOINT, End Site or '}}', found {tok!r}")
+    return len(joints) - 1
+
+
+def _end_site(toks: _Tokens, joint: BvhJoint) -> None:
+    """Read ``Site { OFFSET x y z }`` after ``End``; the joint keeps its first End Site."""
+    toks.expect("Site")
+    toks.expect("{")
+    toks.expect("OFFSET")
+    site = torch.tensor([toks.number("End Site x"), toks.number("End Site y"), toks.number("End Site z")], dtype=torch.float64)
+    toks.expect("}")
+    if joint.end_site is None:
+        joint.end_site = site
 
 
 def _is_number(tok: str) -> bool:
