@@ -1,3 +1,4 @@
+import json
 import subprocess
 import sys
 
@@ -118,3 +119,98 @@ def test_relative_motion_starts_at_the_base_pose(body, avatar):
     assert torch.allclose(params.rotvecs[0], base.rotvecs[0], atol=1e-5)
     assert torch.allclose(params.facial[0], torch.full((52,), 0.2), atol=1e-6)
     assert (params.rotvecs[1:] - params.rotvecs[:1]).abs().max() > 0.01  # and then moves
+
+
+# ---------------------------------------------------------------------- long and crafted motions (issue 13)
+def _still(body, frames: int, fps: float = 30.0) -> Motion:
+    rotvecs = torch.zeros(frames, body.n_bones, 3)
+    rotvecs[:, body.bone_index("head"), 2] = torch.linspace(-0.5, 0.5, frames)
+    return Motion(fps=fps, rotvecs=rotvecs, translation=torch.zeros(frames, 3), bone_labels=list(body.bone_labels),
+                  bones=["head"], facial_labels=list(body.facial_labels))  # fmt: skip
+
+
+def _count_posed_frames(monkeypatch, body) -> list[int]:
+    """Batch sizes of every call to ``body.forward_from_rest`` from now on."""
+    sizes = []
+    forward = body.forward_from_rest
+
+    def counting(params, rest):
+        sizes.append(params.batch_size)
+        return forward(params, rest)
+
+    monkeypatch.setattr(body, "forward_from_rest", counting)
+    return sizes
+
+
+@pytest.mark.parametrize("fps", [None, 60.0])
+def test_only_the_rendered_frames_are_posed(tmp_path, body, avatar, monkeypatch, fps):
+    motion = _still(body, 2000)
+    sizes = _count_posed_frames(monkeypatch, body)
+    report = animate_avatar(avatar, motion, body, tmp_path / "two.mp4", AnimateConfig(size=16, frames=2, fps=fps))
+    frames, _ = read_video(tmp_path / "two.mp4")
+    assert frames.shape[0] == 2 and report["frames"] == 2
+    assert sum(sizes) <= 4, sizes  # the frames shown (and their framing), not 2000 or 4000
+
+
+def test_posing_in_chunks_matches_posing_all_frames(body, avatar):
+    from uvatar.animate.render import posed_vertices
+
+    motion = load_motion("talk")
+    everything = posed_vertices(body, motion_params(motion, body, avatar.phenotypes, avatar.facial, relative=True))
+    some = [7, 0, 33, 7]
+    chosen = posed_vertices(body, motion_params(motion, body, avatar.phenotypes, avatar.facial, relative=True, frames=some))
+    assert torch.allclose(chosen, everything[some], atol=1e-5)
+
+
+@pytest.mark.parametrize("change, fragment", [(dict(fps=1e300), "--fps"), (dict(fps=1e-300), "--fps"), (dict(frames=10**9), "--frames")])
+def test_absurd_rates_and_frame_counts_are_refused(change, fragment):
+    with pytest.raises(InputError, match=fragment):
+        AnimateConfig(**change).validate()
+
+
+def _deep_json(path):
+    path.write_text("[" * 100_000 + "]" * 100_000)
+
+
+def _fast_json(path):
+    data = load_motion("wave").to_dict()
+    data["fps"] = 1e300
+    path.write_text(json.dumps(data))
+
+
+def _deep_bvh(path):
+    opening = "".join(f"JOINT J{k}\n{{\nOFFSET 0 1 0\nCHANNELS 1 Xrotation\n" for k in range(1, 5000))
+    path.write_text("HIERARCHY\nROOT J0\n{\nOFFSET 0 0 0\nCHANNELS 1 Xrotation\n" + opening + "}\n" * 5000 + "MOTION\nFrames: 1\nFrame Time: 0.1\n" + "0 " * 5000)
+
+
+def _fast_bvh(path):
+    from bvh_samples import make_bvh
+
+    text = make_bvh("mixamo")
+    assert "Frame Time: 0.0333333" in text
+    path.write_text(text.replace("Frame Time: 0.0333333", "Frame Time: 1e-300"))
+
+
+@pytest.mark.parametrize("write, name", [(_deep_json, "m.json"), (_fast_json, "m.json"), (_deep_bvh, "m.bvh"), (_fast_bvh, "m.bvh")],
+                         ids=["json nested 100k deep", "json at 1e300 fps", "bvh of 5000 nested joints", "bvh frame time 1e-300"])  # fmt: skip
+def test_cli_refuses_crafted_motions_with_one_line(tmp_path, body, avatar, capsys, monkeypatch, write, name):
+    from uvatar.cli import main
+
+    avatar.save(tmp_path / "avatar.uvatar")
+    write(tmp_path / name)
+    out = tmp_path / "out"
+    out.mkdir()
+    monkeypatch.setattr(sys, "argv", ["uvatar", "animate", str(tmp_path / "avatar.uvatar"), "--motion", str(tmp_path / name), "--size", "16", "-o", str(out / "a.mp4")])
+    with pytest.raises(SystemExit) as info:
+        main()
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert info.value.code == 2 and len(lines) == 1 and lines[0].startswith("error: "), lines[-5:]
+    assert list(out.iterdir()) == []
+
+
+def test_input_camera_refuses_a_fitted_pose_of_another_size(tmp_path, body):
+    odd = small_avatar(body)
+    odd.meta["fit_params"] = {"rotvecs": [[0.0, 0.0, 0.0]], "translation": [[0.0, 0.0, 0.0]]}
+    with pytest.raises(InputError, match="fitted pose"):
+        animate_avatar(odd, load_motion("talk"), body, tmp_path / "x.mp4", AnimateConfig(camera="input", size=16, frames=1))
+    assert not (tmp_path / "x.mp4").exists()

@@ -27,7 +27,7 @@ import numpy as np
 import roma
 import torch
 
-from uvatar.animate.motion import Motion
+from uvatar.animate.motion import MAX_FPS, MAX_FRAMES, MIN_FPS, Motion
 from uvatar.animate.pose import GaussianPoser
 from uvatar.body.model import BodyModel, BodyParams
 from uvatar.camera import Camera
@@ -47,9 +47,10 @@ class AnimateConfig:
     Attributes:
         camera: "front", "orbit" or "input" (module doc).
         size: longer image side of the render, pixels.
-        frames: output frames (None: the motion once; more than the motion loops it if it loops,
-            else holds its last frame).
-        fps: output frame rate (None: the motion's own; otherwise the motion is resampled).
+        frames: output frames, 1 to :data:`~uvatar.animate.motion.MAX_FRAMES` (None: the motion once;
+            more than the motion loops it if it loops, else holds its last frame).
+        fps: output frame rate, ``MIN_FPS`` to ``MAX_FPS`` (None: the motion's own; otherwise the motion
+            is resampled, only as far as the frames rendered).
         side_by_side: put the motion's source video frame left of the render (video-driven motions).
         fov_deg: vertical field of view of the front/orbit cameras.
         elevation_deg: height of the front/orbit cameras above the body centre, degrees.
@@ -81,10 +82,10 @@ class AnimateConfig:
             raise InputError(f"--camera {self.camera!r} is unknown; use one of {', '.join(CAMERAS)}")
         if not 16 <= int(self.size) <= 4096:
             raise InputError(f"--size must be between 16 and 4096 pixels; got {self.size}")
-        if self.frames is not None and int(self.frames) < 1:
-            raise InputError(f"--frames must be >= 1; got {self.frames}")
-        if self.fps is not None and not self.fps > 0:
-            raise InputError(f"--fps must be > 0; got {self.fps}")
+        if self.frames is not None and not 1 <= int(self.frames) <= MAX_FRAMES:
+            raise InputError(f"--frames must be from 1 to {MAX_FRAMES}; got {self.frames}")
+        if self.fps is not None and not MIN_FPS <= self.fps <= MAX_FPS:
+            raise InputError(f"--fps must be between {MIN_FPS:g} and {MAX_FPS:g} frames per second; got {self.fps}")
         if int(self.threads) < 1:
             raise InputError(f"--threads must be >= 1; got {self.threads}")
 
@@ -96,8 +97,9 @@ def motion_params(
     facial: torch.Tensor,
     base: BodyParams | None = None,
     relative: bool = False,
+    frames: list[int] | None = None,
 ) -> BodyParams:
-    """Body parameters ``(T, ...)`` of every motion frame for one avatar.
+    """Body parameters ``(T, ...)`` of motion frames for one avatar.
 
     Driven bones take the *world* rotation the motion gives them (relative to the reference pose),
     turned with the base pose's root: ``G_c = R_base_root G_c^motion``. Undriven bones keep the base
@@ -117,39 +119,43 @@ def motion_params(
         base: batch-1 parameters for the bones the motion does not drive (default: reference pose);
             its root translation is added to the motion's (turned with its root).
         relative: play the motion's changes from its first frame on top of ``base`` (see above).
+        frames: the motion frames to pose, in any order, repeats allowed (default: all, in order);
+            only these are computed, so a few frames of a long motion cost a few frames.
     Returns:
-        :class:`BodyParams` with batch ``T = motion.n_frames``.
+        :class:`BodyParams` with batch ``T = len(frames)`` (``motion.n_frames`` by default).
     """
     from uvatar.animate.rotations import local_from_world, world_from_local
 
     motion.check_rig(body)
-    frames = motion.n_frames
+    take = torch.arange(motion.n_frames) if frames is None else torch.as_tensor(frames, dtype=torch.long).reshape(-1)
+    count = int(take.shape[0])
     parents = list(body.bone_parents)
     base_rot = torch.zeros(body.n_bones, 3) if base is None else base.rotvecs[0].detach().float()
     base_trans = torch.zeros(3) if base is None else base.translation[0].detach().float()
     base_local = roma.rotvec_to_rotmat(base_rot)  # (J, 3, 3)
-    motion_world = world_from_local(roma.rotvec_to_rotmat(motion.rotvecs), parents)  # (T, J, 3, 3)
+    motion_world = world_from_local(roma.rotvec_to_rotmat(motion.rotvecs[take]), parents)  # (T, J, 3, 3)
+    first_world = world_from_local(roma.rotvec_to_rotmat(motion.rotvecs[:1]), parents) if relative else None  # (1, J, 3, 3)
     driven = set(body.bone_index(b) for b in motion.bones)
     turn = base_local[0]
     world = [None] * len(parents)
     base_world = world_from_local(base_local, parents)  # (J, 3, 3)
     for c, p in enumerate(parents):
         if c in driven and relative:
-            change = motion_world[:, c] @ motion_world[:1, c].transpose(-1, -2)
+            change = motion_world[:, c] @ first_world[:, c].transpose(-1, -2)
             world[c] = turn @ change @ turn.T @ base_world[c]
         elif c in driven:
             world[c] = turn @ motion_world[:, c]
         else:
-            world[c] = (world[p] if p >= 0 else torch.eye(3).expand(frames, 3, 3)) @ base_local[c]
+            world[c] = (world[p] if p >= 0 else torch.eye(3).expand(count, 3, 3)) @ base_local[c]
     rotvecs = roma.rotmat_to_rotvec(local_from_world(torch.stack(world, 1), parents))
-    shift = motion.translation - motion.translation[:1] if relative else motion.translation
+    shift = motion.translation[take] - motion.translation[:1] if relative else motion.translation[take]
     translation = base_trans + shift @ turn.T
-    face = facial.reshape(1, -1).float().expand(frames, -1)
+    face = facial.reshape(1, -1).float().expand(count, -1)
     if motion.facial is not None and relative:  # the avatar's own expression plus the motion's changes
-        face = (face + motion.facial - motion.facial[:1]).clamp(0, 1)
+        face = (face + motion.facial[take] - motion.facial[:1]).clamp(0, 1)
     elif motion.facial is not None:
-        face = motion.facial if motion.facial_mode == "replace" else (face + motion.facial).clamp(0, 1)
-    return BodyParams(rotvecs, translation, phenotypes.reshape(1, -1).float().expand(frames, -1).clone(), face.clone())
+        face = motion.facial[take] if motion.facial_mode == "replace" else (face + motion.facial[take]).clamp(0, 1)
+    return BodyParams(rotvecs, translation, phenotypes.reshape(1, -1).float().expand(count, -1).clone(), face.clone())
 
 
 @torch.no_grad()
@@ -161,6 +167,29 @@ def posed_vertices(body: BodyModel, params: BodyParams, chunk: int = 16) -> torc
         part = BodyParams(*(t[start : start + chunk] for t in params.tensors().values()))
         out.append(body.forward_from_rest(part, rest).vertices)
     return torch.cat(out)
+
+
+#: Motion frames posed at once while animating (16 posed meshes of 13,718 vertices: 2.6 MB).
+_CHUNK = 16
+
+
+class _BodyFrames:
+    """Posed body vertices of chosen motion frames for one avatar, made on demand, a chunk at a time,
+    so that the memory and time of posing follow the frames rendered, never the motion's length.
+
+    Args: as :func:`motion_params` (``avatar`` brings the shape and face).
+    """
+
+    def __init__(self, motion: Motion, body: BodyModel, avatar, base: BodyParams | None, relative: bool) -> None:
+        self.motion, self.body, self.avatar, self.base, self.relative = motion, body, avatar, base, relative
+        with torch.no_grad():
+            self.rest = body.rest_state(avatar.phenotypes.reshape(1, -1).float())  # built once
+
+    @torch.no_grad()
+    def vertices(self, frames: list[int]) -> torch.Tensor:
+        """``(len(frames), V, 3)`` posed vertices of motion ``frames``."""
+        params = motion_params(self.motion, self.body, self.avatar.phenotypes, self.avatar.facial, self.base, self.relative, frames=frames)
+        return self.body.forward_from_rest(params, self.rest).vertices
 
 
 def animation_cameras(config: AnimateConfig, n_frames: int, bounds: tuple[torch.Tensor, torch.Tensor], fit_camera: dict | None = None) -> list[Camera]:
@@ -202,8 +231,11 @@ def _fit_base(avatar, body: BodyModel) -> BodyParams:
     if not fit:
         raise InputError("--camera input needs the photo's fitted pose, which this avatar lacks; use --camera front")
     params = body.default_params(1)
-    params.rotvecs = torch.tensor(fit["rotvecs"], dtype=torch.float32).reshape(1, body.n_bones, 3)
-    params.translation = torch.tensor(fit["translation"], dtype=torch.float32).reshape(1, 3)
+    try:
+        params.rotvecs = torch.tensor(fit["rotvecs"], dtype=torch.float32).reshape(1, body.n_bones, 3)
+        params.translation = torch.tensor(fit["translation"], dtype=torch.float32).reshape(1, 3)
+    except (KeyError, TypeError, ValueError, RuntimeError):
+        raise InputError(f"the avatar's fitted pose is not {body.n_bones} bone rotations and a translation; reconstruct it again or use --camera front") from None
     return params
 
 
@@ -274,16 +306,14 @@ def _animate(avatar, motion, body, out_path, config, frames_ply, on_frame) -> di
     from uvatar.io.video import VideoWriter
 
     start = time.perf_counter()
-    if config.fps is not None and abs(config.fps - motion.fps) > 1e-6:
-        motion = motion.resample(config.fps)
-    n_out = int(config.frames) if config.frames is not None else motion.n_frames
+    motion.check_rig(body)
+    motion, n_out, motion_frames = _output_motion(motion, config)
     indices = [motion.frame_index(i) for i in range(n_out)]
     base = _fit_base(avatar, body) if config.camera == "input" else None
     relative = config.relative if config.relative is not None else (config.camera == "input" and motion.meta.get("source") == "video")
-    params = motion_params(motion, body, avatar.phenotypes, avatar.facial, base, relative=relative)
-    vertices = posed_vertices(body, params)  # (T, V, 3)
+    body_frames = _BodyFrames(motion, body, avatar, base, relative)  # poses only the frames asked for
     poser = GaussianPoser(avatar, body.faces)
-    bounds = _bounds(poser, vertices, sorted(set(indices)))
+    bounds = _bounds(poser, body_frames, sorted(set(indices)))
     cameras = animation_cameras(config, n_out, bounds, avatar.meta.get("fit_camera"))
     sources = _source_frames(motion, indices, cameras[0].height) if config.side_by_side else None
     setup_s = time.perf_counter() - start
@@ -295,9 +325,12 @@ def _animate(avatar, motion, body, out_path, config, frames_ply, on_frame) -> di
         ply_tmp = stack.enter_context(atomic_dir(frames_ply)) if frames_ply is not None else None
         video = stack.enter_context(VideoWriter(out_path, fps=motion.fps))
         stack.enter_context(torch.no_grad())
+        vertices = None
         for i, (index, camera) in enumerate(zip(indices, cameras, strict=True)):
             t0 = time.perf_counter()
-            gaussians = poser(vertices[index])
+            if i % _CHUNK == 0:  # the next output frames' bodies (a looping motion's frames are posed again)
+                vertices = body_frames.vertices(indices[i : i + _CHUNK])
+            gaussians = poser(vertices[i % _CHUNK])
             t1 = time.perf_counter()
             image = gaussians.render(camera, background=background, backend=config.backend).image.clamp(0, 1)
             frame = (image.cpu().numpy() * 255.0 + 0.5).astype(np.uint8)
@@ -318,7 +351,7 @@ def _animate(avatar, motion, body, out_path, config, frames_ply, on_frame) -> di
     return {
         "output": str(out_path),
         "motion": motion.name,
-        "motion_frames": motion.n_frames,
+        "motion_frames": motion_frames,
         "frames": n_out,
         "fps": round(float(motion.fps), 4),
         "camera": config.camera,
@@ -336,15 +369,33 @@ def _animate(avatar, motion, body, out_path, config, frames_ply, on_frame) -> di
     }
 
 
+def _output_motion(motion: Motion, config: AnimateConfig) -> tuple[Motion, int, int]:
+    """The motion at the output frame rate, the number of output frames, and the motion's length in
+    frames at that rate. Resampling stops at the last frame rendered (``--frames 2`` of a long motion
+    resamples 2 frames)."""
+    if config.fps is None or abs(config.fps - motion.fps) <= 1e-6:
+        n_out = int(config.frames) if config.frames is not None else motion.n_frames
+        return motion, n_out, motion.n_frames
+    full = motion.resampled_frames(config.fps)
+    n_out = int(config.frames) if config.frames is not None else full
+    return motion.resample(config.fps, first=min(n_out, full)), n_out, full
+
+
 @torch.no_grad()
-def _bounds(poser: GaussianPoser, vertices: torch.Tensor, indices: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
-    """Corners of the box holding every used frame's body, widened by how far the Gaussians (frame
-    ``indices[0]``: hair, clothes, 2 sigma) reach beyond that frame's mesh."""
-    used = vertices[indices]
-    low, high = used.amin((0, 1)), used.amax((0, 1))
-    first = poser(vertices[indices[0]])
+def _bounds(poser: GaussianPoser, body_frames: _BodyFrames, indices: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Corners of the box holding the body of every motion frame in ``indices`` (posed a chunk at a
+    time), widened by how far the Gaussians (frame ``indices[0]``: hair, clothes, 2 sigma) reach beyond
+    that frame's mesh."""
+    low = high = first_vertices = None
+    for start in range(0, len(indices), _CHUNK):
+        part = body_frames.vertices(indices[start : start + _CHUNK])  # (<=16, V, 3)
+        first_vertices = part[0] if first_vertices is None else first_vertices
+        part_low, part_high = part.amin((0, 1)), part.amax((0, 1))
+        low = part_low if low is None else torch.minimum(low, part_low)
+        high = part_high if high is None else torch.maximum(high, part_high)
+    first = poser(first_vertices)
     reach = 2.0 * first.scales.amax(-1, keepdim=True)
     g_low = torch.quantile((first.means - reach)[::7], 0.001, dim=0)
     g_high = torch.quantile((first.means + reach)[::7], 0.999, dim=0)
-    v_low, v_high = vertices[indices[0]].amin(0), vertices[indices[0]].amax(0)
+    v_low, v_high = first_vertices.amin(0), first_vertices.amax(0)
     return low - (v_low - g_low).clamp(min=0), high + (g_high - v_high).clamp(min=0)
