@@ -85,10 +85,45 @@ def face_geometry(verts_cam, faces, K, face_ids, rows, cols):
     return {"tri": tri, "z": z, "lam": lam, "h": h, "area2": area2.abs(), "delta": delta, "p": p, "lengths": lengths}
 
 
-def backend_value_bounds(geo: dict, bary_ref: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def screen_weight_bounds(geo: dict, against: str = "other") -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Steps 1-3 of :func:`backend_value_bounds`: ``D (N, 3)`` bounds |s_torch - s_gl| (``against="exact"``:
+    |s_either - lam|) for the screen-space weights before the perspective step, ``sum_gap (N, 1)`` bounds
+    |sum s - 1| for either backend, and ``thin (N, 1)`` marks pixels with ``kappa >= 1/8``."""
+    lam, h, delta = geo["lam"], geo["h"], geo["delta"][:, None]
+    tri, p, area2 = geo["tri"], geo["p"], geo["area2"]
+    a, b, c = tri[:, 0], tri[:, 1], tri[:, 2]
+    lam_abs = lam.abs()
+
+    kappa = (delta / h).sum(-1, keepdim=True)
+    # 2. rounding of the edge functions, area and the division (GL's 5u division covers torch's u)
+    omega = gamma(4) * torch.stack(
+        [_edge_terms(b, c, p, delta[:, 0]), _edge_terms(c, a, p, delta[:, 0]), _edge_terms(a, b, p, delta[:, 0])], -1
+    )
+    omega_area = gamma(4) * _edge_terms(a, b, c, delta[:, 0])[:, None]
+    area_lo = (area2[:, None] * (1 - kappa) - 3 * delta**2 - omega_area).clamp_min(1e-300)
+    geo_1 = delta / h  # first-order geometric term, before the factor g
+    r = (omega + (lam_abs + geo_1) * omega_area) / area_lo * (1 + GL_DIV) + GL_DIV * (lam_abs + geo_1)
+    g = (1 + 2 * r.sum(-1, keepdim=True)) / (1 - 4 * kappa).clamp_min(0.5)
+    E = g * geo_1 + r  # per backend, |s_i - lam_i|
+    sum_E = E.sum(-1, keepdim=True)
+    # 3. GL's clamp + renormalisation: its sum of clamped weights is within 2 sum E (+ rounding) of 1
+    renorm = (2 * sum_E + gamma(2)) / (1 - 2 * sum_E - gamma(2)).clamp_min(0.5) + GL_DIV
+    gl_err = 2 * E + (lam.clamp_min(0) + 2 * E) * renorm
+    # |s_torch - s_gl|; against the exact weights, GL's error (>= 2 E) covers torch's E as well
+    D = E + gl_err if against == "other" else gl_err
+    # the sums of both weight vectors: torch's is 1 +- sum r (exact part sums to 1), GL's 1 +- (gamma(2) + 2 GL_DIV)
+    sum_gap = r.sum(-1, keepdim=True) + gamma(2) + 2 * GL_DIV
+    return D, sum_gap, kappa >= 0.125
+
+
+def backend_value_bounds(
+    geo: dict, bary_ref: torch.Tensor, against: str = "other"
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Bounds ``(N, 3)`` on |bary_torch - bary_gl| and ``(N,)`` on |depth_torch - depth_gl| (metres).
 
-    At pixels where both backends report the same face. Derivation, per pixel (all terms float64):
+    At pixels where both backends report the same face. With ``against="exact"``: bounds on
+    |either backend - the exact (float64) perspective-correct values of the float32 input|. ``bary_ref``:
+    either backend's barycentrics there (only to bound ``b_i``). Derivation, per pixel (float64 terms):
 
     1. Corner positions: each backend's is within ``delta`` of the exact one (:func:`vertex_error_px`).
        For exact barycentrics ``lam_b`` of the centre in a backend's triangle,
@@ -110,30 +145,9 @@ def backend_value_bounds(geo: dict, bary_ref: torch.Tensor) -> tuple[torch.Tenso
     A pixel whose triangle is so thin that ``kappa >= 1/8`` (the inputs fix its barycentrics to no better
     than ~10%) gets the trivial bounds: 1 for barycentrics, the face's depth span for depth.
     """
-    lam, h, delta = geo["lam"], geo["h"], geo["delta"][:, None]
-    tri, p, z, area2 = geo["tri"], geo["p"], geo["z"], geo["area2"]
-    a, b, c = tri[:, 0], tri[:, 1], tri[:, 2]
-    lam_abs = lam.abs()
-
-    kappa = (delta / h).sum(-1, keepdim=True)
-    # 2. rounding of the edge functions, area and the division (GL's 5u division covers torch's u)
-    omega = gamma(4) * torch.stack(
-        [_edge_terms(b, c, p, delta[:, 0]), _edge_terms(c, a, p, delta[:, 0]), _edge_terms(a, b, p, delta[:, 0])], -1
-    )
-    omega_area = gamma(4) * _edge_terms(a, b, c, delta[:, 0])[:, None]
-    area_lo = (area2[:, None] * (1 - kappa) - 3 * delta**2 - omega_area).clamp_min(1e-300)
-    geo_1 = delta / h  # first-order geometric term, before the factor g
-    r = (omega + (lam_abs + geo_1) * omega_area) / area_lo * (1 + GL_DIV) + GL_DIV * (lam_abs + geo_1)
-    g = (1 + 2 * r.sum(-1, keepdim=True)) / (1 - 4 * kappa).clamp_min(0.5)
-    E = g * geo_1 + r  # per backend, |s_i - lam_i|
-    sum_E = E.sum(-1, keepdim=True)
-    # 3. GL's clamp + renormalisation: its sum of clamped weights is within 2 sum E (+ rounding) of 1
-    renorm = (2 * sum_E + gamma(2)) / (1 - 2 * sum_E - gamma(2)).clamp_min(0.5) + GL_DIV
-    gl_err = 2 * E + (lam.clamp_min(0) + 2 * E) * renorm
-    D = E + gl_err  # |s_torch - s_gl|
+    z = geo["z"]
+    D, sum_gap, thin = screen_weight_bounds(geo, against)
     sum_D = D.sum(-1, keepdim=True)
-    # the sums of both weight vectors: torch's is 1 +- sum r (exact part sums to 1), GL's 1 +- (gamma(2) + 2 GL_DIV)
-    sum_gap = r.sum(-1, keepdim=True) + gamma(2) + 2 * GL_DIV
     # 4. perspective step
     z_min, z_max = z.amin(-1, keepdim=True), z.amax(-1, keepdim=True)
     q_lo = (1 - sum_gap) / z_max  # Q >= (sum of non-negative weights) / z_max
@@ -142,7 +156,6 @@ def backend_value_bounds(geo: dict, bary_ref: torch.Tensor) -> tuple[torch.Tenso
     bary_bound = D / (z * q_lo) + b_hi * dq / q_lo + (gamma(5) + gamma(17)) * b_hi
     # 5. depth
     depth_bound = dq / q_lo**2 + (gamma(4) + gamma(12)) * z_max / (1 - sum_gap)
-    thin = kappa >= 0.125
     bary_bound = torch.where(thin, torch.ones_like(bary_bound), bary_bound)
     depth_bound = torch.where(thin, (z_max - z_min) * (1 + gamma(16)) + gamma(16) * z_max, depth_bound)
     return bary_bound, depth_bound[:, 0]
@@ -197,3 +210,43 @@ def exact_depth(geo: dict) -> torch.Tensor:
     """``(N,)`` exact camera z of the face at the centre (perspective-correct)."""
     lam, z = geo["lam"], geo["z"]
     return 1.0 / (lam / z).sum(-1)
+
+
+def gl_depth_mapping(verts_cam: torch.Tensor, faces: torch.Tensor, near: float = 1e-3) -> tuple[float, float]:
+    """The moderngl backend's ``(A, B)`` depth mapping for these faces, chosen as it chooses it."""
+    from uvatar.render._mesh_moderngl import depth_mapping
+
+    z = verts_cam[:, 2][faces]
+    ok = (z > near).all(1) & torch.isfinite(verts_cam[faces]).all(-1).all(-1)
+    return depth_mapping(0.9 * float(z[ok].min()), 1.1 * float(z[ok].max()) + 1e-6)
+
+
+def unexplained_face_mismatches(verts_cam, faces, K, width, height, face_a, face_b) -> list[tuple[int, int, int, int]]:
+    """Pixels where two rasterizations ``face_a``, ``face_b (H, W)`` of the same input disagree for no reason.
+
+    A disagreement is explained when the pixel centre is within the coverage slack of an edge of the face
+    one of them chose (the other may legitimately miss that face and show what lies behind it, but never
+    drop a solid nearer face), or when the two faces' exact depths there tie within the z-test's slack.
+    Returns up to 5 ``(row, col, face_a, face_b)`` that are not explained.
+    """
+    rows, cols = torch.nonzero(face_a != face_b, as_tuple=True)
+    if rows.numel() == 0:
+        return []
+    depth_ab = gl_depth_mapping(verts_cam, faces)
+
+    def facts(face):
+        has = face >= 0
+        geo = face_geometry(verts_cam, faces, K, torch.where(has, face, torch.zeros_like(face)), rows, cols)
+        slack = coverage_slack_px(geo, width, height)
+        marginal = has & (signed_edge_distance(geo) <= slack)
+        depth = torch.where(has, exact_depth(geo), torch.full_like(slack, float("inf")))
+        tie = torch.where(has, depth_tie_m(geo, slack, depth_ab), torch.zeros_like(slack))
+        return marginal, depth, tie
+
+    fa, fb = face_a[rows, cols], face_b[rows, cols]
+    m_a, z_a, tie_a = facts(fa)
+    m_b, z_b, tie_b = facts(fb)
+    tie = tie_a + tie_b
+    explained = (m_a & (z_b >= z_a - tie)) | (m_b & (z_a >= z_b - tie)) | ((z_a - z_b).abs() <= tie)
+    bad = torch.nonzero(~explained).squeeze(1)[:5].tolist()
+    return [(int(rows[i]), int(cols[i]), int(fa[i]), int(fb[i])) for i in bad]
