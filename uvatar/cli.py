@@ -190,7 +190,7 @@ def animate_command(
     fps: float = typer.Option(None, help="Output frame rate (default: the motion's)."),
     frames_ply: Path = typer.Option(None, "--frames-ply", help="Folder for each frame's posed Gaussians as 3DGS .ply (large)."),
     naming: str = typer.Option("auto", help="BVH joint names: auto, mixamo or cmu."),
-    threads: int = typer.Option(1, help="CPU threads (1 is fastest on a busy machine; more help on an idle one)."),
+    threads: int = typer.Option(0, help="CPU threads (0: the cores free now, re-read every second; OMP_NUM_THREADS also forces a count)."),
     overwrite: bool = typer.Option(False, "--overwrite", help=OVERWRITE_HELP + " (--frames-ply)"),
     verbose: bool = typer.Option(False, "-v", "--verbose"),
 ) -> None:
@@ -214,7 +214,8 @@ def animate_command(
     body = load_body_model()
     total = frames or (max(1, round(clip.duration * fps)) if fps else clip.n_frames)
     with tqdm(total=total, unit="frame", desc="rendering", file=sys.stderr) as bar:
-        report = animate_avatar(loaded, clip, body, out, config, frames_ply=frames_ply, on_frame=lambda i: bar.update(1))
+        report = animate_avatar(loaded, clip, body, out, config, frames_ply=frames_ply, on_frame=lambda i: bar.update(1),
+                                overwrite=overwrite)
     typer.echo(json.dumps(report, indent=1))
     typer.echo(
         f"wrote {out}: {report['frames']} frames in {report['total_s']:.1f} s "

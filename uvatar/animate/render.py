@@ -32,6 +32,7 @@ from uvatar.animate.pose import GaussianPoser
 from uvatar.body.model import BodyModel, BodyParams
 from uvatar.camera import Camera
 from uvatar.errors import InputError
+from uvatar.threads import stage_threads
 
 __all__ = ["AnimateConfig", "CAMERAS", "motion_params", "posed_vertices", "animation_cameras", "animate_avatar"]
 
@@ -56,10 +57,10 @@ class AnimateConfig:
         elevation_deg: height of the front/orbit cameras above the body centre, degrees.
         background: RGB in [0, 1].
         backend: renderer backend (see :func:`uvatar.render.gaussians.render_gaussians`).
-        threads: torch CPU threads while animating. 1 by default: measured on the shared 2-core
-            machine (load ~5), one 650K-Gaussian 512x512 render took 3.8 s wall / 0.8 s CPU on one
-            thread and 24-53 s wall / 8-12 s CPU on two (threads spin-wait on each other when another
-            process holds a core). On an idle machine more threads help; pass ``--threads``.
+        threads: torch CPU threads while animating; 0 (the default): the cores free now, re-read every
+            :data:`~uvatar.threads.RECHECK_S` (measured on the shared 2-core machine, load ~5: one
+            650K-Gaussian 512x512 render took 3.8 s wall on one thread and 24-53 s on two, whose
+            threads spin-wait on each other when another process holds a core); > 0 forces a count.
         relative: play the motion as changes from its first frame on top of the base pose
             (:func:`motion_params`); None: only for video motions with ``camera="input"``, so the
             first frame shows the photo as taken and the avatar follows the person's movements.
@@ -74,7 +75,7 @@ class AnimateConfig:
     elevation_deg: float = 5.0
     background: tuple[float, float, float] = (1.0, 1.0, 1.0)
     backend: str = "auto"
-    threads: int = 1
+    threads: int = 0
     relative: bool | None = None
 
     def validate(self) -> None:
@@ -86,8 +87,8 @@ class AnimateConfig:
             raise InputError(f"--frames must be from 1 to {MAX_FRAMES}; got {self.frames}")
         if self.fps is not None and not MIN_FPS <= self.fps <= MAX_FPS:
             raise InputError(f"--fps must be between {MIN_FPS:g} and {MAX_FPS:g} frames per second; got {self.fps}")
-        if int(self.threads) < 1:
-            raise InputError(f"--threads must be >= 1; got {self.threads}")
+        if int(self.threads) < 0:
+            raise InputError(f"--threads must be >= 0 (0: the free cores); got {self.threads}")
 
 
 def motion_params(
@@ -277,6 +278,7 @@ def animate_avatar(
     config: AnimateConfig = AnimateConfig(),
     frames_ply: str | Path | None = None,
     on_frame: Callable[[int], None] | None = None,
+    overwrite: bool = False,
 ) -> dict:
     """Render ``avatar`` driven by ``motion`` into ``out_path`` (.mp4 or .gif), atomically.
 
@@ -286,21 +288,18 @@ def animate_avatar(
         out_path: the video to write.
         config: :class:`AnimateConfig`.
         frames_ply: a folder to receive the posed Gaussians of every frame as 3DGS ``frame_00000.ply``,
-            ... (replaced as a whole; about 65 bytes per Gaussian per frame).
+            ... (about 65 bytes per Gaussian per frame; :func:`~uvatar.io.atomic.atomic_dir`).
         on_frame: called with each output frame's index after it is written (progress bars).
+        overwrite: let ``frames_ply`` be a non-empty folder UVatar did not write (its other files kept).
     Returns:
         a report: frames, fps, seconds in total and per frame (pose / render / write), Gaussians, camera.
     """
     config.validate()
-    threads = torch.get_num_threads()
-    torch.set_num_threads(int(config.threads))
-    try:
-        return _animate(avatar, motion, body, out_path, config, frames_ply, on_frame)
-    finally:
-        torch.set_num_threads(threads)
+    with stage_threads("animate", int(config.threads)) as threads:
+        return _animate(avatar, motion, body, out_path, config, frames_ply, on_frame, threads, overwrite)
 
 
-def _animate(avatar, motion, body, out_path, config, frames_ply, on_frame) -> dict:
+def _animate(avatar, motion, body, out_path, config, frames_ply, on_frame, threads, overwrite) -> dict:
     from uvatar.io.atomic import atomic_dir
     from uvatar.io.ply import write_gaussian_ply
     from uvatar.io.video import VideoWriter
@@ -322,11 +321,12 @@ def _animate(avatar, motion, body, out_path, config, frames_ply, on_frame) -> di
     background = tuple(float(c) for c in config.background)
     loop_start, cpu_start = time.perf_counter(), time.process_time()
     with contextlib.ExitStack() as stack:  # the video and the .ply folder appear together, or neither
-        ply_tmp = stack.enter_context(atomic_dir(frames_ply)) if frames_ply is not None else None
+        ply_tmp = stack.enter_context(atomic_dir(frames_ply, overwrite=overwrite)) if frames_ply is not None else None
         video = stack.enter_context(VideoWriter(out_path, fps=motion.fps))
         stack.enter_context(torch.no_grad())
         vertices = None
         for i, (index, camera) in enumerate(zip(indices, cameras, strict=True)):
+            threads.recheck()  # fewer threads as soon as another job takes a core
             t0 = time.perf_counter()
             if i % _CHUNK == 0:  # the next output frames' bodies (a looping motion's frames are posed again)
                 vertices = body_frames.vertices(indices[i : i + _CHUNK])
@@ -358,7 +358,7 @@ def _animate(avatar, motion, body, out_path, config, frames_ply, on_frame) -> di
         "relative": bool(relative),
         "size": [cameras[0].width + (sources[indices[0]].shape[1] if sources else 0), cameras[0].height],
         "gaussians": len(poser),
-        "threads": torch.get_num_threads(),
+        "threads": threads.count,
         "setup_s": round(setup_s, 3),
         "total_s": round(total_s, 3),
         "s_per_frame": round(loop_s / n_out, 4),
