@@ -250,3 +250,36 @@ def unexplained_face_mismatches(verts_cam, faces, K, width, height, face_a, face
     explained = (m_a & (z_b >= z_a - tie)) | (m_b & (z_a >= z_b - tie)) | ((z_a - z_b).abs() <= tie)
     bad = torch.nonzero(~explained).squeeze(1)[:5].tolist()
     return [(int(rows[i]), int(cols[i]), int(fa[i]), int(fb[i])) for i in bad]
+
+
+def reprojection_bounds(verts, faces, cam, raster, rows, cols, pix) -> tuple[torch.Tensor, torch.Tensor]:
+    """Bounds ``(N,)`` (px, metres) for re-projecting the raster's interpolated 3D point ``sum_i b_i X_i``.
+
+    Checks that the point lies on the ray through the pixel centre (``pix`` from ``cam.project``) at the
+    raster's depth. The point's screen weights ``mu_i = b_i z_i / sum_j b_j z_j`` are the raster's screen
+    weights ``s_i`` (:func:`screen_weight_bounds`: ``|s_i - lam_i| <= D_i``, ``|sum s - 1| <= gap``) up to
+    the two divisions of the perspective step (2 x 5u each, GLSL), so ``sum |mu - lam| <= 2 sum D / (1 -
+    sum D) + 20u``; as ``sum (mu - lam) = 0`` the pixel moves by that times ``max_i |p_i - centre|``. The
+    depth ``sum b_i z_i = (sum s) / Q`` and the raster's ``1 / Q`` share ``Q``: they differ by ``gap`` plus
+    6 divisions (30u) relative. Plus the float32 arithmetic between: the raster's camera-frame corners and
+    the test's world-to-camera map of the point (gamma(4) (|R| |X| + |t|) each), the point itself (3
+    products, gamma(3) |X|max), ``K x`` (gamma(3) k_max |x|max) and the division (u |pix|, and the
+    point's z error relative to z).
+    """
+    verts_cam = cam.world_to_camera(verts.float())
+    geo = face_geometry(verts_cam, faces, cam.K, raster.face_index[rows, cols], rows, cols)
+    D, gap, thin = screen_weight_bounds(geo, against="exact")
+    assert not thin.any(), "a sliver triangle: its barycentrics are not determined"
+    z_min = geo["z"].amin(-1)
+    reach = (geo["tri"] - geo["p"][:, None]).norm(dim=-1).amax(-1)
+    x_max = float(verts.abs().max())
+    r_max = float(cam.R.float().abs().sum(1).max())
+    t_max = float(cam.t.float().abs().max())
+    c_max = float(verts_cam.abs().max())
+    k_max = float(cam.K.float().abs().sum(1).max())
+    point_err = gamma(3) * x_max * r_max + 2 * gamma(4) * (r_max * x_max + t_max)  # camera frame, metres
+    pix_abs = float(pix.abs().max())
+    proj_err = k_max * (point_err + gamma(3) * c_max) / z_min + pix_abs * (point_err / z_min + U32)
+    pix_bound = (2 * D.sum(-1) / (1 - D.sum(-1)) + 20 * U32) * reach + proj_err
+    depth_bound = raster.depth[rows, cols].double() * (gap[:, 0] + 30 * U32) + point_err
+    return pix_bound, depth_bound

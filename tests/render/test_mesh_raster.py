@@ -7,13 +7,12 @@ import concurrent.futures
 import pytest
 import torch
 import trimesh
-from float_bounds import U32, gamma
 from mesh_bounds import (
     backend_value_bounds,
     coverage_slack_px,
     exact_depth,
     face_geometry,
-    screen_weight_bounds,
+    reprojection_bounds,
     signed_edge_distance,
     unexplained_face_mismatches,
 )
@@ -110,28 +109,11 @@ def test_tilted_triangle_barycentrics_are_perspective_correct(backend):
     assert rows.numel() > 200  # test setup: many covered centres
     point = (raster.barycentrics[rows, cols].unsqueeze(-1) * verts.unsqueeze(0)).sum(1)  # (N, 3) world
     pix, depth = cam.project(point)
-    # The interpolated 3D point lies on the ray through the pixel centre, at the reported depth. Bounds per
-    # pixel (was 2e-3 px and 1e-5 m flat). The point's screen weights mu_i = b_i z_i / sum_j b_j z_j are the
-    # raster's screen weights s_i (mesh_bounds: |s_i - lam_i| <= D_i, |sum s - 1| <= gap) up to the two
-    # divisions of the perspective step (2 x 5u each, GLSL), so sum |mu - lam| <= 2 sum D / (1 - sum D)
-    # + 20 u, and as sum (mu - lam) = 0 the pixel moves by that times max_i |p_i - centre|. The depth
-    # sum b_i z_i = (sum s) / Q and the raster's 1 / Q share Q: they differ by gap + 6 x 5u relative. Plus
-    # this test's float32 arithmetic: the point (3 products, gamma(3) |X|max per coordinate; R = I, t = 0
-    # map it to the camera exactly), K X (gamma(3) k_max |X|max) and the division (u |pix|, and the
-    # point's z error relative to z).
-    geo = face_geometry(cam.world_to_camera(verts), faces, cam.K, torch.zeros_like(rows), rows, cols)
-    D, gap, thin = screen_weight_bounds(geo, against="exact")
-    assert not thin.any()
-    z_min = geo["z"].amin(-1)
-    reach = (geo["tri"] - geo["p"][:, None]).norm(dim=-1).amax(-1)
-    x_max = float(verts.abs().max())
-    k_max = float(cam.K.abs().sum(1).max())
-    point_err = gamma(3) * x_max  # metres, per coordinate
-    pix_abs = float(pix.abs().max())
-    proj_err = k_max * (point_err + gamma(3) * x_max) / z_min + pix_abs * (point_err / z_min + U32)
-    pix_bound = (2 * D.sum(-1) / (1 - D.sum(-1)) + 20 * U32) * reach + proj_err
-    assert ((pix.double() - geo["p"]).abs().amax(-1) <= pix_bound).all()
-    depth_bound = raster.depth[rows, cols].double() * (gap[:, 0] + 30 * U32) + point_err
+    # The interpolated 3D point lies on the ray through the pixel centre, at the reported depth, within the
+    # per-pixel bounds derived in mesh_bounds.reprojection_bounds (was 2e-3 px and 1e-5 m flat; now ~1e-3
+    # px and ~7e-6 m).
+    pix_bound, depth_bound = reprojection_bounds(verts, faces, cam, raster, rows, cols, pix)
+    assert ((pix.double() - torch.stack([cols, rows], -1).double() - 0.5).abs().amax(-1) <= pix_bound).all()
     assert ((depth.double() - raster.depth[rows, cols].double()).abs() <= depth_bound).all()
 
 
