@@ -18,13 +18,14 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import roma
 import torch
 
 from uvatar.body.model import BodyModel, BodyParams
 from uvatar.body.skinning import bound_points_to_world
 from uvatar.errors import InputError
 from uvatar.io.atomic import atomic_path
+from uvatar.io.tensors import read_safetensors
+from uvatar.quaternions import rotmat_to_wxyz, wxyz_to_rotmat
 
 __all__ = ["Avatar", "PosedGaussians", "FORMAT", "LAYOUT", "BODY_FACES", "MAX_EXTENT_M"]
 
@@ -136,9 +137,8 @@ class Avatar:
     def on_vertices(self, vertices: torch.Tensor, faces: torch.Tensor) -> PosedGaussians:
         """Gaussians on a posed mesh ``vertices (V, 3)`` with ``faces (F, 3)``."""
         means, frames = bound_points_to_world(vertices[None], faces, self.face_index, self.barycentrics, self.offsets)
-        local = roma.unitquat_to_rotmat(_wxyz_to_xyzw(self.rotations_wxyz))
-        world = frames[0] @ local
-        quats = _xyzw_to_wxyz(roma.rotmat_to_unitquat(world))
+        world = frames[0] @ wxyz_to_rotmat(self.rotations_wxyz)
+        quats = rotmat_to_wxyz(world)
         return PosedGaussians(means[0], quats, self.scales, self.opacities, self.colors)
 
     # ------------------------------------------------------------------ files
@@ -188,16 +188,7 @@ def _damaged(path: Path, what: str) -> InputError:
 
 def _read_bundle(path: Path) -> tuple[dict, dict]:
     """Header metadata and the :data:`_TENSORS` of a safetensors file (extra tensors are not read)."""
-    from safetensors import safe_open
-
-    try:
-        with safe_open(str(path), framework="pt") as handle:
-            metadata = handle.metadata() or {}
-            names = set(handle.keys())
-            tensors = {name: handle.get_tensor(name) for name in _TENSORS if name in names}
-    except Exception as exc:  # safetensors raises its own error types for truncated and foreign files
-        reason = " ".join(f"{type(exc).__name__}: {exc}".split())[:200]
-        raise InputError(f"{path} is not a UVatar avatar bundle ({reason}); pass the avatar.uvatar written by 'uvatar reconstruct'") from None
+    metadata, tensors = read_safetensors(path, "a UVatar avatar bundle", "pass the avatar.uvatar written by 'uvatar reconstruct'", names=_TENSORS)
     missing = [name for name in _TENSORS if name not in tensors]
     if missing:
         raise InputError(f"{path} lacks tensors {', '.join(missing)}; it was not written by this UVatar")
@@ -282,10 +273,3 @@ def _check_meta(meta: dict, path: Path) -> None:
         if not ok:
             raise _damaged(path, "meta fit_params lacks finite rotvecs and translation")
 
-
-def _wxyz_to_xyzw(q: torch.Tensor) -> torch.Tensor:
-    return torch.cat([q[..., 1:], q[..., :1]], -1)
-
-
-def _xyzw_to_wxyz(q: torch.Tensor) -> torch.Tensor:
-    return torch.cat([q[..., 3:], q[..., :3]], -1)

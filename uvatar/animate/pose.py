@@ -15,6 +15,7 @@ import roma
 import torch
 
 from uvatar.avatar import Avatar, PosedGaussians
+from uvatar.quaternions import xyzw_to_wxyz
 
 __all__ = ["GaussianPoser"]
 
@@ -69,5 +70,5 @@ class GaussianPoser:
         face_quats = roma.rotmat_to_unitquat(per_face[..., 3:])  # (F, 4) XYZW
         means = torch.bmm(per_face.index_select(0, self.face_index), self.coefficients)[..., 0]
         quats = torch.bmm(self.right_multiply, face_quats.index_select(0, self.face_index)[..., None])[..., 0]
-        quats_wxyz = torch.cat([quats[:, 3:], quats[:, :3]], -1)
+        quats_wxyz = xyzw_to_wxyz(quats)
         return PosedGaussians(means, quats_wxyz, self.scales, self.opacities, self.colors)

@@ -286,17 +286,12 @@ class Detections:
     @classmethod
     def load(cls, path: str | Path) -> "Detections":
         """Read a file written by :meth:`save`. Raises :class:`InputError` on a file that is not one."""
-        from safetensors import safe_open
+        from uvatar.io.tensors import read_safetensors
 
         path = Path(path)
         if not path.is_file():
             raise InputError(f"detections file {path} does not exist; check the path")
-        try:
-            with safe_open(str(path), framework="numpy") as fh:
-                meta = fh.metadata() or {}
-                tensors = {k: fh.get_tensor(k) for k in fh.keys()}
-        except Exception as exc:  # safetensors raises its own error types
-            raise InputError(f"{path} is not a readable detections file ({exc}); re-run detection") from exc
+        meta, tensors = read_safetensors(path, "a readable detections file", "re-run detection", framework="numpy")
         if "uvatar.detections" not in meta:
             raise InputError(f"{path} holds no UVatar detections; re-run detection")
         d = json.loads(meta["uvatar.detections"])

@@ -21,6 +21,7 @@ import torch
 
 from uvatar.errors import InputError
 from uvatar.io.atomic import atomic_path
+from uvatar.io.tensors import read_safetensors
 
 __all__ = [
     "FORMAT", "OPTIM_FORMAT", "DEFAULT_CHECKPOINT", "save_decoder", "read_decoder", "load_decoder", "resolve_decoder",
@@ -61,19 +62,12 @@ def read_decoder(path: str | Path):
     Raises:
         InputError: not a file, not safetensors, or not a UVatar decoder.
     """
-    from safetensors import safe_open
-
     from uvatar.model.mae import DecoderConfig
 
     path = Path(path)
     if not path.is_file():
         raise InputError(f"no decoder checkpoint at {path}; pass a .safetensors written by 'uvatar train' or a run folder")
-    try:
-        with safe_open(str(path), framework="pt") as handle:
-            metadata = handle.metadata() or {}
-            state = {name: handle.get_tensor(name) for name in handle.keys()}
-    except Exception as exc:  # safetensors raises its own error types for foreign files
-        raise InputError(f"{path} is not a safetensors decoder checkpoint ({exc}); pass one written by 'uvatar train'") from None
+    metadata, state = read_safetensors(path, "a safetensors decoder checkpoint", "pass one written by 'uvatar train'")
     if metadata.get("format") != FORMAT:
         raise InputError(f"{path} is not a UVatar decoder (format {metadata.get('format')!r}, expected {FORMAT!r})")
     try:
@@ -153,14 +147,7 @@ def save_optimizer(path: str | Path, optimizer: torch.optim.Optimizer, meta: dic
 
 def load_optimizer_state(path: str | Path) -> dict:
     """The ``state_dict`` an optimizer saved by :func:`save_optimizer` can ``load_state_dict`` (CPU tensors)."""
-    from safetensors import safe_open
-
-    try:
-        with safe_open(str(path), framework="pt") as handle:
-            metadata = handle.metadata() or {}
-            tensors = {name: handle.get_tensor(name) for name in handle.keys()}
-    except Exception as exc:
-        raise InputError(f"cannot read optimizer state {path} ({exc}); resume from another checkpoint or start a new run") from None
+    metadata, tensors = read_safetensors(path, "a readable optimizer state", "resume from another checkpoint or start a new run")
     if metadata.get("format") != OPTIM_FORMAT:
         raise InputError(f"{path} is not a UVatar optimizer state (format {metadata.get('format')!r})")
     state: dict[int, dict] = {}

@@ -19,6 +19,7 @@ from __future__ import annotations
 import roma
 import torch
 
+from uvatar.quaternions import wxyz_to_xyzw
 from uvatar.render._gaussians_torch import eval_sh
 
 __all__ = ["rasterize_reference"]
@@ -31,7 +32,7 @@ _BLUR_PX2 = 0.3
 
 def _project(means, quats_wxyz, scales, K, R, t, width, height):
     """Pixel means ``(N, 2)``, 2D covariances ``(N, 2, 2)`` (with the 0.3 px² blur), camera z ``(N,)``."""
-    quats_xyzw = torch.cat([quats_wxyz[:, 1:], quats_wxyz[:, :1]], dim=-1)
+    quats_xyzw = wxyz_to_xyzw(quats_wxyz)
     rot = roma.unitquat_to_rotmat(quats_xyzw / quats_xyzw.norm(dim=-1, keepdim=True))  # (N, 3, 3)
     cov3d = rot @ torch.diag_embed(scales**2) @ rot.transpose(-1, -2)
     cov_cam = R @ cov3d @ R.T  # (N, 3, 3)
