@@ -1,6 +1,7 @@
 import pytest
 import roma
 import torch
+from float_bounds import U32, U64, gamma
 
 from uvatar.animate.rotations import world_from_local
 from uvatar.animate.video_motion import (
@@ -30,6 +31,14 @@ def _fits(body, frames=12, regime="head", seed=0, missing=()):
     return fits
 
 
+def _depth(body, bone):
+    """Bones from ``bone`` up to the root."""
+    parents, depth = body.bone_parents, 0
+    while parents[bone] >= 0:
+        bone, depth = parents[bone], depth + 1
+    return depth
+
+
 def _world(body, rotvecs):
     return world_from_local(roma.rotvec_to_rotmat(rotvecs), body.bone_parents)
 
@@ -43,8 +52,13 @@ def test_head_clip_drives_only_head_neck_and_face(body):
     # the head turns in the world as it did in the fit (root and spine lean moved into the neck)
     head = body.bone_index("head")
     fitted = _world(body, torch.stack([f.rotvecs for f in fits]))[:, head]
-    assert torch.allclose(_world(body, motion.rotvecs)[:, head], fitted, atol=1e-4)
-    assert torch.allclose(motion.facial[:, body.facial_labels.index("jawOpen")], 0.05 * torch.arange(12.0), atol=1e-5)
+    # two float32 chains to the head (2-norm bound 3 (D + 2) gamma(3) each, D = the chain's depth) and the
+    # motion's own rotvec conversions when it moves the lean into the neck (4 x gamma(24)) (was atol 1e-4)
+    tol = 2 * 3 * (_depth(body, head) + 2) * gamma(3) + 4 * gamma(24)
+    assert torch.allclose(_world(body, motion.rotvecs)[:, head], fitted, rtol=0, atol=tol)
+    # copied values: 0.05 k rounded to float32 here and in the fit (u each) (was atol 1e-5)
+    jaw = motion.facial[:, body.facial_labels.index("jawOpen")]
+    assert torch.allclose(jaw, 0.05 * torch.arange(12.0), rtol=0, atol=2 * U32 * 0.55)
 
 
 def test_half_clip_keeps_the_torso_and_straight_legs(body):
@@ -53,18 +67,21 @@ def test_half_clip_keeps_the_torso_and_straight_legs(body):
     assert "upperarm01.L" in motion.bones and "upperleg01.R" not in motion.bones
     assert motion.rotvecs[:, body.bone_index("upperleg01.R")].abs().max() == 0
     root = roma.rotvec_to_rotmat(motion.rotvecs[:, 0])
-    assert torch.allclose(root[:, :, 2], torch.tensor([0.0, 0.0, 1.0]).expand(12, 3), atol=1e-5)  # yaw only
+    # yaw only: the extracted yaw's rotvec conversions are absolute-accurate to gamma(24) (was atol 1e-5)
+    assert torch.allclose(root[:, :, 2], torch.tensor([0.0, 0.0, 1.0]).expand(12, 3), rtol=0, atol=gamma(24))
     spine = body.bone_index("spine01")
     fitted = _world(body, torch.stack([f.rotvecs for f in fits]))[:, spine]
-    assert torch.allclose(_world(body, motion.rotvecs)[:, spine], fitted, atol=1e-4)
+    tol = 2 * 3 * (_depth(body, spine) + 2) * gamma(3) + 4 * gamma(24)  # as for the head above (was 1e-4)
+    assert torch.allclose(_world(body, motion.rotvecs)[:, spine], fitted, rtol=0, atol=tol)
 
 
 def test_full_clip_moves_relative_to_the_first_frame_and_fills_gaps(body):
     fits = _fits(body, regime="full", missing=(4,))
     motion = motion_from_fits(fits, body, 25.0, VideoMotionConfig(smooth_s=0))
     assert motion.meta["frames_filled"] == 1 and motion.n_frames == 12
-    assert torch.allclose(motion.translation[:, 0], 0.01 * torch.arange(12.0), atol=1e-5)
-    assert torch.allclose(motion.translation[:, 1:], torch.zeros(12, 2), atol=1e-6)
+    # differences from the first frame and the filled frame's mean, of values <= 1.0: gamma(4) (was 1e-5, 1e-6)
+    assert torch.allclose(motion.translation[:, 0], 0.01 * torch.arange(12.0), rtol=0, atol=gamma(4) * 1.0)
+    assert torch.allclose(motion.translation[:, 1:], torch.zeros(12, 2), rtol=0, atol=gamma(4) * 1.0)
 
 
 def test_smoothing_reduces_jitter(body):
@@ -84,7 +101,7 @@ def test_smoothing_reduces_jitter(body):
         yaw = _world(body, m.rotvecs)[:, head]
         return (roma.rotmat_to_rotvec(yaw)[:, 2] - clean).abs().mean()
 
-    assert error(smooth) < 0.6 * error(raw)
+    assert error(smooth) < 0.6 * error(raw)  # a smoothing quality floor (measured 0.0162 vs 0.0403 rad: 0.40)
 
 
 def test_no_person_anywhere(body):
@@ -112,5 +129,6 @@ def test_a_frame_rate_no_motion_may_have_is_refused_before_tracking(body, shared
 def test_real_head_clip_tracks_into_a_head_motion(body, shared_dir):
     motion = motion_from_video(shared_dir / VIDEO, body, VideoMotionConfig(every=20, max_frames=3))
     assert motion.n_frames == 3 and motion.meta["regime"] == "head"
-    assert motion.meta["source_frames"] == [0, 20, 40] and abs(motion.fps - 25.0 / 20) < 1e-6
+    # the clip's rate is 25/1 in its container; / 20 in float64: a couple of roundings (was 1e-6)
+    assert motion.meta["source_frames"] == [0, 20, 40] and abs(motion.fps - 25.0 / 20) <= 4 * U64 * 1.25
     assert motion.facial is not None and motion.facial.max() > 0
