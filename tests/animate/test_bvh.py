@@ -1,6 +1,9 @@
+import math
+
 import pytest
 import torch
 from bvh_samples import make_bvh
+from float_bounds import U64, gamma
 
 from uvatar.animate.bvh import parse_bvh, read_bvh
 from uvatar.errors import InputError
@@ -8,7 +11,8 @@ from uvatar.errors import InputError
 
 def test_parse_mixamo_sample_structure():
     clip = parse_bvh(make_bvh("mixamo"))
-    assert clip.n_frames == 4 and abs(clip.fps - 30.0) < 1e-3
+    # "Frame Time: 0.0333333" is 1/30 to 7 decimals (<= 5e-8 off): fps within 30^2 x 5e-8 (was 1e-3)
+    assert clip.n_frames == 4 and abs(clip.fps - 30.0) <= 30**2 * 5e-8 * 1.01
     assert clip.names[0] == "mixamorig:Hips" and clip.joints[0].parent == -1
     arm = clip.index("mixamorig:LeftArm")
     assert clip.joints[arm].rotation_order == "ZXY"
@@ -21,15 +25,25 @@ def test_channel_orders_give_the_same_pose():
     _, pos_m = mixamo.forward_kinematics()
     _, pos_c = cmu.forward_kinematics()
     flip = torch.diag(torch.tensor([-1.0, 1.0, -1.0], dtype=torch.float64))
-    assert torch.allclose(pos_c @ flip.T / 0.4, pos_m, atol=1e-3)
+    # The files print offsets to 4 decimals (<= 5e-5 per coordinate; CMU's in 0.4 cm units, so 1.25e-4 cm)
+    # and angles to 6 (<= 5e-7 degrees, times the <= 200 cm reach of a chain): each joint's position sums
+    # those over its chain of k offsets, rotated (sqrt(3) per coordinate) (was atol 1e-3 for all joints)
+    depth = torch.zeros(len(mixamo.joints), dtype=torch.float64)
+    for j, joint in enumerate(mixamo.joints):
+        depth[j] = 0 if joint.parent < 0 else depth[joint.parent] + 1
+    per_offset = 3**0.5 * (5e-5 + 5e-5 / 0.4) + 2 * math.radians(5e-7) * 200
+    tol = ((depth + 1) * per_offset)[None, :, None] + gamma(64, U64) * 200
+    assert ((pos_c @ flip.T / 0.4 - pos_m).abs() <= tol).all()
 
 
 def test_rest_pose_is_offsets_and_root_position_channels_are_absolute():
     clip = parse_bvh(make_bvh("mixamo", poses=("mixed",)))
     _, rest = clip.forward_kinematics(rest=True)
-    assert torch.allclose(rest[0, 0], torch.tensor([0.0, 100.0, 0.0], dtype=torch.float64))
+    # printed exactly ("100.000000"), then float64 arithmetic on it: a few u of 100 (was the default
+    # allclose, whose rtol 1e-5 allows 1e-3 here, and atol 1e-4)
+    assert torch.allclose(rest[0, 0], torch.tensor([0.0, 100.0, 0.0], dtype=torch.float64), rtol=0, atol=4 * U64 * 100)
     _, posed = clip.forward_kinematics()
-    assert torch.allclose(posed[0, 0], torch.tensor([5.0, 100.0, 10.0], dtype=torch.float64), atol=1e-4)
+    assert torch.allclose(posed[0, 0], torch.tensor([5.0, 100.0, 10.0], dtype=torch.float64), rtol=0, atol=4 * U64 * 100)
 
 
 @pytest.mark.parametrize(
