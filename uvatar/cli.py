@@ -227,18 +227,19 @@ def animate_command(
 @app.command("export")
 def export_command(
     avatar: Path = typer.Argument(..., help="avatar.uvatar written by 'uvatar reconstruct'."),
-    fmt: str = typer.Option(..., "--format", "-f", help="ply (3DGS), glb (rigged textured mesh) or bundle (documented folder)."),
-    out: Path = typer.Option(..., "-o", "--out", help="Output .ply/.glb file, or the bundle folder (UVatar's files in it are replaced)."),
+    fmt: str = typer.Option(..., "--format", "-f", help="ply (3DGS), glb (rigged textured mesh), bundle (documented folder) or web (a page that plays the avatar in a browser)."),
+    out: Path = typer.Option(..., "-o", "--out", help="Output .ply/.glb file, or the bundle/web folder (UVatar's files in it are replaced)."),
     pose: str = typer.Option("rest", help="rest (Anny's rest A-pose, exact skinning), reference or tpose."),
     texture_size: int = typer.Option(1024, help="Texels per side of the baked colour texture (glb, bundle)."),
-    overwrite: bool = typer.Option(False, "--overwrite", help=OVERWRITE_HELP + " (bundle)"),
+    overwrite: bool = typer.Option(False, "--overwrite", help=OVERWRITE_HELP + " (bundle, web)"),
+    motion: str = typer.Option(None, "--motion", help="web: a motion to add and start with (built-in name, motion .json or .bvh; default: wave among the built-ins)."),
     verbose: bool = typer.Option(False, "-v", "--verbose"),
 ) -> None:
-    """Export an avatar for other tools: 3DGS .ply, rigged glTF .glb, or the animatable bundle."""
+    """Export an avatar for other tools: 3DGS .ply, rigged glTF .glb, the animatable bundle, or a web player."""
     _setup_logging(verbose)
     from uvatar.export import export_avatar
 
-    typer.echo(json.dumps(export_avatar(avatar, fmt, out, pose=pose, texture_size=texture_size, overwrite=overwrite), indent=1))
+    typer.echo(json.dumps(export_avatar(avatar, fmt, out, pose=pose, texture_size=texture_size, overwrite=overwrite, motion=motion), indent=1))
 
 
 @app.command("view")

@@ -1,7 +1,8 @@
-"""Exports that other tools can use: 3DGS ``.ply``, a rigged textured ``.glb``, the documented bundle.
+"""Exports that other tools can use: 3DGS ``.ply``, a rigged textured ``.glb``, the documented bundle,
+and a web player folder.
 
 >>> sorted(FORMATS)
-['bundle', 'glb', 'ply']
+['bundle', 'glb', 'ply', 'web']
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ FORMATS = {
     "ply": "3D Gaussian Splatting .ply of the avatar in the chosen pose (Anny body space: metres, Z up)",
     "glb": "rigged glTF 2.0 binary: body mesh with skin weights, skeleton and the baked colour texture",
     "bundle": "folder: avatar.uvatar + body.glb + README.md + layout.json (how to animate the Gaussians)",
+    "web": "folder: index.html that plays the avatar in a browser (GPU skinning, offline, opens from disk)",
 }
 _SUFFIX = {"ply": ".ply", "glb": ".glb"}
 
@@ -39,7 +41,7 @@ def _file_target(out: Path, fmt: str) -> Path:
 
 
 def export_avatar(source: str | Path, fmt: str, out: str | Path, pose: str = "rest", texture_size: int = 1024, body=None,
-                  overwrite: bool = False) -> dict:
+                  overwrite: bool = False, motion: str | Path | None = None) -> dict:
     """Export the avatar file ``source`` (``.uvatar``) as ``fmt`` to ``out``.
 
     Args:
@@ -50,7 +52,8 @@ def export_avatar(source: str | Path, fmt: str, out: str | Path, pose: str = "re
         pose: ``rest`` (Anny's rest A-pose, the skin's bind pose), ``reference`` or ``tpose``.
         texture_size: texels per side of the baked texture (glb, bundle).
         body: the body model (loaded when None).
-        overwrite: let the bundle go into a non-empty folder UVatar did not write (other files kept).
+        overwrite: let the bundle or web folder go into a non-empty folder UVatar did not write (other files kept).
+        motion: ``web`` only: a motion to add and start with (built-in name, ``.json`` or ``.bvh``).
     Returns:
         a summary dict (what was written, counts, bytes).
     Raises:
@@ -64,21 +67,27 @@ def export_avatar(source: str | Path, fmt: str, out: str | Path, pose: str = "re
         raise InputError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
     if pose not in BIND_POSES:
         raise InputError(f"unknown pose {pose!r}; choose one of {', '.join(BIND_POSES)}")
-    if fmt == "bundle" and pose != "rest":
-        raise InputError("the bundle's body.glb is always bound in the rest pose; drop --pose for --format bundle")
+    if fmt in ("bundle", "web") and pose != "rest":
+        raise InputError(f"--format {fmt} is always bound in the rest pose; drop --pose for --format {fmt}")
+    if motion is not None and fmt != "web":
+        raise InputError(f"--motion is for --format web; --format {fmt} holds no motion")
     source, out = Path(source), Path(out)
     if source.suffix.lower() == ".ply":
         raise InputError(f"{source} is a .ply; export reads the avatar.uvatar bundle written by 'uvatar reconstruct'")
-    if fmt == "bundle":
+    if fmt in ("bundle", "web"):
         from uvatar.io.output_dir import check_output_dir
 
         check_output_dir(out, inputs=[source], overwrite=overwrite)
-    target = out if fmt == "bundle" else _file_target(out, fmt)
+    target = out if fmt in ("bundle", "web") else _file_target(out, fmt)
     avatar = Avatar.load(source)
     if body is None:
         from uvatar.body.model import load_body_model
 
         body = load_body_model()
+    if fmt == "web":
+        from uvatar.export.web import write_web_player
+
+        return write_web_player(source, target, avatar, body, motion=motion, overwrite=overwrite)
     if fmt == "bundle":
         from uvatar.export.bundle import write_bundle
 
