@@ -4,10 +4,17 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from float_bounds import U32, gamma
 from plyfile import PlyData, PlyElement
 
 from uvatar.errors import InputError
-from uvatar.io.ply import SH_C0, GaussianCloud, gaussian_ply_property_names, read_gaussian_ply, write_gaussian_ply
+from uvatar.io.ply import (
+    SH_C0,
+    GaussianCloud,
+    gaussian_ply_property_names,
+    read_gaussian_ply,
+    write_gaussian_ply,
+)
 
 
 def _cloud(n: int = 50, degree: int = 0, seed: int = 0) -> GaussianCloud:
@@ -107,17 +114,30 @@ def test_activated_values_and_colors(tmp_path):
     cloud = GaussianCloud.from_colors(rng.normal(size=(n, 3)), quats, scales, opac, colors, sh_degree=2)
     assert cloud.sh.shape == (n, 9, 3) and cloud.sh_degree == 2
     np.testing.assert_array_equal(cloud.sh[:, 1:], 0)
-    np.testing.assert_allclose(cloud.sh[:, 0], (colors - 0.5) / SH_C0, rtol=1e-6, atol=1e-6)
-    np.testing.assert_allclose(cloud.colors, colors, atol=1e-6)
-    np.testing.assert_allclose(cloud.scales, scales, rtol=1e-6)
-    np.testing.assert_allclose(cloud.opacities, opac, atol=1e-6)
-    np.testing.assert_allclose(np.linalg.norm(cloud.quats_wxyz, axis=1), 1, atol=1e-6)
-    np.testing.assert_allclose(cloud.quats_wxyz * np.sign(quats[:, :1]), quats / np.linalg.norm(quats, axis=1, keepdims=True) * np.sign(quats[:, :1]), atol=1e-6)
+    # float32 storage: colours rounded (u), minus 0.5 and / C0 in float32 (u each, on |sh| <= 1.8): the DC
+    # term is within (1.5 u) / C0 + 2 u 1.8 of the float64 value (was rtol and atol 1e-6)
+    dc_tol = 1.5 * U32 / SH_C0 + 2 * U32 * 1.8
+    np.testing.assert_allclose(cloud.sh[:, 0], (colors - 0.5) / SH_C0, rtol=0, atol=dc_tol)
+    # back to colours: sh C0 + 0.5 in float32 (2 roundings on values <= 1) (was atol 1e-6)
+    colour_tol = dc_tol * SH_C0 + gamma(2)
+    np.testing.assert_allclose(cloud.colors, colors, rtol=0, atol=colour_tol)
+    # exp(log(s)) in float32 through numpy's SIMD kernels (<= 4 ulp each): log's error is relative to
+    # |log s| <= 7, and exp turns it into a relative error of s (was rtol 1e-6)
+    log_max = float(np.abs(np.log(scales)).max())
+    np.testing.assert_allclose(cloud.scales, scales, rtol=U32 + 8 * U32 * log_max + 8 * U32, atol=0)
+    # opacity: float64 logit stored as float32 (u |logit|), sigmoid in float64, stored (u): the sigmoid's
+    # slope o (1 - o) <= 1/4 (was atol 1e-6)
+    logit_max = float(np.abs(np.log(opac / (1 - opac))).max())
+    np.testing.assert_allclose(cloud.opacities, opac, rtol=0, atol=U32 * (1 + logit_max / 4) + U32)
+    # normalised in float64, stored in float32 (u per component); numpy's float32 norm here (gamma(4))
+    np.testing.assert_allclose(np.linalg.norm(cloud.quats_wxyz, axis=1), 1, rtol=0, atol=U32 + gamma(4))
+    expected = quats / np.linalg.norm(quats, axis=1, keepdims=True) * np.sign(quats[:, :1])
+    np.testing.assert_allclose(cloud.quats_wxyz * np.sign(quats[:, :1]), expected, rtol=0, atol=2 * U32)
     back = read_gaussian_ply(write_gaussian_ply(tmp_path / "c.ply", cloud))
-    np.testing.assert_allclose(back.colors, colors, atol=1e-6)
-    # The file's f_dc is (rgb - 0.5) / C0.
+    np.testing.assert_allclose(back.colors, colors, rtol=0, atol=colour_tol)  # the file is bit-exact float32
+    # The file's f_dc is (rgb - 0.5) / C0 (was atol 1e-5)
     v = PlyData.read(str(tmp_path / "c.ply"))["vertex"]
-    np.testing.assert_allclose(v["f_dc_2"], (colors[:, 2] - 0.5) / SH_C0, atol=1e-5)
+    np.testing.assert_allclose(v["f_dc_2"], (colors[:, 2] - 0.5) / SH_C0, rtol=0, atol=dc_tol)
 
 
 def test_colors_property_clips():
@@ -140,8 +160,10 @@ def test_ascii_and_big_endian_files_are_read(tmp_path):
     for name, kwargs in (("ascii.ply", {"text": True}), ("be.ply", {"byte_order": ">"})):
         PlyData([PlyElement.describe(binary["vertex"].data, "vertex")], **kwargs).write(str(tmp_path / name))
         back = read_gaussian_ply(tmp_path / name)
-        np.testing.assert_allclose(back.sh, cloud.sh, rtol=1e-6)
-        np.testing.assert_allclose(back.means, cloud.means, rtol=1e-6)
+        # plyfile writes text with '%.18g' (a float32 round-trips from 9 digits) and big-endian bytes as
+        # they are: both exact (was rtol 1e-6)
+        np.testing.assert_array_equal(back.sh, cloud.sh)
+        np.testing.assert_array_equal(back.means, cloud.means)
 
 
 def test_validation_of_shapes():
