@@ -3,9 +3,18 @@
 
 import numpy as np
 import pytest
+from float_bounds import U64, gamma
 
 from uvatar.errors import InputError
-from uvatar.io.gltf import GltfMesh, GltfSkin, accessor_array, glb_bytes, node_world_matrices, parse_glb, write_glb
+from uvatar.io.gltf import (
+    GltfMesh,
+    GltfSkin,
+    accessor_array,
+    glb_bytes,
+    node_world_matrices,
+    parse_glb,
+    write_glb,
+)
 
 
 def _two_joint_mesh():
@@ -38,7 +47,9 @@ def test_round_trip_and_layout():
     assert np.array_equal(ibm, skin.inverse_bind_matrices)  # column-major storage undone
     world = node_world_matrices(doc)
     joints = doc["skins"][0]["joints"]
-    assert np.allclose(world[joints] @ ibm, np.eye(4))
+    # identity rotations and whole-number translations: float64 TRS composition and the 4x4 products round
+    # by a few u (was the default allclose)
+    assert np.allclose(world[joints] @ ibm, np.eye(4), rtol=0, atol=gamma(8, U64))
     assert doc["nodes"][joints[0]]["children"] == [joints[1]]
     assert doc["scenes"][0]["nodes"] == [0, joints[0]] and doc["nodes"][0]["skin"] == 0
 
@@ -50,7 +61,10 @@ def test_node_world_matrices_compose_trs():
     ]}  # fmt: skip
     world = node_world_matrices(doc)
     # child origin: parent rotates +90 deg about Z, so the child's +X offset points along +Y
-    assert np.allclose(world[1][:3, 3], [1, 1, 0]) and np.allclose(world[1][:3, 0], [0, 2, 0])
+    # float64: the quaternion's sin/cos (1 ulp), its rotation matrix (1 - 2 (y^2 + z^2) ...: gamma(4)) and two
+    # 4x4 products (gamma(4) each) on magnitudes <= 2 (was the default allclose)
+    tol = 2 * gamma(16, U64)
+    assert np.allclose(world[1][:3, 3], [1, 1, 0], rtol=0, atol=tol) and np.allclose(world[1][:3, 0], [0, 2, 0], rtol=0, atol=tol)
 
 
 def test_bad_meshes_are_refused():

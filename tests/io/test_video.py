@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from float_bounds import U64
 
 from uvatar.errors import InputError
 from uvatar.io.video import VideoWriter, iter_video, read_video, write_video
@@ -24,15 +25,16 @@ def test_mp4_round_trip(tmp_path):
     p = write_video(tmp_path / "out" / "a.mp4", frames, fps=30)
     back, fps = read_video(p)
     assert back.shape == (T, H, W, 3) and back.dtype == np.uint8
-    assert fps == pytest.approx(30.0)
-    assert np.abs(back.astype(int) - frames).max() <= 6  # H.264 + yuv420p on flat colours
+    assert fps == pytest.approx(30.0, rel=4 * U64)  # the container's rate 30/1, as a float (was rel 1e-6)
+    # H.264 + yuv420p on flat colours: a codec tolerance, not a float bound (measured 3 levels)
+    assert np.abs(back.astype(int) - frames).max() <= 6
     assert [q.name for q in p.parent.iterdir()] == ["a.mp4"]
 
 
 def test_mp4_from_float_frames(tmp_path):
     frames = _frames()
     back, _ = read_video(write_video(tmp_path / "f.mp4", frames / 255.0, fps=12))
-    assert np.abs(back.astype(int) - frames).max() <= 6
+    assert np.abs(back.astype(int) - frames).max() <= 6  # codec tolerance as above (measured 3)
 
 
 def test_gif_round_trip(tmp_path):
@@ -41,7 +43,7 @@ def test_gif_round_trip(tmp_path):
     back, fps = read_video(p)
     assert back.shape == (T, H, W, 3)
     np.testing.assert_array_equal(back, frames)  # few flat colours: the palette is exact
-    assert fps == pytest.approx(25.0)
+    assert fps == pytest.approx(25.0, rel=4 * U64)  # 40 ms per frame (was rel 1e-6)
     from PIL import Image
 
     with Image.open(p) as im:
@@ -53,7 +55,8 @@ def test_odd_size_is_padded_for_mp4(tmp_path):
     frames = _frames()[:, : H - 1, : W - 1]
     back, _ = read_video(write_video(tmp_path / "odd.mp4", frames))
     assert back.shape == (T, H, W, 3)
-    # The padding repeats the edge, so the last row and column match their neighbours.
+    # The padding repeats the edge, so the last row and column match their neighbours (codec tolerance as
+    # above; measured 3, 0 and 0 levels).
     assert np.abs(back[:, : H - 1, : W - 1].astype(int) - frames).max() <= 6
     assert np.abs(back[:, -1].astype(int) - back[:, -2]).max() <= 6
     assert np.abs(back[:, :, -1].astype(int) - back[:, :, -2]).max() <= 6
@@ -68,7 +71,7 @@ def test_stride_and_max_frames(tmp_path):
     mp4 = write_video(tmp_path / "a.mp4", _frames(), fps=10)
     back, _ = read_video(mp4, stride=4, max_frames=5)
     assert len(back) == 3
-    assert np.abs(back[:, 0, 0, 0].astype(int) - [0, 100, 200]).max() <= 6
+    assert np.abs(back[:, 0, 0, 0].astype(int) - [0, 100, 200]).max() <= 6  # codec tolerance as above
 
 
 def test_streaming_writer_and_iterator(tmp_path):
@@ -79,7 +82,7 @@ def test_streaming_writer_and_iterator(tmp_path):
         assert not (tmp_path / "s.mp4").exists()  # nothing at the destination until the end
     assert video.num_frames == T and video.size == (W, H)
     it, fps = iter_video(tmp_path / "s.mp4")
-    assert fps == pytest.approx(24.0)
+    assert fps == pytest.approx(24.0, rel=4 * U64)  # the container's rate 24/1 (was rel 1e-6)
     assert sum(1 for _ in it) == T
 
 
@@ -96,10 +99,9 @@ def test_exception_inside_writer_leaves_no_file(tmp_path, suffix):
 def test_exception_keeps_the_previous_video(tmp_path):
     p = write_video(tmp_path / "x.mp4", _frames())
     before = p.read_bytes()
-    with pytest.raises(InputError, match="same size"):
-        with VideoWriter(p) as video:
-            video.append(_frames()[0])
-            video.append(np.zeros((H, W + 2, 3), np.uint8))
+    with pytest.raises(InputError, match="same size"), VideoWriter(p) as video:
+        video.append(_frames()[0])
+        video.append(np.zeros((H, W + 2, 3), np.uint8))
     assert p.read_bytes() == before
     assert [q.name for q in tmp_path.iterdir()] == ["x.mp4"]
 
