@@ -25,6 +25,7 @@ from uvatar.body.skinning import bound_points_to_world
 from uvatar.errors import InputError
 from uvatar.io.atomic import atomic_path
 from uvatar.io.tensors import read_safetensors
+from uvatar.model.decoder import UVGaussians
 from uvatar.quaternions import rotmat_to_wxyz, wxyz_to_rotmat
 
 __all__ = ["Avatar", "PosedGaussians", "FORMAT", "LAYOUT", "BODY_FACES", "MAX_EXTENT_M"]
@@ -140,6 +141,19 @@ class Avatar:
         world = frames[0] @ wxyz_to_rotmat(self.rotations_wxyz)
         quats = rotmat_to_wxyz(world)
         return PosedGaussians(means[0], quats, self.scales, self.opacities, self.colors)
+
+    @classmethod
+    def from_gaussians(cls, gaussians: UVGaussians, phenotypes: torch.Tensor, facial: torch.Tensor, meta: dict | None = None) -> "Avatar":
+        """Bind a decoder's :class:`~uvatar.model.decoder.UVGaussians` to the body of shape ``phenotypes (6,)``
+        and face ``facial (52,)``: the one place an avatar is built from a decoder's output (tensors keep
+        their gradients). ``meta``: added to the Gaussians' own."""
+        return cls(
+            face_index=gaussians.face_index, barycentrics=gaussians.barycentrics, offsets=gaussians.offsets,
+            rotations_wxyz=gaussians.rotations_wxyz, scales=gaussians.scales, colors=gaussians.colors,
+            opacities=gaussians.opacities, layer=gaussians.layer,
+            phenotypes=phenotypes.reshape(-1).float().to(gaussians.colors.device),
+            facial=facial.reshape(-1).float().to(gaussians.colors.device), meta={**gaussians.meta, **(meta or {})},
+        )  # fmt: skip
 
     # ------------------------------------------------------------------ files
     def save(self, path: str | Path) -> None:

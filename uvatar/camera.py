@@ -22,7 +22,7 @@ import torch
 
 from uvatar.errors import InputError
 
-__all__ = ["Camera", "intrinsics_from_fov", "look_at_rotation", "orbit"]
+__all__ = ["Camera", "intrinsics_from_fov", "look_at_rotation", "orbit", "orbit_camera"]
 
 
 def intrinsics_from_fov(width: int, height: int, fov_y_deg: float) -> torch.Tensor:
@@ -229,3 +229,18 @@ def orbit(
         )
         cams.append(Camera.look_at(target_t + radius * offset, target_t, width, height, fov_y_deg))
     return cams
+
+
+def orbit_camera(camera: Camera, vertices: torch.Tensor, azimuth_deg: float) -> Camera:
+    """``camera`` turned rigidly by ``azimuth_deg`` about the world-Z axis through the bounding-box
+    centre of ``vertices (V, 3)`` (counter-clockwise seen from above; 0 returns the same view).
+
+    Distance to the axis, height, pitch and intrinsics are kept.
+    """
+    centre = (vertices.amax(0) + vertices.amin(0)) / 2
+    a = math.radians(azimuth_deg)
+    rz = torch.tensor([[math.cos(a), -math.sin(a), 0.0], [math.sin(a), math.cos(a), 0.0], [0.0, 0.0, 1.0]])
+    pivot = torch.tensor([float(centre[0]), float(centre[1]), 0.0])
+    eye = pivot + rz @ (camera.center - pivot)
+    rotation = camera.R @ rz.T
+    return Camera(camera.K.clone(), rotation, -rotation @ eye, camera.width, camera.height)

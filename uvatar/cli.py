@@ -364,7 +364,7 @@ def bench_decoder(
     import torch
 
     torch.set_num_threads(threads)
-    from uvatar.model.bench import bench_decoders
+    from uvatar.eval.decoder_bench import bench_decoders
 
     rows = bench_decoders([c.strip() for c in configs.split(",") if c.strip()], repeats=repeats)
     if as_json:

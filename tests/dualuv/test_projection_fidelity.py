@@ -8,13 +8,14 @@ import numpy as np
 import pytest
 import torch
 
+from uvatar.avatar import Avatar
 from uvatar.body.shell import shell_offsets
 from uvatar.body.skinning import bound_points_to_world
+from uvatar.data.photo import make_synthetic_photo
 from uvatar.dualuv.project import DualUVConfig, project_dual_uv
 from uvatar.encode import get_encoder
-from uvatar.eval.synthetic_photos import make_synthetic_photo
+from uvatar.metrics import masked_psnr_ssim
 from uvatar.model.projection import decode_projection
-from uvatar.reconstruct import masked_psnr_ssim
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +32,7 @@ def test_shell_pixel_samples_sit_on_their_pixels(body, scene):
     photo, vertices, mask = scene
     offsets = shell_offsets(body)
     uv = project_dual_uv(get_encoder("rgb")(photo.image), body, vertices, photo.camera, mask, offsets, DualUVConfig(core_resolution=512, shell_resolution=256))
-    samples = uv.shell_pixels
+    samples = uv.off_body
     assert samples is not None and len(samples) > 500
     # bound to the body, each sample's point projects back onto the centre of its own pixel
     world, _ = bound_points_to_world(vertices[None], body.faces, samples.face, samples.barycentrics, samples.offsets)
@@ -45,11 +46,9 @@ def test_shell_pixel_samples_sit_on_their_pixels(body, scene):
     # every grown-mask pixel off the body is sampled
     ring = (mask > 0.5) & ~torch.as_tensor(photo.mask)
     assert len(samples) >= 0.9 * int(ring.sum())
-    # elongated along the photo's ray: the third axis of each Gaussian, posed back, points at the camera
-    import roma
-
+    # the ray frame's third axis, posed back, points at the camera
     _, frames = bound_points_to_world(vertices[None], body.faces, samples.face, samples.barycentrics)
-    axes = (frames[0] @ roma.unitquat_to_rotmat(samples.rotations_wxyz[:, [1, 2, 3, 0]]))[:, :, 2]
+    axes = (frames[0] @ samples.ray_frames)[:, :, 2]
     rays = torch.nn.functional.normalize(world[0] - photo.camera.center, dim=-1)
     assert (axes * rays).sum(-1).abs().min() > 0.999
 
@@ -58,7 +57,7 @@ def test_projection_is_nearly_lossless_in_the_input_view(body, scene):
     photo, vertices, mask = scene
     offsets = shell_offsets(body)
     uv = project_dual_uv(get_encoder("rgb")(photo.image), body, vertices, photo.camera, mask, offsets, DualUVConfig(core_resolution=1024, shell_resolution=512, supersample=1))
-    avatar = decode_projection(uv, body, photo.params.phenotypes[0], photo.params.facial[0], offsets)
+    avatar = Avatar.from_gaussians(decode_projection(uv, body, photo.params.phenotypes[0], photo.params.facial[0]), photo.params.phenotypes[0], photo.params.facial[0])
     with torch.no_grad():
         render = avatar.on_vertices(vertices, body.faces).render(photo.camera).image.clamp(0, 1)
     psnr, ssim = masked_psnr_ssim(render, torch.as_tensor(photo.image), mask > 0.5)
@@ -84,7 +83,7 @@ def test_held_object_far_from_the_body_is_sampled(body, scene):
     block[top : top + 30, min(right + 40, 383) : min(right + 70, 384)] = 1.0
     assert block.sum() > 100
     uv = project_dual_uv(get_encoder("rgb")(photo.image), body, vertices, photo.camera, torch.maximum(mask, block), shell_offsets(body), DualUVConfig(core_resolution=512, shell_resolution=256))
-    samples = uv.shell_pixels
+    samples = uv.off_body
     in_block = block[samples.pixels[:, 1].long(), samples.pixels[:, 0].long()] > 0
     assert in_block.sum() >= 0.95 * block.sum()
     world, _ = bound_points_to_world(vertices[None], body.faces, samples.face, samples.barycentrics, samples.offsets)

@@ -3,7 +3,8 @@
 import numpy as np
 import torch
 
-from uvatar.eval.novel_view import format_table, orbit_camera, render_subject, run_novel_view_bench
+from uvatar.camera import orbit_camera
+from uvatar.eval.novel_view import format_table, render_subject, run_novel_view_bench
 from uvatar.eval.synthetic_photos import make_synthetic_photo, synthetic_scene
 
 

@@ -18,15 +18,18 @@ torch.set_num_threads(1)
 @pytest.fixture(scope="module")
 def subject(body):
     """A synthetic half-body subject at 64 px with decoder inputs and baseline for MICRO."""
-    from uvatar.body.shell import shell_offsets
+    from uvatar.data.truth import render_synthetic_subject
     from uvatar.model.inputs import prepare_subject
-    from uvatar.train.data import render_synthetic_subject
 
     raw = render_synthetic_subject(body, 5, "half", 64, (0.0, 180.0))
-    mask = torch.as_tensor(raw.mask >= 0.5, dtype=torch.float32)
-    offsets = shell_offsets(body).cpu()
-    inputs, base = prepare_subject(body, raw.photo, raw.vertices, raw.camera, mask, offsets, raw.params.phenotypes[0], raw.params.facial[0], MICRO)
-    return raw, mask, offsets, inputs, base
+    inputs, base = prepare_subject(body, raw.view, MICRO)
+    return raw, inputs, base
+
+
+def _avatar(gaussians, base):
+    from uvatar.avatar import Avatar
+
+    return Avatar.from_gaussians(gaussians, base.phenotypes, base.facial)
 
 
 def test_patchify_round_trip_and_layout():
@@ -55,7 +58,7 @@ def test_configs_sizes_and_validation(body):
 
 
 def test_output_shapes_and_zero_heads(body, subject):
-    _, _, _, inputs, _ = subject
+    _, inputs, _ = subject
     model = UVDecoder.from_body(MICRO, body)
     core, shell = model(inputs)
     assert core.shape == (1, N_ATTR, 64, 64) and shell.shape == (1, N_ATTR, 32, 32)
@@ -65,7 +68,7 @@ def test_output_shapes_and_zero_heads(body, subject):
 
 
 def test_empty_patches_see_only_the_mask_token(body, subject):
-    _, _, _, inputs, _ = subject
+    _, inputs, _ = subject
     torch.manual_seed(0)
     model = UVDecoder.from_body(MICRO, body).eval()
     with torch.no_grad():
@@ -85,29 +88,28 @@ def test_empty_patches_see_only_the_mask_token(body, subject):
 
 def test_untrained_decoder_is_the_projection_baseline(body, subject):
     """Zero raw maps bind to the baseline exactly, and render like the projection decoder."""
-    from uvatar.dualuv.project import DualUVConfig, project_dual_uv
+    from uvatar.dualuv import DualUVConfig, project_view
     from uvatar.encode import get_encoder
+    from uvatar.metrics import masked_psnr_ssim
     from uvatar.model.bind import bind_gaussians
     from uvatar.model.projection import decode_projection
-    from uvatar.reconstruct import masked_psnr_ssim
 
-    raw, mask, offsets, inputs, base = subject
+    raw, inputs, base = subject
     model = UVDecoder.from_body(MICRO, body)
     with torch.no_grad():
         core, shell = model(inputs)
-    avatar = bind_gaussians(core[0], shell[0], base, MICRO)
+    avatar = _avatar(bind_gaussians(core[0], shell[0], base, MICRO), base)
     n_core = len(base.core)
     assert torch.allclose(avatar.colors[:n_core], base.core.color.clamp(1e-3, 1 - 1e-3), atol=1e-5)
     assert torch.allclose(avatar.scales[:n_core], base.core.scale) and avatar.offsets[:n_core].abs().max() == 0
     assert torch.allclose(avatar.opacities[:n_core], torch.full((n_core,), MICRO.core_opacity))
 
-    uv = project_dual_uv(get_encoder("rgb")(raw.photo), body, raw.vertices, raw.camera, mask, offsets,
-                         DualUVConfig(core_resolution=64, shell_resolution=32))  # fmt: skip
-    projection = decode_projection(uv, body, raw.params.phenotypes[0], raw.params.facial[0], offsets)
+    uv = project_view(body, raw.view, get_encoder("rgb")(raw.view.image), DualUVConfig(core_resolution=64, shell_resolution=32))
+    projection = _avatar(decode_projection(uv, body, raw.view.phenotypes, raw.view.facial), base)
     camera = raw.views[0].camera
     with torch.no_grad():
-        ours = avatar.on_vertices(raw.vertices, body.faces).render(camera, background=(1.0, 1.0, 1.0)).image
-        theirs = projection.on_vertices(raw.vertices, body.faces).render(camera, background=(1.0, 1.0, 1.0)).image
+        ours = avatar.on_vertices(raw.view.vertices, body.faces).render(camera, background=(1.0, 1.0, 1.0)).image
+        theirs = projection.on_vertices(raw.view.vertices, body.faces).render(camera, background=(1.0, 1.0, 1.0)).image
     psnr, _ = masked_psnr_ssim(ours, theirs, torch.ones(ours.shape[:2], dtype=torch.bool))
     assert psnr > 35, psnr  # only the faint (opacity 0.02) unseen Shell-UV Gaussians differ
 
@@ -117,9 +119,8 @@ def test_finer_avatar_upsamples_the_maps(body, subject):
     from uvatar.model.bind import bind_gaussians
     from uvatar.model.inputs import prepare_subject
 
-    raw, mask, offsets, _, _ = subject
-    inputs, base = prepare_subject(body, raw.photo, raw.vertices, raw.camera, mask, offsets, raw.params.phenotypes[0],
-                                   raw.params.facial[0], MICRO, avatar_resolution=128)  # fmt: skip
+    raw, _, _ = subject
+    inputs, base = prepare_subject(body, raw.view, MICRO, avatar_resolution=128)
     assert base.core.side == 128 and inputs.core.shape[-1] == 64
     torch.manual_seed(1)
     model = UVDecoder.from_body(MICRO, body)
@@ -134,11 +135,11 @@ def test_finer_avatar_upsamples_the_maps(body, subject):
 def test_gradients_reach_every_parameter(body, subject):
     from uvatar.model.bind import bind_gaussians
 
-    raw, _, _, inputs, base = subject
+    raw, inputs, base = subject
     model = UVDecoder.from_body(MICRO, body)
     core, shell = model(inputs)
-    avatar = bind_gaussians(core[0], shell[0], base, MICRO)
-    out = avatar.on_vertices(raw.vertices, body.faces).render(raw.views[0].camera, background=(1.0, 1.0, 1.0))
+    avatar = _avatar(bind_gaussians(core[0], shell[0], base, MICRO), base)
+    out = avatar.on_vertices(raw.view.vertices, body.faces).render(raw.views[0].camera, background=(1.0, 1.0, 1.0))
     ((out.image - raw.views[0].image) ** 2).mean().backward()
     # zero heads: the first step moves the heads only; their gradients must be non-zero
     assert model.core.head.weight.grad.abs().max() > 0 and model.core.head.bias.grad.abs().max() > 0
@@ -147,7 +148,7 @@ def test_gradients_reach_every_parameter(body, subject):
 
 def test_without_shell_tokens_only_core_tokens_are_mixed(body, subject):
     """The "w/o shell token" ablation: shell features change nothing and the shell map stays the baseline (zero)."""
-    _, _, _, inputs, _ = subject
+    _, inputs, _ = subject
     torch.manual_seed(0)
     config = dataclasses.replace(MICRO, shell_tokens=False)
     model = UVDecoder.from_body(config, body).eval()

@@ -44,8 +44,9 @@ def clip_folder(body, tmp_path_factory):
 
 
 def test_clip_subjects_pose_each_view_on_its_own_fit(body, clip_folder):
+    from uvatar.avatar import Avatar
+    from uvatar.metrics import masked_psnr_ssim
     from uvatar.model.bind import bind_gaussians
-    from uvatar.reconstruct import masked_psnr_ssim
     from uvatar.train.data import open_source
 
     root, turned_vertices = clip_folder
@@ -57,7 +58,8 @@ def test_clip_subjects_pose_each_view_on_its_own_fit(body, clip_folder):
     assert 0 < target.weight < 1 and torch.allclose(target.vertices, turned_vertices, atol=1e-5)
     # the projection avatar of frame 0 posed on frame 1's body reproduces frame 1 better than left in frame 0's pose
     n_core, n_shell = MICRO.resolution, MICRO.shell_resolution
-    avatar = bind_gaussians(torch.zeros(14, n_core, n_core), torch.zeros(14, n_shell, n_shell), subject.base, MICRO)
+    gaussians = bind_gaussians(torch.zeros(14, n_core, n_core), torch.zeros(14, n_shell, n_shell), subject.base, MICRO)
+    avatar = Avatar.from_gaussians(gaussians, subject.base.phenotypes, subject.base.facial)
     scores = {}
     for name, vertices in (("own", target.vertices), ("source", subject.vertices)):
         with torch.no_grad():

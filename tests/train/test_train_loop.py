@@ -17,9 +17,9 @@ torch.set_num_threads(1)
 
 @pytest.fixture(scope="module")
 def source(body):
-    from uvatar.train.data import SyntheticSource
+    from uvatar.train.data import open_source
 
-    return SyntheticSource(body, MICRO, 1, size=48, seed=11, azimuths=(0.0, 180.0))
+    return open_source("synthetic:1", body, MICRO, size=48, seed=11, azimuths=(0.0, 180.0))
 
 
 def test_one_step_lowers_the_loss(body, source):

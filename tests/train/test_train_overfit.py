@@ -30,9 +30,10 @@ STEPS = 300
 
 @pytest.mark.slow
 def test_tiny_decoder_overfits_one_subject(body, tmp_path):
+    from uvatar.avatar import Avatar
+    from uvatar.metrics import masked_psnr_ssim
     from uvatar.model.learned import LearnedDecoder
-    from uvatar.reconstruct import masked_psnr_ssim
-    from uvatar.train.data import SyntheticSource
+    from uvatar.train.data import open_source
     from uvatar.train.loop import train
 
     cfg = TrainConfig(steps=STEPS, pixel_shell=False, lr=1e-3, warmup_steps=10, min_lr_ratio=1.0, image_size=64, log_every=50,
@@ -43,8 +44,8 @@ def test_tiny_decoder_overfits_one_subject(body, tmp_path):
     summary = train(tmp_path / "run", tiny, cfg, "synthetic:1", body=body)
     seconds = time.perf_counter() - start
     decoder = LearnedDecoder.load(tmp_path / "run", body)
-    subject = SyntheticSource(body, decoder.config, 1, size=64, pixel_shell=False)[0]
-    avatar = decoder.decode(subject.inputs, subject.base)
+    subject = open_source("synthetic:1", body, decoder.config, size=64, pixel_shell=False)[0]
+    avatar = Avatar.from_gaussians(decoder.decode_prepared(subject.inputs, subject.base), subject.base.phenotypes, subject.base.facial)
     posed = avatar.on_vertices(subject.vertices, body.faces)
     psnrs = {}
     for view in subject.views:

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from uvatar.errors import InputError
-from uvatar.train.data import directed_weight, split_indices, view_azimuth_label
+from uvatar.data.truth import directed_weight, split_indices, view_azimuth_label
 from uvatar.train.loop import TrainConfig, load_run_config, lr_at, subjects_for_step
 from uvatar.train.losses import LossWeights, residual_loss, ssim, view_loss
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-__all__ = ["UVRaster", "rasterize_uv", "cached_rasterize_uv", "texel_centers", "uv_to_texel"]
+__all__ = ["UVRaster", "rasterize_uv", "cached_rasterize_uv", "texel_centers", "uv_to_texel", "texel_footprint"]
 
 
 @dataclass
@@ -149,3 +149,12 @@ def cached_rasterize_uv(uv_corners: torch.Tensor, resolution: int, cache_dir: Pa
     except OSError:  # a read-only cache is not an error: the raster is still returned
         pass
     return raster
+
+
+def texel_footprint(rest_vertices: torch.Tensor, faces: torch.Tensor, uv_corners: torch.Tensor, resolution: int) -> torch.Tensor:
+    """``(F,)`` side length (metres) of one texel of a ``resolution``² atlas on each face of the surface."""
+    corners = rest_vertices[faces]
+    area3d = 0.5 * torch.linalg.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0]).norm(dim=-1)
+    uv = uv_corners
+    area_uv = 0.5 * ((uv[:, 1, 0] - uv[:, 0, 0]) * (uv[:, 2, 1] - uv[:, 0, 1]) - (uv[:, 2, 0] - uv[:, 0, 0]) * (uv[:, 1, 1] - uv[:, 0, 1])).abs()
+    return torch.sqrt(area3d / area_uv.clamp(min=1e-12)) / resolution

@@ -37,6 +37,7 @@ import torch
 from uvatar.camera import Camera
 from uvatar.data.lighting import Lighting
 from uvatar.errors import InputError
+from uvatar.render.mesh import depth_mapping, shared_context
 
 __all__ = ["SubjectMeshes", "RenderedView", "SubjectRenderer", "albedo_reference", "corner_arrays"]
 
@@ -425,15 +426,9 @@ class SubjectRenderer:
     """
 
     def __init__(self, width: int, height: int, supersample: int = 2, shadow_size: int = 1024) -> None:
-        from uvatar.render import _mesh_moderngl
-
         if supersample not in (1, 2, 3, 4):
             raise InputError(f"supersample must be 1, 2, 3 or 4; got {supersample}")
-        self._lock = _mesh_moderngl._LOCK
-        with self._lock:
-            state = _mesh_moderngl._state()
-        self.ctx = state.ctx
-        self.mgl = state.moderngl
+        self._lock, self.ctx, self.mgl = shared_context()
         self.description = str(self.ctx.info.get("GL_RENDERER", "unknown"))
         self.width, self.height = int(width), int(height)
         self.ss = int(supersample)
@@ -619,8 +614,6 @@ class SubjectRenderer:
             prog["env_tex"].value = 2
 
     def _set_camera(self, prog, camera: Camera, near: float, far: float) -> None:
-        from uvatar.render._mesh_moderngl import depth_mapping
-
         names = set(prog)
         K = camera.K.numpy()
         if "R" in names:

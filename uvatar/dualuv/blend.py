@@ -4,7 +4,7 @@ from __future__ import annotations
 
 
 from uvatar.dualuv.project import UVFeatures
-from uvatar.dualuv.shell_pixels import ShellPixelSamples
+from uvatar.dualuv.offbody import OffBodySamples
 
 __all__ = ["blend_uv_features"]
 
@@ -13,7 +13,7 @@ def blend_uv_features(views: list[UVFeatures], power: float = 2.0) -> UVFeatures
     """Per texel, ``sum_k w_k f_k / sum_k w_k`` with ``w_k = weight_k * max(cos_k, 0) ** power``.
 
     A texel seen head-on in one photo and at a grazing angle in another takes mostly the head-on view.
-    Image-space shell samples (``shell_pixels``) of all views are kept side by side.
+    Off-body samples of all views are kept side by side; the shell surface is the first view's.
     All views must share the encoder and the grid sizes.
     """
     if not views:
@@ -33,6 +33,6 @@ def blend_uv_features(views: list[UVFeatures], power: float = 2.0) -> UVFeatures
     core, core_weight, core_cos = blend([v.core for v in views], [v.core_weight for v in views], [v.core_cos for v in views])
     shell, shell_weight, shell_cos = blend([v.shell for v in views], [v.shell_weight for v in views], [v.shell_cos for v in views])
     stats = {"views": len(views)}
-    pixel_sets = [v.shell_pixels for v in views if v.shell_pixels is not None]
-    shell_pixels = ShellPixelSamples.concatenate(pixel_sets) if pixel_sets else None
-    return UVFeatures(core, core_weight, core_cos, shell, shell_weight, shell_cos, first.encoder, stats, shell_pixels)
+    sample_sets = [v.off_body for v in views if v.off_body is not None]
+    off_body = OffBodySamples.concatenate(sample_sets) if sample_sets else None
+    return UVFeatures(core, core_weight, core_cos, shell, shell_weight, shell_cos, first.encoder, stats, off_body, first.shell_offsets)

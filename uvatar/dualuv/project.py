@@ -20,7 +20,7 @@ from uvatar.body.shell import shell_vertices
 from uvatar.body.uv import UVRaster
 from uvatar.camera import Camera
 from uvatar.dualuv.scatter import scatter_to_uv
-from uvatar.dualuv.shell_pixels import ShellPixelSamples, sample_shell_pixels
+from uvatar.dualuv.offbody import OffBodySamples, sample_off_body
 from uvatar.render.mesh import rasterize_mesh, visible_points
 
 __all__ = ["UVFeatures", "SurfaceSamples", "project_surface", "project_dual_uv", "DualUVConfig"]
@@ -50,8 +50,10 @@ class UVFeatures:
             (0 = unseen); ``core_cos (H, W)`` mean cosine between surface normal and view ray.
         shell: ``(C, Hs, Ws)`` features on the shell; ``shell_weight``, ``shell_cos`` likewise.
         encoder: name of the feature encoder.
-        shell_pixels: the shell sampled at the photo's pixels off the body
-            (:class:`~uvatar.dualuv.shell_pixels.ShellPixelSamples`), or None without a person mask.
+        off_body: the person's pixels off the body, sampled at the photo's pixels
+            (:class:`~uvatar.dualuv.offbody.OffBodySamples`), or None without a person mask.
+        shell_offsets: ``(V,)`` metres, the shell surface the Shell-UV was projected on (the first
+            photo's, for several), or None.
     """
 
     core: torch.Tensor
@@ -62,7 +64,8 @@ class UVFeatures:
     shell_cos: torch.Tensor
     encoder: str = "rgb"
     stats: dict = field(default_factory=dict)
-    shell_pixels: ShellPixelSamples | None = None
+    off_body: OffBodySamples | None = None
+    shell_offsets: torch.Tensor | None = None
 
     @property
     def core_mask(self) -> torch.Tensor:
@@ -207,15 +210,13 @@ def project_dual_uv(
         "core_points_visible": int(core_visible.sum()),
         "shell_points_visible": int(shell_visible.sum()),
     }
-    shell_pixels = None
+    off_body = None
     if mask is not None:
         person = mask > config.mask_threshold
         if config.shell_pixel_side > 0:
-            shell_pixels = sample_shell_pixels(
-                feature_map, body_raster, posed_vertices, faces, camera, person, shell_offsets, keep, config.shell_pixel_side
-            )
-            stats["shell_pixel_samples"] = len(shell_pixels)
+            off_body = sample_off_body(feature_map, body_raster, posed_vertices, faces, camera, person, shell_offsets, keep, config.shell_pixel_side)
+            stats["shell_pixel_samples"] = len(off_body)
         shell_cover = (shell_raster.face_index >= 0) & person
         stats["mask_covered_by_body"] = float(((body_raster.face_index >= 0) & person).sum() / person.sum().clamp(min=1))
         stats["mask_covered_by_body_or_shell"] = float((((body_raster.face_index >= 0) | shell_cover) & person).sum() / person.sum().clamp(min=1))
-    return UVFeatures(core, core_weight, core_cos, shell_grid, shell_weight, shell_cos, getattr(feature_map, "encoder", "rgb"), stats, shell_pixels)
+    return UVFeatures(core, core_weight, core_cos, shell_grid, shell_weight, shell_cos, getattr(feature_map, "encoder", "rgb"), stats, off_body, shell_offsets)

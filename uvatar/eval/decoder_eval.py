@@ -2,12 +2,12 @@
 
 For each subject (``synthetic:N``: seeds ``seed .. seed + N - 1``, each in every framing asked for;
 a ``uvatar synth`` folder: its validation subjects), the decoder gets the input photo with the TRUE
-posed body and camera (:func:`uvatar.train.data.render_synthetic_subject`; no tracker, so only the
+posed body and camera (:func:`uvatar.data.truth.render_synthetic_subject`; no tracker, so only the
 decoder is judged), its avatar is posed on the true body and rendered over white into the truth views:
 the input view (0 deg), the sides (90 and 270 deg) and the back (180 deg), which the photo never saw.
 Per view:
 
-* PSNR and SSIM inside the truth mask (:func:`uvatar.reconstruct.masked_psnr_ssim`);
+* PSNR and SSIM inside the truth mask (:func:`uvatar.metrics.masked_psnr_ssim`);
 * ST-LPIPS (VGG, the stlpips-pytorch wheel's weights: :func:`uvatar.encode.stlpips_distance`) over the
   whole image (both over white);
 * with dlib installed (:mod:`uvatar.eval.identity`), the face descriptor distance between render and
@@ -29,7 +29,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from uvatar.avatar import Avatar
+from uvatar.data.truth import RawSubject, ShardSubjects, render_synthetic_subject, split_indices
+from uvatar.dualuv.views import project_requests
 from uvatar.errors import InputError
+from uvatar.metrics import masked_psnr_ssim
+from uvatar.model.decoder import get_decoder
+from uvatar.model.projection import ProjectionDecoder
 from uvatar.threads import stage_threads
 
 __all__ = ["evaluate_decoder", "format_markdown", "GROUPS", "EVAL_AZIMUTHS"]
@@ -41,30 +47,11 @@ GROUPS = ("input", "side", "back")
 METRICS = ("psnr", "ssim", "lpips", "identity")
 
 
-def _projection_avatar(body, raw, resolution: int):
-    """The projection decoder's avatar of a raw subject (true body and camera) at a Core-UV side."""
-    from uvatar.body.shell import shell_offsets
-    from uvatar.dualuv.shell_fit import silhouette_shell_offsets
-    from uvatar.encode import get_encoder
-    from uvatar.model.inputs import project_for_decoder
-    from uvatar.model.projection import decode_projection
-
-    mask = torch.as_tensor(raw.mask >= 0.5, dtype=torch.float32)
-    offsets = silhouette_shell_offsets(raw.vertices, body.faces.cpu(), raw.camera, mask, shell_offsets(body).cpu())
-    uv = project_for_decoder(get_encoder("rgb")(raw.photo), body, raw.vertices, raw.camera, mask, offsets, resolution, resolution // 2)
-    return decode_projection(uv, body, raw.params.phenotypes[0], raw.params.facial[0], offsets)
-
-
-def _learned_avatar(body, raw, decoder, avatar_resolution: int):
-    from uvatar.body.shell import shell_offsets
-    from uvatar.dualuv.shell_fit import silhouette_shell_offsets
-    from uvatar.model.inputs import prepare_subject
-
-    mask = torch.as_tensor(raw.mask >= 0.5, dtype=torch.float32)
-    offsets = silhouette_shell_offsets(raw.vertices, body.faces.cpu(), raw.camera, mask, shell_offsets(body).cpu())
-    inputs, base = prepare_subject(body, raw.photo, raw.vertices, raw.camera, mask, offsets, raw.params.phenotypes[0],
-                                   raw.params.facial[0], decoder.config, avatar_resolution or None, decoder.encoder())  # fmt: skip
-    return decoder.decode(inputs, base)
+def _avatar(body, raw: RawSubject, decoder, core_resolution: int) -> Avatar:
+    """A decoder's avatar of a raw subject (its true body and camera) at a Core-UV side (the shell at half)."""
+    view = raw.view
+    uvs = project_requests(body, [view], decoder.projections(core_resolution, core_resolution // 2))
+    return Avatar.from_gaussians(decoder.decode(uvs, body, view.phenotypes, view.facial), view.phenotypes, view.facial)
 
 
 def _group(label: str) -> str | None:
@@ -73,9 +60,8 @@ def _group(label: str) -> str | None:
 
 def _score_subject(body, raw, avatar, identity, keep_images: bool) -> dict:
     from uvatar.encode import stlpips_distance
-    from uvatar.reconstruct import masked_psnr_ssim
 
-    posed = avatar.on_vertices(raw.vertices, body.faces.cpu())
+    posed = avatar.on_vertices(raw.view.vertices, body.faces.cpu())
     row = {"key": raw.key, "framing": raw.framing, "n_gaussians": len(avatar), "views": []}
     images = []
     for view in raw.views:
@@ -117,8 +103,6 @@ def _summary(rows: list[dict], framings) -> dict:
 
 def _raw_subjects(data: str, body, size: int, framings, seed: int):
     """Yield raw subjects: synthetic (each seed in each framing) or a shard folder's validation split."""
-    from uvatar.train.data import ShardSource, render_synthetic_subject, split_indices
-
     if data.startswith("synthetic:"):
         try:
             n = int(data.split(":", 1)[1])
@@ -128,9 +112,7 @@ def _raw_subjects(data: str, body, size: int, framings, seed: int):
             for framing in framings:
                 yield render_synthetic_subject(body, seed + i, framing, size, EVAL_AZIMUTHS)
         return
-    from uvatar.model.mae import DecoderConfig
-
-    source = ShardSource(body, DecoderConfig(), data, size)
+    source = ShardSubjects(body, data, size)
     for i in split_indices(len(source), "val") or list(range(len(source))):
         raw = source.raw(i)
         if raw.framing in framings:
@@ -174,11 +156,7 @@ def evaluate_decoder(
         if f not in ("head", "half", "full"):
             raise InputError(f"framings must be head, half or full; got {f!r}")
     body = load_body_model()
-    learned = None
-    if decoder != "projection":
-        from uvatar.model.learned import LearnedDecoder
-
-        learned = LearnedDecoder.load(decoder, body)
+    learned = None if decoder == "projection" else get_decoder(decoder, body)
     scorer = None
     if identity and has_identity():
         from uvatar.eval.identity import shared_identity
@@ -192,7 +170,10 @@ def evaluate_decoder(
         for raw in _raw_subjects(data, body, size, tuple(framings), seed):
             stage.recheck()
             t0 = time.perf_counter()
-            avatar = _projection_avatar(body, raw, projection_resolution) if learned is None else _learned_avatar(body, raw, learned, avatar_resolution)
+            if learned is None:
+                avatar = _avatar(body, raw, ProjectionDecoder(), projection_resolution)
+            else:
+                avatar = _avatar(body, raw, learned, avatar_resolution or learned.config.resolution)
             decode_s = time.perf_counter() - t0
             row = _score_subject(body, raw, avatar, scorer, raw.framing not in examples)
             row["decode_s"] = round(decode_s, 3)

@@ -13,7 +13,7 @@ For each subject (a seed of :func:`uvatar.eval.synthetic_photos.make_synthetic_p
    from that camera and composited over white with its coverage; the avatar is placed on the TRUE
    posed mesh (``avatar.on_vertices(true_vertices, body.faces)``) and rendered over white, so only the
    appearance is judged, not the fitted pose or shape;
-4. PSNR and SSIM (:func:`uvatar.reconstruct.masked_psnr_ssim`) inside the truth mask.
+4. PSNR and SSIM (:func:`uvatar.metrics.masked_psnr_ssim`) inside the truth mask.
 
 Row keys: ``seed``, ``framing``, ``ok`` (reconstruction succeeded), ``error`` (why not), ``regime``,
 ``reconstruct_s``, ``input_view_psnr_in_mask`` (the reconstruction's own figure, against the detected
@@ -41,12 +41,11 @@ import numpy as np
 import torch
 
 from uvatar.body.model import BodyModel
-from uvatar.camera import Camera
+from uvatar.camera import Camera, orbit_camera
 from uvatar.eval.synthetic_photos import SyntheticScene, render_scene, synthetic_scene
 
 __all__ = [
     "render_subject",
-    "orbit_camera",
     "run_novel_view_bench",
     "format_table",
     "example_figure",
@@ -69,27 +68,13 @@ def render_subject(body: BodyModel, scene: SyntheticScene, camera: Camera) -> tu
     return out, cover >= 0.5
 
 
-def orbit_camera(camera: Camera, vertices: torch.Tensor, azimuth_deg: float) -> Camera:
-    """``camera`` turned rigidly by ``azimuth_deg`` about the world-Z axis through the bounding-box
-    centre of ``vertices (V, 3)`` (counter-clockwise seen from above; 0 returns the same view).
-
-    Distance to the axis, height, pitch and intrinsics are kept.
-    """
-    centre = (vertices.amax(0) + vertices.amin(0)) / 2
-    a = math.radians(azimuth_deg)
-    rz = torch.tensor([[math.cos(a), -math.sin(a), 0.0], [math.sin(a), math.cos(a), 0.0], [0.0, 0.0, 1.0]])
-    pivot = torch.tensor([float(centre[0]), float(centre[1]), 0.0])
-    eye = pivot + rz @ (camera.center - pivot)
-    rotation = camera.R @ rz.T
-    return Camera(camera.K.clone(), rotation, -rotation @ eye, camera.width, camera.height)
-
-
 def _evaluate_subject(body, seed, framing, size, azimuths, turntable_frames, work: Path, keep_images: bool) -> dict:
     from uvatar.avatar import Avatar
     from uvatar.errors import UvatarError
     from uvatar.eval.synthetic_photos import make_synthetic_photo
     from uvatar.io.image import save_image
-    from uvatar.reconstruct import ReconstructConfig, masked_psnr_ssim, reconstruct
+    from uvatar.metrics import masked_psnr_ssim
+    from uvatar.reconstruct import ReconstructConfig, reconstruct
 
     photo = make_synthetic_photo(body, seed, framing, size=size)
     scene = synthetic_scene(body, seed, framing, size)

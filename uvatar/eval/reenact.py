@@ -6,7 +6,7 @@
    Gaussians are placed on that fit's mesh (its pose, translation, facial actions and its shape: each
    frame's fit has its own shape, and swapping in the avatar's would move the head off the frame's
    camera solution) and rendered in that fit's camera over white.
-3. PSNR / SSIM inside the target frame's person mask (:func:`uvatar.reconstruct.masked_psnr_ssim`), at
+3. PSNR / SSIM inside the target frame's person mask (:func:`uvatar.metrics.masked_psnr_ssim`), at
    ``size`` pixels along the longer side.
 
 For scale, each row also scores the source frame itself pasted unchanged over the target ("copy
@@ -46,7 +46,9 @@ def run_reenactment(video: str | Path, out_dir: str | Path, source: int = 0, eve
     from uvatar.io.atomic import atomic_write_text
     from uvatar.io.image import save_image
     from uvatar.io.video import read_video
-    from uvatar.reconstruct import ReconstructConfig, area_resize, masked_psnr_ssim, reconstruct
+    from uvatar.io.image import area_resize
+    from uvatar.metrics import masked_psnr_ssim
+    from uvatar.reconstruct import ReconstructConfig, reconstruct
     from uvatar.track import track_photo
 
     out_dir = Path(out_dir)

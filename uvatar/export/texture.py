@@ -58,7 +58,7 @@ def splat_to_texture(uv: torch.Tensor, colors: torch.Tensor, weights: torch.Tens
 def bake_base_color(avatar, body, size: int = 1024) -> np.ndarray:
     """``(size, size, 3)`` float32 base-colour texture in [0, 1] (row 0 = top, v = 1) from the
     avatar's Core-UV Gaussians; every texel is filled (module docstring)."""
-    from uvatar.model.inpaint import push_pull, push_pull_islands
+    from uvatar.body.uv_fill import push_pull, push_pull_islands
 
     if size < 16 or size > 8192:
         raise InputError(f"texture size must be in [16, 8192] texels; got {size}")

@@ -14,12 +14,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 from uvatar.errors import InputError
 from uvatar.io.atomic import atomic_path
 
-__all__ = ["LoadedImage", "load_image", "save_image", "to_uint8", "MIN_SIDE", "MAX_PIXELS"]
+__all__ = ["LoadedImage", "load_image", "save_image", "to_uint8", "area_resize", "MIN_SIDE", "MAX_PIXELS"]
 
 log = logging.getLogger(__name__)
 
@@ -340,3 +341,12 @@ def _resize(x: np.ndarray, size: tuple[int, int]) -> np.ndarray:
         for c in range(x.shape[2])
     ]
     return np.clip(np.stack(channels, axis=2), 0.0, 1.0)
+
+
+def area_resize(image: np.ndarray, width: int, height: int) -> torch.Tensor:
+    """``(H, W, C)`` or ``(H, W)`` array to a ``(height, width, C)`` float tensor, area-averaged."""
+    tensor = torch.as_tensor(image, dtype=torch.float32)
+    if tensor.ndim == 2:
+        tensor = tensor[..., None]
+    out = torch.nn.functional.interpolate(tensor.permute(2, 0, 1)[None], size=(height, width), mode="area")[0]
+    return out.permute(1, 2, 0)

@@ -1,4 +1,4 @@
-"""Decoder raw maps + baseline -> an :class:`~uvatar.avatar.Avatar` (differentiable).
+"""Decoder raw maps + baseline -> :class:`~uvatar.model.decoder.UVGaussians` (differentiable).
 
 Every attribute is a residual over the projection baseline (:class:`~uvatar.model.inputs.GaussianBase`);
 with all-zero raw maps the avatar IS the baseline:
@@ -22,7 +22,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from uvatar.avatar import Avatar
+from uvatar.model.decoder import UVGaussians
 from uvatar.model.inputs import GaussianBase, LayerBase
 from uvatar.model.mae import ATTRIBUTES, DecoderConfig
 
@@ -96,7 +96,7 @@ def _fixed_attributes(base: LayerBase, device) -> dict[str, torch.Tensor]:
 
 def bind_gaussians(core_raw: torch.Tensor, shell_raw: torch.Tensor, base: GaussianBase, config: DecoderConfig,
                    return_residuals: bool = False):  # fmt: skip
-    """The avatar of one subject.
+    """The Gaussians of one subject.
 
     Args:
         core_raw: ``(14, H, W)`` and shell_raw ``(14, Hs, Ws)``: one sample of the decoder's output.
@@ -104,7 +104,9 @@ def bind_gaussians(core_raw: torch.Tensor, shell_raw: torch.Tensor, base: Gaussi
         return_residuals: also return ``{"offset_delta": (N, 3), "log_scale": (N, 3)}`` over all Gaussians
             and ``"core_opacity_drop": (Nc,)`` (how far each body-surface Gaussian fell below its baseline opacity).
     Returns:
-        :class:`Avatar` (tensors carry gradients to the raw maps); with ``return_residuals``, ``(avatar, residuals)``.
+        :class:`UVGaussians` (tensors carry gradients to the raw maps; bind them with
+        :meth:`uvatar.avatar.Avatar.from_gaussians` and ``base.phenotypes``, ``base.facial``); with
+        ``return_residuals``, ``(gaussians, residuals)``.
     """
     layers = [(core_raw, base.core, config.max_core_offset, 0), (shell_raw, base.shell, config.max_shell_offset, 1)]
     parts = [layer_attributes(raw, layer, max_offset, config.max_log_scale) for raw, layer, max_offset, _ in layers]
@@ -120,7 +122,7 @@ def bind_gaussians(core_raw: torch.Tensor, shell_raw: torch.Tensor, base: Gaussi
     def cat_base(name):
         return torch.cat([getattr(layer, name).to(device) for _, layer, _, _ in layers])
 
-    avatar = Avatar(
+    gaussians = UVGaussians(
         face_index=cat_base("face"),
         barycentrics=cat_base("barycentrics"),
         offsets=cat("offsets"),
@@ -129,8 +131,6 @@ def bind_gaussians(core_raw: torch.Tensor, shell_raw: torch.Tensor, base: Gaussi
         colors=cat("colors"),
         opacities=cat("opacities"),
         layer=torch.cat([torch.full((len(layer),), k, dtype=torch.uint8, device=device) for _, layer, _, k in layers]),
-        phenotypes=base.phenotypes.to(device),
-        facial=base.facial.to(device),
         meta={
             "decoder": config.name, "decoder_config": config.to_json(), "core_resolution": base.core.side,
             "shell_resolution": base.shell.side, "n_core": len(base.core), "n_shell_uv": len(base.shell),
@@ -138,7 +138,7 @@ def bind_gaussians(core_raw: torch.Tensor, shell_raw: torch.Tensor, base: Gaussi
         },  # fmt: skip
     )
     if not return_residuals:
-        return avatar
+        return gaussians
     residuals = {k: cat(k) for k in ("offset_delta", "log_scale")}
     residuals["core_opacity_drop"] = parts[0]["opacity_drop"]
-    return avatar, residuals
+    return gaussians, residuals

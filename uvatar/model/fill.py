@@ -1,8 +1,9 @@
-"""The projection baseline's colour fill of Core-UV, as a function the learned decoder builds on.
+"""The projection baseline's colour fill of Core-UV: the one home of it, for both decoders.
 
-Exactly the fill of :func:`uvatar.model.projection.decode_projection`: texels seen by the photo keep
-their colour; unseen ones take their mirror texel's colour where that was seen; unseen scalp texels
-take the seen scalp's median colour (hair); the rest is filled by push-pull inside each UV island.
+Texels seen by the photo keep their colour; unseen ones take their mirror texel's colour where that was
+seen; unseen scalp texels take the seen scalp's median colour (the photo's hair, or skin when bald:
+push-pull would otherwise spread face skin over the back of the head); the rest is filled by push-pull
+inside each UV island (islands nothing was seen on take the median seen colour).
 """
 
 from __future__ import annotations
@@ -10,14 +11,33 @@ from __future__ import annotations
 import torch
 
 from uvatar.body.mirror import mirror_texels
-from uvatar.model.inpaint import mirror_fill, push_pull_islands
+from uvatar.body.parts import PART_NAMES
+from uvatar.body.uv_fill import mirror_fill, push_pull_islands
 
-__all__ = ["fill_core_colors", "pool_colors"]
+__all__ = ["fill_core_colors", "pool_colors", "scalp_texels"]
+
+MIN_SCALP_TEXELS = 50  # fewer seen scalp texels than this say nothing reliable about the hair colour
+
+
+def scalp_texels(raster, body, rest_vertices: torch.Tensor) -> torch.Tensor:
+    """``(H, W)`` bool: head texels of the scalp (above the eyes, or behind the ears above the mouth),
+    where hair grows; the face and the neck are excluded. ``rest_vertices (V, 3)`` in the reference pose."""
+    idx, face, bary = raster.covered()
+    points = (bary[:, :, None] * rest_vertices[body.faces[face]]).sum(1)
+    out = body.forward(body.default_params(1)).bone_poses[0]
+    eye_z = float(out[body.bone_index("eye.L"), 2, 3])
+    head_y = float(out[body.bone_index("head"), 1, 3])
+    is_head = body.face_parts[face] == PART_NAMES.index("head")
+    above_eyes = points[:, 2] > eye_z + 0.01
+    behind_ears = (points[:, 1] > head_y + 0.01) & (points[:, 2] > eye_z - 0.05)
+    mask = torch.zeros(raster.face_index.numel(), dtype=torch.bool)
+    mask[idx] = is_head & (above_eyes | behind_ears)
+    return mask.reshape(raster.face_index.shape)
 
 
 def fill_core_colors(
     colors: torch.Tensor, seen: torch.Tensor, body, rest_vertices: torch.Tensor, mirror: bool = True, scalp: bool = True
-) -> tuple[torch.Tensor, torch.Tensor]:
+) -> tuple[torch.Tensor, torch.Tensor, dict]:
     """Fill every covered texel of a Core-UV colour map.
 
     Args:
@@ -26,28 +46,29 @@ def fill_core_colors(
         body: the BodyModel (atlas, mirror maps, parts).
         rest_vertices: ``(V, 3)`` the subject's reference-pose vertices (where the scalp is).
     Returns:
-        filled colours ``(3, R, R)`` (covered texels filled; outside the atlas unchanged) and
-        ``(R, R)`` bool "colour from the photo" (seen or mirrored from a seen texel).
+        filled colours ``(3, R, R)`` in [0, 1] (covered texels filled; outside the atlas unchanged),
+        ``(R, R)`` bool "colour from the photo" (seen or mirrored from a seen texel), and stats.
     """
     resolution = colors.shape[-1]
     raster = body.uv_raster(resolution)
     known = seen & raster.mask
     colors = colors.clone()
+    stats = {"core_seen_fraction": float(known.sum() / raster.mask.sum())}
     if mirror:
         colors, known = mirror_fill(colors, known, mirror_texels(raster, body.mirror, body.uv_corners))
+    stats["core_seen_or_mirrored_fraction"] = float(known.sum() / raster.mask.sum())
     from_photo = known.clone()
     fallback = colors[:, known].median(dim=1).values if known.any() else torch.full((3,), 0.5)
     if scalp:
-        from uvatar.model.projection import scalp_texels
-
         scalp_mask = scalp_texels(raster, body, rest_vertices)
         hair_seen = scalp_mask & known
-        if hair_seen.sum() >= 50:
+        stats.update(scalp_texels=int(scalp_mask.sum()), scalp_seen_fraction=float(hair_seen.sum() / scalp_mask.sum().clamp(min=1)))
+        if hair_seen.sum() >= MIN_SCALP_TEXELS:
             hair = colors[:, hair_seen].median(dim=1).values
             fill = scalp_mask & ~known
             colors = torch.where(fill[None], hair[:, None, None], colors)
             known = known | fill
-    return push_pull_islands(colors, known, raster.mask, fallback).clamp(0, 1), from_photo
+    return push_pull_islands(colors, known, raster.mask, fallback).clamp(0, 1), from_photo, stats
 
 
 def pool_colors(colors: torch.Tensor, covered: torch.Tensor, side: int) -> torch.Tensor:

@@ -9,7 +9,7 @@ Two things are built from Dual-UV projections of one photo (or several, blended)
   inference): one Gaussian per covered, non-interior texel of the Core-UV atlas and of the coarser
   Shell-UV atlas, with the projection baseline's colour, opacity, offset (0 on the body, the shell's
   extrusion on the shell) and texel-footprint scale; plus, when the photo has a person mask, the
-  projection decoder's off-body photo-pixel Gaussians (:mod:`uvatar.dualuv.shell_pixels`), kept as they
+  projection decoder's off-body photo-pixel Gaussians (:mod:`uvatar.model.offbody`), kept as they
   are or, with ``pixel_residuals``, corrected by the decoder's shell map at their UV.
 
 :func:`uvatar.model.bind.bind_gaussians` combines the decoder's raw maps with a ``GaussianBase``.
@@ -24,13 +24,19 @@ import torch
 from uvatar.body.parts import interior_faces
 from uvatar.body.shell import shell_vertices
 from uvatar.body.skinning import world_points_to_bound
-from uvatar.dualuv.project import DualUVConfig, UVFeatures, project_dual_uv
+from uvatar.body.uv import texel_footprint
+from uvatar.dualuv.project import UVFeatures
+from uvatar.dualuv.views import project_view, uv_config, view_shell_offsets
+from uvatar.encode import get_encoder
 from uvatar.errors import InputError
 from uvatar.model.fill import fill_core_colors, pool_colors
 from uvatar.model.mae import DecoderConfig, DecoderInputs
-from uvatar.model.projection import texel_footprint
+from uvatar.model.offbody import off_body_gaussians
+from uvatar.model.projection import ProjectionConfig, rest_vertices
+from uvatar.quaternions import identity_wxyz
+from uvatar.track.view import FittedView
 
-__all__ = ["LayerBase", "GaussianBase", "build_base", "decoder_inputs", "project_for_decoder", "prepare_subject", "rest_vertices"]
+__all__ = ["LayerBase", "GaussianBase", "build_base", "decoder_inputs", "prepare_subject"]
 
 
 @dataclass
@@ -94,15 +100,6 @@ class GaussianBase:
         return GaussianBase(self.core.to(device), self.shell.to(device), pixels, self.phenotypes.to(device), self.facial.to(device))
 
 
-def rest_vertices(body, phenotypes: torch.Tensor, facial: torch.Tensor) -> torch.Tensor:
-    """``(V, 3)`` the subject's vertices in the reference pose (shape and face its own), as the projection decoder binds."""
-    params = body.default_params(1)
-    params.phenotypes = phenotypes.reshape(1, -1).to(params.phenotypes)
-    params.facial = facial.reshape(1, -1).to(params.facial)
-    with torch.no_grad():
-        return body.forward(params).vertices[0].cpu()
-
-
 def _texels(body, side: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     raster = body.uv_raster(side)
     idx, face, bary = raster.covered()
@@ -119,15 +116,14 @@ def _texel_scales(footprint: torch.Tensor, face: torch.Tensor, config: DecoderCo
 
 
 def build_base(
-    uv: UVFeatures, body, phenotypes: torch.Tensor, facial: torch.Tensor, shell_offsets: torch.Tensor, config: DecoderConfig,
-    pixel_shell: bool = True,
+    uv: UVFeatures, body, phenotypes: torch.Tensor, facial: torch.Tensor, config: DecoderConfig, pixel_shell: bool = True,
 ) -> tuple[GaussianBase, torch.Tensor, torch.Tensor]:
     """The baseline Gaussians from RGB Dual-UV features at the avatar's resolution.
 
     Args:
-        uv: RGB :class:`UVFeatures` (``core (3, R, R)``, ``shell (3, Rs, Rs)``).
+        uv: RGB :class:`UVFeatures` (``core (3, R, R)``, ``shell (3, Rs, Rs)``) with the shell surface
+            (``shell_offsets``) it was projected on.
         body: BodyModel. phenotypes ``(6,)``, facial ``(52,)``: the subject's shape and face.
-        shell_offsets: ``(V,)`` the shell extrusion used for the projection, metres.
         pixel_shell: add the photo-pixel shell Gaussians (when ``uv`` has them).
     Returns:
         the :class:`GaussianBase`, and the baseline maps ``core_fill (4, R, R)`` and ``shell_fill
@@ -141,7 +137,7 @@ def build_base(
     rest = rest_vertices(body, phenotypes, facial)
     faces = body.faces.cpu()
     seen = uv.core_mask.cpu()
-    colors, from_photo = fill_core_colors(uv.core.cpu(), seen, body, rest)
+    colors, from_photo, _ = fill_core_colors(uv.core.cpu(), seen, body, rest)
     core_fill = torch.cat([colors, from_photo.float()[None]])
 
     # ---- core: one Gaussian per covered texel, flat on the surface
@@ -150,12 +146,12 @@ def build_base(
     n = len(idx)
     uv_corners = body.uv_corners.cpu()
     core = LayerBase(side, idx, _uv_of(uv_corners, face, bary), face, bary, colors.reshape(3, -1)[:, idx].T.contiguous(),
-                     torch.full((n,), config.core_opacity), torch.zeros(n, 3), _identity(n), scales,
+                     torch.full((n,), config.core_opacity), torch.zeros(n, 3), identity_wxyz(n), scales,
                      body.uv_raster(config.resolution).mask.cpu())  # fmt: skip
 
     # ---- shell: one Gaussian per covered texel of the coarser atlas, on the extruded shell
     s_idx, s_face, s_bary = _texels(body, shell_side)
-    shell_rest = shell_vertices(rest[None], faces, shell_offsets.cpu())[0]
+    shell_rest = shell_vertices(rest[None], faces, uv.shell_offsets.cpu())[0]
     points = (s_bary[:, :, None] * shell_rest[faces[s_face]]).sum(1)
     s_offset = world_points_to_bound(rest, faces, s_face, s_bary, points)
     s_scales = _texel_scales(texel_footprint(shell_rest, faces, body.uv_corners.cpu(), shell_side), s_face, config)
@@ -167,16 +163,10 @@ def build_base(
     # with photo-pixel Gaussians the seen shell is drawn by them: the UV shell starts faint everywhere
     s_opacity = torch.where(shell_seen.reshape(-1)[s_idx] & (pixels is None), config.shell_opacity, config.shell_unseen_opacity)
     shell = LayerBase(shell_side, s_idx, _uv_of(uv_corners, s_face, s_bary), s_face, s_bary,
-                      shell_colors.reshape(3, -1)[:, s_idx].T.contiguous(), s_opacity.float(), s_offset, _identity(len(s_idx)), s_scales,
+                      shell_colors.reshape(3, -1)[:, s_idx].T.contiguous(), s_opacity.float(), s_offset, identity_wxyz(len(s_idx)), s_scales,
                       body.uv_raster(config.shell_resolution).mask.cpu())  # fmt: skip
     base = GaussianBase(core, shell, pixels, phenotypes.reshape(-1).float().cpu(), facial.reshape(-1).float().cpu())
     return base, core_fill, shell_fill
-
-
-def _identity(n: int) -> torch.Tensor:
-    q = torch.zeros(n, 4)
-    q[:, 0] = 1.0
-    return q
 
 
 def _uv_of(uv_corners: torch.Tensor, face: torch.Tensor, bary: torch.Tensor) -> torch.Tensor:
@@ -185,17 +175,14 @@ def _uv_of(uv_corners: torch.Tensor, face: torch.Tensor, bary: torch.Tensor) -> 
 
 
 def _pixel_layer(uv: UVFeatures, uv_corners: torch.Tensor, shell_side: int, config: DecoderConfig) -> LayerBase | None:
-    """The projection decoder's photo-pixel shell Gaussians as a layer read from the shell map."""
-    samples = uv.shell_pixels
-    if samples is None or len(samples) == 0:
+    """The projection decoder's off-body Gaussians as a layer read from the shell map."""
+    if uv.off_body is None or len(uv.off_body) == 0:
         return None
-    width = 0.6 * samples.spacing.cpu()  # ProjectionConfig.shell_pixel_sigma
-    face, bary = samples.face.cpu(), samples.barycentrics.cpu()
-    return LayerBase(
-        shell_side, None, _uv_of(uv_corners, face, bary), face, bary, samples.features[:, :3].clamp(0, 1).cpu(),
-        torch.full((len(face),), config.shell_opacity), samples.offsets.cpu(), samples.rotations_wxyz.cpu(),
-        torch.stack([width, width, torch.maximum(samples.thickness.cpu(), width)], -1),
-    )  # fmt: skip
+    baseline = ProjectionConfig()
+    g = {k: v.cpu() for k, v in off_body_gaussians(uv.off_body, baseline.shell_pixel_sigma, baseline.shell_pixel_thickness).items()}
+    face, bary = g["face_index"], g["barycentrics"]
+    return LayerBase(shell_side, None, _uv_of(uv_corners, face, bary), face, bary, g["colors"], torch.full((len(face),), config.shell_opacity),
+                     g["offsets"], g["rotations_wxyz"], g["scales"])  # fmt: skip
 
 
 def decoder_inputs(features: UVFeatures, core_fill: torch.Tensor, shell_fill: torch.Tensor, config: DecoderConfig) -> DecoderInputs:
@@ -234,39 +221,30 @@ def _pool_fill(fill: torch.Tensor, side: int) -> torch.Tensor:
     return torch.cat([pooled[:3], (pooled[3:] >= 0.5).float()])
 
 
-def project_for_decoder(feature_map, body, vertices, camera, mask, shell_offsets, resolution: int, shell_resolution: int) -> UVFeatures:
-    """:func:`~uvatar.dualuv.project.project_dual_uv` at the given sizes (supersampled 2x up to 512², else 1x)."""
-    cfg = DualUVConfig(core_resolution=resolution, shell_resolution=shell_resolution, supersample=2 if resolution <= 512 else 1)
-    return project_dual_uv(feature_map, body, vertices, camera, mask, shell_offsets, cfg)
-
-
 def prepare_subject(
-    body, image, vertices, camera, mask, shell_offsets, phenotypes, facial, config: DecoderConfig,
-    avatar_resolution: int | None = None, encoder=None, pixel_shell: bool = True,
+    body, view: FittedView, config: DecoderConfig, avatar_resolution: int | None = None, encoder=None, pixel_shell: bool = True,
 ) -> tuple[DecoderInputs, GaussianBase]:
-    """Decoder inputs and baseline of one photo with a known (or fitted) body and camera.
+    """Decoder inputs and baseline of one fitted view (its body and camera known or fitted).
 
     Args:
-        image: ``(H, W, 3)`` RGB in [0, 1]; vertices ``(V, 3)`` posed body in the photo's world;
-            camera: the photo's; mask ``(H, W)`` float person mask or None; shell_offsets ``(V,)``.
+        view: the :class:`~uvatar.track.view.FittedView` (photo, person mask, posed body, camera).
         avatar_resolution: Core-UV side of the avatar (a multiple of ``config.resolution``; default the
             decoder's own): at a finer side, seen texels keep the photo's detail and the decoder's
             corrections are upsampled.
         encoder: the decoder's encoder when it is not "rgb" (built by the caller, reused across calls).
         pixel_shell: add the photo-pixel shell Gaussians (see :func:`build_base`).
     """
-    from uvatar.encode import get_encoder
-
     r, rs = config.resolution, config.shell_resolution
     big = avatar_resolution or r
     if big % r:
         raise InputError(f"avatar resolution {big} must be a multiple of the decoder's {r}")
-    rgb = get_encoder("rgb")(image)
-    uv_small = project_for_decoder(rgb, body, vertices, camera, mask, shell_offsets, r, rs)
-    uv_big = uv_small if big == r else project_for_decoder(rgb, body, vertices, camera, mask, shell_offsets, big, big * rs // r)
-    base, core_fill, shell_fill = build_base(uv_big, body, phenotypes, facial, shell_offsets, config, pixel_shell)
+    offsets = view_shell_offsets(body, view)
+    rgb = get_encoder("rgb")(view.image)
+    uv_small = project_view(body, view, rgb, uv_config(r, rs), offsets)
+    uv_big = uv_small if big == r else project_view(body, view, rgb, uv_config(big, big * rs // r), offsets)
+    base, core_fill, shell_fill = build_base(uv_big, body, view.phenotypes, view.facial, config, pixel_shell)
     features = uv_small
     if config.encoder != "rgb":
         enc = encoder or get_encoder(config.encoder)
-        features = project_for_decoder(enc(image), body, vertices, camera, mask, shell_offsets, r, rs)
+        features = project_view(body, view, enc(view.image), uv_config(r, rs), offsets)
     return decoder_inputs(features, core_fill, shell_fill, config), base

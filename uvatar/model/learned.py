@@ -1,10 +1,11 @@
-"""The learned decoder at inference: a checkpoint in, avatars out (what ``--decoder PATH|default`` runs).
+"""The learned decoder at inference: a checkpoint in, Gaussians out (what ``--decoder PATH|default`` runs).
 
-:class:`LearnedDecoder` loads a checkpoint (:mod:`uvatar.model.checkpoint`) and decodes prepared
-subjects (:func:`uvatar.model.inputs.prepare_subject`) into :class:`~uvatar.avatar.Avatar` objects, the
-same kind the projection decoder makes, so posing, rendering and export are unchanged.
-:func:`decode_reconstruction` is the entry point of :func:`uvatar.reconstruct.reconstruct`: one or
-several tracked photos (their UV features blended as the projection decoder blends them).
+:class:`LearnedDecoder` loads a checkpoint (:mod:`uvatar.model.checkpoint`) and implements the
+:class:`~uvatar.model.decoder.Decoder` interface: it asks for two projections, ``"avatar"`` (RGB at
+the avatar's grid sides, the baseline its residuals sit on) and ``"inputs"`` (its encoder at its own map
+sizes), and decodes them into :class:`~uvatar.model.decoder.UVGaussians`, the same kind the projection
+decoder makes, so binding, posing, rendering and export are unchanged. :meth:`LearnedDecoder.decode_prepared`
+decodes subjects prepared by :func:`uvatar.model.inputs.prepare_subject` (evaluation, training).
 """
 
 from __future__ import annotations
@@ -15,12 +16,14 @@ from pathlib import Path
 
 import torch
 
-from uvatar.avatar import Avatar
+from uvatar.dualuv.project import UVFeatures
+from uvatar.dualuv.views import uv_config
 from uvatar.model.bind import bind_gaussians
-from uvatar.model.inputs import GaussianBase, build_base, decoder_inputs, project_for_decoder
+from uvatar.model.decoder import ProjectionRequest, UVGaussians
+from uvatar.model.inputs import GaussianBase, build_base, decoder_inputs
 from uvatar.model.mae import DecoderInputs
 
-__all__ = ["LearnedDecoder", "decode_reconstruction", "check_decoder_spec"]
+__all__ = ["LearnedDecoder", "check_decoder_spec"]
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +36,7 @@ class LearnedDecoder:
     def __init__(self, model, source: str, meta: dict | None = None) -> None:
         self.model, self.source, self.meta = model, source, meta or {}
         self.config = model.config
+        self.name = self.config.name
         self._encoder = None
 
     @classmethod
@@ -58,19 +62,37 @@ class LearnedDecoder:
             self._encoder = get_encoder(self.config.encoder, device=self.device)
         return self._encoder
 
+    def projections(self, core_resolution: int, shell_resolution: int) -> dict[str, ProjectionRequest]:
+        """``"avatar"``: RGB at the avatar's sides when they line up with the decoder's maps (a multiple
+        of its side, at most :data:`MAX_UPSAMPLE` times it, the same shell ratio), else at the nearest such
+        side; ``"inputs"``: the decoder's encoder at its own sizes."""
+        r, rs = self.config.resolution, self.config.shell_resolution
+        side, shell_side = core_resolution, shell_resolution
+        if side % r or shell_side * r != side * rs or side > MAX_UPSAMPLE * r:
+            # grids not lined up, or much finer than the decoder's maps (measured on the astronaut with
+            # the tiny decoder: 512² and 1024² avatars score the same, the 1024² one with 3.7x the Gaussians)
+            side = min(MAX_UPSAMPLE * r, max(r, (side // r) * r))
+            shell_side = side * rs // r
+        return {"avatar": ProjectionRequest("rgb", uv_config(side, shell_side)), "inputs": ProjectionRequest(self.config.encoder, uv_config(r, rs))}
+
+    def decode(self, uvs: dict[str, UVFeatures], body, phenotypes: torch.Tensor, facial: torch.Tensor) -> UVGaussians:
+        """Gaussians from the :meth:`projections` (several photos: already blended)."""
+        base, core_fill, shell_fill = build_base(uvs["avatar"], body, phenotypes, facial, self.config)
+        gaussians = self.decode_prepared(decoder_inputs(uvs["inputs"], core_fill, shell_fill, self.config), base)
+        log.info("learned decoder %s (%s): %d Gaussians", self.config.name, self.source, len(gaussians))
+        return gaussians
+
     @torch.no_grad()
-    def decode(self, inputs: DecoderInputs, base: GaussianBase) -> Avatar:
-        """Batch-1 inputs and their baseline -> the avatar (CPU tensors, no gradients)."""
+    def decode_prepared(self, inputs: DecoderInputs, base: GaussianBase) -> UVGaussians:
+        """Batch-1 inputs and their baseline -> the Gaussians (CPU tensors, no gradients)."""
         t0 = time.perf_counter()
         core, shell = self.model(inputs.to(self.device))
-        avatar = bind_gaussians(core[0].float().cpu(), shell[0].float().cpu(), base, self.config)
+        gaussians = bind_gaussians(core[0].float().cpu(), shell[0].float().cpu(), base, self.config)
         # Gaussians below the renderer's alpha floor (1/255) can never be drawn: leave them out
-        keep = avatar.opacities >= 1.0 / 255.0
-        fields = {k: v for k, v in vars(avatar).items() if k != "meta"}
-        per_gaussian = ("face_index", "barycentrics", "offsets", "rotations_wxyz", "scales", "colors", "opacities", "layer")
-        avatar = Avatar(**{k: (v.detach()[keep] if k in per_gaussian else v.detach()) for k, v in fields.items()}, meta=avatar.meta)
-        avatar.meta.update(decoder_source=self.source, decoder_s=round(time.perf_counter() - t0, 4), dropped_transparent=int((~keep).sum()))
-        return avatar
+        keep = gaussians.opacities >= 1.0 / 255.0
+        gaussians = gaussians.select(keep)
+        gaussians.meta.update(decoder_source=self.source, decoder_s=round(time.perf_counter() - t0, 4), dropped_transparent=int((~keep).sum()))
+        return gaussians
 
 
 def check_decoder_spec(spec: str) -> None:
@@ -82,41 +104,3 @@ def check_decoder_spec(spec: str) -> None:
     from uvatar.model.checkpoint import read_decoder, resolve_decoder
 
     read_decoder(resolve_decoder(spec))
-
-
-def decode_reconstruction(spec: str, body, photos: list, uv_big, phenotypes, facial, shell_offsets, device: str = "cpu") -> Avatar:
-    """The learned decoder's avatar for :func:`uvatar.reconstruct.reconstruct`.
-
-    Args:
-        spec: ``--decoder`` value (``"default"``, a file or a run folder).
-        photos: per photo ``(image (H, W, 3), posed vertices (V, 3), camera, person mask (H, W) or None,
-            shell offsets (V,))`` of the fit.
-        uv_big: the reconstruction's blended RGB Dual-UV (its chosen resolution): the avatar's baseline
-            when its side is a multiple of the decoder's, at most :data:`MAX_UPSAMPLE` times it (else the
-            photos are projected again at the nearest such side).
-        phenotypes ``(6,)``, facial ``(52,)``: the fitted shape and face; shell_offsets ``(V,)`` of the first photo.
-    """
-    from uvatar.dualuv.blend import blend_uv_features
-    from uvatar.encode import get_encoder
-
-    decoder = LearnedDecoder.load(spec, body, device)
-    cfg = decoder.config
-    r, rs = cfg.resolution, cfg.shell_resolution
-    rgb = get_encoder("rgb")
-    side, shell_side = uv_big.core.shape[-1], uv_big.shell.shape[-1]
-    if uv_big.core.shape[0] != 3 or side % r or shell_side * r != side * rs or side > MAX_UPSAMPLE * r:
-        # not RGB, grids not lined up, or much finer than the decoder's maps (measured on the astronaut with
-        # the tiny decoder: 512² and 1024² avatars score the same, the 1024² one with 3.7x the Gaussians)
-        big = min(MAX_UPSAMPLE * r, max(r, (side // r) * r))
-        per = [project_for_decoder(rgb(img), body, v, cam, m, off, big, big * rs // r) for img, v, cam, m, off in photos]
-        uv_big = blend_uv_features(per) if len(per) > 1 else per[0]
-    small = [project_for_decoder(rgb(img), body, v, cam, m, off, r, rs) for img, v, cam, m, off in photos]
-    features = blend_uv_features(small) if len(small) > 1 else small[0]
-    if cfg.encoder != "rgb":
-        enc = decoder.encoder()
-        per = [project_for_decoder(enc(img), body, v, cam, m, off, r, rs) for img, v, cam, m, off in photos]
-        features = blend_uv_features(per) if len(per) > 1 else per[0]
-    base, core_fill, shell_fill = build_base(uv_big, body, phenotypes, facial, shell_offsets, cfg)
-    avatar = decoder.decode(decoder_inputs(features, core_fill, shell_fill, cfg), base)
-    log.info("learned decoder %s (%s): %d Gaussians", cfg.name, decoder.source, len(avatar))
-    return avatar

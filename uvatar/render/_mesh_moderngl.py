@@ -24,7 +24,7 @@ import torch
 
 from uvatar.errors import DependencyError
 
-__all__ = ["rasterize_moderngl", "moderngl_available"]
+__all__ = ["rasterize_moderngl", "moderngl_available", "shared_context", "depth_mapping"]
 
 log = logging.getLogger(__name__)
 
@@ -151,6 +151,14 @@ def _state() -> _GLState:
         )
         raise DependencyError(_STATE_ERROR) from None
     return _STATE
+
+
+def shared_context():
+    """``(lock, ctx, moderngl)``: the process-wide EGL context for other GL renderers (the synthetic-data
+    renderer). Hold ``lock`` around every use of ``ctx``; raises DependencyError if EGL is unusable."""
+    with _LOCK:
+        state = _state()
+    return _LOCK, state.ctx, state.moderngl
 
 
 def moderngl_available() -> bool:

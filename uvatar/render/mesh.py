@@ -42,9 +42,13 @@ import torch.nn.functional as F
 
 from uvatar.camera import Camera
 from uvatar.errors import DependencyError, InputError
+from uvatar.render._mesh_moderngl import depth_mapping, moderngl_available, shared_context
 from uvatar.render._mesh_torch import rasterize_torch
 
 __all__ = [
+    "moderngl_available",
+    "shared_context",
+    "depth_mapping",
     "MeshRaster",
     "rasterize_mesh",
     "interpolate",

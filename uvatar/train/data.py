@@ -5,68 +5,25 @@ baseline (:func:`uvatar.model.inputs.prepare_subject`, projected from the input 
 posed body and camera, no tracker in the loop), the true posed vertices, and ground-truth views
 (image composited over white, coverage, camera, a label and a directed-consistency weight).
 
-Two sources, both indexable (``source[i]`` builds subject ``i`` on first use and keeps it in memory):
-
-* :class:`SyntheticSource` (``synthetic:N``): the synthetic subjects of :mod:`uvatar.eval.synthetic_photos`
-  (seed ``seed + i``); the input view is the scene's own camera, the truth views are that camera turned
-  about the body by ``azimuths`` (0 = the input view, 90 / 270 = sides, 180 = back), rendered with
-  :func:`~uvatar.eval.synthetic_photos.render_scene`. Framings cycle half, head, half, full.
-* :class:`ShardSource` (a folder written by ``uvatar synth``, read through :mod:`uvatar.data.shards` and
-  :mod:`uvatar.data.samples`): the input is the subject's most frontal view, every view is a truth view.
-* :class:`ClipSource` (a folder written by ``uvatar clips``: frames, tracked fits, person masks and the
-  directed pair graph of :mod:`uvatar.data.clips`): every frame with outgoing edges is an input; its truth
-  views are itself and the frames its edges point to, each posed on its OWN fitted body and camera and
-  weighted by the edge. These views are weakly correlated (``exact=False``), so
-  :func:`directed_weight` keeps only those no more reliable than the input.
-* ``A+B`` (:class:`MixedSource`): the subjects of several sources one after the other, e.g.
-  ``synthetic:48+out/clips``.
-
-The 19:1 train/validation split is by subject: :func:`split_indices`.
+The subjects come from the readers of :mod:`uvatar.data.truth` (``synthetic:N``, a ``uvatar synth``
+folder, a ``uvatar clips`` folder, or ``A+B``); :class:`PreparedSource` prepares each on first use
+(``source[i]``) and keeps it in memory.
 """
 
 from __future__ import annotations
 
 import logging
-import tarfile
 from dataclasses import dataclass, field
-from pathlib import Path
 
-import numpy as np
 import torch
 
-from uvatar.camera import Camera
-from uvatar.errors import InputError
+from uvatar.data.truth import RawSubject, TrainView, open_subjects
+from uvatar.model.inputs import prepare_subject
 from uvatar.model.mae import DecoderConfig, DecoderInputs
 
-__all__ = [
-    "TrainView", "TrainSubject", "RawSubject", "render_synthetic_subject", "SyntheticSource", "ShardSource", "ClipSource", "MixedSource",
-    "open_source", "split_indices",
-    "directed_weight", "view_azimuth_label", "VALIDATION_EVERY",
-]  # fmt: skip
+__all__ = ["TrainSubject", "PreparedSource", "open_source", "prepare_raw"]
 
 log = logging.getLogger(__name__)
-
-VALIDATION_EVERY = 20  # subject i is in the validation split when i % 20 == 19 (19:1)
-SYNTHETIC_FRAMINGS = ("half", "head", "half", "full")
-#: View reliability for directed consistency, most reliable first (labels of :mod:`uvatar.data.cameras`).
-VIEW_ORDER = ("input", "front", "near", "three_quarter", "side", "back")
-
-
-@dataclass
-class TrainView:
-    """One ground-truth view: ``image (H, W, 3)`` over white, ``mask (H, W)`` coverage in [0, 1], camera.
-
-    ``vertices (V, 3)``: the body posed as in this view when it differs from the subject's (clip frames);
-    None: the subject's own ``vertices``.
-    """
-
-    image: torch.Tensor
-    mask: torch.Tensor
-    camera: Camera
-    label: str
-    azimuth: float = 0.0
-    weight: float = 1.0
-    vertices: torch.Tensor | None = None
 
 
 @dataclass
@@ -82,357 +39,51 @@ class TrainSubject:
     info: dict = field(default_factory=dict)
 
 
-@dataclass
-class RawSubject:
-    """One subject before projection: the input ``photo (H, W, 3)`` and ``mask (H, W)`` (numpy float32),
-    its ``camera``, the true posed ``vertices (V, 3)`` and ``params``, and the truth views."""
-
-    key: str
-    framing: str
-    photo: np.ndarray
-    mask: np.ndarray
-    camera: Camera
-    vertices: torch.Tensor
-    params: object
-    views: list[TrainView]
-    exact: bool = True
-    info: dict = field(default_factory=dict)
+def prepare_raw(body, config: DecoderConfig, raw: RawSubject, encoder=None, pixel_shell: bool = True) -> TrainSubject:
+    """The :class:`TrainSubject` of a raw subject: decoder inputs and baseline from its input view."""
+    inputs, base = prepare_subject(body, raw.view, config, encoder=encoder, pixel_shell=pixel_shell)
+    return TrainSubject(raw.key, raw.framing, inputs, base, raw.view.vertices, raw.views, {**raw.info, "exact": raw.exact})
 
 
-def split_indices(n: int, part: str) -> list[int]:
-    """Subject indices of the ``"train"`` or ``"val"`` part (19:1 by subject; ``"all"``: every subject)."""
-    if part == "all":
-        return list(range(n))
-    val = [i for i in range(n) if i % VALIDATION_EVERY == VALIDATION_EVERY - 1]
-    if part == "val":
-        return val
-    if part == "train":
-        return [i for i in range(n) if i % VALIDATION_EVERY != VALIDATION_EVERY - 1]
-    raise InputError(f"split part must be 'train', 'val' or 'all'; got {part!r}")
-
-
-def directed_weight(source_label: str, target_label: str, exact: bool) -> float:
-    """Weight of the loss on a target view given the input view (directed cross-view consistency).
-
-    Exact multi-view renders (``exact``) constrain every view (1.0). Weakly correlated views (generated
-    clips) only constrain views that are no more reliable than the source (front -> side -> back); a
-    constraint never flows back towards a more reliable view (0.0).
-    """
-    if exact:
-        return 1.0
-    rank = {label: i for i, label in enumerate(VIEW_ORDER)}
-    return 1.0 if rank.get(target_label, len(VIEW_ORDER)) >= rank.get(source_label, 0) else 0.0
-
-
-def _over_white(image: np.ndarray, cover: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-    out = np.clip(image + (1.0 - cover[..., None]), 0, 1).astype(np.float32)
-    return torch.from_numpy(out), torch.from_numpy(cover.astype(np.float32))
-
-
-def _background(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
-    """A smooth random background: a vertical gradient between two colours plus low-frequency noise."""
-    a, b = rng.uniform(0.1, 0.95, 3), rng.uniform(0.1, 0.95, 3)
-    t = np.linspace(0, 1, height)[:, None, None]
-    grid = rng.normal(0, 0.05, (4, 4, 3))
-    noise = torch.nn.functional.interpolate(torch.as_tensor(grid).permute(2, 0, 1)[None], size=(height, width), mode="bicubic", align_corners=True)
-    return np.clip(a * (1 - t) + b * t + noise[0].permute(1, 2, 0).numpy(), 0, 1)
-
-
-def _prepare(body, config: DecoderConfig, photo, mask, vertices, camera, params, encoder, pixel_shell: bool = True):
-    from uvatar.body.shell import shell_offsets
-    from uvatar.dualuv.shell_fit import silhouette_shell_offsets
-    from uvatar.model.inputs import prepare_subject
-
-    mask_t = torch.as_tensor(mask, dtype=torch.float32)
-    offsets = silhouette_shell_offsets(vertices, body.faces.cpu(), camera, mask_t, shell_offsets(body).cpu())
-    return prepare_subject(body, photo, vertices, camera, mask_t, offsets, params.phenotypes[0], params.facial[0], config,
-                           encoder=encoder, pixel_shell=pixel_shell)  # fmt: skip
-
-
-class _CachedSource:
-    """Builds prepared subjects on first use (from :meth:`raw`) and keeps them."""
-
-    def __init__(self, body, config: DecoderConfig, pixel_shell: bool = True) -> None:
-        self.body, self.config, self.pixel_shell = body, config, pixel_shell
-        self._cache: dict[int, TrainSubject] = {}
-        self._encoder = None
-
-    def __getitem__(self, index: int) -> TrainSubject:
-        if index not in self._cache:
-            self._cache[index] = self._build(index)
-        return self._cache[index]
-
-    def raw(self, index: int) -> RawSubject:  # pragma: no cover - interface
-        raise NotImplementedError
-
-    def _build(self, index: int) -> TrainSubject:
-        raw = self.raw(index)
-        if self.config.encoder != "rgb" and self._encoder is None:
-            from uvatar.encode import get_encoder
-
-            self._encoder = get_encoder(self.config.encoder)
-        inputs, base = _prepare(self.body, self.config, raw.photo, (raw.mask >= 0.5).astype(np.float32), raw.vertices, raw.camera,
-                                raw.params, self._encoder, self.pixel_shell)  # fmt: skip
-        return TrainSubject(raw.key, raw.framing, inputs, base, raw.vertices, raw.views, {**raw.info, "exact": raw.exact})
-
-
-def render_synthetic_subject(body, seed: int, framing: str, size: int, azimuths=(0.0, 90.0, 180.0, 270.0)) -> RawSubject:
-    """A synthetic subject of :mod:`uvatar.eval.synthetic_photos` with truth views about the body.
-
-    The input photo is the scene's own view over a random smooth background with mild sensor noise; the
-    truth views are that camera turned by ``azimuths`` (:func:`uvatar.eval.novel_view.orbit_camera`),
-    rendered over white.
-    """
-    from uvatar.eval.novel_view import orbit_camera
-    from uvatar.eval.synthetic_photos import render_scene, synthetic_scene
-
-    scene = synthetic_scene(body, seed, framing, size)
-    views = []
-    for azimuth in azimuths:
-        camera = orbit_camera(scene.camera, scene.vertices, azimuth)
-        image, cover = render_scene(body, scene, camera)
-        white, mask = _over_white(image, cover)
-        views.append(TrainView(white, mask, camera, view_azimuth_label(azimuth), float(azimuth)))
-    rng = np.random.default_rng([seed, 7, size])
-    image, cover = render_scene(body, scene, scene.camera)
-    photo = image + (1 - cover[..., None]) * _background(rng, cover.shape[0], cover.shape[1])
-    photo = np.clip(photo + rng.normal(0, 0.008, photo.shape), 0, 1).astype(np.float32)
-    return RawSubject(f"synthetic-{seed}-{framing}", framing, photo, cover.astype(np.float32), scene.camera, scene.vertices,
-                      scene.params, views, True, {"seed": int(seed)})  # fmt: skip
-
-
-class SyntheticSource(_CachedSource):
-    """``n`` synthetic subjects rendered in memory (module docstring).
+class PreparedSource:
+    """The subjects of a :mod:`uvatar.data.truth` reader, prepared on first use and kept.
 
     Args:
+        subjects: a reader (``len``, ``raw(i)``, ``describe()``).
         body: BodyModel; config: the decoder's config (map sizes, encoder).
-        n: number of subjects; size: image side in pixels; seed: seed of subject 0.
-        azimuths: truth views, degrees about the body from the input camera (0 = the input view).
-        framings: framings cycled over the subjects.
-        pixel_shell: give subjects the photo-pixel shell Gaussians (these subjects have nothing off the
+        pixel_shell: give subjects the photo-pixel shell Gaussians (synthetic subjects have nothing off the
             body, so the samples only catch the background at the silhouette).
     """
 
-    def __init__(self, body, config: DecoderConfig, n: int, size: int = 128, seed: int = 0,
-                 azimuths=(0.0, 90.0, 180.0, 270.0), framings=SYNTHETIC_FRAMINGS, pixel_shell: bool = True) -> None:  # fmt: skip
-        super().__init__(body, config, pixel_shell)
-        if n < 1:
-            raise InputError(f"synthetic:N needs N >= 1; got {n}")
-        self.n, self.size, self.seed = int(n), int(size), int(seed)
-        self.azimuths, self.framings = tuple(float(a) for a in azimuths), tuple(framings)
+    def __init__(self, subjects, body, config: DecoderConfig, pixel_shell: bool = True) -> None:
+        self.subjects, self.body, self.config, self.pixel_shell = subjects, body, config, pixel_shell
+        self._cache: dict[int, TrainSubject] = {}
+        self._encoder = None
 
     def __len__(self) -> int:
-        return self.n
+        return len(self.subjects)
 
     def describe(self) -> dict:
-        return {"kind": "synthetic", "n": self.n, "size": self.size, "seed": self.seed, "azimuths": list(self.azimuths), "framings": list(self.framings)}
+        return self.subjects.describe()
 
     def raw(self, index: int) -> RawSubject:
-        framing = self.framings[index % len(self.framings)]
-        return render_synthetic_subject(self.body, self.seed + index, framing, self.size, self.azimuths)
-
-
-class ShardSource(_CachedSource):
-    """Subjects of a ``uvatar synth`` folder (``OUT/shards/shard-*.tar``).
-
-    Views are resized so that their longer side is ``size`` pixels. The input view is the subject's most
-    frontal one (smallest ``|azimuth_deg|``). Views are exact renders, so every view has weight 1.
-    """
-
-    def __init__(self, body, config: DecoderConfig, root: str | Path, size: int = 128, pixel_shell: bool = True) -> None:
-        super().__init__(body, config, pixel_shell)
-        self.root, self.size = Path(root), int(size)
-        tars = sorted((self.root / "shards").glob("shard-*.tar"))
-        tars = [t for t in tars if t.with_suffix(".json").is_file()]  # complete shards only
-        if not tars:
-            raise InputError(f"{root} holds no complete shards (shards/shard-*.tar with its .json); run 'uvatar synth' first")
-        self._subjects: list[tuple[Path, str]] = []
-        for tar in tars:
-            with tarfile.open(tar, "r") as handle:
-                keys = []
-                for name in handle.getnames():
-                    key = name.rsplit("/", 1)[-1].partition(".")[0]
-                    if "_" not in key and key not in keys:
-                        keys.append(key)
-            self._subjects += [(tar, k) for k in keys]
-        self._shard_cache: tuple[Path, dict] | None = None
-
-    def __len__(self) -> int:
-        return len(self._subjects)
-
-    def describe(self) -> dict:
-        return {"kind": "shards", "root": str(self.root), "n": len(self), "size": self.size}
-
-    def _samples(self, tar: Path) -> dict:
-        if self._shard_cache is None or self._shard_cache[0] != tar:
-            from uvatar.data.shards import read_shard
-
-            self._shard_cache = (tar, dict(read_shard(tar)))
-        return self._shard_cache[1]
-
-    def raw(self, index: int) -> RawSubject:
-        from uvatar.data.samples import decode_view
-
-        tar, key = self._subjects[index]
-        samples = self._samples(tar)
-        view_keys = sorted(k for k in samples if k.startswith(key + "_"))
-        if not view_keys:
-            raise InputError(f"subject {key} of {tar} has no views; the shard is damaged: regenerate it")
-        decoded = [decode_view(samples[k]) for k in view_keys]
-        with torch.no_grad():
-            vertices = self.body.forward(decoded[0].params).vertices[0].cpu()
-        first = min(range(len(decoded)), key=lambda i: abs(float(decoded[i].info.get("azimuth_deg", 0.0))))
-        input_azimuth = float(decoded[first].info.get("azimuth_deg", 0.0))
-        views, photo_view = [], None
-        for i, view in enumerate(decoded):
-            image, mask, camera = self._resize(view)
-            relative = float(view.info.get("azimuth_deg", 0.0)) - input_azimuth
-            label = "input" if i == first else view_azimuth_label(relative if abs(relative % 360) > 1e-6 else 1e-3)
-            white = image * mask[..., None] + (1 - mask[..., None])
-            views.append(TrainView(white, mask, camera, label, relative % 360))
-            if i == first:
-                photo_view = (image, mask, camera, view.params)
-        image, mask, camera, params = photo_view
-        framing = str(decoded[first].info.get("framing", "half"))
-        return RawSubject(key, framing, image.numpy().astype(np.float32), mask.numpy().astype(np.float32), camera, vertices,
-                          params, views, True, {"shard": tar.name})  # fmt: skip
-
-    def _resize(self, view) -> tuple[torch.Tensor, torch.Tensor, Camera]:
-        h, w = view.mask.shape
-        scale = self.size / max(h, w)
-        width, height = max(1, round(w * scale)), max(1, round(h * scale))
-        image = torch.as_tensor(view.image)
-        mask = torch.as_tensor(view.mask)
-        if (width, height) != (w, h):
-            image = torch.nn.functional.interpolate(image.permute(2, 0, 1)[None], size=(height, width), mode="area")[0].permute(1, 2, 0)
-            mask = torch.nn.functional.interpolate(mask[None, None], size=(height, width), mode="area")[0, 0]
-        return image.contiguous(), mask.contiguous(), view.camera.resized(width, height)
-
-
-class ClipSource(_CachedSource):
-    """Subjects from ``uvatar clips`` output (module docstring): one per frame that supervises others.
-
-    Args:
-        root: a clip folder (``graph.json`` in it) or a folder of them (``*/graph.json``).
-        size: frames and masks are resized so that their longer side is ``size`` pixels.
-    """
-
-    def __init__(self, body, config: DecoderConfig, root: str | Path, size: int = 128, pixel_shell: bool = True) -> None:
-        import json
-
-        super().__init__(body, config, pixel_shell)
-        self.root, self.size = Path(root), int(size)
-        folders = [self.root] if (self.root / "graph.json").is_file() else sorted(p.parent for p in self.root.glob("*/graph.json"))
-        if not folders:
-            raise InputError(f"{root} holds no ingested clip (graph.json); run 'uvatar clips VIDEO -o {root}' first")
-        self._subjects: list[tuple[Path, list[dict], int, list[dict]]] = []
-        for folder in folders:
-            frames = json.loads((folder / "views.json").read_text())["frames"]
-            missing = [n["name"] for n in frames if n.get("view") and not (folder / "masks" / f"{n['name']}.png").is_file()]
-            if missing:
-                raise InputError(f"{folder} has no person masks (masks/{missing[0]}.png); ingest the clip again with this version of 'uvatar clips'")
-            out_edges: dict[int, list[dict]] = {}
-            for edge in json.loads((folder / "graph.json").read_text())["edges"]:
-                out_edges.setdefault(int(edge["src"]), []).append(edge)
-            self._subjects += [(folder, frames, src, out_edges[src]) for src in sorted(out_edges)]
-        if not self._subjects:
-            raise InputError(f"the clips in {root} have no directed pairs (no frame supervises another); ingest longer clips")
-
-    def __len__(self) -> int:
-        return len(self._subjects)
-
-    def describe(self) -> dict:
-        return {"kind": "clips", "root": str(self.root), "n": len(self), "size": self.size,
-                "views": sum(1 + len(edges) for *_, edges in self._subjects)}  # fmt: skip
-
-    def _frame(self, folder: Path, node: dict):
-        """``(image (h, w, 3), mask (h, w), camera, params, vertices (V, 3))`` of a fitted frame at ``size``."""
-        from uvatar.io.image import load_image
-        from uvatar.reconstruct import area_resize
-        from uvatar.track.proxyfit import ProxyFit
-
-        image = load_image(folder / "frames" / f"{node['name']}.jpg", max_side=None).rgb
-        mask = load_image(folder / "masks" / f"{node['name']}.png", max_side=None).rgb[..., 0]
-        fit = ProxyFit.load(folder / "fits" / f"{node['name']}.json")
-        h, w = mask.shape
-        scale = self.size / max(h, w)
-        width, height = max(1, round(w * scale)), max(1, round(h * scale))
-        with torch.no_grad():
-            vertices = self.body.forward(fit.params.detach()).vertices[0].cpu()
-        image_t, mask_t = area_resize(image, width, height), area_resize(mask, width, height)[..., 0]
-        return image_t.numpy(), mask_t.numpy(), fit.camera.resized(width, height), fit.params.detach(), vertices
-
-    def raw(self, index: int) -> RawSubject:
-        folder, frames, src, edges = self._subjects[index]
-        node = frames[src]
-        image, mask, camera, params, vertices = self._frame(folder, node)
-        views = [TrainView(*_over_white(image, mask), camera, "input", 0.0, 1.0)]
-        for edge in edges:
-            target = frames[int(edge["dst"])]
-            t_image, t_mask, t_camera, _, t_vertices = self._frame(folder, target)
-            yaw = float(target.get("yaw_deg", 0.0)) - float(node.get("yaw_deg", 0.0))
-            views.append(TrainView(*_over_white(t_image, t_mask), t_camera, target["view"], yaw % 360, float(edge["weight"]), t_vertices))
-        framing = node.get("regime") or "half"
-        return RawSubject(f"{folder.name}-{node['name']}", framing, image.astype(np.float32), mask.astype(np.float32), camera,
-                          vertices, params, views, False, {"clip": folder.name, "frame": int(node["frame"])})  # fmt: skip
-
-
-class MixedSource:
-    """The subjects of several sources one after the other (``A+B`` data specs)."""
-
-    def __init__(self, sources: list) -> None:
-        self.sources = list(sources)
-        self._starts = np.cumsum([0] + [len(s) for s in self.sources])
-
-    def __len__(self) -> int:
-        return int(self._starts[-1])
-
-    def _locate(self, index: int) -> tuple[object, int]:
-        k = int(np.searchsorted(self._starts, index, side="right") - 1)
-        return self.sources[k], index - int(self._starts[k])
+        return self.subjects.raw(index)
 
     def __getitem__(self, index: int) -> TrainSubject:
-        source, local = self._locate(index)
-        return source[local]
+        if index not in self._cache:
+            if self.config.encoder != "rgb" and self._encoder is None:
+                from uvatar.encode import get_encoder
 
-    def raw(self, index: int) -> RawSubject:
-        source, local = self._locate(index)
-        return source.raw(local)
-
-    def describe(self) -> dict:
-        return {"kind": "mixed", "n": len(self), "parts": [s.describe() for s in self.sources]}
+                self._encoder = get_encoder(self.config.encoder)
+            self._cache[index] = prepare_raw(self.body, self.config, self.raw(index), self._encoder, self.pixel_shell)
+        return self._cache[index]
 
 
 def open_source(spec: str, body, config: DecoderConfig, size: int = 128, seed: int = 0, azimuths=(0.0, 90.0, 180.0, 270.0),
-                pixel_shell: bool = True):  # fmt: skip
-    """``"synthetic:N"`` -> :class:`SyntheticSource`; a ``uvatar synth`` folder -> :class:`ShardSource`; a
-    ``uvatar clips`` folder -> :class:`ClipSource`; ``"A+B"`` -> :class:`MixedSource` of both.
+                pixel_shell: bool = True) -> PreparedSource:  # fmt: skip
+    """The prepared subjects of a ``--data`` spec (:func:`uvatar.data.truth.open_subjects`).
 
     Raises:
         InputError: a malformed spec or a folder without shards or clips.
     """
-    spec = str(spec)
-    if "+" in spec:
-        return MixedSource([open_source(part, body, config, size, seed, azimuths, pixel_shell) for part in spec.split("+") if part])
-    if spec.startswith("synthetic:"):
-        try:
-            n = int(spec.split(":", 1)[1])
-        except ValueError:
-            raise InputError(f"--data synthetic:N needs an integer N; got {spec!r}") from None
-        return SyntheticSource(body, config, n, size, seed, azimuths, pixel_shell=pixel_shell)
-    path = Path(spec)
-    if not path.is_dir():
-        raise InputError(f"--data {spec!r} is neither synthetic:N nor a folder written by 'uvatar synth' or 'uvatar clips'")
-    if (path / "graph.json").is_file() or any(path.glob("*/graph.json")):
-        return ClipSource(body, config, path, size, pixel_shell)
-    return ShardSource(body, config, path, size, pixel_shell)
-
-
-def view_azimuth_label(azimuth: float) -> str:
-    """Label of a view turned ``azimuth`` degrees about the body from the input view: ``"input"`` (0),
-    ``"near"`` (within 45 degrees), ``"side"`` (45-135 either way) or ``"back"`` (within 45 of 180)."""
-    a = azimuth % 360
-    if a < 1e-6 or a > 360 - 1e-6:
-        return "input"
-    off = min(a, 360 - a)
-    return "near" if off < 45 else ("side" if off <= 135 else "back")
+    return PreparedSource(open_subjects(spec, body, size, seed, azimuths), body, config, pixel_shell)

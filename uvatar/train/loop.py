@@ -38,11 +38,19 @@ from typing import Callable
 import numpy as np
 import torch
 
+from uvatar.avatar import Avatar
+from uvatar.body.model import load_body_model
+from uvatar.data.truth import directed_weight, split_indices
 from uvatar.errors import InputError
 from uvatar.io.atomic import atomic_write_text
-from uvatar.model.mae import CONFIGS, DecoderConfig, DecoderInputs, UVDecoder
+from uvatar.model.bind import bind_gaussians
+from uvatar.model.checkpoint import load_optimizer_state, read_decoder, save_decoder, save_optimizer
+from uvatar.model.mae import CONFIGS, DecoderConfig, DecoderInputs, UVDecoder, get_config
+from uvatar.render.gaussians import render_gaussians
 from uvatar.threads import StageThreads, usable_cores
-from uvatar.train.losses import LossWeights
+from uvatar.train.data import open_source
+from uvatar.train.distributed import all_reduce_mean, init_distributed
+from uvatar.train.losses import LossWeights, PerceptualLoss, residual_loss, view_loss
 
 __all__ = ["TrainConfig", "load_run_config", "train", "subjects_for_step", "lr_at", "parameter_digest", "validate", "CONFIG_DIR"]
 
@@ -132,8 +140,6 @@ def load_run_config(spec: str | Path) -> tuple[DecoderConfig, TrainConfig]:
 
 def _decoder_config(value) -> DecoderConfig:
     if isinstance(value, str):
-        from uvatar.model.mae import get_config
-
         return get_config(value)
     value = dict(value)
     start = CONFIGS.get(value.get("name", ""), DecoderConfig())
@@ -196,8 +202,6 @@ class _Renderer:
         self.white = torch.ones(3, device=device)
 
     def __call__(self, avatar, vertices: torch.Tensor, camera):
-        from uvatar.render.gaussians import render_gaussians
-
         posed = avatar.on_vertices(vertices.to(self.device), self.faces)
         return render_gaussians(posed.means, posed.quats_wxyz, posed.scales, posed.opacities, posed.colors, camera,
                                 background=self.white, backend=self.backend)  # fmt: skip
@@ -206,13 +210,11 @@ class _Renderer:
 def subject_loss(model_out, subject, config: DecoderConfig, train_config: TrainConfig, renderer: _Renderer, perceptual,
                  rng: np.random.Generator, device: str) -> tuple[torch.Tensor, dict]:  # fmt: skip
     """Loss of one subject from its raw maps ``(core (14, H, W), shell (14, Hs, Ws))``; returns (loss, scalar terms)."""
-    from uvatar.model.bind import bind_gaussians
-    from uvatar.train.data import directed_weight
-    from uvatar.train.losses import residual_loss, view_loss
-
     weights = train_config.loss
     core, shell = model_out
-    avatar, residuals = bind_gaussians(core.float(), shell.float(), subject.base.to(device), config, return_residuals=True)
+    base = subject.base.to(device)
+    gaussians, residuals = bind_gaussians(core.float(), shell.float(), base, config, return_residuals=True)
+    avatar = Avatar.from_gaussians(gaussians, base.phenotypes, base.facial)
     views = subject.views
     order = list(range(len(views)))
     if train_config.views_per_step and train_config.views_per_step < len(views):
@@ -262,8 +264,6 @@ def _check_or_write_config(run_dir: Path, record: dict) -> bool:
 
 
 def _save_checkpoint(run_dir: Path, model, optimizer, step: int, record: dict, keep: int, losses: dict) -> None:
-    from uvatar.model.checkpoint import save_decoder, save_optimizer
-
     folder = run_dir / "checkpoints"
     name = f"step-{step:07d}"
     meta = {"step": step, "run": record, "losses": losses}
@@ -278,8 +278,6 @@ def _save_checkpoint(run_dir: Path, model, optimizer, step: int, record: dict, k
 
 
 def _resume(run_dir: Path, model, optimizer) -> int:
-    from uvatar.model.checkpoint import load_optimizer_state, read_decoder
-
     latest = json.loads((run_dir / "checkpoints" / "latest.json").read_text())
     _, state, meta = read_decoder(run_dir / "checkpoints" / latest["model"])
     model.load_state_dict(state, strict=True)
@@ -313,11 +311,6 @@ def train(
     Returns:
         the summary (also RUN/summary.json on the main process).
     """
-    from uvatar.body.model import load_body_model
-    from uvatar.train.data import open_source, split_indices
-    from uvatar.train.distributed import all_reduce_mean, init_distributed
-    from uvatar.train.losses import PerceptualLoss
-
     run_dir = Path(run_dir)
     info = init_distributed(config.device)
     device = info.device
@@ -416,8 +409,6 @@ def train(
                "rank": info.rank, "device": device, "last": last, "first_losses": history[:5], "data": source.describe(),
                "param_sha256": parameter_digest(model)}  # fmt: skip
     if info.main and stop_after is None and end == config.steps:
-        from uvatar.model.checkpoint import save_decoder
-
         save_decoder(run_dir / "decoder.safetensors", model, {"step": end, "run": record, "last": last})
         if val_ids:
             summary["validation"] = validate(model, source, val_ids, decoder, config, renderer, device)

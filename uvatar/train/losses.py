@@ -17,7 +17,9 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-__all__ = ["LossWeights", "ssim", "PerceptualLoss", "view_loss", "residual_loss"]
+from uvatar.metrics import ssim
+
+__all__ = ["LossWeights", "PerceptualLoss", "view_loss", "residual_loss"]
 
 
 @dataclass(frozen=True)
@@ -30,30 +32,6 @@ class LossWeights:
     scale: float = 0.01
     opacity: float = 0.1
     edge_aware: bool = True  # leave partly covered truth pixels to the mask term (view_loss)
-
-
-def _gaussian_window(size: int = 11, sigma: float = 1.5) -> torch.Tensor:
-    x = torch.arange(size, dtype=torch.float32) - size // 2
-    g = torch.exp(-(x**2) / (2 * sigma**2))
-    g = g / g.sum()
-    return g[:, None] * g[None, :]
-
-
-def ssim(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Mean SSIM of ``(B, C, H, W)`` images in [0, 1] (11x11 Gaussian window, C1 = 0.01², C2 = 0.03²); differentiable."""
-    c = a.shape[1]
-    window = _gaussian_window().to(a)[None, None].expand(c, 1, -1, -1)
-
-    def blur(x):
-        return F.conv2d(x, window, padding=5, groups=c)
-
-    mu_a, mu_b = blur(a), blur(b)
-    var_a = blur(a * a) - mu_a**2
-    var_b = blur(b * b) - mu_b**2
-    cov = blur(a * b) - mu_a * mu_b
-    c1, c2 = 0.01**2, 0.03**2
-    value = ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / ((mu_a**2 + mu_b**2 + c1) * (var_a + var_b + c2))
-    return value.mean()
 
 
 class PerceptualLoss(torch.nn.Module):

@@ -1,6 +1,6 @@
 import torch
 
-from uvatar.model.inpaint import mirror_fill, push_pull, push_pull_islands
+from uvatar.body.uv_fill import mirror_fill, push_pull, push_pull_islands
 
 
 def test_push_pull_keeps_known_and_fills_smoothly():
@@ -40,7 +40,7 @@ def test_mirror_fill_copies_only_from_known_partners():
 
 
 def test_scalp_texels_cover_the_crown_not_the_face(body):
-    from uvatar.model.projection import scalp_texels
+    from uvatar.model.fill import scalp_texels
 
     raster = body.uv_raster(256)
     rest = body.forward(body.default_params(1)).vertices[0]

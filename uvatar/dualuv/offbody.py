@@ -1,4 +1,5 @@
-"""Off-body samples taken at the photo's pixels: what the person mask shows beyond the body.
+"""Off-body samples taken at the photo's pixels: what the person mask shows beyond the body (data only;
+the decoders turn them into Gaussians: :mod:`uvatar.model.offbody`).
 
 Beyond the body's outline the shell is seen nearly edge-on, so a UV grid on it gets very few samples:
 on the bundled astronaut photo 23K person pixels lie off the body and a 512² Shell-UV grid receives
@@ -10,9 +11,9 @@ Where along its ray does such a pixel's matter lie? Not on the front of the shel
 9 cm and a 6 cm shell, a ray passing 5 mm outside the outline meets the shell ~12 cm in front of the
 outline, so re-posing swings those samples away from the head and opens cracks. The sample is placed
 at the depth of the nearest body pixel (the body's outline, where the ray grazes it) and bound to that
-body face; its Gaussian is elongated along the photo's ray by ``thickness`` (half the shell offset
-there), which the photo cannot see (it projects onto the same pixel) but which gives hair, hats and
-loose clothes depth from the side.
+body face. Each sample also records the photo's ray as a frame in that face's frame (its third axis is
+the ray), the spacing of the samples at its depth, and the shell's offset at its face: what a decoder
+needs to give the matter extent along the ray, which the photo cannot see.
 """
 
 from __future__ import annotations
@@ -20,46 +21,47 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import roma
 import torch
 
 from uvatar.body.skinning import bound_points_to_world, world_points_to_bound
 from uvatar.camera import Camera
 
-__all__ = ["ShellPixelSamples", "sample_shell_pixels"]
+__all__ = ["OffBodySamples", "sample_off_body"]
 
-_FIELDS = ("face", "barycentrics", "offsets", "rotations_wxyz", "features", "pixels", "spacing", "thickness")
+_FIELDS = ("face", "barycentrics", "offsets", "ray_frames", "features", "pixels", "spacing", "shell_offset")
 
 
 @dataclass
-class ShellPixelSamples:
+class OffBodySamples:
     """Person pixels off the body, bound to the body.
 
     Attributes:
         face: ``(N,)`` int64 body face each point is bound to; barycentrics: ``(N, 3)``.
         offsets: ``(N, 3)`` metres, offset from the body surface point in that face's frame.
-        rotations_wxyz: ``(N, 4)`` rotation in the face frame whose third axis is the photo's ray.
+        ray_frames: ``(N, 3, 3)`` rotation in the face frame whose columns are the camera's x axis made
+            perpendicular to the photo's ray, the third column x the first, and the ray.
         features: ``(N, C)`` image features at the pixels; pixels: ``(N, 2)`` image positions.
-        spacing: ``(N,)`` metres between neighbouring samples at the point's depth (the Gaussian's width).
-        thickness: ``(N,)`` metres, extent along the photo's ray (the Gaussian's depth).
+        spacing: ``(N,)`` metres between neighbouring samples at the point's depth.
+        shell_offset: ``(N,)`` metres, the shell's mean offset at the sample's face (how far loose matter
+            may reach from the body there).
     """
 
     face: torch.Tensor
     barycentrics: torch.Tensor
     offsets: torch.Tensor
-    rotations_wxyz: torch.Tensor
+    ray_frames: torch.Tensor
     features: torch.Tensor
     pixels: torch.Tensor
     spacing: torch.Tensor
-    thickness: torch.Tensor
+    shell_offset: torch.Tensor
 
     def __len__(self) -> int:
         return int(self.face.shape[0])
 
     @staticmethod
-    def concatenate(parts: list["ShellPixelSamples"]) -> "ShellPixelSamples":
+    def concatenate(parts: list["OffBodySamples"]) -> "OffBodySamples":
         """One set from several photos' samples (all bound to the same body faces, so they simply join)."""
-        return ShellPixelSamples(*(torch.cat([getattr(p, name) for p in parts]) for name in _FIELDS))
+        return OffBodySamples(*(torch.cat([getattr(p, name) for p in parts]) for name in _FIELDS))
 
 
 def _ray_frames(camera: Camera, points: torch.Tensor) -> torch.Tensor:
@@ -70,7 +72,7 @@ def _ray_frames(camera: Camera, points: torch.Tensor) -> torch.Tensor:
     return torch.stack([side, up, ray], -1)
 
 
-def sample_shell_pixels(
+def sample_off_body(
     feature_map,
     body_raster,
     posed_vertices: torch.Tensor,
@@ -80,8 +82,7 @@ def sample_shell_pixels(
     shell_offsets: torch.Tensor,
     keep_faces: torch.Tensor | None = None,
     max_side: int = 512,
-    thickness_fraction: float = 0.5,
-) -> ShellPixelSamples:
+) -> OffBodySamples:
     """One sample per grid pixel that the mask calls person and the body misses.
 
     Args:
@@ -89,7 +90,7 @@ def sample_shell_pixels(
         body_raster: :class:`~uvatar.render.mesh.MeshRaster` of the posed body in ``camera``.
         posed_vertices: ``(V, 3)`` the fitted body; faces ``(F, 3)``.
         person: ``(H, W)`` bool person mask at the photo's resolution.
-        shell_offsets: ``(V,)`` metres; a sample's thickness is ``thickness_fraction`` of its face's mean.
+        shell_offsets: ``(V,)`` metres (each sample records its face's mean).
         keep_faces: ``(F,)`` bool, faces that may carry samples (default all).
         max_side: samples along the image's longer side (stride ``ceil(max(H, W) / max_side)`` pixels).
     """
@@ -105,7 +106,7 @@ def sample_shell_pixels(
     covered = body_face >= 0
     if not wanted.any() or not covered.any():
         empty = torch.zeros(0, dtype=torch.long)
-        return ShellPixelSamples(empty, torch.zeros(0, 3), torch.zeros(0, 3), torch.zeros(0, 4), feature_map.sample(torch.zeros(0, 2)), torch.zeros(0, 2), torch.zeros(0), torch.zeros(0))
+        return OffBodySamples(empty, torch.zeros(0, 3), torch.zeros(0, 3), torch.zeros(0, 3, 3), feature_map.sample(torch.zeros(0, 2)), torch.zeros(0, 2), torch.zeros(0), torch.zeros(0))
 
     from scipy.ndimage import distance_transform_edt
 
@@ -120,8 +121,5 @@ def sample_shell_pixels(
     offsets = world_points_to_bound(posed_vertices, faces, face, bary, points)
     _, frames = bound_points_to_world(posed_vertices[None], faces, face, bary)
     local = frames[0].transpose(-1, -2) @ _ray_frames(camera, points)
-    xyzw = roma.rotmat_to_unitquat(local)
-    rotations = torch.cat([xyzw[:, 3:], xyzw[:, :3]], -1)
     spacing = stride * depth / float(camera.K[0, 0])
-    thickness = thickness_fraction * shell_offsets[faces[face]].mean(-1)
-    return ShellPixelSamples(face, bary, offsets, rotations, feature_map.sample(pixels), pixels, spacing, thickness)
+    return OffBodySamples(face, bary, offsets, local, feature_map.sample(pixels), pixels, spacing, shell_offsets[faces[face]].mean(-1))

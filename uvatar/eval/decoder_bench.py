@@ -3,8 +3,8 @@
 For each config, one synthetic half-body subject (512 px photo, true body and camera) is prepared at the
 config's map sizes (:func:`uvatar.model.inputs.prepare_subject`: projection + baseline fill), then the
 decoder runs (untrained weights: the cost does not depend on their values) and its maps are bound into
-an :class:`~uvatar.avatar.Avatar`. Reported: ``prepare_s`` (projection and fill), ``forward_s`` (the
-transformer), ``bind_s`` (maps -> Avatar), medians over ``repeats``.
+its Gaussians (:func:`uvatar.model.bind.bind_gaussians`). Reported: ``prepare_s`` (projection and fill), ``forward_s`` (the
+transformer), ``bind_s`` (maps -> Gaussians), medians over ``repeats``.
 """
 
 from __future__ import annotations
@@ -13,6 +13,12 @@ import statistics
 import time
 
 import torch
+
+from uvatar.body.model import load_body_model
+from uvatar.data.truth import render_synthetic_subject
+from uvatar.model.bind import bind_gaussians
+from uvatar.model.inputs import prepare_subject
+from uvatar.model.mae import UVDecoder, count_parameters, get_config
 
 __all__ = ["bench_decoders"]
 
@@ -28,17 +34,8 @@ def _median_time(fn, repeats: int) -> float:
 
 def bench_decoders(names: list[str], repeats: int = 3, photo_size: int = 512, seed: int = 1) -> list[dict]:
     """One row per config: ``config, params_M, tokens, gaussians, prepare_s, forward_s, bind_s, threads``."""
-    from uvatar.body.model import load_body_model
-    from uvatar.body.shell import shell_offsets
-    from uvatar.model.bind import bind_gaussians
-    from uvatar.model.inputs import prepare_subject
-    from uvatar.model.mae import UVDecoder, count_parameters, get_config
-    from uvatar.train.data import render_synthetic_subject
-
     body = load_body_model()
     raw = render_synthetic_subject(body, seed, "half", photo_size, (0.0,))
-    mask = torch.as_tensor(raw.mask >= 0.5, dtype=torch.float32)
-    offsets = shell_offsets(body).cpu()
     rows = []
     for name in names:
         config = get_config(name)
@@ -50,7 +47,7 @@ def bench_decoders(names: list[str], repeats: int = 3, photo_size: int = 512, se
                 stream.head.weight.normal_(0, 1e-3)
 
         def prepare():
-            return prepare_subject(body, raw.photo, raw.vertices, raw.camera, mask, offsets, raw.params.phenotypes[0], raw.params.facial[0], config)
+            return prepare_subject(body, raw.view, config)
 
         inputs, base = prepare()
         prepare_s = _median_time(prepare, max(1, repeats - 1))
