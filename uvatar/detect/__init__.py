@@ -4,7 +4,7 @@ Importing this package does not import MediaPipe; :func:`detect` does, on first 
 """
 
 from uvatar.detect.detections import BODY_INDEX, BODY_LANDMARKS, HAND_LANDMARKS, Detections
-from uvatar.detect.holistic import count_faces, detect
+from uvatar.detect.holistic import VideoDetector, count_faces, detect
 from uvatar.detect.regime import REGIMES, RegimeDecision, classify_regime
 
 __all__ = [
@@ -14,6 +14,7 @@ __all__ = [
     "Detections",
     "detect",
     "count_faces",
+    "VideoDetector",
     "REGIMES",
     "RegimeDecision",
     "classify_regime",

@@ -34,7 +34,7 @@ import numpy as np
 from uvatar.detect.detections import BODY_INDEX, Detections
 from uvatar.errors import DependencyError, InputError, NoPersonError
 
-__all__ = ["detect", "count_faces"]
+__all__ = ["detect", "count_faces", "VideoDetector"]
 
 log = logging.getLogger(__name__)
 
@@ -581,3 +581,66 @@ def detect(
         log.info("%s: %s", name, w_)
     log.debug("detect %s: %.0f ms", name, 1000 * (time.perf_counter() - t0))
     return det
+
+
+# -- video frames --------------------------------------------------------------------------------------
+class VideoDetector:
+    """Holistic in tracking mode over the consecutive frames of one clip: call it on each frame in order.
+
+    MediaPipe's ``static_image_mode=False`` runs the person detector only until a pose is found, then
+    follows the person from the previous frame's region of interest (measured on the shared clips: 33 ms
+    per 512 px frame against 180 ms for :func:`detect` with its resets and people counting). No people
+    counting, no re-targeting and no graph resets: the clip is assumed to show one person. The graph is
+    this object's own (its tracking state belongs to one clip); :meth:`close` frees it.
+
+    Args:
+        max_side: frames are downscaled so that their longer side is at most this many pixels before
+            detection (coordinates are mapped back to the original); 0 keeps the full size.
+        min_confidence: MediaPipe ``min_detection_confidence`` in [0, 1].
+        masks: also return the person mask (MediaPipe's segmentation, ~+5 ms per frame).
+    """
+
+    def __init__(self, max_side: int = 640, min_confidence: float = 0.5, masks: bool = True) -> None:
+        if not 0.0 <= min_confidence <= 1.0:
+            raise InputError(f"min_confidence must lie in [0, 1]; got {min_confidence}")
+        if not isinstance(max_side, int) or max_side < 0:
+            raise InputError(f"max_side must be an integer >= 0; got {max_side!r}")
+        self.max_side, self.min_confidence, self.masks = max_side, float(min_confidence), masks
+        self._graph = None
+
+    def __call__(self, frame: np.ndarray) -> Detections | None:
+        """``(H, W, 3)`` uint8 (or float in [0, 1]) RGB frame -> :class:`Detections` in its pixels, or None
+        when nobody is found."""
+        img = _to_uint8(frame)
+        H, W = img.shape[:2]
+        small = np.ascontiguousarray(_downscale(img, self.max_side))
+        sh, sw = small.shape[:2]
+        with _LOCK, _quiet_native_log():
+            if self._graph is None:
+                self._graph = _mp().solutions.holistic.Holistic(
+                    static_image_mode=False,
+                    model_complexity=1,
+                    smooth_landmarks=False,  # the tracker's temporal terms smooth, without MediaPipe's lag
+                    enable_segmentation=self.masks,
+                    smooth_segmentation=False,
+                    refine_face_landmarks=True,
+                    min_detection_confidence=self.min_confidence,
+                    min_tracking_confidence=0.5,
+                )
+            res = self._graph.process(small)
+        if res.pose_landmarks is None:
+            return None
+        return _build(res, _Region(0, 0, sw, sh, W / sw, H / sh), (W, H), self.min_confidence, sw / W)
+
+    def close(self) -> None:
+        """Free the MediaPipe graph (a later call builds a fresh one)."""
+        graph, self._graph = self._graph, None
+        if graph is not None:
+            with _LOCK, _quiet_native_log():
+                graph.close()
+
+    def __enter__(self) -> "VideoDetector":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

@@ -44,7 +44,7 @@ from uvatar.camera import Camera
 from uvatar.detect.detections import BODY_INDEX, Detections
 from uvatar.track.proxyfit import ProxyFit
 
-__all__ = ["FitConfig", "fit_proxy", "photo_camera", "FREE_BONES"]
+__all__ = ["FitConfig", "fit_proxy", "photo_camera", "temporal_terms", "FREE_BONES"]
 
 log = logging.getLogger(__name__)
 
@@ -166,23 +166,30 @@ def _sample_map(grid_map: torch.Tensor, pixels: torch.Tensor, width: int, height
 
 class _Fitter:
     def __init__(self, body: BodyModel, det: Detections, regime: str, config: FitConfig) -> None:
-        self.body, self.det, self.regime, self.config = body, det, regime, config
+        self.body, self.regime, self.config = body, regime, config
         self.width, self.height = det.image_size
         self.camera = photo_camera(self.width, self.height, config.fov_deg)
-        self.targets = _targets(det, regime, config)
         parts = ["head", "spine"] + (["arms"] if regime in ("half", "full") else []) + (["legs"] if regime == "full" else [])
         self.free = [body.bone_index(b) for p in parts for b in FREE_BONES[p]]
         unseen = [] if regime == "full" else list(FREE_BONES["legs"])
         if regime == "head":
             unseen += list(FREE_BONES["arms"])
         self.unseen = [body.bone_index(b) for b in unseen]
+        self.silhouette_vertices = self._silhouette_vertex_subset()
+        self.retarget(det)
+
+    def retarget(self, det: Detections) -> None:
+        """Point the fitter at ``det`` (same image size, regime and camera): the video tracker fits one
+        clip's frames with one fitter."""
+        regime, body = self.regime, self.body
+        self.det = det
+        self.targets = _targets(det, regime, self.config)
         if det.face is not None:
             from uvatar.body.face_map import load_face_correspondence
 
             self.face_corr = load_face_correspondence()
         else:
             self.face_corr = None
-        self.silhouette_vertices = self._silhouette_vertex_subset()
         self.depth_pairs = self._depth_pairs(det, regime)
         # hands: fit the fingers of each hand the detector found (person's left = Anny's .L)
         self.hands = {}
@@ -271,6 +278,20 @@ class _Fitter:
         loss_in = _gmof(nearest.pow(2), scale).mean()
         return (loss_out + self.config.silhouette_fill * loss_in) / scale**2
 
+    def pose_priors(self, free_rot: torch.Tensor, unseen_mask: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Pose prior on the seen bones, a stronger one on the unseen, and a soft joint limit.
+
+        Args:
+            free_rot: ``(N, 3)`` rotation vectors of the fitted bones; unseen_mask: ``(N,)`` bool.
+        """
+        cfg = self.config
+        angles = free_rot.norm(dim=-1)
+        return {
+            "pose_prior": cfg.w_pose_prior * ((~unseen_mask).float() * angles.pow(2)).sum(),
+            "unseen_prior": cfg.w_unseen_prior * (unseen_mask.float() * angles.pow(2)).sum(),
+            "joint_limit": torch.relu(angles - cfg.max_bone_angle).pow(2).sum(),
+        }
+
     # -------------------------------------------------------------- stage 1: rigid root
     def fit_root(self, params: BodyParams) -> BodyParams:
         body = self.body
@@ -338,7 +359,9 @@ class _Fitter:
         return target_world - body_centre
 
     # -------------------------------------------------------------- stages 2 and 3
-    def fit_body(self, params: BodyParams, steps: int, detail: bool) -> tuple[BodyParams, dict]:
+    def fit_body(self, params: BodyParams, steps: int, detail: bool, fit_shape: bool = True) -> tuple[BodyParams, dict]:
+        """Stages 2 and 3 (module doc); ``fit_shape=False`` holds ``params.phenotypes`` (the video
+        tracker's clip shape) and skinning reuses one rest state."""
         body, cfg = self.body, self.config
         free_list = self.free + (self.finger_bones if detail else [])
         free = torch.tensor(free_list)
@@ -356,8 +379,9 @@ class _Fitter:
             {"params": [free_rot], "lr": 0.04 * boost},
             {"params": [root_rot], "lr": 0.02 * boost},
             {"params": [trans], "lr": 0.008 * depth * boost},
-            {"params": [shape_logit], "lr": 0.08 * boost},
         ]
+        if fit_shape:
+            groups.append({"params": [shape_logit], "lr": 0.08 * boost})
         use_face = detail and self.face_corr is not None and self.targets.face is not None
         use_sil = detail and self.targets.dist_outside is not None
         if use_face:
@@ -371,7 +395,7 @@ class _Fitter:
         for step in range(steps):
             opt.zero_grad()
             current = self._assemble(base, free, free_rot, root_rot, trans, shape_logit, facial)
-            if step % cfg.shape_every == 0:  # shape gradient on these steps only (the rest model is costly)
+            if fit_shape and step % cfg.shape_every == 0:  # shape gradient on these steps only (the rest model is costly)
                 rest = body.rest_state(current.phenotypes)
             out = body.forward_from_rest(current, rest)
             keypoints = body.keypoints.mediapipe33(out.vertices, out.bone_poses)[0]
@@ -389,11 +413,7 @@ class _Fitter:
                 terms["hands"] = cfg.w_hands * self.hand_loss(out.vertices[0], out.bone_poses, scale)
             if use_sil:
                 terms["silhouette"] = cfg.w_silhouette * self.silhouette_loss(out.vertices[0], scale)
-            angles = free_rot.norm(dim=-1)
-            seen_w = (~unseen_mask).float()
-            terms["pose_prior"] = cfg.w_pose_prior * (seen_w * angles.pow(2)).sum()
-            terms["unseen_prior"] = cfg.w_unseen_prior * (unseen_mask.float() * angles.pow(2)).sum()
-            terms["joint_limit"] = torch.relu(angles - cfg.max_bone_angle).pow(2).sum()
+            terms.update(self.pose_priors(free_rot, unseen_mask))
             terms["shape_prior"] = cfg.w_shape_prior * (torch.sigmoid(shape_logit) - 0.5).pow(2).sum()
             loss = sum(terms.values())
             loss.backward()
@@ -411,6 +431,24 @@ class _Fitter:
         rotvecs[0, free] = free_rot
         rotvecs[0, 0] = root_rot
         return BodyParams(rotvecs, trans[None], torch.sigmoid(shape_logit)[None], facial[None])
+
+
+def temporal_terms(values: torch.Tensor, history: list[torch.Tensor], w_velocity: float, w_acceleration: float) -> dict[str, torch.Tensor]:
+    """Velocity and acceleration priors of one frame's parameters against the frames before it.
+
+    Args:
+        values: ``(..., D)`` this frame's parameters (e.g. ``(N, 3)`` rotation vectors).
+        history: the same parameters of the previous frames, oldest first (0, 1 or 2 used).
+    Returns:
+        ``{"velocity": w_v |x_t - x_t-1|^2, "acceleration": w_a |x_t - 2 x_t-1 + x_t-2|^2}`` (sums),
+        each present when enough history exists.
+    """
+    terms = {}
+    if history:
+        terms["velocity"] = w_velocity * (values - history[-1]).pow(2).sum()
+    if len(history) >= 2:
+        terms["acceleration"] = w_acceleration * (values - 2 * history[-1] + history[-2]).pow(2).sum()
+    return terms
 
 
 def fit_proxy(

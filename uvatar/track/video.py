@@ -1,0 +1,523 @@
+"""Track a video of one person: one body shape for the clip, warm starts, a few steps per frame.
+
+:func:`track_video` reads frames from an iterator (a stream: no clip is held in memory) and yields one
+:class:`TrackedFrame` per frame:
+
+1. **detect** each frame with MediaPipe in tracking mode (:class:`~uvatar.detect.VideoDetector`, on a
+   copy at most ``detect_side`` pixels long);
+2. **shape**: the first ``shape_window`` frames' detections are held (masks only for the best few); the
+   clip's framing is their most common regime, and the ``shape_frames`` best of them (most landmarks
+   visible, largest person) get the full staged photo fit (:func:`~uvatar.track.fit.fit_proxy`); the
+   confidence-weighted mean of their shapes is then held for the whole clip;
+3. **per frame**, from a constant-velocity prediction of the two frames before:
+
+   * left/right labels: MediaPipe assumes a person facing it and mirrors back views. The prediction's
+     limb and torso landmarks are compared with the detection as given and with its left/right labels
+     swapped; the swap wins when its error is below ``swap_ratio`` of the other. Face points are not
+     used while the predicted body faces away (they are hallucinated on the back of the head);
+   * re-initialisation when the prediction is far from the landmarks (a fast turn, occlusion, the
+     person back in frame after leaving it, or the first frame): the photo fit's root stage from
+     several yaws plus the predicted one, then its body stage, with the clip's shape held;
+   * otherwise ``steps`` Adam steps from the prediction on the photo fit's own terms (landmarks,
+     face, pose priors, joint limits: :class:`~uvatar.track.fit._Fitter`) plus velocity and
+     acceleration priors (:func:`~uvatar.track.fit.temporal_terms`) on bones, root, translation and
+     facial actions. The root rotation is kept continuous through full turns (its rotation vector
+     is unwrapped, never jumping from +pi to -pi) and wrapped back only in the output.
+
+The single-photo tracker (:func:`uvatar.track.track_photo`) stays the one for photos.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import time
+from collections import Counter
+from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator
+
+import numpy as np
+import roma
+import torch
+
+from uvatar.body.model import BodyParams
+from uvatar.detect.detections import BODY_INDEX, BODY_LANDMARKS, Detections
+from uvatar.errors import InputError
+from uvatar.track.proxyfit import ProxyFit
+
+__all__ = ["TrackedFrame", "VideoTrackConfig", "root_yaw_deg", "swap_sides", "track_video"]
+
+log = logging.getLogger(__name__)
+
+#: Index of each body landmark's mirror partner (left_* <-> right_*; the nose is its own).
+MIRROR = np.array([BODY_INDEX[n.replace("left_", "@").replace("right_", "left_").replace("@", "right_")] for n in BODY_LANDMARKS])
+_FACE_POINTS = [i for i in range(11) if BODY_LANDMARKS[i] not in ("left_ear", "right_ear")]
+_KEY_POINTS = {
+    "head": ["nose", "left_eye", "right_eye", "left_ear", "right_ear", "left_shoulder", "right_shoulder"],
+    "half": ["nose", "left_shoulder", "right_shoulder", "left_elbow", "right_elbow", "left_wrist", "right_wrist", "left_hip", "right_hip"],
+    "full": ["nose", "left_shoulder", "right_shoulder", "left_elbow", "right_elbow", "left_hip", "right_hip", "left_knee", "right_knee", "left_ankle", "right_ankle"],
+}
+
+
+@dataclass(frozen=True)
+class VideoTrackConfig:
+    """Knobs of :func:`track_video` (defaults measured on the shared clips and the synthetic clip test).
+
+    Attributes:
+        fov_deg: field-of-view prior over the longer image side, degrees (as the photo fit's).
+        regime: "head", "half" or "full" to override the clip's framing; None reads it.
+        detect_side: frames are detected on a copy at most this many pixels long (0: full size).
+        shape_window: frames detected before the shape is chosen (the shape frames come from these).
+        shape_frames: how many of the best frames get the full photo fit for the shape.
+        steps: Adam steps per frame from the warm start.
+        reinit_steps: body-stage steps of a re-initialisation.
+        reinit_error: a frame is re-initialised when the prediction's mean limb/torso landmark error
+            (each point capped at half a box height) exceeds this many box heights.
+        swap_ratio: left/right labels are swapped when the prediction's error against the swapped
+            detection is below this fraction of its error against the detection as given.
+        robust_scale: Geman-McClure scale of the per-frame landmark terms, box heights.
+        w_velocity, w_acceleration: temporal priors on rotations (radians), translation (over the
+            camera distance) and facial actions. A strong velocity prior makes the body lag a turn.
+        w_pose_prior: the photo fit's prior on bone angles, stronger here: with a weak one the spine
+            twists to follow a turn that the root should make (measured on the turnaround clip).
+        masks: keep each frame's person mask in :attr:`TrackedFrame.det` (clips and evaluation need it;
+            a 1080p mask is 8 MB, so motions leave it off).
+    """
+
+    fov_deg: float = 45.0
+    regime: str | None = None
+    detect_side: int = 640
+    shape_window: int = 24
+    shape_frames: int = 2
+    steps: int = 12
+    reinit_steps: int = 40
+    reinit_error: float = 0.08
+    swap_ratio: float = 0.6
+    robust_scale: float = 0.06
+    w_velocity: float = 0.01
+    w_acceleration: float = 1.0
+    w_pose_prior: float = 0.02
+    masks: bool = False
+    optimizer: str = "lbfgs"
+
+    def validate(self) -> None:
+        if self.regime not in (None, "head", "half", "full"):
+            raise InputError(f"regime must be head, half or full; got {self.regime!r}")
+        for name in ("shape_window", "shape_frames", "steps", "reinit_steps"):
+            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
+                raise InputError(f"{name} must be an integer >= 1; got {getattr(self, name)!r}")
+        if not 1.0 <= self.fov_deg <= 170.0:
+            raise InputError(f"fov_deg must lie in [1, 170]; got {self.fov_deg}")
+
+
+@dataclass
+class TrackedFrame:
+    """One frame of :func:`track_video`.
+
+    Attributes:
+        index: position of the frame in the input iterator (0-based).
+        fit: the body in this frame (the clip's shape; ``fit.camera`` is the clip's camera), or None when
+            nobody was found.
+        det: the frame's detections (left/right labels as the tracker used them; the mask only with
+            ``masks``), or None.
+        swapped: the detector's left/right labels were swapped for this frame.
+        reinit: the frame was re-initialised instead of warm-started.
+        yaw_deg: the root's turn about the vertical axis, unwrapped over the clip (0: facing the camera,
+            positive turning towards the person's left), or None.
+        seconds, cpu_seconds: wall and CPU time of detecting and fitting this frame.
+    """
+
+    index: int
+    fit: ProxyFit | None
+    det: Detections | None
+    swapped: bool = False
+    reinit: bool = False
+    yaw_deg: float | None = None
+    seconds: float = 0.0
+    cpu_seconds: float = 0.0
+
+
+def swap_sides(det: Detections) -> Detections:
+    """``det`` with the person's left and right exchanged: body landmarks by :data:`MIRROR`, and hands."""
+    swap = {
+        "body": det.body[MIRROR], "body_z": det.body_z[MIRROR], "body_visibility": det.body_visibility[MIRROR],
+        "body_in_frame": det.body_in_frame[MIRROR],
+        "body_world": None if det.body_world is None else det.body_world[MIRROR],
+        "left_hand": det.right_hand, "right_hand": det.left_hand, "left_hand_z": det.right_hand_z,
+        "right_hand_z": det.left_hand_z, "left_hand_score": det.right_hand_score, "right_hand_score": det.left_hand_score,
+    }  # fmt: skip
+    return dataclasses.replace(det, **swap)
+
+
+def root_yaw_deg(rotvec: torch.Tensor) -> float:
+    """Turn about world Z (degrees) of a ``(3,)`` root rotation: where the body's front (-Y) points,
+    0 towards the camera (at -Y), positive towards +X (the person's left turning away)."""
+    forward = roma.rotvec_to_rotmat(rotvec.detach().double()) @ torch.tensor([0.0, -1.0, 0.0], dtype=torch.float64)
+    return math.degrees(math.atan2(float(forward[0]), -float(forward[1])))
+
+
+def track_video(
+    frames: Iterable[np.ndarray],
+    body=None,
+    config: VideoTrackConfig = VideoTrackConfig(),
+    on_detection: Callable[[int, Detections | None], None] | None = None,
+    shape: torch.Tensor | None = None,
+) -> Iterator[TrackedFrame]:
+    """Track the person through ``frames`` (module doc); yields one :class:`TrackedFrame` per frame, in order.
+
+    Args:
+        frames: iterable of ``(H, W, 3)`` uint8 RGB frames of one clip, all of one size.
+        body: :class:`~uvatar.body.model.BodyModel` (loaded when None).
+        on_detection: called with ``(index, det)`` right after each frame's detection, mask included
+            (e.g. to save masks without keeping them).
+        shape: ``(1, 6)`` phenotypes to hold instead of fitting the clip's (e.g. an avatar's own shape).
+    Raises:
+        InputError: bad options, or frames of different sizes.
+    """
+    from uvatar.body.model import load_body_model
+    from uvatar.detect import VideoDetector
+
+    config.validate()
+    body = body or load_body_model()
+    iterator = iter(enumerate(frames))
+    with VideoDetector(max_side=config.detect_side) as detector:
+
+        def detected(index: int, frame: np.ndarray) -> tuple[Detections | None, float, float]:
+            wall, cpu = time.perf_counter(), time.process_time()
+            det = detector(frame)
+            if on_detection is not None:
+                on_detection(index, det)
+            return det, time.perf_counter() - wall, time.process_time() - cpu
+
+        held: list[tuple[int, Detections | None, float, float]] = []
+        size = None
+        for index, frame in iterator:
+            size = _check_size(frame, size, index)
+            held.append((index, *detected(index, frame)))
+            if len(held) >= config.shape_window:
+                break
+        if not held:
+            return
+        tracker = _ClipTracker(body, config, *_clip_shape(body, [(i, d) for i, d, _, _ in held], config, shape))
+        for index, det, wall, cpu in held:
+            yield tracker.step(index, det, wall, cpu)
+        held.clear()
+        for index, frame in iterator:
+            size = _check_size(frame, size, index)
+            yield tracker.step(index, *detected(index, frame))
+
+
+def _check_size(frame: np.ndarray, size, index: int):
+    shape = tuple(np.shape(frame))
+    if len(shape) != 3 or shape[2] != 3:
+        raise InputError(f"frame {index} has shape {shape}; frames must be (H, W, 3) RGB")
+    if size is not None and shape != size:
+        raise InputError(f"frame {index} is {shape[1]}x{shape[0]} but the clip's first frame is {size[1]}x{size[0]}; every frame needs one size")
+    return shape
+
+
+# ------------------------------------------------------------------------------------ clip shape
+def _quality(det: Detections, regime: str) -> float:
+    """How well a frame shows the body for a shape fit: key landmarks seen x person size x face found."""
+    idx = [BODY_INDEX[n] for n in _KEY_POINTS[regime]]
+    seen = float(np.mean(det.body_visibility[idx] * det.body_in_frame[idx]))
+    box_h = float(det.box[3] - det.box[1])
+    return seen * min(1.0, box_h / 256.0) * (1.0 if det.face is not None else 0.5)
+
+
+def _clip_shape(body, held: list[tuple[int, Detections | None]], config: VideoTrackConfig, shape: torch.Tensor | None = None):
+    """-> (shape (1, 6), regime, lower_extent, fits of the shape frames by index); ``shape`` given: held as it is."""
+    from uvatar.detect.regime import classify_regime
+    from uvatar.track.fit import FitConfig, fit_proxy
+
+    decisions = {i: classify_regime(d) for i, d in held if d is not None}
+    if not decisions:
+        return None, config.regime or "half", None, {}
+    regime = config.regime or Counter(d.regime for d in decisions.values()).most_common(1)[0][0]
+    extents = Counter(d.lower_extent for d in decisions.values() if d.regime == regime)
+    lower_extent = extents.most_common(1)[0][0] if extents else None
+    if shape is not None:
+        return torch.as_tensor(shape, dtype=torch.float32).reshape(1, -1).detach(), regime, lower_extent, {}
+    ranked = sorted(((i, d) for i, d in held if d is not None), key=lambda item: -_quality(item[1], regime))
+    fit_config = dataclasses.replace(FitConfig(), fov_deg=config.fov_deg)
+    fits = {}
+    for index, det in ranked[: config.shape_frames]:
+        fits[index] = fit_proxy(body, det, regime, lower_extent, fit_config)
+    weights = torch.tensor([max(f.confidence, 1e-3) for f in fits.values()])
+    shapes = torch.cat([f.params.phenotypes for f in fits.values()])
+    shape = (weights[:, None] * shapes).sum(0, keepdim=True) / weights.sum()
+    log.info("clip framing %s; shape held from frames %s", regime, sorted(fits))
+    return shape.detach(), regime, lower_extent, fits
+
+
+# ------------------------------------------------------------------------------------ per frame
+class _ClipTracker:
+    def __init__(self, body, config: VideoTrackConfig, shape, regime: str, lower_extent, shape_fits: dict) -> None:
+        from uvatar.track.fit import FitConfig
+
+        self.body, self.config, self.regime, self.lower_extent = body, config, regime, lower_extent
+        self.shape = shape if shape is not None else body.default_params(1).phenotypes
+        self.rest = body.rest_state(self.shape)
+        self.fit_config = dataclasses.replace(FitConfig(), fov_deg=config.fov_deg, w_pose_prior=config.w_pose_prior)
+        self.shape_fits = shape_fits
+        self.fitter = None
+        self.history: list[BodyParams] = []  # the last two frames' parameters (root rotvec unwrapped)
+        self._last_yaw: float | None = None  # for unwrapping the reported yaw
+
+    # -- geometry helpers -----------------------------------------------------------------------------
+    def _keypoints(self, params: BodyParams) -> torch.Tensor:
+        out = self.body.forward_from_rest(params, self.rest)
+        return self.body.keypoints.mediapipe33(out.vertices, out.bone_poses)[0]
+
+    def _errors(self, pixels: torch.Tensor, det: Detections, weights: torch.Tensor) -> float:
+        """Mean landmark distance (box heights, each capped at 0.5) over the weighted points, face points left out."""
+        box_h = float(max(det.box[3] - det.box[1], det.box[2] - det.box[0], 16.0))
+        dist = ((pixels - torch.as_tensor(det.body)).norm(dim=-1) / box_h).clamp(max=0.5)
+        w = weights.clone()
+        w[_FACE_POINTS] = 0.0  # the nose, eyes and mouth can sit on the back of a head; ears and below only
+        return float((w * dist).sum() / w.sum().clamp(min=1e-6)) if w.sum() > 0 else 0.0
+
+    def _weights(self, det: Detections) -> torch.Tensor:
+        from uvatar.track.fit import _targets
+
+        return _targets(det, self.regime, self.fit_config).weights
+
+    @staticmethod
+    def _facing_away(keypoints: torch.Tensor) -> bool:
+        """Does the body of these ``(33, 3)`` keypoints turn its front more than 100 degrees from the camera (at the origin)?"""
+        k = keypoints.detach().double()
+        i = BODY_INDEX
+        left = (k[i["left_shoulder"]] + k[i["left_hip"]]) / 2
+        right = (k[i["right_shoulder"]] + k[i["right_hip"]]) / 2
+        up = (k[i["left_shoulder"]] + k[i["right_shoulder"]] - k[i["left_hip"]] - k[i["right_hip"]]) / 2
+        facing = torch.linalg.cross(left - right, up)
+        to_camera = -(left + right) / 2
+        cos = float(facing @ to_camera / (facing.norm() * to_camera.norm()).clamp(min=1e-9))
+        return cos < math.cos(math.radians(100))
+
+    def _camera(self, det: Detections):
+        from uvatar.track.fit import photo_camera
+
+        return photo_camera(*det.image_size, self.config.fov_deg)
+
+    def _predict(self) -> BodyParams | None:
+        if not self.history:
+            return None
+        last = self.history[-1].detach()
+        if len(self.history) < 2:
+            return last
+        before = self.history[-2]
+        pred = last.detach()
+        pred.rotvecs = 2 * last.rotvecs - before.rotvecs
+        pred.translation = 2 * last.translation - before.translation
+        pred.facial = last.facial.clone()
+        return pred
+
+    # -- one frame ------------------------------------------------------------------------------------
+    def step(self, index: int, det: Detections | None, detect_s: float, detect_cpu_s: float) -> TrackedFrame:
+        wall, cpu = time.perf_counter(), time.process_time()
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)  # small kernels: one thread is as fast and holds up under load
+        try:
+            frame = self._step(index, det)
+        finally:
+            torch.set_num_threads(threads)
+        frame.seconds = detect_s + time.perf_counter() - wall
+        frame.cpu_seconds = detect_cpu_s + time.process_time() - cpu
+        return frame
+
+    def _step(self, index: int, det: Detections | None) -> TrackedFrame:
+        from uvatar.track.fit import _Fitter
+
+        if det is None:
+            if self.history:  # no velocity across a gap
+                self.history = self.history[-1:]
+            return TrackedFrame(index, None, None)
+        fit_det = dataclasses.replace(det, mask=None) if det.mask is not None else det  # no silhouette term per frame
+        pred = self._predict()
+        swapped, away = False, False
+        if pred is not None:
+            with torch.no_grad():
+                keypoints = self._keypoints(pred)
+                pixels, _ = self._camera(fit_det).project(keypoints)
+            weights = self._weights(fit_det)
+            error = self._errors(pixels, fit_det, weights)
+            mirrored = swap_sides(fit_det)
+            error_swapped = self._errors(pixels, mirrored, weights[MIRROR])
+            if error_swapped < self.config.swap_ratio * error:
+                fit_det, det, swapped, error = mirrored, swap_sides(det), True, error_swapped
+            away = self._facing_away(keypoints)
+        if away:  # the face points MediaPipe gives on the back of a head are guesses
+            fit_det = _without_face(fit_det)
+        if self.fitter is None or self.fitter.det.image_size != fit_det.image_size:
+            self.fitter = _Fitter(self.body, fit_det, self.regime, self.fit_config)
+        else:
+            self.fitter.retarget(fit_det)
+        reinit = pred is None or error > self.config.reinit_error
+        if reinit:
+            params, history = self._reinit(pred), []
+        else:
+            params, history = self._refine(pred), self.history
+        params.phenotypes = self.shape.clone()
+        if pred is not None:  # keep the root's rotation vector continuous with the previous frame's
+            params.rotvecs[0, 0] = _nearest_rotvec(params.rotvecs[0, 0], self.history[-1].rotvecs[0, 0])
+        self.history = (history + [params.detach()])[-2:]
+        fit = self._proxy_fit(params, fit_det, swapped, reinit)
+        yaw = self._unwrap_yaw(root_yaw_deg(params.rotvecs[0, 0]))
+        out_det = det if self.config.masks else (dataclasses.replace(det, mask=None) if det.mask is not None else det)
+        return TrackedFrame(index, fit, out_det, swapped, reinit, yaw)
+
+    def _unwrap_yaw(self, yaw: float) -> float:
+        if self._last_yaw is not None:
+            yaw = self._last_yaw + ((yaw - self._last_yaw + 180.0) % 360.0 - 180.0)
+        self._last_yaw = yaw
+        return yaw
+
+    def _reinit(self, pred: BodyParams | None) -> BodyParams:
+        """Photo-fit root stage from several yaws (and the predicted one), then its body stage, shape held."""
+        fitter = self.fitter
+        start = (pred.detach() if pred is not None else self.body.default_params(1))
+        start.phenotypes = self.shape.clone()
+        starts = tuple(self.fit_config.yaw_starts)
+        if pred is not None:
+            starts = starts + (root_yaw_deg(pred.rotvecs[0, 0]),)
+        start.rotvecs[0, 0] = 0.0  # the root stage sets the root rotation and translation from scratch
+        start.translation.zero_()
+        saved = fitter.config
+        fitter.config = dataclasses.replace(saved, yaw_starts=starts)
+        try:
+            params = fitter.fit_root(start)
+            params, _ = fitter.fit_body(params, self.config.reinit_steps, detail=False, fit_shape=False)
+        finally:
+            fitter.config = saved
+        return self._refine(params, temporal=False)
+
+    def _refine(self, start: BodyParams, temporal: bool = True) -> BodyParams:
+        """``steps`` Adam steps from ``start`` on the photo fit's terms plus the temporal priors."""
+        from uvatar.track.fit import temporal_terms
+
+        body, cfg, fitter = self.body, self.config, self.fitter
+        free_list = fitter.free
+        free = torch.tensor(free_list)
+        base = start.detach()
+        base.phenotypes = self.shape.clone()
+        free_rot = base.rotvecs[0, free].clone().requires_grad_(True)
+        root_rot = base.rotvecs[0, 0].clone().requires_grad_(True)
+        trans = base.translation[0].clone().requires_grad_(True)
+        facial = base.facial[0].clone().requires_grad_(True)
+        depth = float(trans.detach().norm().clamp(min=0.3))
+        use_face = fitter.face_corr is not None and fitter.targets.face is not None
+        groups = [
+            {"params": [free_rot], "lr": 0.015},
+            {"params": [root_rot], "lr": 0.01},
+            {"params": [trans], "lr": 0.004 * depth},
+        ]
+        if use_face:
+            groups.append({"params": [facial], "lr": 0.02})
+        if cfg.optimizer == "lbfgs":
+            opt = torch.optim.LBFGS([p for g in groups for p in g["params"]], lr=1.0, max_iter=cfg.steps, history_size=10,
+                                    line_search_fn="strong_wolfe", tolerance_grad=1e-6, tolerance_change=1e-7)  # fmt: skip
+        else:
+            opt = torch.optim.Adam(groups)
+            decay = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=0.1 ** (1.0 / cfg.steps))
+        unseen_mask = torch.tensor([b in fitter.unseen for b in free_list])
+        history = self.history if temporal else []
+        past_rot = [h.rotvecs[0, free] for h in history]
+        past_root = [h.rotvecs[0, 0] for h in history]
+        past_trans = [h.translation[0] / depth for h in history]
+        past_facial = [h.facial[0] for h in history]
+        terms = {}
+
+        def closure():
+            nonlocal terms
+            opt.zero_grad()
+            rotvecs = base.rotvecs.clone()
+            rotvecs[0, free] = free_rot
+            rotvecs[0, 0] = root_rot
+            current = BodyParams(rotvecs, trans[None], base.phenotypes, facial[None])
+            out = body.forward_from_rest(current, self.rest)
+            keypoints = body.keypoints.mediapipe33(out.vertices, out.bone_poses)[0]
+            terms = {"landmarks": fitter.landmark_loss(keypoints, cfg.robust_scale)}
+            if use_face:
+                terms["face"] = fitter.config.w_face * fitter.face_loss(out.vertices[0], cfg.robust_scale)
+                terms["facial_prior"] = fitter.config.w_facial_prior * facial.abs().sum()
+            terms.update(fitter.pose_priors(free_rot, unseen_mask))
+            for name, values, past, w in (
+                ("bones", free_rot, past_rot, 1.0),
+                ("root", root_rot, past_root, 1.0),
+                ("translation", trans / depth, past_trans, 1.0),
+                ("facial", facial, past_facial, 0.1),
+            ):
+                for key, value in temporal_terms(values, past, w * cfg.w_velocity, w * cfg.w_acceleration).items():
+                    terms[f"{name}_{key}"] = value
+            loss = sum(terms.values())
+            loss.backward()
+            return loss
+
+        if cfg.optimizer == "lbfgs":
+            opt.step(closure)
+        else:
+            for _ in range(cfg.steps):
+                opt.step(closure)
+                decay.step()
+                with torch.no_grad():
+                    facial.clamp_(0.0, 1.0)
+        with torch.no_grad():
+            facial.clamp_(0.0, 1.0)
+        rotvecs = base.rotvecs.clone()
+        rotvecs[0, free] = free_rot.detach()
+        rotvecs[0, 0] = root_rot.detach()
+        self._losses = {f"loss_{k}": round(float(v.detach()), 6) for k, v in terms.items()}
+        return BodyParams(rotvecs, trans.detach()[None], base.phenotypes, facial.detach()[None])
+
+    @torch.no_grad()
+    def _proxy_fit(self, params: BodyParams, det: Detections, swapped: bool, reinit: bool) -> ProxyFit:
+        from uvatar.track.fit import _HAND_TIPS, _LEGS, _confidence
+
+        output = params.detach()
+        output.rotvecs[0, 0] = _wrap_rotvec(output.rotvecs[0, 0])
+        pixels, _ = self.fitter.camera.project(self._keypoints(params))
+        visible = (torch.as_tensor(det.body_visibility) > 0.5) & torch.as_tensor(det.body_in_frame)
+        if self.regime != "full":
+            visible[_LEGS] = False
+        visible[_HAND_TIPS] = False
+        errors = (pixels - torch.as_tensor(det.body)).norm(dim=-1)
+        box_h = float(max(det.box[3] - det.box[1], 1.0))
+        residuals = {"n_landmarks": int(visible.sum()), "swapped": swapped, "reinit": reinit}
+        if visible.any():
+            residuals["landmark_px"] = float(errors[visible].mean())
+            residuals["landmark_rel_box"] = float(errors[visible].mean() / box_h)
+        residuals.update(getattr(self, "_losses", {}))
+        confidence, low = _confidence(residuals, det)
+        return ProxyFit(regime=self.regime, params=output, camera=self.fitter.camera, lower_extent=self.lower_extent,
+                        residuals=residuals, confidence=confidence, low_confidence=low, warnings=list(det.warnings),
+                        image_size=det.image_size)  # fmt: skip
+
+
+def _without_face(det: Detections) -> Detections:
+    visibility = det.body_visibility.copy()
+    visibility[_FACE_POINTS] = 0.0
+    return dataclasses.replace(det, face=None, face_z=None, body_visibility=visibility)
+
+
+def _wrap_rotvec(rotvec: torch.Tensor) -> torch.Tensor:
+    """The same rotation with angle in [0, pi]."""
+    angle = float(rotvec.norm())
+    if angle <= math.pi:
+        return rotvec
+    axis = rotvec / angle
+    angle = math.remainder(angle, 2 * math.pi)
+    return axis * angle
+
+
+def _nearest_rotvec(rotvec: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
+    """Of the rotation vectors of one rotation (angle + 2 pi k about its axis, or the opposite axis), the
+    one nearest ``reference``: keeps a turning root continuous."""
+    angle = float(rotvec.norm())
+    if angle < 1e-8:
+        axis = reference / max(float(reference.norm()), 1e-8) if float(reference.norm()) > 1e-8 else torch.tensor([0.0, 0.0, 1.0])
+    else:
+        axis = rotvec / angle
+    candidates = [axis * (angle + 2 * math.pi * k) for k in range(-2, 3)]
+    return min(candidates, key=lambda c: float((c - reference).norm()))
