@@ -44,8 +44,10 @@ def test_decoder_round_trip(body, tmp_path):
             assert torch.equal(a, b)
     # half precision storage halves the file and stays close
     half = ckpt.save_decoder(tmp_path / "h.safetensors", model, dtype=torch.float16)
-    assert half.stat().st_size < 0.6 * path.stat().st_size
+    assert half.stat().st_size < 0.6 * path.stat().st_size  # measured 0.503: the tensors halve, the header does not
     approx, _ = ckpt.load_decoder(half, body)
+    # An accuracy floor for float16 weights (relative 2^-11 each, deterministic on any machine) seen through
+    # the network, not a float32 bound: measured 5.8e-4 on outputs of magnitude 1.2; 5e-2 is ~100x that.
     with torch.no_grad():
         assert torch.allclose(approx(inputs)[0], model(inputs)[0], atol=5e-2)
 
