@@ -32,6 +32,8 @@ import torch
 
 from uvatar.camera import Camera, orbit_camera
 from uvatar.data.photo import render_scene, synthetic_scene
+from uvatar.data.samples import decode_view
+from uvatar.data.shards import read_shard
 from uvatar.errors import InputError
 from uvatar.io.image import area_resize, load_image
 from uvatar.track.proxyfit import ProxyFit
@@ -203,14 +205,10 @@ class ShardSubjects:
 
     def _samples(self, tar: Path) -> dict:
         if self._shard_cache is None or self._shard_cache[0] != tar:
-            from uvatar.data.shards import read_shard
-
             self._shard_cache = (tar, dict(read_shard(tar)))
         return self._shard_cache[1]
 
     def raw(self, index: int) -> RawSubject:
-        from uvatar.data.samples import decode_view
-
         tar, key = self._subjects[index]
         samples = self._samples(tar)
         view_keys = sorted(k for k in samples if k.startswith(key + "_"))

@@ -30,9 +30,18 @@ import numpy as np
 import torch
 
 from uvatar.avatar import Avatar
-from uvatar.data.truth import RawSubject, ShardSubjects, render_synthetic_subject, split_indices
+from uvatar.body.model import load_body_model
+from uvatar.data.truth import (
+    RawSubject,
+    ShardSubjects,
+    render_synthetic_subject,
+    split_indices,
+)
 from uvatar.dualuv.views import project_requests
+from uvatar.encode import stlpips_distance
 from uvatar.errors import InputError
+from uvatar.eval.identity import has_identity, shared_identity
+from uvatar.io.image import save_image
 from uvatar.metrics import masked_psnr_ssim
 from uvatar.model.decoder import get_decoder
 from uvatar.model.projection import ProjectionDecoder
@@ -59,8 +68,6 @@ def _group(label: str) -> str | None:
 
 
 def _score_subject(body, raw, avatar, identity, keep_images: bool) -> dict:
-    from uvatar.encode import stlpips_distance
-
     posed = avatar.on_vertices(raw.view.vertices, body.faces.cpu())
     row = {"key": raw.key, "framing": raw.framing, "n_gaussians": len(avatar), "views": []}
     images = []
@@ -149,9 +156,6 @@ def evaluate_decoder(
     Returns:
         ``{"rows", "summary", "config", "wall_s"}``.
     """
-    from uvatar.body.model import load_body_model
-    from uvatar.eval.identity import has_identity
-
     for f in framings:
         if f not in ("head", "half", "full"):
             raise InputError(f"framings must be head, half or full; got {f!r}")
@@ -159,7 +163,6 @@ def evaluate_decoder(
     learned = None if decoder == "projection" else get_decoder(decoder, body)
     scorer = None
     if identity and has_identity():
-        from uvatar.eval.identity import shared_identity
 
         scorer = shared_identity()
     elif identity:
@@ -204,7 +207,6 @@ def write_figure(examples: dict, path: str | Path) -> Path:
     """Truth row over render row per framing, one column per view (labels drawn in the corner)."""
     from PIL import Image, ImageDraw
 
-    from uvatar.io.image import save_image
 
     blocks = []
     for framing, images in examples.items():

@@ -39,10 +39,18 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from PIL import Image, ImageDraw
 
-from uvatar.body.model import BodyModel
+from uvatar.avatar import Avatar
+from uvatar.body.model import BodyModel, load_body_model
 from uvatar.camera import Camera, orbit_camera
-from uvatar.eval.synthetic_photos import SyntheticScene, render_scene, synthetic_scene
+from uvatar.data.photo import SyntheticScene, make_synthetic_photo, render_scene, synthetic_scene
+from uvatar.errors import InputError, UvatarError
+from uvatar.eval import log_progress_to_stderr
+from uvatar.io.atomic import atomic_write_text
+from uvatar.io.image import save_image
+from uvatar.metrics import masked_psnr_ssim
+from uvatar.reconstruct import ReconstructConfig, reconstruct
 
 __all__ = [
     "render_subject",
@@ -69,13 +77,6 @@ def render_subject(body: BodyModel, scene: SyntheticScene, camera: Camera) -> tu
 
 
 def _evaluate_subject(body, seed, framing, size, azimuths, turntable_frames, work: Path, keep_images: bool) -> dict:
-    from uvatar.avatar import Avatar
-    from uvatar.errors import UvatarError
-    from uvatar.eval.synthetic_photos import make_synthetic_photo
-    from uvatar.io.image import save_image
-    from uvatar.metrics import masked_psnr_ssim
-    from uvatar.reconstruct import ReconstructConfig, reconstruct
-
     photo = make_synthetic_photo(body, seed, framing, size=size)
     scene = synthetic_scene(body, seed, framing, size)
     row = {"seed": int(seed), "framing": framing, "ok": False, "error": None, "info": photo.info}
@@ -161,9 +162,6 @@ def run_novel_view_bench(
         "psnr": {azimuth: mean dB}, "ssim": {azimuth: mean}, "reconstruct_s"}}, "config": {...},
         "wall_s": float}``.
     """
-    from uvatar.body.model import load_body_model
-    from uvatar.errors import InputError
-
     if framing not in ("half", "full", "alternate", "both"):
         raise InputError(f"framing must be 'half', 'full', 'alternate' or 'both'; got {framing!r}")
     azimuths = tuple(float(a) for a in azimuths)
@@ -204,10 +202,6 @@ def example_figure(images: list[tuple[np.ndarray, np.ndarray]], path: str | Path
     Args:
         images: per azimuth, ``(truth (H, W, 3), avatar (H, W, 3))`` floats in [0, 1].
     """
-    from PIL import Image, ImageDraw
-
-    from uvatar.io.image import save_image
-
     top = np.concatenate([t for t, _ in images], 1)
     bottom = np.concatenate([a for _, a in images], 1)
     sheet = Image.fromarray((np.clip(np.concatenate([top, bottom], 0), 0, 1) * 255 + 0.5).astype(np.uint8))
@@ -255,12 +249,10 @@ def main(argv=None) -> None:
     parser.add_argument("--example", type=str, default=None, help="write a truth/avatar figure of the first subject here")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(message)s", force=True)
-    from uvatar.eval import log_progress_to_stderr
 
     log_progress_to_stderr(log)
     result = run_novel_view_bench(args.n, args.framing, args.size, args.seed, args.azimuths, example_path=args.example)
     if args.out:
-        from uvatar.io.atomic import atomic_write_text
 
         atomic_write_text(args.out, json.dumps(result, indent=1, default=str))
     print(format_table(result))  # noqa: T201 - command-line output

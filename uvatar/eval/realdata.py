@@ -18,6 +18,12 @@ import time
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
+
+from uvatar.errors import UvatarError
+from uvatar.eval import log_progress_to_stderr
+from uvatar.io.atomic import atomic_path, atomic_write_text
+from uvatar.reconstruct import ReconstructConfig, reconstruct
 
 __all__ = ["find_photos", "run_realdata_bench", "format_table", "main"]
 
@@ -53,9 +59,6 @@ def _row(framing: str, path: Path, report: dict, wall: float) -> dict:
 
 def run_realdata_bench(data_dir: str | Path, out_dir: str | Path, turntable_frames: int = 48) -> list[dict]:
     """Reconstruct every photo; returns one row per photo (``error`` set where it failed)."""
-    from uvatar.errors import UvatarError
-    from uvatar.reconstruct import ReconstructConfig, reconstruct
-
     out_dir = Path(out_dir)
     rows = []
     for framing, path in find_photos(data_dir):
@@ -74,10 +77,6 @@ def run_realdata_bench(data_dir: str | Path, out_dir: str | Path, turntable_fram
 
 def preview_sheet(out_dir: str | Path, rows: list[dict], width: int = 1600) -> Path:
     """Stack the previews of the successful rows, each scaled to ``width``, into ``OUT/previews.png``."""
-    from PIL import Image
-
-    from uvatar.io.atomic import atomic_path
-
     out_dir = Path(out_dir)
     strips = []
     for row in rows:
@@ -131,11 +130,9 @@ def main(argv=None) -> None:
     parser.add_argument("--out", default="out/realdata")
     parser.add_argument("--turntable-frames", type=int, default=48)
     args = parser.parse_args(argv)
-    from uvatar.eval import log_progress_to_stderr
 
     log_progress_to_stderr(log)
     rows = run_realdata_bench(args.data, args.out, args.turntable_frames)
-    from uvatar.io.atomic import atomic_write_text
 
     atomic_write_text(Path(args.out) / "realdata.json", json.dumps(rows, indent=1))
     preview_sheet(args.out, rows)

@@ -18,7 +18,9 @@ import torch
 
 from uvatar.dualuv.project import UVFeatures
 from uvatar.dualuv.views import uv_config
+from uvatar.encode import get_encoder
 from uvatar.model.bind import bind_gaussians
+from uvatar.model.checkpoint import load_decoder, read_decoder, resolve_decoder
 from uvatar.model.decoder import ProjectionRequest, UVGaussians
 from uvatar.model.inputs import GaussianBase, build_base, decoder_inputs
 from uvatar.model.mae import DecoderInputs
@@ -42,8 +44,6 @@ class LearnedDecoder:
     @classmethod
     def load(cls, spec: str | Path, body, device: str = "cpu") -> "LearnedDecoder":
         """From ``"default"``, a decoder ``.safetensors`` or a run folder (:func:`~uvatar.model.checkpoint.resolve_decoder`)."""
-        from uvatar.model.checkpoint import load_decoder, resolve_decoder
-
         path = resolve_decoder(spec)
         model, meta = load_decoder(path, body, device)
         return cls(model, str(path), meta)
@@ -57,7 +57,6 @@ class LearnedDecoder:
         if self.config.encoder == "rgb":
             return None
         if self._encoder is None:
-            from uvatar.encode import get_encoder
 
             self._encoder = get_encoder(self.config.encoder, device=self.device)
         return self._encoder
@@ -101,6 +100,5 @@ def check_decoder_spec(spec: str) -> None:
     config is checked when the decoder is built)."""
     if spec == "projection":
         return
-    from uvatar.model.checkpoint import read_decoder, resolve_decoder
 
     read_decoder(resolve_decoder(spec))
