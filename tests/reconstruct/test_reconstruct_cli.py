@@ -23,8 +23,9 @@ def test_reconstruct_full_body_photo(tmp_path, shared_dir, body):
     names = {p.name for p in out.iterdir()}
     assert {"avatar.uvatar", "avatar.ply", "posed.ply", "preview.png", "turntable.mp4", "report.json", "overlay.png"} <= names
     report = json.loads((out / "report.json").read_text())
-    assert report["regime"] == "full" and report["n_gaussians"] > 50_000
-    # the input view must resemble the photo inside the person mask (a blank render scores ~5-8 dB)
+    assert report["regime"] == "full" and report["n_gaussians"] > 50_000  # a content check of the avatar's size
+    # A quality floor, not a float bound: the input view must resemble the photo inside the person mask (a
+    # blank render scores ~5-8 dB; the 14 real photos score 24.7-33.5 dB, README); 15 dB is far from both.
     assert report["input_view_psnr_in_mask"] > 15, report
     from uvatar.avatar import Avatar
     from uvatar.io.ply import read_gaussian_ply
@@ -37,7 +38,16 @@ def test_reconstruct_full_body_photo(tmp_path, shared_dir, body):
     fit_params = BodyParams.from_tensors({k: torch.tensor(v) for k, v in avatar.meta["fit_params"].items()})
     rest = avatar.pose(body)
     avatar.pose(body, fit_params)
-    assert (avatar.pose(body).means - rest.means).abs().max() < 1e-4
+    # posing is a pure function: the same rest pose twice, within two float32 posings and surface points
+    # (tests/body_helpers.py; was 1e-4)
+    from body_helpers import posing_tolerance
+    from float_bounds import gamma
+
+    with torch.no_grad():
+        rest_out = body.forward(avatar.params(body))
+    v_max, off_max = float(rest_out.vertices.abs().max()), float(avatar.offsets.abs().max())
+    tol = 2 * posing_tolerance(body, rest_out) + 2 * gamma(6) * (v_max + off_max)
+    assert (avatar.pose(body).means - rest.means).abs().max() <= tol
     preview = np.asarray(Image.open(out / "preview.png"))
     assert preview.shape[1] > 2 * preview.shape[0]
 
