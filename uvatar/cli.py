@@ -244,18 +244,24 @@ def export_command(
 
 @app.command("view")
 def view_command(
-    path: Path = typer.Argument(..., help="avatar.uvatar (with motion playback) or a 3DGS .ply."),
-    port: int = typer.Option(8080, help="Port of the local web viewer."),
+    path: Path = typer.Argument(..., help="avatar.uvatar (the web player: GPU-skinned motion playback) or a 3DGS .ply (still cloud, viser)."),
+    port: int = typer.Option(8080, help="Port of the local web viewer (the next free one if busy)."),
     host: str = typer.Option("127.0.0.1", help="Address to bind; 0.0.0.0 exposes the viewer to your network."),
-    max_gaussians: int = typer.Option(0, help="Show at most this many Gaussians (0 = all); fewer play motions faster."),
-    motion: str = typer.Option(None, help="Motion an avatar starts with (a built-in name or 'procedural'; default wave)."),
+    max_gaussians: int = typer.Option(0, help="Show at most this many Gaussians (0 = all)."),
+    motion: str = typer.Option(None, help="Motion an avatar starts with: a built-in name, a motion .json or a .bvh (default wave)."),
     verbose: bool = typer.Option(False, "-v", "--verbose"),
 ) -> None:
-    """Open a local web viewer (viser) of the Gaussians; for an avatar, play a motion."""
+    """Open a local web viewer: an avatar plays in the web player (the page of 'export -f web'); a .ply shows in viser."""
     _setup_logging(verbose)
+    announce = lambda m: typer.echo(m, err=True)  # noqa: E731
+    if path.suffix.lower() == ".uvatar":
+        from uvatar.view.web_server import serve_web
+
+        serve_web(path, host=host, port=port, max_gaussians=max_gaussians, motion=motion, announce=announce)
+        return
     from uvatar.view.viewer import serve
 
-    serve(path, host=host, port=port, max_gaussians=max_gaussians, motion=motion, announce=lambda m: typer.echo(m, err=True))
+    serve(path, host=host, port=port, max_gaussians=max_gaussians, motion=motion, announce=announce)
 
 
 @app.command("app")
