@@ -129,3 +129,23 @@ def test_atomic_dir_mode_follows_umask(tmp_path):
     with atomic_dir(tmp_path / "d") as d:
         (d / "x").write_text("x")
     assert stat.S_IMODE((tmp_path / "d").stat().st_mode) == 0o777 & ~_umask()
+
+
+def test_a_crafted_marker_cannot_delete_outside_the_folder(tmp_path):
+    import json
+
+    outside = tmp_path / "precious.txt"
+    outside.write_text("keep")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "x.txt").write_text("keep")
+    target = tmp_path / "out"
+    with atomic_dir(target) as d:
+        (d / "a.json").write_text("{}")
+    (target / "link").symlink_to(elsewhere)
+    (target / MARKER).write_text(json.dumps({"files": ["../precious.txt", str(outside), "link/x.txt", "a.json"]}))
+    assert read_marker(target) == ["a.json"]
+    with atomic_dir(target) as d:
+        (d / "b.json").write_text("{}")
+    assert outside.read_text() == "keep" and (elsewhere / "x.txt").read_text() == "keep"
+    assert sorted(os.listdir(target)) == [MARKER, "b.json", "link"]

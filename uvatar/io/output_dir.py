@@ -30,7 +30,12 @@ MARKER = ".uvatar-output.json"
 
 
 def read_marker(folder: Path) -> list[str] | None:
-    """Relative paths of the files UVatar wrote in ``folder``, or None if it holds no (readable) marker."""
+    """Relative paths of the files UVatar wrote in ``folder``, or None if it holds no (readable) marker.
+
+    Only plain relative paths inside the folder are returned: an entry that is absolute, climbs out
+    (``..``) or leads through a link out of the folder is dropped, so a damaged or crafted marker can
+    never make a re-run delete anything outside ``folder``.
+    """
     try:
         data = json.loads((folder / MARKER).read_text())
     except (OSError, ValueError):
@@ -38,7 +43,15 @@ def read_marker(folder: Path) -> list[str] | None:
     files = data.get("files") if isinstance(data, dict) else None
     if not isinstance(files, list) or not all(isinstance(f, str) for f in files):
         return None
-    return files
+    root = folder.resolve()
+    return [f for f in files if _inside(root, f)]
+
+
+def _inside(root: Path, name: str) -> bool:
+    relative = Path(name)
+    if not name or relative.is_absolute() or ".." in relative.parts:
+        return False
+    return (root / relative).parent.resolve().is_relative_to(root)
 
 
 def marker_text(files: Iterable[str]) -> str:
