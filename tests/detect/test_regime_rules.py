@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from float_bounds import U64
 
 from uvatar.detect import BODY_INDEX, Detections, classify_regime
 from uvatar.detect.regime import _segment_in_frame
@@ -93,7 +94,10 @@ def test_hidden_knees_need_the_mask():
 
 def test_segment_in_frame_closed_form():
     size = (100, 100)
-    assert _segment_in_frame(np.array([50.0, 50.0]), np.array([50.0, 150.0]), size) == pytest.approx(0.5)
-    assert _segment_in_frame(np.array([10.0, 10.0]), np.array([90.0, 90.0]), size) == pytest.approx(1.0)
+    # float64 clipping of whole-number segments: a quotient and a difference of values in [0, 1], <= 2u
+    # (was the default approx, rel 1e-6)
+    tol = 2 * U64
+    assert _segment_in_frame(np.array([50.0, 50.0]), np.array([50.0, 150.0]), size) == pytest.approx(0.5, rel=0, abs=tol)
+    assert _segment_in_frame(np.array([10.0, 10.0]), np.array([90.0, 90.0]), size) == pytest.approx(1.0, rel=0, abs=tol)
     assert _segment_in_frame(np.array([-50.0, 50.0]), np.array([-10.0, 50.0]), size) == 0.0
-    assert _segment_in_frame(np.array([-100.0, 50.0]), np.array([100.0, 50.0]), size) == pytest.approx(0.5)
+    assert _segment_in_frame(np.array([-100.0, 50.0]), np.array([100.0, 50.0]), size) == pytest.approx(0.5, rel=0, abs=tol)
