@@ -51,6 +51,7 @@ def test_fit_recovers_a_projected_body(body, seed):
     det, truth_out, camera = _detections_of(body, truth)
     fit = fit_proxy(body, det, "full")
     assert fit.regime == "full"
+    # fit-quality floors, not float bounds (measured 0.0020 / 0.0022 of the box and IoU 0.943 / 0.936)
     assert fit.residuals["landmark_rel_box"] < 0.01, fit.residuals
     assert fit.residuals["mask_iou"] > 0.85, fit.residuals
     # 3D: root-relative joints in the camera frame are close to the truth
@@ -64,6 +65,7 @@ def test_fit_recovers_a_projected_body(body, seed):
     aligned = scale * fit_rel @ rotation[0].T + translation[0]
     pa_mpjpe = (aligned - truth_rel).norm(dim=-1).mean()
     # monocular depth is ambiguous, so the bound is loose; it still catches a wrong body or a flipped fit
+    # (a quality floor: measured PA-MPJPE 0.050 / 0.061 m, MPJPE 0.139 / 0.087 m)
     assert pa_mpjpe < 0.08 and mpjpe < 0.2, f"MPJPE {mpjpe:.3f} m, PA-MPJPE {pa_mpjpe:.3f} m"
 
 
@@ -75,7 +77,7 @@ def test_unseen_legs_stay_standing_in_a_half_body_fit(body):
     det.body_visibility[29:] = 0.0
     fit = fit_proxy(body, det, "half", config=FitConfig(body_steps=40, detail_steps=10))
     for label in ("upperleg01.L", "upperleg01.R", "lowerleg01.L", "lowerleg01.R"):
-        assert fit.params.rotvecs[0, body.bone_index(label)].norm() < 0.1
+        assert fit.params.rotvecs[0, body.bone_index(label)].norm() < 0.1  # a fit rule (measured exactly 0)
 
 
 def test_proxyfit_round_trip(tmp_path, body):
@@ -87,4 +89,5 @@ def test_proxyfit_round_trip(tmp_path, body):
     for key, value in fit.params.tensors().items():
         assert torch.equal(getattr(again.params, key), value)
     assert torch.equal(again.camera.K, fit.camera.K) and again.regime == "full"
-    assert again.residuals["landmark_px"] == pytest.approx(fit.residuals["landmark_px"])
+    # JSON writes Python floats with repr, which reads back exactly (was the default approx)
+    assert again.residuals["landmark_px"] == fit.residuals["landmark_px"]

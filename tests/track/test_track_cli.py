@@ -21,7 +21,7 @@ def test_track_real_half_body_photo(tmp_path, shared_dir, body):
     assert result.returncode == 0, result.stderr[-2000:]
     summary = json.loads(result.stdout)
     assert summary["regime"] == "half"
-    assert summary["residuals"]["landmark_rel_box"] < 0.03
+    assert summary["residuals"]["landmark_rel_box"] < 0.03  # a fit-quality floor (README: 0.8-2.2% on real photos)
     assert {"fit.json", "fit.safetensors", "overlay.png", "detections.safetensors"} <= {p.name for p in out.iterdir()}
     overlay = np.asarray(Image.open(out / "overlay.png"))
     assert overlay.shape[1] == 2 * overlay.shape[0] * 512 // 512 or overlay.shape[1] > overlay.shape[0]
