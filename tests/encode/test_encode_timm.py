@@ -50,6 +50,10 @@ def test_tokens_match_timm_golden_values(files, name):
     probes, abs_mean = GOLDEN[name]
     assert t.shape == (cfg.embed_dim, 3, 4)
     got = [float(t[c, i, j]) for c, i, j in PROBES]
+    # NOT a worst-case bound: goldens printed to 6 decimals (<= 5e-7) from timm's float32 model; a first-order
+    # bound over 12 blocks of length-768 dot products, softmax and LayerNorm would be ~1e-3 relative. 1e-4 is
+    # an empirical allowance: measured <= 3.1e-6 here under the default, ATEN_CPU_CAPABILITY=default + MKL
+    # SSE4_2 and AVX2 + OpenBLAS-generic code paths (issue 13), a 30x margin.
     assert np.allclose(got, probes, atol=1e-4), got
     assert abs(float(t.abs().mean()) - abs_mean) < 1e-4
 
@@ -167,5 +171,6 @@ def test_matches_timm():
     res = json.loads(r.stdout.strip().splitlines()[-1])
     assert not res["cfg_mismatch"], res
     for name, c in res["cases"].items():
+        # empirical allowances as above (timm vs ours, both float32), not derived
         assert c["diff"] < 1e-5, (name, c)
         assert np.allclose(c["probes"], GOLDEN[name][0], atol=1e-5) and abs(c["abs_mean"] - GOLDEN[name][1]) < 1e-5

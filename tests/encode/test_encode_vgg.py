@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from float_bounds import U64, gamma
 
 from uvatar.encode._stlpips_weights import has_stlpips_weights, load_stlpips_state_dict
 from uvatar.errors import InputError
@@ -45,8 +46,9 @@ def test_encoder_shape_stride_channels():
     assert fm.channels[0] == "relu1_2.0" and fm.channels[-1] == "relu5_3.511"
     assert torch.isfinite(fm.features).all()
     norms = fm.features[:64].norm(dim=0)  # unit-normalised per tap, then bilinear: norms <= 1
-    assert float(norms.max()) <= 1 + 1e-5, float(norms.max())
-    assert float(norms.mean()) > 0.5, float(norms.mean())
+    # x / |x| over 64 channels (gamma(66)), a convex bilinear blend (gamma(4)), this norm (gamma(66)) (was 1e-5)
+    assert float(norms.max()) <= 1 + gamma(136), float(norms.max())
+    assert float(norms.mean()) > 0.5, float(norms.mean())  # blends of unit vectors shrink a little: a content check
     fm2 = get_encoder("stlpips-vgg", stride=2, taps=["relu2_2", "relu3_3"], normalize=False)(scene(64))
     assert fm2.features.shape == (384, 32, 32) and fm2.stride == 2.0
     with pytest.raises(InputError, match="at least"):
@@ -77,10 +79,14 @@ def test_tap_geometry_matches_layer_arithmetic():
     for t, s in zip(taps, VGG_TAP_STRIDES):
         assert t.shape[-2:] == (n, m)
         n, m = n // 2 + 1, m // 2 + 1
-        r = t[0, 0]
+        r = t[0, 0].double()
         u = (r.sum(0) * (torch.arange(r.shape[1]) + 0.5)).sum() / r.sum()  # centroid, cell o at o + 0.5
         v = (r.sum(1) * (torch.arange(r.shape[0]) + 0.5)).sum() / r.sum()
-        assert abs(float(tap_to_image(u, s)) - cx) < 1e-3 and abs(float(tap_to_image(v, s)) - cy) < 1e-3, (s, u, v)
+        # Mirrored cells hold identical values (the same arithmetic on mirrored inputs), so the centroid is
+        # exact but for these float64 sums over <= 2 x 96 x 112 terms, on coordinates <= 112 cells of
+        # <= 16 px (measured exactly 0; was 1e-3)
+        tol = gamma(2 * 96 * 112, U64) * 112 * 16
+        assert abs(float(tap_to_image(u, s)) - cx) <= tol and abs(float(tap_to_image(v, s)) - cy) <= tol, (s, u, v)
 
 
 def test_resampling_puts_tap_cells_at_their_image_position():
@@ -93,7 +99,9 @@ def test_resampling_puts_tap_cells_at_their_image_position():
         xs = (torch.arange(16) + 0.5) * 4
         out = _resample_tap(t, s, xs, xs)[0, 0, 5]
         inside = (xs > tap_to_image(0.5, s)) & (xs < tap_to_image(n - 0.5, s))
-        assert torch.allclose(out[inside], xs[inside], atol=1e-4)
+        # bilinear interpolation reproduces a linear ramp exactly; float32 rounds the cell coordinate and the
+        # blend on values <= 64: gamma(8) of 64 (was atol 1e-4)
+        assert torch.allclose(out[inside], xs[inside], rtol=0, atol=gamma(8) * 64)
 
 
 def test_weights_are_trained_not_random():
@@ -115,7 +123,7 @@ def test_weights_are_trained_not_random():
                 m.bias.zero_()
         ratio = float(trained(x, shifted) / trained(x, blurred))
         ratio_random = float(random(x, shifted) / random(x, blurred))
-    assert ratio < 0.3, ratio
+    assert ratio < 0.3, ratio  # a behaviour check of the trained weights, not a float bound
     assert ratio_random > 1.0, ratio_random
     sd = load_stlpips_state_dict("vgg")
     lins = torch.cat([sd[f"lin{k}.model.1.weight"].flatten() for k in range(5)])
@@ -134,6 +142,10 @@ def test_stlpips_distance_golden_values():
     a, b = scene(48, 0), scene(48, 1)
     assert stlpips_distance(a, a) == 0.0
     for net, ref in GOLDEN.items():
+        # NOT a worst-case bound: the golden is the package's float32 result, and a first-order rounding
+        # bound over 13 convolutions of fan-in <= 4608 would be useless (~1e-1). 1e-5 (2e-5 relative) is an
+        # empirical allowance: measured exactly 0 here under the default, ATEN_CPU_CAPABILITY=default +
+        # MKL SSE4_2 and AVX2 + OpenBLAS-generic code paths (issue 13).
         assert abs(stlpips_distance(a, b, net=net) - ref) < 1e-5, net
     with pytest.raises(InputError, match="one size"):
         stlpips_distance(a, a[:40])
@@ -180,5 +192,6 @@ def test_matches_stlpips_pytorch_package():
     res = json.loads(r.stdout.strip().splitlines()[-1])
     for net in ("vgg", "alex"):
         assert res[net]["value"] > 0.01
+        # empirical allowances as above (same float32 networks evaluated by two codebases), not derived
         assert res[net]["dist"] < 1e-6 and res[net]["taps"] < 1e-5, res
         assert abs(res[net]["golden"] - GOLDEN[net]) < 1e-6, res
