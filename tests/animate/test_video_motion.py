@@ -115,12 +115,12 @@ def test_bad_options():
 
 
 def test_a_frame_rate_no_motion_may_have_is_refused_before_tracking(body, shared_dir, monkeypatch):
-    import uvatar.track
+    import uvatar.track.video
 
     def no_tracking(*args, **kwargs):
         raise AssertionError("tracked a frame of a video whose motion would be refused")
 
-    monkeypatch.setattr(uvatar.track, "track_photo", no_tracking)
+    monkeypatch.setattr(uvatar.track.video, "track_video", no_tracking)
     with pytest.raises(InputError, match="smaller --every"):
         motion_from_video(shared_dir / VIDEO, body, VideoMotionConfig(every=100_000))
 

@@ -1,10 +1,11 @@
 """A motion from a video of a person: track every (N-th) frame, keep what the framing shows, smooth.
 
-Per frame, :func:`uvatar.track.track_photo` detects the person, decides the framing and fits Anny
-(pose, shape, face, camera). The tracker takes no initial pose, so every frame is fitted from scratch
-(no warm start; each fit also re-estimates the shape, which a motion does not keep). Frames where
-nobody is found are filled from their neighbours. The framing of the clip (the most common per-frame
-regime, or the one asked for) decides what the motion drives:
+The video tracker (:func:`uvatar.track.video.track_video`) follows the person through the frames as
+they stream in: one body shape for the clip, each frame warm-started from the ones before, with
+velocity and acceleration priors, left/right kept through turns, re-initialised when the detector's
+landmarks disagree with the prediction. Frames where nobody is found are filled from their neighbours.
+The framing of the clip (the most common regime of its first frames, or the one asked for) decides
+what the motion drives:
 
 * ``head``: the head and neck only, plus the facial actions. The head's world rotation (everything the
   fit put on root, spine, neck and head) is spread evenly over neck01, neck02, neck03 and head, so a
@@ -87,7 +88,8 @@ class _FrameFit:
     facial: torch.Tensor | None  # (52,)
     regime: str | None
     landmark_rel_box: float | None
-    seconds: float
+    seconds: float  # wall time of detecting and fitting this frame
+    cpu_seconds: float = 0.0
 
 
 def motion_from_video(
@@ -105,11 +107,8 @@ def motion_from_video(
     Raises:
         InputError: unreadable video or bad options. NoPersonError: nobody in any frame.
     """
-    import dataclasses
-
     from uvatar.io.video import iter_video
-    from uvatar.track import track_photo
-    from uvatar.track.fit import FitConfig
+    from uvatar.track.video import VideoTrackConfig, track_video
 
     config.validate()
     frames, video_fps = iter_video(path, max_frames=config.max_frames, stride=config.every)
@@ -122,26 +121,26 @@ def motion_from_video(
             f"{path} at {video_fps:g} fps with --every {config.every} gives a motion of {video_fps / config.every:g} frames "
             f"per second; motions play at {MIN_FPS:g} to {MAX_FPS:g}: choose a smaller --every"
         )
-    fit_config = dataclasses.replace(FitConfig(), fov_deg=config.fov_deg)
     fits: list[_FrameFit] = []
-    for k, frame in enumerate(frames):
-        start = time.perf_counter()
-        image = np.asarray(frame, dtype=np.float32) / 255.0
-        try:
-            fit, _ = track_photo(image, body, fit_config)
+    start = time.perf_counter()
+    for k, tracked in enumerate(track_video(frames, body, VideoTrackConfig(fov_deg=config.fov_deg, regime=config.regime))):
+        fit = tracked.fit
+        if fit is not None:
             p = fit.params
             fits.append(_FrameFit(k * config.every, p.rotvecs[0].detach(), p.translation[0].detach(), p.facial[0].detach(),
-                                  fit.regime, fit.residuals.get("landmark_rel_box"), time.perf_counter() - start))  # fmt: skip
-        except NoPersonError:
+                                  fit.regime, fit.residuals.get("landmark_rel_box"), tracked.seconds, tracked.cpu_seconds))  # fmt: skip
+        else:
             log.info("frame %d: nobody found; filled from its neighbours", k * config.every)
-            fits.append(_FrameFit(k * config.every, None, None, None, None, None, time.perf_counter() - start))
+            fits.append(_FrameFit(k * config.every, None, None, None, None, None, tracked.seconds, tracked.cpu_seconds))
         if on_frame is not None:
             on_frame(k + 1)
+    wall = time.perf_counter() - start
     if not fits:
         raise InputError(f"{path} gave no frames to track; check --max-frames and the video")
     motion = motion_from_fits(fits, body, video_fps / config.every, config)
     motion.name = Path(path).stem
-    motion.meta.update(source_video=str(Path(path).resolve()), video_fps=round(video_fps, 4), every=config.every)
+    motion.meta.update(source_video=str(Path(path).resolve()), video_fps=round(video_fps, 4), every=config.every,
+                       track_s=round(wall, 2), tracked_frames_per_s=round(len(fits) / max(wall, 1e-9), 3))  # fmt: skip
     return motion
 
 
@@ -180,6 +179,7 @@ def motion_from_fits(fits: list[_FrameFit], body, fps: float, config: VideoMotio
         "smooth_window_frames": window if config.smooth_s > 0 and window >= 3 else 0,
         "landmark_rel_box_mean": round(float(np.mean(residuals)), 5) if residuals else None,
         "track_s_per_frame": round(float(np.mean(seconds)), 3),
+        "track_cpu_s_per_frame": round(float(np.mean([f.cpu_seconds for f in fits])), 3),
     }
     return Motion(
         fps=float(fps), rotvecs=rotvecs, translation=translation, bone_labels=list(body.bone_labels),

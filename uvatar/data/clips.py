@@ -3,7 +3,8 @@
 For each video (one person per clip, e.g. made by a video generator from :mod:`uvatar.data.prompts`):
 
 1. frames are read with a stride (``--stride``) and saved as ``frames/<frame>.jpg``;
-2. each frame is tracked (:func:`uvatar.track.track_photo`): ``fits/<frame>.json`` (+ ``.safetensors``);
+2. the kept frames are tracked as one clip (:func:`uvatar.track.video.track_video`: one shape, warm
+   starts, left/right kept through turns): ``fits/<frame>.json`` (+ ``.safetensors``);
 3. each fitted frame gets a view label from the fitted body's orientation relative to its camera
    (:func:`fitted_yaw`; labels of :func:`uvatar.data.cameras.view_label`: front, three_quarter,
    side, back);
@@ -27,8 +28,10 @@ clips already done are skipped)::
     OUT/<clip>/views.json             per frame: time, view label, yaw, regime, confidence, or the error
     OUT/<clip>/graph.json             levels, nodes, weighted edges src -> dst, acyclic: true
 
-The fitted yaw of a BACK view is unreliable: MediaPipe assumes a visible face and tends to mirror a
-back view into a front one; such frames then carry a front label with a low fit confidence.
+The fitted yaw of a BACK view is the weak spot: MediaPipe assumes a visible face and can mirror a back
+view into a front one. The video tracker follows the turn from the frames before and swaps the
+detector's left/right labels when the prediction says so (``fits/<frame>.json``: residual
+``swapped``); a clip that opens on a back view still starts from the detector's reading.
 """
 
 from __future__ import annotations
@@ -45,7 +48,7 @@ import numpy as np
 import torch
 
 from uvatar.data.cameras import VIEW_LABELS, view_label
-from uvatar.errors import InputError, UvatarError
+from uvatar.errors import InputError
 
 __all__ = ["ClipsConfig", "fitted_yaw", "directed_pairs", "is_acyclic", "ingest_clip", "run_clips"]
 
@@ -173,8 +176,7 @@ def ingest_clip(
     from uvatar.io.atomic import atomic_dir, atomic_write_text
     from uvatar.io.image import save_image
     from uvatar.io.video import iter_video
-    from uvatar.track import track_photo
-    from uvatar.track.fit import FitConfig
+    from uvatar.track.video import VideoTrackConfig, track_video
 
     video = Path(video)
     target = Path(out) / video.stem
@@ -184,23 +186,29 @@ def ingest_clip(
     body = body or load_body_model()
     frames, fps = iter_video(video, max_frames=config.max_frames, stride=config.stride)
     fps = fps or 25.0
-    fit_config = dataclasses.replace(FitConfig(), fov_deg=config.fov_deg)
     nodes = []
     start = time.perf_counter()
     with atomic_dir(target) as tmp:
-        for k, frame in enumerate(frames):
-            number = k * config.stride
+
+        def saved(frames):  # each frame is written as it streams past (the clip is never held in memory)
+            for k, frame in enumerate(frames):
+                save_image(tmp / "frames" / f"{k * config.stride:06d}.jpg", frame, quality=92)
+                yield frame
+
+        def save_mask(k: int, det) -> None:
+            if det is not None and det.mask is not None:
+                save_image(tmp / "masks" / f"{k * config.stride:06d}.png", np.asarray(det.mask, np.float32))
+
+        tracking = track_video(saved(frames), body, VideoTrackConfig(fov_deg=config.fov_deg), on_detection=save_mask)
+        for tracked in tracking:
+            number = tracked.index * config.stride
             name = f"{number:06d}"
-            save_image(tmp / "frames" / f"{name}.jpg", frame, quality=92)
             node = {"frame": number, "name": name, "time_s": round(number / fps, 3), "view": None}
-            try:
-                fit, det = track_photo(frame.astype(np.float32) / 255.0, body, fit_config)
-            except UvatarError as exc:  # nobody in this frame: kept in views.json, no fit, no edges
-                node["error"] = str(exc)
+            fit = tracked.fit
+            if fit is None:  # nobody in this frame: kept in views.json, no fit, no edges
+                node["error"] = f"no person found in frame {number}"
             else:
                 fit.save(tmp / "fits" / f"{name}.json")
-                if det.mask is not None:
-                    save_image(tmp / "masks" / f"{name}.png", np.asarray(det.mask, np.float32))
                 yaw = fitted_yaw(body, fit)
                 node.update(view=view_label(yaw), yaw_deg=round(yaw, 2), regime=fit.regime,
                             confidence=round(float(fit.confidence), 4), low_confidence=bool(fit.low_confidence))

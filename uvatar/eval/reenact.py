@@ -2,16 +2,18 @@
 
 1. The source frame is reconstructed with :func:`uvatar.reconstruct.reconstruct` (``decoder``: the
    projection decoder by default, or a learned checkpoint / run folder / ``default``).
-2. Every ``every``-th other frame from ``first`` on is tracked on its own (:func:`uvatar.track.track_photo`); the avatar's
-   Gaussians are placed on that fit's mesh (its pose, translation, facial actions and its shape: each
-   frame's fit has its own shape, and swapping in the avatar's would move the head off the frame's
-   camera solution) and rendered in that fit's camera over white.
+2. The clip is tracked by the video tracker (:func:`uvatar.track.video.track_video`, ``tracker="video"``,
+   the default) holding the avatar's own body shape, so the source frame's fit and the others' share
+   one body; or, with ``tracker="photo"`` (the earlier protocol), every target frame is tracked on its
+   own (:func:`uvatar.track.track_photo`, each with its own shape). The avatar's Gaussians are placed on
+   each target frame's fitted mesh and rendered in that fit's camera over white.
 3. PSNR / SSIM inside the target frame's person mask (:func:`uvatar.metrics.masked_psnr_ssim`), at
    ``size`` pixels along the longer side.
 
 For scale, each row also scores the source frame itself pasted unchanged over the target ("copy
 source"): an avatar that re-poses well must beat it once the person has moved. The error includes the
-tracker's (each frame is fitted independently; no temporal smoothing).
+tracker's. Rows of the video tracker also give the fitted turn from the source frame
+(``yaw_from_source_deg``).
 
 Command line: ``python -m uvatar.eval.reenact VIDEO --out out/reenact [--source 0 --every 10 --first 0
 --decoder projection]``.
@@ -34,9 +36,12 @@ log = logging.getLogger(__name__)
 
 
 def run_reenactment(video: str | Path, out_dir: str | Path, source: int = 0, every: int = 10, size: int = 512, figure_frames: int = 4,
-                    decoder: str = "projection", first: int = 0) -> dict:  # fmt: skip
+                    decoder: str = "projection", first: int = 0, tracker: str = "video") -> dict:  # fmt: skip
     """Reconstruct frame ``source`` of ``video`` and score the avatar on every ``every``-th other frame from ``first`` on.
 
+    Args:
+        tracker: "video" (:func:`uvatar.track.video.track_video` over the whole clip, the avatar's shape
+            held) or "photo" (each target frame on its own).
     Returns:
         ``{"video", "source", "rows": [{"frame", "psnr", "ssim", "copy_psnr", "copy_ssim"}], "summary"}``;
         also writes ``OUT/reenact.json`` and ``OUT/reenact.png`` (target | avatar rows).
@@ -46,8 +51,8 @@ def run_reenactment(video: str | Path, out_dir: str | Path, source: int = 0, eve
     from uvatar.io.atomic import atomic_write_text
     from uvatar.io.image import save_image
     from uvatar.io.video import read_video
-    from uvatar.io.image import area_resize
     from uvatar.metrics import masked_psnr_ssim
+    from uvatar.io.image import area_resize
     from uvatar.reconstruct import ReconstructConfig, reconstruct
     from uvatar.track import track_photo
 
@@ -68,9 +73,19 @@ def run_reenactment(video: str | Path, out_dir: str | Path, source: int = 0, eve
     rows, figure = [], []
     targets = [i for i in range(first, len(frames), every) if i != source]
     shown = set(targets[:: max(1, len(targets) // max(1, figure_frames))][:figure_frames])
-    for index in targets:
+    source_via_tracker = None
+    tracked = _track_clip(frames, body, avatar, set(targets) | {source}) if tracker == "video" else None
+    for index in targets + ([source] if tracked is not None else []):  # the source last: its own view through the tracker
         image = frames[index].astype(np.float32) / 255
-        fit, det = track_photo(image, body)
+        if tracked is None:
+            fit, det = track_photo(image, body)
+            yaw = None
+        else:
+            fit, det, yaw = tracked[index]
+            if fit is None:
+                log.info("frame %d: nobody found by the video tracker; skipped", index)
+                continue
+            yaw = None if yaw is None or tracked[source][2] is None else round(yaw - tracked[source][2], 2)
         with torch.no_grad():
             vertices = body.forward(fit.params.detach()).vertices[0]
             scale = size / max(fit.camera.width, fit.camera.height)
@@ -80,18 +95,43 @@ def run_reenactment(video: str | Path, out_dir: str | Path, source: int = 0, eve
         mask = area_resize(det.mask, width, height)[..., 0] > 0.5
         psnr, ssim = masked_psnr_ssim(render, target, mask)
         copy_psnr, copy_ssim = masked_psnr_ssim(area_resize(source_image, width, height), target, mask)
-        rows.append({"frame": index, "psnr": round(psnr, 3), "ssim": round(ssim, 4), "copy_psnr": round(copy_psnr, 3), "copy_ssim": round(copy_ssim, 4), "regime": fit.regime})
+        if index == source:
+            source_via_tracker = (round(psnr, 3), round(ssim, 4))
+            continue
+        rows.append({"frame": index, "psnr": round(psnr, 3), "ssim": round(ssim, 4), "copy_psnr": round(copy_psnr, 3), "copy_ssim": round(copy_ssim, 4), "regime": fit.regime, "yaw_from_source_deg": yaw})
         log.info("frame %d: %.2f dB / %.3f (copy source: %.2f dB)", index, psnr, ssim, copy_psnr)
         if index in shown:
             figure.append(torch.cat([target, render], 1).numpy())
     summary = {
         key: round(float(np.mean([r[key] for r in rows])), 4) for key in ("psnr", "ssim", "copy_psnr", "copy_ssim")
     } | {"frames": len(rows), "input_view_psnr": report.get("input_view_psnr_in_mask")}
-    result = {"video": str(video), "fps": fps, "source": source, "every": every, "first": first, "decoder": decoder, "rows": rows, "summary": summary}
+    if tracked is not None and source_via_tracker is not None:  # the avatar on the tracker's fit of its own frame
+        summary["source_via_tracker_psnr"], summary["source_via_tracker_ssim"] = source_via_tracker
+    result = {"video": str(video), "fps": fps, "source": source, "every": every, "first": first, "decoder": decoder, "tracker": tracker, "rows": rows, "summary": summary}
     atomic_write_text(out_dir / "reenact.json", json.dumps(result, indent=1))
     if figure:
         save_image(out_dir / "reenact.png", np.concatenate(figure, 0))
     return result
+
+
+def _track_clip(frames: np.ndarray, body, avatar, keep: set[int]) -> dict:
+    """Video-track ``frames (T, H, W, 3)`` holding the avatar's shape -> {index: (fit, det with mask, yaw_deg)} for ``keep``."""
+    from uvatar.track.video import VideoTrackConfig, track_video
+
+    masks = {}
+
+    def keep_mask(index, det):
+        if index in keep and det is not None:
+            masks[index] = det.mask
+
+    out = {}
+    for frame in track_video(iter(frames), body, VideoTrackConfig(), on_detection=keep_mask, shape=avatar.phenotypes.reshape(1, -1)):
+        if frame.index in keep:
+            det = frame.det
+            if det is not None:
+                det.mask = masks.get(frame.index)
+            out[frame.index] = (frame.fit, det, frame.yaw_deg)
+    return out
 
 
 def format_table(result: dict) -> str:
@@ -114,11 +154,12 @@ def main(argv=None) -> None:
     parser.add_argument("--size", type=int, default=512)
     parser.add_argument("--first", type=int, default=0, help="first target frame (targets: first, first+every, ...)")
     parser.add_argument("--decoder", default="projection", help="projection, default, a decoder .safetensors or a training run folder")
+    parser.add_argument("--tracker", default="video", choices=("video", "photo"), help="video: one track of the clip (avatar's shape held); photo: each frame on its own")
     args = parser.parse_args(argv)
     from uvatar.eval import log_progress_to_stderr
 
     log_progress_to_stderr(log)
-    result = run_reenactment(args.video, args.out, args.source, args.every, args.size, decoder=args.decoder, first=args.first)
+    result = run_reenactment(args.video, args.out, args.source, args.every, args.size, decoder=args.decoder, first=args.first, tracker=args.tracker)
     print(format_table(result))  # noqa: T201 - command-line output
 
 

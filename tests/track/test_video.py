@@ -1,0 +1,135 @@
+"""The video tracker: its pieces on exact inputs, and a rendered clip with known truth."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from uvatar.detect.detections import BODY_INDEX, BODY_LANDMARKS, Detections
+from uvatar.track.fit import temporal_terms
+from uvatar.track.video import MIRROR, VideoTrackConfig, _nearest_rotvec, _wrap_rotvec, root_yaw_deg, swap_sides
+
+
+def _det(seed: int = 0) -> Detections:
+    rng = np.random.default_rng(seed)
+    return Detections(
+        image_size=(64, 48), body=rng.uniform(0, 48, (33, 2)), body_z=rng.normal(size=33), body_visibility=rng.uniform(size=33),
+        body_in_frame=rng.uniform(size=33) > 0.3, box=np.array([1, 2, 40, 45]), left_hand=rng.uniform(0, 40, (21, 2)),
+        left_hand_score=0.7,
+    )  # fmt: skip
+
+
+def test_swap_sides_exchanges_left_and_right_and_undoes_itself():
+    det = _det()
+    swapped = swap_sides(det)
+    for name, i in BODY_INDEX.items():
+        partner = name.replace("left_", "right_") if name.startswith("left_") else name.replace("right_", "left_")
+        assert np.array_equal(swapped.body[BODY_INDEX[partner]], det.body[i])
+        assert swapped.body_in_frame[BODY_INDEX[partner]] == det.body_in_frame[i]
+    assert swapped.right_hand is det.left_hand and swapped.left_hand is None and swapped.right_hand_score == 0.7
+    again = swap_sides(swapped)
+    assert np.array_equal(again.body, det.body) and np.array_equal(again.body_visibility, det.body_visibility)
+    assert MIRROR[BODY_INDEX["nose"]] == BODY_INDEX["nose"] and sorted(MIRROR) == list(range(len(BODY_LANDMARKS)))
+
+
+def test_temporal_terms_are_the_finite_differences():
+    x = torch.tensor([[1.0, 2.0, 3.0]])
+    history = [torch.tensor([[0.0, 1.0, 1.0]]), torch.tensor([[0.5, 1.5, 2.0]])]
+    terms = temporal_terms(x, history, 2.0, 3.0)
+    assert float(terms["velocity"]) == pytest.approx(2.0 * (0.25 + 0.25 + 1.0))
+    assert float(terms["acceleration"]) == pytest.approx(0.0)  # constant velocity costs no acceleration
+    assert temporal_terms(x, [], 1.0, 1.0) == {} and set(temporal_terms(x, history[:1], 1.0, 1.0)) == {"velocity"}
+
+
+def test_root_rotation_stays_continuous_through_a_turn():
+    import roma
+
+    previous = torch.tensor([0.0, 0.0, math.radians(175)])
+    turned = torch.tensor([0.0, 0.0, math.radians(-170)])  # 190 degrees, as roma would hand it back
+    near = _nearest_rotvec(turned, previous)
+    assert float(near[2]) == pytest.approx(math.radians(190), abs=1e-6)
+    # the same rotation, wrapped back to an angle <= pi for output
+    assert torch.allclose(roma.rotvec_to_rotmat(_wrap_rotvec(near)), roma.rotvec_to_rotmat(turned), atol=1e-6)
+    assert float(_wrap_rotvec(near).norm()) <= math.pi + 1e-6
+    assert root_yaw_deg(torch.tensor([0.0, 0.0, math.radians(30)])) == pytest.approx(30.0, abs=1e-6)
+
+
+def test_bad_options_are_input_errors():
+    from uvatar.errors import InputError
+
+    with pytest.raises(InputError, match="regime"):
+        VideoTrackConfig(regime="legs").validate()
+    with pytest.raises(InputError, match="steps"):
+        VideoTrackConfig(steps=0).validate()
+
+
+@pytest.fixture(scope="module")
+def turning_clip(body):
+    pytest.importorskip("mediapipe")
+    from tests.track.synthetic_clip import make_clip
+
+    return make_clip(body)
+
+
+@pytest.fixture(scope="module")
+def tracked_clip(body, turning_clip):
+    from uvatar.track.video import track_video
+
+    config = VideoTrackConfig(fov_deg=turning_clip.fov_deg)
+    return list(track_video(iter(turning_clip.frames), body, config))
+
+
+def _camera_joints(body, fit) -> np.ndarray:
+    with torch.no_grad():
+        world = body.keypoints.coco(body.forward(fit.params).vertices)[0].double().numpy()
+    return world @ fit.camera.R.double().numpy().T + fit.camera.t.double().numpy()
+
+
+@pytest.mark.slow
+def test_synthetic_turn_is_tracked_with_one_shape_bounded_error_and_no_side_swap(body, turning_clip, tracked_clip):
+    clip = turning_clip
+    labels = body.keypoints.coco_labels
+    hips = [labels.index("left_hip"), labels.index("right_hip")]
+    tracked = [f for f in tracked_clip if f.fit is not None]
+    # MediaPipe must find the rendered person, back views included (measured: every frame)
+    assert len(tracked) >= 0.9 * len(clip.frames)
+    shapes = torch.cat([f.fit.params.phenotypes for f in tracked])
+    assert torch.equal(shapes, shapes[:1].expand_as(shapes))  # one shape, held
+    mpjpe, jitter_pairs = [], []
+    lateral = {"left": [labels.index("left_shoulder"), labels.index("left_hip")], "right": [labels.index("right_shoulder"), labels.index("right_hip")]}
+    for f in tracked:
+        fitted = _camera_joints(body, f.fit)
+        truth = clip.joints_cam[f.index]
+        fitted_rel = fitted - fitted[hips].mean(0)
+        truth_rel = truth - truth[hips].mean(0)
+        mpjpe.append(1000 * np.linalg.norm(fitted_rel - truth_rel, axis=-1).mean())
+        # no side swap: the fitted body's left-right axis points the truth's way
+        side = lambda j: j[lateral["left"]].mean(0) - j[lateral["right"]].mean(0)  # noqa: E731
+        assert side(fitted_rel) @ side(truth_rel) > 0, f"frame {f.index}: left and right swapped"
+        jitter_pairs.append((f.index, fitted_rel))
+    mpjpe = np.array(mpjpe)
+    # root-relative MPJPE in the camera frame, mm: measured median 118, max 153 (the side and back views of
+    # the turn are the worst, 130-153; front frames 56-88); bounds with ~35% margin
+    assert np.median(mpjpe) < 160 and mpjpe.max() < 210, mpjpe.round(0)
+    # the turn: the unwrapped root yaw goes round with the truth, with no step back that a swap would make
+    # (180 degrees). Measured: 290 of the truth's 349 degrees (the fit lags over the first, frontal third
+    # of the turn), one step back of 8 degrees (frame 27); bounds with margin
+    yaw = np.array([f.yaw_deg for f in tracked])
+    turn = yaw[-1] - yaw[0]
+    truth_turn = clip.yaw_deg[tracked[-1].index] - clip.yaw_deg[tracked[0].index]
+    assert 240 < turn < 400, (turn, truth_turn)
+    steps = np.diff(yaw)
+    assert (steps > -20.0).all(), steps.round(1)
+    # jitter: mean |acceleration| of root-relative joints, bounded against the truth's own
+    from uvatar.eval.video_tracking import joint_jitter
+
+    index = [i for i, _ in jitter_pairs]
+    assert index == list(range(index[0], index[0] + len(index)))
+    fitted_j = 1000 * joint_jitter(np.array([j for _, j in jitter_pairs]))
+    truth_rel = clip.joints_cam - clip.joints_cam[:, hips].mean(1, keepdims=True)
+    truth_j = 1000 * joint_jitter(truth_rel[index])
+    # mm/frame^2: measured 33.4 against the truth's own 10.1 (the swinging arms); bound with ~50% margin on the excess
+    assert fitted_j < truth_j + 35.0, (fitted_j, truth_j)
