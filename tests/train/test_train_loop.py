@@ -45,6 +45,8 @@ def test_one_step_lowers_the_loss(body, source):
     opt.step()
     with torch.no_grad():
         after, _ = loss()
+    # an optimisation check, not a float bound: one step lowered the loss by 4.8e-3 (measured); 1e-4 is far
+    # above the float32 rounding of a loss near 1 (~1e-7)
     assert float(after) < float(before.detach()) - 1e-4, (float(after), float(before.detach()))
 
 
@@ -59,7 +61,9 @@ def test_resume_follows_the_uninterrupted_trajectory(body, tmp_path):
     assert second["start_step"] == 2 and [h["step"] for h in second["history"]] == [3, 4]
     losses_a = [h["loss"] for h in straight["history"]]
     losses_b = [h["loss"] for h in first["history"] + second["history"]]
-    np.testing.assert_allclose(losses_b, losses_a, rtol=1e-6, atol=1e-7)
+    # the same weights (bit-identical, below) and the same data give the same losses, bit for bit (was rtol
+    # 1e-6, atol 1e-7)
+    np.testing.assert_array_equal(losses_b, losses_a)
     assert second["param_sha256"] == straight["param_sha256"]  # bit-identical weights
     assert (tmp_path / "b" / "decoder.safetensors").is_file()
     log_lines = (tmp_path / "b" / "log.jsonl").read_text().splitlines()
