@@ -70,9 +70,10 @@ def test_a_surface_point_seen_in_two_views_has_the_same_albedo(body, scene):
     px_b, depth_b = cams[1].project(points)
     sample, ok = _bilinear(views[1].aux, px_b.numpy())
     ok &= np.abs(sample[:, 3] - depth_b.numpy()) < 0.01
-    assert ok.sum() > 500
+    assert ok.sum() > 500  # test setup: enough points seen in both views (measured 1046)
     uv_b = sample[ok, :2]
-    # same UV up to about a texel ...
+    # same UV up to about a texel ... (statistical consistency floors across two rendered views, not float
+    # bounds; measured: 100% within 2 texels, median albedo difference 0, 98.7% under 0.1, shading 0.016)
     assert np.mean(np.abs(uv_a[rows[ok], cols[ok]] - uv_b).max(1) < 2.0 / size) > 0.95
     # ... so the same albedo (nearest texels; they differ only across texel-sharp edges such as stripes)
     diff = np.abs(_sample(albedo, uv_a[rows[ok], cols[ok]]) - _sample(albedo, uv_b)).max(1)
@@ -91,11 +92,12 @@ def test_uv_pass_matches_the_torch_reference(scene):
     layer = np.round(views[0].aux[..., 2])
     body_px = layer == 1
     # coverage: GL body pixels are reference body pixels (the shell may hide some body pixels in GL)
+    # fractions of pixels (GL vs the torch reference), not float bounds: measured 0.9997 and 0.9997
     assert np.mean(covered[body_px]) > 0.98
     agree = np.abs(views[0].aux[..., :2][body_px] - uv_ref[body_px]).max(1) < 2e-3
     assert agree.mean() > 0.95  # the rest: UV seams and silhouette pixels
     # the mask is the person's coverage: body pixels are covered, far background pixels are not
-    assert views[0].mask[body_px].mean() > 250 and views[0].mask[~covered & (layer == 0)].mean() < 40
+    assert views[0].mask[body_px].mean() > 250 and views[0].mask[~covered & (layer == 0)].mean() < 40  # measured 250.5, 0.7
 
 
 def test_rendering_is_deterministic(body, scene):
