@@ -35,7 +35,7 @@ def test_eval_projection_and_learned(body, tmp_path):
     learned = evaluate_decoder(str(tmp_path / "micro.safetensors"), "synthetic:1", size=64, framings=("head",), identity=False)
     projection = evaluate_decoder("projection", "synthetic:1", size=64, framings=("head",), projection_resolution=64, identity=False)
     a, b = learned["summary"]["head"]["input"]["psnr"], projection["summary"]["head"]["input"]["psnr"]
-    assert abs(a - b) < 1.0, (a, b)
+    assert abs(a - b) < 1.0, (a, b)  # a model-level closeness check (small random head), not a float bound
     assert learned["config"]["decoder_config"]["name"] == "micro"
 
 
@@ -83,5 +83,5 @@ def test_identity_distance_when_dlib_is_installed():
     image = np.asarray(Image.open(path).convert("RGB"))
     ident = shared_identity()
     assert ident.descriptor(image).shape == (128,)
-    assert ident.distance(image, image) == pytest.approx(0.0, abs=1e-6)
+    assert ident.distance(image, image) == 0.0  # the same descriptor twice (deterministic): |d - d| = 0 exactly
     assert ident.descriptor(np.full((200, 200, 3), 0.5)) is None  # no face
