@@ -15,4 +15,4 @@ def test_mediapipe_detects_people_in_half_and_full_body_views(tmp_path, body):
     run_synth(config, tmp_path, body=body)
     result = detection_rate(tmp_path, n=40)
     assert result["all"]["n"] == 40
-    assert result["all"]["rate"] >= 0.9, result
+    assert result["all"]["rate"] >= 0.9, result  # a quality floor (README: 97% of 150 sampled views)

@@ -69,14 +69,14 @@ def test_samples_decode_and_agree_with_the_manifest(datasets, body):
     assert view.camera.width == 96 and view.info["framing"] in ("head", "half", "full")
     assert view.params.rotvecs.shape == (1, body.n_bones, 3)
     # the mask covers the person: the body layer of the UV pass lies inside it
-    assert 0.02 < view.mask.mean() < 0.95 and view.mask[view.layer == 1].mean() > 0.9
+    assert 0.02 < view.mask.mean() < 0.95 and view.mask[view.layer == 1].mean() > 0.9  # content checks, not float bounds
     # the person is where the projected body is
     with __import__("torch").no_grad():
         verts = body.forward(view.params).vertices[0]
     px, depth = view.camera.project(verts)
     inside = (px[:, 0] >= 0) & (px[:, 0] < 96) & (px[:, 1] >= 0) & (px[:, 1] < 96) & (depth > 0)
     cols, rows = px[inside, 0].long(), px[inside, 1].long()
-    assert view.mask[rows.numpy(), cols.numpy()].mean() > 0.8
+    assert view.mask[rows.numpy(), cols.numpy()].mean() > 0.8  # content: vertices behind others may fall off the mask
 
 
 def test_stats_and_contact_sheet(datasets):
