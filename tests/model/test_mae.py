@@ -7,10 +7,19 @@ import dataclasses
 import numpy as np
 import pytest
 import torch
-
 from decoder_helpers import MICRO
+from float_bounds import U32, gamma
+
 from uvatar.errors import InputError
-from uvatar.model.mae import CONFIGS, N_ATTR, DecoderConfig, UVDecoder, count_parameters, patchify, unpatchify
+from uvatar.model.mae import (
+    CONFIGS,
+    N_ATTR,
+    DecoderConfig,
+    UVDecoder,
+    count_parameters,
+    patchify,
+    unpatchify,
+)
 
 torch.set_num_threads(1)
 
@@ -80,10 +89,12 @@ def test_empty_patches_see_only_the_mask_token(body, subject):
         assert empty.any() and (~empty).any()
         # features written into unseen patches change nothing: those patches are the mask token
         poked = dataclasses.replace(inputs, core=inputs.core + 5.0 * empty.float())
-        assert torch.allclose(model(poked)[0], base_out, atol=1e-5)
+        # replaced by the mask token, so the network sees identical inputs: identical outputs, bit for bit
+        # (was atol 1e-5)
+        assert torch.equal(model(poked)[0], base_out)
         # features in seen texels do change the output
         poked = dataclasses.replace(inputs, core=inputs.core + 0.5 * seen.float())
-        assert (model(poked)[0] - base_out).abs().max() > 1e-3
+        assert (model(poked)[0] - base_out).abs().max() > 1e-3  # a sensitivity check, far above rounding
 
 
 def test_untrained_decoder_is_the_projection_baseline(body, subject):
@@ -100,9 +111,13 @@ def test_untrained_decoder_is_the_projection_baseline(body, subject):
         core, shell = model(inputs)
     avatar = _avatar(bind_gaussians(core[0], shell[0], base, MICRO), base)
     n_core = len(base.core)
-    assert torch.allclose(avatar.colors[:n_core], base.core.color.clamp(1e-3, 1 - 1e-3), atol=1e-5)
-    assert torch.allclose(avatar.scales[:n_core], base.core.scale) and avatar.offsets[:n_core].abs().max() == 0
-    assert torch.allclose(avatar.opacities[:n_core], torch.full((n_core,), MICRO.core_opacity))
+    # zero maps bind to the baseline through float32 activation round trips (logit then sigmoid: within
+    # u (1 + |logit| / 4) <= 3u; exp(log s): 8u (1 + |log s|)) (was atol 1e-5 and the default allclose)
+    assert torch.allclose(avatar.colors[:n_core], base.core.color.clamp(1e-3, 1 - 1e-3), rtol=0, atol=gamma(4))
+    log_s = float(base.core.scale.log().abs().max())
+    assert torch.allclose(avatar.scales[:n_core], base.core.scale, rtol=8 * U32 * (2 + log_s), atol=0)
+    assert avatar.offsets[:n_core].abs().max() == 0
+    assert torch.allclose(avatar.opacities[:n_core], torch.full((n_core,), MICRO.core_opacity), rtol=0, atol=gamma(4))
 
     uv = project_view(body, raw.view, get_encoder("rgb")(raw.view.image), DualUVConfig(core_resolution=64, shell_resolution=32))
     projection = _avatar(decode_projection(uv, body, raw.view.phenotypes, raw.view.facial), base)
@@ -111,7 +126,7 @@ def test_untrained_decoder_is_the_projection_baseline(body, subject):
         ours = avatar.on_vertices(raw.view.vertices, body.faces).render(camera, background=(1.0, 1.0, 1.0)).image
         theirs = projection.on_vertices(raw.view.vertices, body.faces).render(camera, background=(1.0, 1.0, 1.0)).image
     psnr, _ = masked_psnr_ssim(ours, theirs, torch.ones(ours.shape[:2], dtype=torch.bool))
-    assert psnr > 35, psnr  # only the faint (opacity 0.02) unseen Shell-UV Gaussians differ
+    assert psnr > 35, psnr  # only the faint (opacity 0.02) unseen Shell-UV Gaussians differ: a quality floor (measured 36.9 dB)
 
 
 def test_finer_avatar_upsamples_the_maps(body, subject):
