@@ -8,8 +8,10 @@ import json
 import numpy as np
 import pytest
 import torch
-
+from body_helpers import posing_tolerance
 from decoder_helpers import MICRO, fast_train
+from float_bounds import gamma
+
 from uvatar.errors import InputError
 
 torch.set_num_threads(1)
@@ -55,7 +57,11 @@ def test_clip_subjects_pose_each_view_on_its_own_fit(body, clip_folder):
     subject = source[0]
     assert [v.label for v in subject.views] == ["input", "front"] and subject.info["exact"] is False
     target = subject.views[1]
-    assert 0 < target.weight < 1 and torch.allclose(target.vertices, turned_vertices, atol=1e-5)
+    # the frame's body posed again from its stored float32 parameters: two float32 posings (tests/body_helpers.py)
+    # (was atol 1e-5)
+    with torch.no_grad():
+        tol = 2 * posing_tolerance(body, body.forward(body.default_params(1))) + 4 * gamma(4) * float(turned_vertices.abs().max())
+    assert 0 < target.weight < 1 and torch.allclose(target.vertices, turned_vertices, rtol=0, atol=tol)
     # the projection avatar of frame 0 posed on frame 1's body reproduces frame 1 better than left in frame 0's pose
     n_core, n_shell = MICRO.resolution, MICRO.shell_resolution
     gaussians = bind_gaussians(torch.zeros(14, n_core, n_core), torch.zeros(14, n_shell, n_shell), subject.base, MICRO)
@@ -65,12 +71,14 @@ def test_clip_subjects_pose_each_view_on_its_own_fit(body, clip_folder):
         with torch.no_grad():
             render = avatar.on_vertices(vertices, body.faces.cpu()).render(target.camera, background=(1.0, 1.0, 1.0)).image
         scores[name] = masked_psnr_ssim(render.clamp(0, 1), target.image, target.mask >= 0.5)[0]
-    assert scores["own"] > scores["source"] + 1.0, scores
+    assert scores["own"] > scores["source"] + 1.0, scores  # a quality comparison, not a float bound
     # and the training loss renders each view on its own body
     from uvatar.train.loop import TrainConfig, _Renderer, subject_loss
 
     core, shell = torch.zeros(14, n_core, n_core), torch.zeros(14, n_shell, n_shell)
     _, terms = subject_loss((core, shell), subject, MICRO, TrainConfig(), _Renderer(body.faces, "cpu", "auto"), None, np.random.default_rng(0), "cpu")
+    # two renders of the same avatar (the loss's renderer vs Avatar.render): a consistency allowance in dB
+    # for their backend and resolution differences, not a float bound
     assert abs(terms["psnr_front"] - scores["own"]) < 0.3, (terms, scores)
 
 

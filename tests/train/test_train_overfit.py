@@ -54,4 +54,4 @@ def test_tiny_decoder_overfits_one_subject(body, tmp_path):
         psnrs[f"{view.label}@{view.azimuth:g}"] = masked_psnr_ssim(render, view.image, view.mask >= 0.5)[0]
     print(f"overfit: {STEPS} steps in {seconds:.0f} s, PSNR {psnrs}, first loss {summary['first_losses'][0]['loss']:.4f}, "
           f"last {summary['last']['loss']:.4f}")  # noqa: T201 - reported by -s
-    assert min(psnrs.values()) >= 30.0, psnrs
+    assert min(psnrs.values()) >= 30.0, psnrs  # a training-quality floor (the module docstring), not a float bound
