@@ -11,7 +11,9 @@ environment; a forced count is used as it is, whatever the load.
 Free cores are read from Linux's ``/proc/stat`` (``procs_running``: threads runnable this instant, all
 processes) less this process's own runnable threads (``/proc/self/task/*/stat``), within the cores this
 process may use (affinity, and a cgroup ``cpu.max`` quota). Elsewhere (no ``/proc``) the 1-minute load
-average stands in. One reading takes well under a millisecond.
+average stands in. One reading takes well under a millisecond. In a container whose ``/proc/stat``
+counts the whole host's threads, every core looks busy and stages run on one thread (slower on an
+idle container, never the 30x collapse); ``--threads`` or ``OMP_NUM_THREADS`` then set the count.
 """
 
 from __future__ import annotations
