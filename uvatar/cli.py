@@ -33,24 +33,34 @@ def _setup_logging(verbose: bool) -> None:
 @app.command("body-demo")
 def body_demo(
     out: Path = typer.Option(..., "-o", "--out", help="Output folder (UVatar's files in it are replaced on success)."),
+    hair: str = typer.Option(None, "--hair", help="Hair to wear (e.g. bob02; see uvatar.assets.asset_names('hair'))."),
+    outfit: str = typer.Option(None, "--outfit", help="Outfit to wear (e.g. male_casualsuit03)."),
+    shoes: str = typer.Option(None, "--shoes", help="Shoes to wear (e.g. shoes01)."),
+    hat: str = typer.Option(None, "--hat", help="Hat to wear (fedora, fedora_cocked)."),
     overwrite: bool = typer.Option(False, "--overwrite", help=OVERWRITE_HELP),
     verbose: bool = typer.Option(False, "-v", "--verbose"),
 ) -> None:
-    """Write the canonical body (.obj with a UV checker, .ply by part) and its UV atlas by part (.png)."""
+    """Write the canonical body (.obj with a UV checker, .ply by part) and its UV atlas by part (.png);
+    with --hair/--outfit/--shoes/--hat also the body wearing them (dressed.ply, dressed_walk.ply,
+    dressed.png: front, side and back in the rest and a walking pose)."""
     _setup_logging(verbose)
+    from uvatar.assets import asset_info
     from uvatar.body.demo import write_body_demo
     from uvatar.body.model import load_body_model
     from uvatar.io.output_dir import check_output_dir
 
+    chosen = {"hair": hair, "outfit": outfit, "shoes": shoes, "hat": hat}
+    assets = [asset_info(name, kind).name for kind, name in chosen.items() if name]
     check_output_dir(out, overwrite=overwrite)
 
     start = time.perf_counter()
     typer.echo("loading the body model (the first run builds Anny's cache: about a minute)", err=True)
     body = load_body_model()
     typer.echo(f"body model ready in {time.perf_counter() - start:.1f} s", err=True)
-    report = write_body_demo(out, body, overwrite=overwrite)
+    report = write_body_demo(out, body, overwrite=overwrite, assets=assets)
     typer.echo(json.dumps(report, indent=2))
-    typer.echo(f"wrote {out}/ (body.obj + .mtl + texture, body.ply, tpose.ply, uv_parts.png, report.json)", err=True)
+    dressed = ", dressed.ply, dressed_walk.ply, dressed.png" if assets else ""
+    typer.echo(f"wrote {out}/ (body.obj + .mtl + texture, body.ply, tpose.ply, uv_parts.png{dressed}, report.json)", err=True)
 
 
 @app.command("track")
