@@ -39,6 +39,7 @@ __all__ = [
     "fit_asset",
     "fit_assets",
     "fit_asset_reference",
+    "fit_data",
     "hm08_points",
     "scale_factors",
     "hidden_body_faces",
@@ -196,6 +197,26 @@ def _hidden(data: AssetData, layout: _Layout) -> torch.Tensor:
     return rows[(rows >= 0) & (rows < layout.n_body)]
 
 
+def fit_data(data: AssetData, body, output, points: torch.Tensor | None = None):
+    """Fit stored (or hand-made) :class:`AssetData` to a body's first item.
+
+    Args:
+        data: the asset's bindings; body: :class:`~uvatar.body.model.BodyModel`;
+        output: ``body.forward(params)`` (:class:`~uvatar.body.model.BodyOutput`, item 0 is used);
+        points: :func:`hm08_points` of its rest vertices, if already computed.
+    Returns:
+        rest vertices ``(N, 3)``, posed vertices ``(N, 3)``, skin weights ``(N, J)``.
+    """
+    layout = _layout(body)
+    if points is None:
+        points = hm08_points(output.rest_vertices[:1].detach().float().cpu(), body)
+    rest_vertices = _fit_rest(data, points, layout)[0]
+    weights = _skin_weights(data, body, layout)
+    transforms = output.bone_transforms[:1].detach().float().cpu()
+    posed = linear_blend_skinning_dense(rest_vertices[None], weights, transforms)[0]
+    return rest_vertices, posed, weights
+
+
 # ---------------------------------------------------------------------------------------------- public
 def fit_assets(names: list[str], body, params, output=None) -> list[AssetMesh]:
     """Fit several assets to one body (the body is evaluated once).
@@ -215,15 +236,11 @@ def fit_assets(names: list[str], body, params, output=None) -> list[AssetMesh]:
         with torch.no_grad():
             output = body.forward(params)
     layout = _layout(body)
-    rest = output.rest_vertices[:1].detach().float().cpu()
-    points = hm08_points(rest, body)
-    transforms = output.bone_transforms[:1].detach().float().cpu()
+    points = hm08_points(output.rest_vertices[:1].detach().float().cpu(), body)
     meshes = []
     for info in infos:
         data = load_asset_data(info.name)
-        rest_vertices = _fit_rest(data, points, layout)[0]
-        weights = _skin_weights(data, body, layout)
-        posed = linear_blend_skinning_dense(rest_vertices[None], weights, transforms)[0]
+        rest_vertices, posed, weights = fit_data(data, body, output, points)
         meshes.append(
             AssetMesh(
                 name=info.name,
