@@ -57,7 +57,14 @@ def body_demo(
     typer.echo("loading the body model (the first run builds Anny's cache: about a minute)", err=True)
     body = load_body_model()
     typer.echo(f"body model ready in {time.perf_counter() - start:.1f} s", err=True)
-    report = write_body_demo(out, body, overwrite=overwrite, assets=assets)
+    extra = None
+    if assets:
+        import functools
+
+        from uvatar.assets.demo import write_dressed
+
+        extra = functools.partial(write_dressed, body=body, names=assets)
+    report = write_body_demo(out, body, overwrite=overwrite, extra=extra)
     typer.echo(json.dumps(report, indent=2))
     dressed = ", dressed.ply, dressed_walk.ply, dressed.png" if assets else ""
     typer.echo(f"wrote {out}/ (body.obj + .mtl + texture, body.ply, tpose.ply, uv_parts.png{dressed}, report.json)", err=True)

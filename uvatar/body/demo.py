@@ -6,11 +6,8 @@ Writes into the output folder:
   uv_parts.png                        the UV atlas (1024^2) coloured by part, empty texels dark grey
   tpose.ply                           the T-pose, vertex-coloured by part
   report.json                         counts, coverage, bounding box, timings
-and, when assets are chosen (hair, outfit, shoes, hat; :mod:`uvatar.assets`):
-  dressed.ply                         the body wearing them in the rest pose, coloured by kind (body faces the
-                                      assets hide are left out, as MakeHuman does)
-  dressed_walk.ply                    the same in a walking pose (the assets skinned with the body)
-  dressed.png                         front, side and back views: rest pose (top row), walking pose (bottom)
+and whatever ``extra`` writes (the CLI passes :func:`uvatar.assets.demo.write_dressed` for the body
+wearing chosen hair, outfit, shoes and hat; the body layer itself does not import the asset layer).
 """
 
 from __future__ import annotations
@@ -26,23 +23,13 @@ import torch
 from uvatar.body.parts import PART_NAMES, texel_parts
 from uvatar.io.atomic import atomic_dir
 
-__all__ = ["PART_COLORS", "KIND_COLORS", "checker_texture", "split_uv_seams", "demo_pose", "dressed_mesh", "write_body_demo"]
+__all__ = ["PART_COLORS", "checker_texture", "split_uv_seams", "demo_pose", "write_body_demo"]
 
 log = logging.getLogger(__name__)
 
 PART_COLORS = np.array(
     [[230, 180, 150], [70, 130, 180], [240, 200, 80], [220, 90, 90], [90, 170, 90], [150, 100, 190]], dtype=np.uint8
 )  # head, torso, arms, hands, legs, feet
-
-SKIN_COLOR = np.array([225, 180, 155], dtype=np.uint8)
-KIND_COLORS = {
-    "hair": np.array([90, 60, 35], dtype=np.uint8),
-    "outfit": np.array([70, 110, 170], dtype=np.uint8),
-    "shoes": np.array([50, 45, 45], dtype=np.uint8),
-    "hat": np.array([160, 40, 40], dtype=np.uint8),
-    "eyebrows": np.array([60, 40, 25], dtype=np.uint8),
-    "eyelashes": np.array([20, 20, 20], dtype=np.uint8),
-}
 
 
 def demo_pose(body, name: str = "walk"):
@@ -67,46 +54,6 @@ def demo_pose(body, name: str = "walk"):
     if name not in rotations:
         raise InputError(f"unknown demo pose {name!r}; known: {', '.join(rotations)}")
     return body.params_from_labels(rotations=rotations[name])
-
-
-def dressed_mesh(body, params, names: list[str]):
-    """The body wearing the named assets: ``vertices (V', 3)``, ``faces (F', 3)``, ``colors (V', 3)`` uint8
-    (skin, or :data:`KIND_COLORS` by asset kind) and the fitted :class:`~uvatar.assets.AssetMesh` list.
-    Body faces the assets hide are left out."""
-    from uvatar.assets import fit_assets, hidden_body_faces
-
-    with torch.no_grad():
-        out = body.forward(params)
-    meshes = fit_assets(names, body, params, output=out)
-    keep = ~hidden_body_faces(meshes, body)
-    vertices, faces, colors = [out.vertices[0].cpu()], [body.faces.cpu()[keep]], [np.tile(SKIN_COLOR, (body.n_vertices, 1))]
-    start = body.n_vertices
-    for mesh in meshes:
-        vertices.append(mesh.vertices)
-        faces.append(mesh.faces + start)
-        colors.append(np.tile(KIND_COLORS[mesh.kind], (len(mesh.vertices), 1)))
-        start += len(mesh.vertices)
-    return torch.cat(vertices), torch.cat(faces), np.concatenate(colors), meshes
-
-
-def _views(vertices: torch.Tensor, faces: torch.Tensor, colors: np.ndarray, size: int = 512) -> np.ndarray:
-    """``(size, 3 * size, 3)`` uint8: front, left side and back views of a coloured mesh (two-sided)."""
-    from uvatar.camera import Camera
-    from uvatar.render.mesh import render_mesh_colors
-
-    lo, hi = vertices.min(0).values, vertices.max(0).values
-    center = (lo + hi) / 2
-    distance = float(hi[2] - lo[2]) * 1.6 + 0.5
-    tiles = []
-    for direction in ([0.0, -1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 1.0, 0.0]):
-        eye = center + distance * torch.tensor(direction)
-        camera = Camera.look_at(eye, center, size, size, fov_y_deg=40.0)
-        image, _ = render_mesh_colors(
-            vertices, faces, camera, vertex_colors=torch.as_tensor(colors).float() / 255,
-            light="headlight", background=1.0, cull_backfaces=False,
-        )
-        tiles.append((image.numpy() * 255).astype(np.uint8))
-    return np.concatenate(tiles, 1)
 
 
 def checker_texture(size: int = 1024, squares: int = 32) -> np.ndarray:
@@ -136,10 +83,10 @@ def split_uv_seams(faces: torch.Tensor, uv_corners: torch.Tensor, face_uv_index:
     return source_vertex, inverse.reshape(-1, 3), uv
 
 
-def write_body_demo(out_dir: str | Path, body, overwrite: bool = False, assets: list[str] | None = None) -> dict:
+def write_body_demo(out_dir: str | Path, body, overwrite: bool = False, extra=None) -> dict:
     """Write the files listed in the module docstring into ``out_dir`` (:func:`~uvatar.io.atomic.atomic_dir`;
-    a non-empty folder UVatar did not write needs ``overwrite``). ``assets``: catalogue names to wear
-    (:func:`uvatar.assets.asset_names`); unknown names raise :class:`~uvatar.errors.InputError` first."""
+    a non-empty folder UVatar did not write needs ``overwrite``). ``extra(folder) -> dict``, if given,
+    writes more files into the same (temporary) folder; its dict is merged into the report."""
     import trimesh
     from PIL import Image
 
@@ -158,9 +105,6 @@ def write_body_demo(out_dir: str | Path, body, overwrite: bool = False, assets: 
     vertex_part[faces.reshape(-1)] = parts.repeat_interleave(3)
     vertex_colors = PART_COLORS[vertex_part.numpy()]
     tpose = body.forward(body.tpose_params()).vertices[0].detach().cpu()
-    dressed = {}
-    for pose in ("rest", "walk") if assets else ():
-        dressed[pose] = dressed_mesh(body, demo_pose(body, pose), list(assets))
 
     with atomic_dir(out_dir, overwrite=overwrite) as tmp:
         checker = Image.fromarray(checker_texture())
@@ -178,12 +122,7 @@ def write_body_demo(out_dir: str | Path, body, overwrite: bool = False, assets: 
         trimesh.Trimesh(rest.numpy(), faces.numpy(), vertex_colors=vertex_colors, process=False).export(tmp / "body.ply")
         trimesh.Trimesh(tpose.numpy(), faces.numpy(), vertex_colors=vertex_colors, process=False).export(tmp / "tpose.ply")
         Image.fromarray(atlas).save(tmp / "uv_parts.png")
-        for pose, (vertices, dressed_faces, colors, _) in dressed.items():
-            name = "dressed.ply" if pose == "rest" else f"dressed_{pose}.ply"
-            trimesh.Trimesh(vertices.numpy(), dressed_faces.numpy(), vertex_colors=colors, process=False).export(tmp / name)
-        if dressed:
-            rows = [_views(*dressed[pose][:3]) for pose in ("rest", "walk")]
-            Image.fromarray(np.concatenate(rows, 0)).save(tmp / "dressed.png")
+        extra_report = extra(tmp) if extra is not None else {}
         report = {
             "vertices": int(len(rest)),
             "faces": int(len(faces)),
@@ -193,11 +132,7 @@ def write_body_demo(out_dir: str | Path, body, overwrite: bool = False, assets: 
             "rest_bbox_m": [rest.min(0).values.tolist(), rest.max(0).values.tolist()],
             "seconds": round(time.perf_counter() - start, 3),
         }
-        if dressed:
-            report["assets"] = {
-                mesh.name: {"kind": mesh.kind, "vertices": len(mesh.vertices), "hidden_body_vertices": len(mesh.hidden_body_vertices)}
-                for mesh in dressed["rest"][3]
-            }
+        report.update(extra_report)
         (tmp / "report.json").write_text(json.dumps(report, indent=2))
     log.info("wrote body demo to %s", out_dir)
     return report
