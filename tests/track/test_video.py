@@ -133,3 +133,52 @@ def test_synthetic_turn_is_tracked_with_one_shape_bounded_error_and_no_side_swap
     truth_j = 1000 * joint_jitter(truth_rel[index])
     # mm/frame^2: measured 33.4 against the truth's own 10.1 (the swinging arms); bound with ~50% margin on the excess
     assert fitted_j < truth_j + 35.0, (fitted_j, truth_j)
+
+
+def test_anchor_frame_keeps_the_given_fit_and_the_track_starts_from_it(body, monkeypatch):
+    """With ``anchor``, the first frame is the given fit exactly (e.g. an avatar's photo fit of it) and the
+    next frame is refined from it, not re-initialised; stub detections project a known body."""
+    import uvatar.detect
+    from uvatar.track.fit import photo_camera
+    from uvatar.track.video import track_video
+
+    width, height = 480, 640
+    camera = photo_camera(width, height)
+    truth = body.default_params(1)
+    truth.translation[0] = torch.tensor([0.0, 3.0, -0.1])
+    truth.rotvecs[0, 0] = torch.tensor([0.0, 0.0, 0.3])
+
+    class StubDetector:  # stands in for MediaPipe: the truth body's landmarks, all visible
+        def __init__(self, max_side):
+            pass
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def __call__(self, frame):
+            with torch.no_grad():
+                out = body.forward(truth)
+                pixels, _ = camera.project(body.keypoints.mediapipe33(out.vertices, out.bone_poses)[0])
+            points = pixels.numpy().astype(np.float32)
+            lo, hi = points.min(0), points.max(0)
+            return Detections(image_size=(width, height), body=points, body_z=np.zeros(33, np.float32), body_visibility=np.ones(33, np.float32),
+                              body_in_frame=np.ones(33, bool), box=np.concatenate([lo, hi]).astype(np.float32))  # fmt: skip
+
+    monkeypatch.setattr(uvatar.detect, "VideoDetector", StubDetector)
+    anchor = truth.detach()
+    anchor.rotvecs[0, 0, 2] += 0.15  # a fit a little off the landmarks: kept as given on its own frame
+    frames = [np.zeros((height, width, 3), np.uint8)] * 3
+    tracked = list(track_video(iter(frames), body, VideoTrackConfig(regime="half", shape_window=1), anchor=anchor))
+    assert torch.equal(tracked[0].fit.params.rotvecs, anchor.rotvecs) and torch.equal(tracked[0].fit.params.translation, anchor.translation)
+    assert torch.equal(tracked[0].fit.params.phenotypes, anchor.phenotypes)  # the anchor's shape held
+    assert not any(f.reinit for f in tracked)
+    # the next frames move from the anchor (0.45 rad) towards the landmarks' yaw (0.3 rad)
+    yaws = [float(f.fit.params.rotvecs[0, 0, 2]) for f in tracked]
+    assert 0.3 - 0.02 < yaws[2] < yaws[1] < yaws[0], yaws
+    from uvatar.errors import InputError
+
+    with pytest.raises(InputError, match="anchor"):
+        list(track_video(iter(frames), body, VideoTrackConfig(regime="half", shape_window=1), anchor=body.default_params(2)))

@@ -163,6 +163,7 @@ def track_video(
     config: VideoTrackConfig = VideoTrackConfig(),
     on_detection: Callable[[int, Detections | None], None] | None = None,
     shape: torch.Tensor | None = None,
+    anchor: BodyParams | None = None,
 ) -> Iterator[TrackedFrame]:
     """Track the person through ``frames`` (module doc); yields one :class:`TrackedFrame` per frame, in order.
 
@@ -172,6 +173,10 @@ def track_video(
         on_detection: called with ``(index, det)`` right after each frame's detection, mask included
             (e.g. to save masks without keeping them).
         shape: ``(1, 6)`` phenotypes to hold instead of fitting the clip's (e.g. an avatar's own shape).
+        anchor: body parameters (batch 1) of the FIRST frame, e.g. the photo fit an avatar was built
+            from: that frame is yielded with them unchanged and the track warm-starts from them, so the
+            clip is registered to that fit (its shape is held when ``shape`` is None). To anchor a
+            frame inside a clip, track from it forwards and, over the reversed frames, backwards.
     Raises:
         InputError: bad options, or frames of different sizes.
     """
@@ -180,6 +185,12 @@ def track_video(
 
     config.validate()
     body = body or load_body_model()
+    if anchor is not None:
+        anchor = anchor.detach()
+        if anchor.rotvecs.shape != (1, body.n_bones, 3) or anchor.translation.shape != (1, 3):
+            raise InputError(f"anchor must be one body's parameters ({body.n_bones} bone rotations and a translation); got rotvecs {tuple(anchor.rotvecs.shape)}")
+        if shape is None:
+            shape = anchor.phenotypes
     iterator = iter(enumerate(frames))
     with VideoDetector(max_side=config.detect_side) as detector:
 
@@ -200,6 +211,7 @@ def track_video(
         if not held:
             return
         tracker = _ClipTracker(body, config, *_clip_shape(body, [(i, d) for i, d, _, _ in held], config, shape))
+        tracker.anchor = anchor
         for index, det, wall, cpu in held:
             yield tracker.step(index, det, wall, cpu)
         held.clear()
@@ -263,6 +275,7 @@ class _ClipTracker:
         self.shape_fits = shape_fits
         self.fitter = None
         self.history: list[BodyParams] = []  # the last two frames' parameters (root rotvec unwrapped)
+        self.anchor: BodyParams | None = None  # the first frame's parameters, given (used once)
         self._last_yaw: float | None = None  # for unwrapping the reported yaw
 
     # -- geometry helpers -----------------------------------------------------------------------------
@@ -330,12 +343,15 @@ class _ClipTracker:
     def _step(self, index: int, det: Detections | None) -> TrackedFrame:
         from uvatar.track.fit import _Fitter
 
+        anchored, self.anchor = self.anchor, None  # only for the first frame
         if det is None:
+            if anchored is not None:
+                log.warning("frame %d: nobody found in the anchor frame; the track starts without its fit", index)
             if self.history:  # no velocity across a gap
                 self.history = self.history[-1:]
             return TrackedFrame(index, None, None)
         fit_det = dataclasses.replace(det, mask=None) if det.mask is not None else det  # no silhouette term per frame
-        pred = self._predict()
+        pred = anchored.detach() if anchored is not None else self._predict()
         swapped, away = False, False
         if pred is not None:
             with torch.no_grad():
@@ -354,13 +370,15 @@ class _ClipTracker:
             self.fitter = _Fitter(self.body, fit_det, self.regime, self.fit_config)
         else:
             self.fitter.retarget(fit_det)
-        reinit = pred is None or error > self.config.reinit_error
-        if reinit:
+        reinit = anchored is None and (pred is None or error > self.config.reinit_error)
+        if anchored is not None:  # the given fit of this frame, as it is
+            params, history = anchored.detach(), []
+        elif reinit:
             params, history = self._reinit(pred), []
         else:
             params, history = self._refine(pred), self.history
         params.phenotypes = self.shape.clone()
-        if pred is not None:  # keep the root's rotation vector continuous with the previous frame's
+        if pred is not None and self.history:  # keep the root's rotation vector continuous with the previous frame's
             params.rotvecs[0, 0] = _nearest_rotvec(params.rotvecs[0, 0], self.history[-1].rotvecs[0, 0])
         self.history = (history + [params.detach()])[-2:]
         fit = self._proxy_fit(params, fit_det, swapped, reinit)
