@@ -11,8 +11,10 @@ Here the fast-vs-reference tests re-run in a subprocess with the libraries force
 - ``LP_NATIVE_VECTOR_WIDTH``: Mesa llvmpipe's SIMD width for the GL rasterizer (128 instead of 256).
 
 With the old fixed bound, the "generic" run fails test_anny_body_orbit_non_square[0-2] on this Intel
-machine with the EPYC's 2e-4 (checked by hand). Cost: about 5 s per configuration on 2 idle cores, up to 22 s
-when other jobs hold them.
+machine with the EPYC's 2e-4 (checked by hand; MKL_ENABLE_INSTRUCTIONS=SSE4_2 or OPENBLAS_CORETYPE=Prescott
+alone suffice, ATEN_CPU_CAPABILITY and LP_NATIVE_VECTOR_WIDTH alone do not). Cost, measured: 38 tests,
+about 5 s per configuration (Python start, Anny and GL setup included) on 2 quiet cores; 15-45 s were seen
+while other jobs held the cores (torch's scalar kernels make the brute-force reference the slowest part).
 """
 
 from __future__ import annotations
@@ -30,7 +32,11 @@ FILES = [
     "tests/render/test_mesh_backends.py",  # moderngl (GL) against the torch rasterizer
     "tests/render/test_mesh_raster.py",  # both rasterizers against closed forms
     "tests/render/test_gaussians_kernels.py",  # fast chunk kernels against their plain twin
-    "tests/render/test_gaussians.py",  # tile renderer against the brute-force reference
+    # tile renderer against the brute-force reference (its closed-form and API tests are left out: not
+    # numeric comparisons of two implementations)
+    "tests/render/test_gaussians.py::test_tiles_match_reference_on_dense_random_scenes",
+    "tests/render/test_gaussians.py::test_tiles_match_reference_with_sh_colours",
+    "tests/render/test_gaussians.py::test_gradients_match_reference_float64",
 ]
 CONFIGS = {
     # torch scalar kernels + MKL without AVX/FMA, numpy's OpenBLAS as detected, llvmpipe at 128 bits
@@ -57,7 +63,10 @@ def test_backend_agreement_holds_on_other_cpu_code_paths(name):
     if name == "avx2" and "avx2" not in _cpu_flags():
         pytest.skip("this CPU has no AVX2")
     env = {**os.environ, **CONFIGS[name], GUARD: "1"}
-    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *FILES]
+    # float32 cases only ("dtype1" is float64, whose rounding is far below every bound) and one of the two
+    # dense scenes: the brute-force reference takes 2 s per scene on torch's scalar kernels
+    select = "not dtype1 and not 1-0.8"
+    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-k", select, *FILES]
     result = subprocess.run(cmd, check=False, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
     tail = "\n".join((result.stdout + result.stderr).splitlines()[-40:])
     assert result.returncode == 0, f"{name} {CONFIGS[name]}:\n{tail}"
