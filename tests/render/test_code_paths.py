@@ -1,8 +1,8 @@
 """Guard: the numeric backend-agreement tests also hold on the CPU code paths other machines take (issue 13).
 
 A tolerance that only holds for the SIMD kernels of the machine it was written on fails elsewhere: the mesh
-test's fixed 1e-4 failed on an AVX-512 AMD EPYC because torch's MKL and numpy's OpenBLAS rounded the
-vertex projection differently there, while on the Intel machine that wrote it they agree bit for bit.
+test's fixed 1e-4 failed on an AVX-512 AMD EPYC, where (as reproduced below) torch's MKL and numpy's OpenBLAS
+can round the vertex projection differently, while on the Intel machine that wrote it they agree bit for bit.
 Here the fast-vs-reference tests re-run in a subprocess with the libraries forced onto other code paths:
 
 - ``ATEN_CPU_CAPABILITY``: torch's vectorised kernels (``default`` = scalar, ``avx2``);
@@ -11,7 +11,7 @@ Here the fast-vs-reference tests re-run in a subprocess with the libraries force
 - ``LP_NATIVE_VECTOR_WIDTH``: Mesa llvmpipe's SIMD width for the GL rasterizer (128 instead of 256).
 
 With the old fixed bound, the "generic" run fails test_anny_body_orbit_non_square[0-2] on this Intel
-machine with the EPYC's 2e-4 (checked by hand; MKL_ENABLE_INSTRUCTIONS=SSE4_2 or OPENBLAS_CORETYPE=Prescott
+machine with the EPYC's 2e-4 (checked by hand: the same 2e-4..3e-4; MKL_ENABLE_INSTRUCTIONS=SSE4_2 or OPENBLAS_CORETYPE=Prescott
 alone suffice, ATEN_CPU_CAPABILITY and LP_NATIVE_VECTOR_WIDTH alone do not). Cost, measured: 38 tests,
 about 5 s per configuration (Python start, Anny and GL setup included) on 2 quiet cores; 15-45 s were seen
 while other jobs held the cores (torch's scalar kernels make the brute-force reference the slowest part).
