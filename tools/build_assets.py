@@ -46,8 +46,8 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from uvatar.body.skinning import bound_points_to_world, world_points_to_bound  # noqa: E402
-from uvatar.io.atomic import atomic_path, atomic_write_text  # noqa: E402
+from uvatar.body.skinning import bound_points_to_world, world_points_to_bound
+from uvatar.io.atomic import atomic_path, atomic_write_text
 
 log = logging.getLogger("build_assets")
 
@@ -154,10 +154,11 @@ def read_base_obj(path: Path) -> np.ndarray:
 def read_target(path: Path, n: int) -> np.ndarray:
     """``(n, 3)`` displacements (MakeHuman units) of a gzipped ``.target`` file."""
     out = np.zeros((n, 3))
-    for line in gzip.open(path, "rt"):
-        words = line.split()
-        if words and not words[0].startswith("#"):
-            out[int(words[0])] = [float(w) for w in words[1:4]]
+    with gzip.open(path, "rt") as lines:
+        for line in lines:
+            words = line.split()
+            if words and not words[0].startswith("#"):
+                out[int(words[0])] = [float(w) for w in words[1:4]]
     return out
 
 
@@ -357,9 +358,9 @@ def main(argv=None) -> int:
             "tags": clo["tags"],
             "z_depth": int(clo.get("z_depth", 50)),
             "scales": [list(s) for s in clo["scales"]],
-            "vertices": int(len(refs)),
-            "faces": int(len(faces)),
-            "deletes_body_vertices": int(len(set(clo["delete_verts"]))),
+            "vertices": len(refs),
+            "faces": len(faces),
+            "deletes_body_vertices": len(set(clo["delete_verts"])),
         }
         # the file's own vertices are the asset fitted to hm08's base mesh: check the reading
         scale = np.array([abs(base_mh[i1, n] - base_mh[i2, n]) / den for n, (i1, i2, den) in enumerate(clo["scales"])])

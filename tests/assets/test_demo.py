@@ -30,7 +30,7 @@ def test_body_demo_wears_assets(tmp_path, body):
 def test_body_demo_refuses_unknown_assets_in_one_line(tmp_path):
     result = subprocess.run(
         [sys.executable, "-m", "uvatar.cli", "body-demo", "-o", str(tmp_path / "x"), "--outfit", "bob02"],
-        capture_output=True, text=True, timeout=300,
+        capture_output=True, text=True, timeout=300, check=False,
     )
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()

@@ -16,7 +16,7 @@ from uvatar.assets import fit_asset, fit_asset_reference, fit_assets, hidden_bod
 from uvatar.assets.fit import fit_data
 from uvatar.assets.store import load_asset_data
 from uvatar.body.demo import demo_pose
-from uvatar.body.skinning import linear_blend_skinning_dense, vertex_normals
+from uvatar.body.skinning import vertex_normals
 from uvatar.errors import InputError
 
 

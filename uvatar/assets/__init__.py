@@ -16,17 +16,23 @@ for the maths.
 """
 
 from uvatar.assets.catalogue import KINDS, AssetInfo, asset_info, asset_names, catalogue
-from uvatar.assets.fit import AssetMesh, fit_asset, fit_asset_reference, fit_assets, hidden_body_faces
+from uvatar.assets.fit import (
+    AssetMesh,
+    fit_asset,
+    fit_asset_reference,
+    fit_assets,
+    hidden_body_faces,
+)
 
 __all__ = [
     "KINDS",
     "AssetInfo",
     "AssetMesh",
-    "catalogue",
     "asset_info",
     "asset_names",
+    "catalogue",
     "fit_asset",
-    "fit_assets",
     "fit_asset_reference",
+    "fit_assets",
     "hidden_body_faces",
 ]

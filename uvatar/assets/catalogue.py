@@ -13,7 +13,7 @@ from pathlib import Path
 
 from uvatar.errors import InputError
 
-__all__ = ["KINDS", "AssetInfo", "DATA_DIR", "catalogue", "asset_info", "asset_names"]
+__all__ = ["DATA_DIR", "KINDS", "AssetInfo", "asset_info", "asset_names", "catalogue"]
 
 DATA_DIR = Path(__file__).resolve().parents[1] / "data" / "assets"
 KINDS: tuple[str, ...] = ("hair", "outfit", "shoes", "hat", "eyebrows", "eyelashes")

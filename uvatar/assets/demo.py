@@ -19,7 +19,7 @@ from uvatar.body.demo import demo_pose
 from uvatar.camera import Camera
 from uvatar.render.mesh import render_mesh_colors
 
-__all__ = ["SKIN_COLOR", "KIND_COLORS", "dressed_mesh", "render_views", "write_dressed"]
+__all__ = ["KIND_COLORS", "SKIN_COLOR", "dressed_mesh", "render_views", "write_dressed"]
 
 SKIN_COLOR = np.array([225, 180, 155], dtype=np.uint8)
 KIND_COLORS = {

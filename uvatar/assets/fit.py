@@ -35,15 +35,15 @@ from uvatar.body.skinning import bound_points_to_world, linear_blend_skinning_de
 from uvatar.errors import InputError
 
 __all__ = [
+    "MH_AXES_IN_ANNY",
     "AssetMesh",
     "fit_asset",
-    "fit_assets",
     "fit_asset_reference",
+    "fit_assets",
     "fit_data",
+    "hidden_body_faces",
     "hm08_points",
     "scale_factors",
-    "hidden_body_faces",
-    "MH_AXES_IN_ANNY",
 ]
 
 MH_UNIT_M = 0.1  # one MakeHuman unit (decimetre) in metres
