@@ -34,3 +34,13 @@ def test_stages_do_not_reach_back():
     for later in ("train", "eval", "reconstruct", "app", "cli"):
         for stage in ("model", "dualuv", "track", "detect", "encode", "render", "body", "avatar"):
             assert later not in edges.get(stage, set()), f"{stage} imports {later}"
+
+
+def test_test_file_names_are_unique():
+    """pytest's default import mode imports test files by base name: two test_x.py in different folders
+    stop the whole run at collection."""
+    tests = Path(__file__).resolve().parent
+    names: dict[str, list[str]] = {}
+    for path in tests.rglob("test_*.py"):
+        names.setdefault(path.name, []).append(str(path.parent.relative_to(tests)))
+    assert {name: dirs for name, dirs in names.items() if len(dirs) > 1} == {}
