@@ -182,3 +182,25 @@ def test_anchor_frame_keeps_the_given_fit_and_the_track_starts_from_it(body, mon
 
     with pytest.raises(InputError, match="anchor"):
         list(track_video(iter(frames), body, VideoTrackConfig(regime="half", shape_window=1), anchor=body.default_params(2)))
+
+
+def test_subset_skinning_gives_the_full_bodys_landmarks_and_face_points(body):
+    """The per-frame fit skins only the vertices its terms read: its landmarks and face points are the
+    full forward pass's, bit for bit (the same rows of the same products)."""
+    from uvatar.body.face_map import face_points, load_face_correspondence
+    from uvatar.track.video import _SubsetBody
+
+    generator = torch.Generator().manual_seed(1)
+    params = body.default_params(1)
+    params.phenotypes = torch.rand(1, 6, generator=generator)
+    params.rotvecs = 0.3 * torch.randn(params.rotvecs.shape, generator=generator)
+    params.translation = torch.tensor([[0.1, 3.0, 0.2]])
+    params.facial = 0.5 * torch.rand(1, 52, generator=generator)
+    rest = body.rest_state(params.phenotypes)
+    subset = _SubsetBody(body, rest, with_face=True)
+    assert len(subset.index) < body.n_vertices
+    full = body.forward_from_rest(params, rest)
+    vertices, bone_poses = subset.forward(params)
+    corr = load_face_correspondence()
+    assert torch.equal(body.keypoints.mediapipe33(vertices, bone_poses), body.keypoints.mediapipe33(full.vertices, full.bone_poses))
+    assert torch.equal(face_points(vertices, body.faces, corr), face_points(full.vertices, body.faces, corr))
