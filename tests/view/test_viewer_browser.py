@@ -1,4 +1,6 @@
-"""``uvatar view`` end to end: serve a small avatar, open it in headless Chromium, look at the pixels.
+"""``uvatar view`` of a 3DGS .ply end to end (the viser path; an avatar goes to the web player, tested in
+tests/export/test_web_browser.py and tests/view/test_web_server.py): serve a small avatar's .ply, open
+it in headless Chromium, look at the pixels.
 
 Needs Debian's chromium (``apt-get install -y --no-install-recommends chromium``; ``make test`` installs
 it when run as root); skipped with the reason when no Chromium is found. WebGL runs on SwiftShader.
@@ -62,8 +64,8 @@ def _wait_for_http(url: str, process, timeout: float = 60.0) -> None:
 
 def test_viewer_shows_the_avatar_in_chromium(tmp_path, body):
     chromium = _chromium()
-    avatar_path = tmp_path / "avatar.uvatar"
-    small_avatar(body, n=4000, shell=0).save(avatar_path)
+    avatar_path = tmp_path / "avatar.ply"
+    small_avatar(body, n=4000, shell=0).export_ply(avatar_path, body)
     port = _free_port()
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     server = subprocess.Popen(
