@@ -33,7 +33,8 @@ def test_bin_rows_by_tracked_yaw_with_known_turn_fallback():
         row["bin"] = angle_bin(row["yaw_from_source_deg"] if row["yaw_from_source_deg"] is not None else row["known_turn_deg"])
     table = format_table({"bins": bin_rows(rows), "rows": rows, "decoder": "projection", "source": 0, "frames": 24,
                           "input_view_psnr": 25.0, "source_via_tracker": None, "posed_by": "tracked fit", "binned_by": "tracked yaw"})
-    assert "| 135 | 0 | - | - | - |" in table
+    assert "| 135 (tracked yaw) | 0 | - | - | - |" in table
+    assert [b["frames"] for b in bin_rows(rows, "known")] == [1, 3, 0, 0, 1]
 
 
 def test_masked_stlpips_ignores_what_is_outside_the_mask():

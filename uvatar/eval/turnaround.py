@@ -13,7 +13,8 @@
 4. Frames are binned by the angle of the person from the source frame: the tracker's fitted turn
    (``yaw_from_source_deg``), wrapped to [-180, 180], to the nearest of 0 (front), 45, 90, 135 and 180
    degrees by its absolute value (:func:`angle_bin`); rows also carry the known turn of a uniform full
-   circle (``known_turn_deg``: 360 / frames a frame) to check the tracker's angle against.
+   circle (``known_turn_deg``: 360 / frames a frame), and the same bins by that angle are given too
+   (``bins_known_turn``): the tracker's turn can fall short of the true one at the back.
 
 Writes ``OUT/turnaround.json`` (rows, bins), ``OUT/turnaround.md`` (the table) and ``OUT/turnaround.png``
 (per bin, one frame: target | avatar).
@@ -51,18 +52,19 @@ def angle_bin(angle_deg: float) -> int:
     return min(BINS, key=lambda b: (abs(a - b), b))
 
 
-def _angle(row: dict) -> float | None:
+def _angle(row: dict, by: str = "tracked") -> float | None:
     yaw = row.get("yaw_from_source_deg")
-    return row.get("known_turn_deg") if yaw is None else yaw
+    return row.get("known_turn_deg") if yaw is None or by == "known" else yaw
 
 
-def bin_rows(rows: list[dict]) -> list[dict]:
-    """Mean PSNR / SSIM / ST-LPIPS per angle bin of rows with ``yaw_from_source_deg`` (or, where that
-    is None, ``known_turn_deg``); one dict per bin of :data:`BINS`: ``bin``, ``frames`` (count),
-    ``frame_ids`` and the metric means (None for an empty bin or a metric no row has)."""
+def bin_rows(rows: list[dict], by: str = "tracked") -> list[dict]:
+    """Mean PSNR / SSIM / ST-LPIPS per angle bin of rows; ``by``: "tracked" (``yaw_from_source_deg``,
+    or ``known_turn_deg`` where that is None) or "known" (``known_turn_deg``). One dict per bin of
+    :data:`BINS`: ``bin``, ``frames`` (count), ``frame_ids`` and the metric means (None for an empty
+    bin or a metric no row has)."""
     out = []
     for b in BINS:
-        members = [r for r in rows if _angle(r) is not None and angle_bin(_angle(r)) == b]
+        members = [r for r in rows if _angle(r, by) is not None and angle_bin(_angle(r, by)) == b]
         entry = {"bin": b, "frames": len(members), "frame_ids": [r["frame"] for r in members]}
         for key in METRICS:
             values = [r[key] for r in members if r.get(key) is not None and not math.isnan(r[key])]
@@ -190,7 +192,7 @@ def run_turnaround(video: str | Path, out_dir: str | Path, source: int | None = 
               "posed_by": "tracked fit (video tracker anchored at the source frame on the avatar's own fit; uvatar.eval.reenact._track_clip)",
               "binned_by": "tracked yaw from the source frame (the known uniform turn where the tracker gave none)",
               "input_view_psnr": report.get("input_view_psnr_in_mask"), "source_via_tracker": via_tracker,
-              "rows": rows, "bins": bin_rows(rows)}  # fmt: skip
+              "rows": rows, "bins": bin_rows(rows), "bins_known_turn": bin_rows(rows, "known")}  # fmt: skip
     atomic_write_text(out_dir / "turnaround.json", json.dumps(result, indent=1))
     atomic_write_text(out_dir / "turnaround.md", format_table(result) + "\n")
     if pictures:
@@ -203,10 +205,13 @@ def _fmt(value, digits: int) -> str:
 
 
 def format_table(result: dict) -> str:
-    """Markdown: one line per angle bin (frames, PSNR, SSIM, ST-LPIPS), then the frames' own angles."""
+    """Markdown: one line per angle bin (frames, PSNR, SSIM, ST-LPIPS) by the tracked and, where the
+    result has them, the known-turn angles; then the frames' own angles."""
     lines = ["| angle from source | frames | PSNR in mask (dB) | SSIM | ST-LPIPS |", "|---|---|---|---|---|"]
-    for b in result["bins"]:
-        lines.append(f"| {b['bin']} | {b['frames']} | {_fmt(b['psnr'], 2)} | {_fmt(b['ssim'], 3)} | {_fmt(b['stlpips'], 3)} |")
+    tables = [("tracked yaw", result["bins"])] + ([("known turn", result["bins_known_turn"])] if result.get("bins_known_turn") else [])
+    for name, bins in tables:
+        for b in bins:
+            lines.append(f"| {b['bin']} ({name}) | {b['frames']} | {_fmt(b['psnr'], 2)} | {_fmt(b['ssim'], 3)} | {_fmt(b['stlpips'], 3)} |")
     via = result.get("source_via_tracker") or {}
     lines.append(
         f"\ndecoder {result['decoder']}; source frame {result['source']} of {result['frames']} (input-view PSNR "
