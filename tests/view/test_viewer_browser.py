@@ -7,7 +7,6 @@ it when run as root); skipped with the reason when no Chromium is found. WebGL r
 """
 
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -15,21 +14,10 @@ import time
 import urllib.request
 
 import numpy as np
-import pytest
 from PIL import Image
 
 from avatar_helpers import small_avatar
-
-_CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
-
-
-def _chromium() -> str:
-    for name in _CHROMIUM_NAMES:
-        found = shutil.which(name)
-        if found:
-            return found
-    pytest.skip("no Chromium found (apt-get install -y --no-install-recommends chromium); the browser check needs it")
-
+from chromium_helper import chromium_path
 
 def _free_port() -> int:
     with socket.socket() as sock:
@@ -63,7 +51,7 @@ def _wait_for_http(url: str, process, timeout: float = 60.0) -> None:
 
 
 def test_viewer_shows_the_avatar_in_chromium(tmp_path, body):
-    chromium = _chromium()
+    chromium = chromium_path()
     avatar_path = tmp_path / "avatar.ply"
     small_avatar(body, n=4000, shell=0).export_ply(avatar_path, body)
     port = _free_port()
