@@ -19,6 +19,7 @@ from PIL import Image
 from avatar_helpers import small_avatar
 from chromium_helper import chromium_path
 
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
