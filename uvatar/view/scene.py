@@ -14,7 +14,7 @@ import torch
 
 from uvatar.errors import InputError
 
-__all__ = ["SplatFrame", "ViewerScene", "PROCEDURAL", "motion_names", "load_scene", "covariances_from_rotations", "display_scale"]
+__all__ = ["SplatFrame", "ViewerScene", "PROCEDURAL", "motion_names", "load_scene", "load_avatar", "covariances_from_rotations", "display_scale"]
 
 
 @dataclass
@@ -159,6 +159,22 @@ def _choose(n: int, max_gaussians: int) -> torch.Tensor | None:
     return torch.randperm(n, generator=gen)[:max_gaussians].sort().values
 
 
+def load_avatar(path: str | Path, max_gaussians: int = 0, body=None):
+    """``(avatar, body)``: the ``.uvatar`` at ``path`` with at most ``max_gaussians`` Gaussians (0 = all; a
+    fixed random subset), and the body model (loaded when ``body`` is None)."""
+    from uvatar.avatar import Avatar
+
+    avatar = Avatar.load(path)
+    keep = _choose(len(avatar), max_gaussians)
+    if keep is not None:
+        avatar = _subset(avatar, keep)
+    if body is None:
+        from uvatar.body.model import load_body_model
+
+        body = load_body_model()
+    return avatar, body
+
+
 def load_scene(path: str | Path, max_gaussians: int = 0, motion: str | None = None, body=None) -> ViewerScene:
     """Load a ``.uvatar`` (posable; shown in its reference pose, ``motion`` loaded when given) or a 3DGS
     ``.ply`` (still); keep at most ``max_gaussians`` Gaussians (0 = all; a fixed random subset)."""
@@ -190,16 +206,7 @@ def load_scene(path: str | Path, max_gaussians: int = 0, motion: str | None = No
         return ViewerScene(frame)
     if suffix != ".uvatar":
         raise InputError(f"{path} is neither a .uvatar nor a .ply; pass an avatar.uvatar or a 3DGS .ply")
-    from uvatar.avatar import Avatar
-
-    avatar = Avatar.load(path)
-    keep = _choose(len(avatar), max_gaussians)
-    if keep is not None:
-        avatar = _subset(avatar, keep)
-    if body is None:
-        from uvatar.body.model import load_body_model
-
-        body = load_body_model()
+    avatar, body = load_avatar(path, max_gaussians, body)
     scene = ViewerScene(None, avatar=avatar, body=body)
     with torch.no_grad():
         scene._static = scene._avatar_frame(body.forward(avatar.params(body)).vertices[0])

@@ -75,18 +75,10 @@ class WebServer:
 
 def start_web_server(path: str | Path, host: str = "127.0.0.1", port: int = 8080, max_gaussians: int = 0, motion: str | None = None, body=None) -> WebServer:
     """Export the avatar ``path`` into a temporary folder and serve it (returns at once; :meth:`WebServer.stop`)."""
-    from uvatar.avatar import Avatar
     from uvatar.export.web import write_web_player
-    from uvatar.view.scene import _choose, _subset
+    from uvatar.view.scene import load_avatar
 
-    avatar = Avatar.load(path)
-    keep = _choose(len(avatar), max_gaussians)
-    if keep is not None:
-        avatar = _subset(avatar, keep)
-    if body is None:
-        from uvatar.body.model import load_body_model
-
-        body = load_body_model()
+    avatar, body = load_avatar(path, max_gaussians, body)
     tmp = Path(tempfile.mkdtemp(prefix="uvatar-view-"))
     try:
         summary = write_web_player(path, tmp / "site", avatar, body, motion=motion)
