@@ -48,6 +48,7 @@ import numpy as np
 import torch
 
 from uvatar.errors import InputError
+from uvatar.quaternions import rotmat_to_wxyz, wxyz_to_xyzw
 
 __all__ = [
     "GAUSSIANS_FORMAT",
@@ -141,7 +142,7 @@ def web_gaussians(avatar, body) -> WebGaussians:
     posed = avatar.on_vertices(vertices, body.faces)
     bones, weights = gaussian_skin_weights(body, avatar.face_index, avatar.barycentrics)
     quats = posed.quats_wxyz
-    quats = torch.nn.functional.normalize(torch.cat([quats[:, 1:], quats[:, :1]], 1), dim=1)
+    quats = torch.nn.functional.normalize(wxyz_to_xyzw(quats), dim=1)
     return WebGaussians(
         means=posed.means.float().numpy(),
         quats_xyzw=quats.float().numpy(),
@@ -315,8 +316,7 @@ def skin_gaussians(g: WebGaussians, transforms: np.ndarray):
     cov = a @ cov @ a.transpose(0, 2, 1)
     values, vectors = np.linalg.eigh(cov)
     vectors = vectors * np.where(np.linalg.det(vectors) < 0, -1.0, 1.0)[:, None, None]
-    quats = roma.rotmat_to_unitquat(torch.from_numpy(vectors))  # XYZW
-    quats = torch.cat([quats[:, 3:], quats[:, :3]], 1)
+    quats = rotmat_to_wxyz(torch.from_numpy(vectors))
     return PosedGaussians(
         means=torch.from_numpy(means).float(),
         quats_wxyz=quats.float(),

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from uvatar.errors import InputError
+from uvatar.quaternions import wxyz_to_rotmat, wxyz_to_xyzw
 
 __all__ = ["SplatFrame", "ViewerScene", "PROCEDURAL", "motion_names", "load_scene", "load_avatar", "covariances_from_rotations", "display_scale"]
 
@@ -125,14 +126,12 @@ class ViewerScene:
         return self._avatar_frame(self.motion_vertices[index % self.n_frames])
 
     def _avatar_frame(self, vertices: torch.Tensor) -> SplatFrame:
-        import roma
-
         from uvatar.body.skinning import bound_points_to_world
 
         avatar = self.avatar
         if self._local_rotations is None:
             q = avatar.rotations_wxyz
-            self._local_rotations = roma.unitquat_to_rotmat(torch.cat([q[:, 1:], q[:, :1]], 1))
+            self._local_rotations = wxyz_to_rotmat(q)
         with torch.no_grad():
             means, frames = bound_points_to_world(vertices[None], self.body.faces, avatar.face_index, avatar.barycentrics, avatar.offsets)
             rotations = frames[0] @ self._local_rotations
@@ -194,7 +193,7 @@ def load_scene(path: str | Path, max_gaussians: int = 0, motion: str | None = No
         quats = torch.from_numpy(np.asarray(cloud.quats_wxyz[index], dtype=np.float32))
         import roma
 
-        rotations = roma.unitquat_to_rotmat(torch.nn.functional.normalize(torch.cat([quats[:, 1:], quats[:, :1]], 1), dim=1))
+        rotations = roma.unitquat_to_rotmat(torch.nn.functional.normalize(wxyz_to_xyzw(quats), dim=1))
         scales = torch.from_numpy(np.asarray(cloud.scales[index], dtype=np.float32))
         frame = SplatFrame(
             centers=np.asarray(cloud.means[index], dtype=np.float32),
