@@ -32,7 +32,7 @@ from uvatar.errors import InputError
 from uvatar.model.fill import fill_core_colors, pool_colors
 from uvatar.model.mae import DecoderConfig, DecoderInputs
 from uvatar.model.offbody import off_body_gaussians
-from uvatar.model.projection import ProjectionConfig, rest_vertices
+from uvatar.model.projection import ProjectionConfig, rest_vertices, texel_scales
 from uvatar.quaternions import identity_wxyz
 from uvatar.track.view import FittedView
 
@@ -108,13 +108,6 @@ def _texels(body, side: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     return idx.cpu()[ok], face.cpu()[ok], bary.cpu()[ok]
 
 
-def _texel_scales(footprint: torch.Tensor, face: torch.Tensor, config: DecoderConfig) -> torch.Tensor:
-    side = footprint[face]
-    if len(side):  # UV-degenerate faces give absurd footprints: cap them to the bulk of the atlas
-        side = side.clamp(max=float(torch.quantile(side, 0.95)) * 1.5)
-    return torch.stack([side * config.tangent_sigma, side * config.tangent_sigma, side * config.normal_sigma], -1)
-
-
 def build_base(
     uv: UVFeatures, body, phenotypes: torch.Tensor, facial: torch.Tensor, config: DecoderConfig, pixel_shell: bool = True,
 ) -> tuple[GaussianBase, torch.Tensor, torch.Tensor]:
@@ -142,7 +135,7 @@ def build_base(
 
     # ---- core: one Gaussian per covered texel, flat on the surface
     idx, face, bary = _texels(body, side)
-    scales = _texel_scales(texel_footprint(rest, faces, body.uv_corners.cpu(), side), face, config)
+    scales = texel_scales(texel_footprint(rest, faces, body.uv_corners.cpu(), side), face, config)
     n = len(idx)
     uv_corners = body.uv_corners.cpu()
     core = LayerBase(side, idx, _uv_of(uv_corners, face, bary), face, bary, colors.reshape(3, -1)[:, idx].T.contiguous(),
@@ -154,7 +147,7 @@ def build_base(
     shell_rest = shell_vertices(rest[None], faces, uv.shell_offsets.cpu())[0]
     points = (s_bary[:, :, None] * shell_rest[faces[s_face]]).sum(1)
     s_offset = world_points_to_bound(rest, faces, s_face, s_bary, points)
-    s_scales = _texel_scales(texel_footprint(shell_rest, faces, body.uv_corners.cpu(), shell_side), s_face, config)
+    s_scales = texel_scales(texel_footprint(shell_rest, faces, body.uv_corners.cpu(), shell_side), s_face, config)
     shell_seen = uv.shell_mask.cpu() & body.uv_raster(shell_side).mask.cpu()
     under = pool_colors(colors, body.uv_raster(side).mask.cpu(), shell_side)  # the filled core under the shell
     shell_colors = torch.where(shell_seen[None], uv.shell.cpu().clamp(0, 1), under)

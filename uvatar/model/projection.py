@@ -26,7 +26,7 @@ from uvatar.model.fill import fill_core_colors
 from uvatar.model.offbody import off_body_gaussians
 from uvatar.quaternions import identity_wxyz
 
-__all__ = ["ProjectionConfig", "ProjectionDecoder", "decode_projection", "rest_vertices"]
+__all__ = ["ProjectionConfig", "ProjectionDecoder", "decode_projection", "rest_vertices", "texel_scales"]
 
 log = logging.getLogger(__name__)
 
@@ -72,16 +72,22 @@ def rest_vertices(body, phenotypes: torch.Tensor, facial: torch.Tensor) -> torch
         return body.forward(params).vertices[0].cpu()
 
 
+def texel_scales(footprint: torch.Tensor, face: torch.Tensor, config) -> torch.Tensor:
+    """``(N, 3)`` sigmas of flat texel Gaussians on faces ``face (N,)`` from the per-face texel side
+    ``footprint (F,)`` (metres) and ``config``'s ``tangent_sigma`` / ``normal_sigma`` (in texel sides)."""
+    side = footprint[face]
+    if len(side):  # UV-degenerate faces give absurd footprints: cap them to the bulk of the atlas
+        side = side.clamp(max=float(torch.quantile(side, 0.95)) * 1.5)
+    return torch.stack([side * config.tangent_sigma, side * config.tangent_sigma, side * config.normal_sigma], -1)
+
+
 def _gaussians_on_raster(raster, keep_faces, footprint, config, colors_grid, mask=None):
     idx, face, bary = raster.covered()
     ok = keep_faces[face]
     if mask is not None:
         ok &= mask.reshape(-1)[idx]
     idx, face, bary = idx[ok], face[ok], bary[ok]
-    side = footprint[face]
-    if len(side):  # UV-degenerate faces give absurd footprints: cap them to the bulk of the atlas
-        side = side.clamp(max=float(torch.quantile(side, 0.95)) * 1.5)
-    scales = torch.stack([side * config.tangent_sigma, side * config.tangent_sigma, side * config.normal_sigma], -1)
+    scales = texel_scales(footprint, face, config)
     colors = colors_grid.reshape(3, -1)[:, idx].T.clamp(0, 1)
     return idx, face, bary, scales, colors
 
