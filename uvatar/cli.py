@@ -122,15 +122,21 @@ def reconstruct_command(
     encoder: str = typer.Option("rgb", help="Feature encoder for the projection."),
     device: str = typer.Option("cpu", help="cpu or cuda."),
     turntable_frames: int = typer.Option(48, help="Frames of turntable.mp4."),
+    preview_framing: str = typer.Option(
+        "auto", "--preview-framing", metavar="auto|head|half|full",
+        help="what preview.png's side/back panels and turntable.mp4 show: auto = what the photo framed, full = the whole body",
+    ),
     threads: int = typer.Option(0, help="CPU threads (0: the cores free at each stage; OMP_NUM_THREADS also forces a count)."),
     overwrite: bool = typer.Option(False, "--overwrite", help=OVERWRITE_HELP),
     verbose: bool = typer.Option(False, "-v", "--verbose"),
 ) -> None:
     """Photo(s) in; avatar.uvatar, avatar.ply, posed.ply, preview.png, turntable.mp4, report.json out."""
     _setup_logging(verbose)
+    from uvatar.export.framing import check_preview_framing
     from uvatar.io.output_dir import check_output_dir
     from uvatar.reconstruct import ReconstructConfig, reconstruct
 
+    check_preview_framing(preview_framing)
     check_output_dir(out, inputs=photos, overwrite=overwrite)
 
     if device == "cuda":
@@ -140,7 +146,8 @@ def reconstruct_command(
             from uvatar.errors import DependencyError
 
             raise DependencyError("--device cuda asked for, but no CUDA GPU is visible; use --device cpu")
-    config = ReconstructConfig(decoder=decoder, encoder=encoder, device=device, turntable_frames=turntable_frames, threads=threads)
+    config = ReconstructConfig(decoder=decoder, encoder=encoder, device=device, turntable_frames=turntable_frames, threads=threads,
+                               preview_framing=preview_framing)  # fmt: skip
     report = reconstruct(photos, out, config, progress=lambda m: typer.echo(f"[uvatar] {m}", err=True), overwrite=overwrite)
     typer.echo(json.dumps(report, indent=1))
 

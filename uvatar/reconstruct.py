@@ -3,7 +3,8 @@
 Stages (each timed in the report): load -> detect + fit (:mod:`uvatar.track`) -> encode + Dual-UV
 projection of what the decoder asks for (:mod:`uvatar.dualuv`) -> decode (:mod:`uvatar.model`) -> bind
 (:meth:`uvatar.avatar.Avatar.from_gaussians`) -> write files; then, separately timed, the preview and the
-turntable renders (:mod:`uvatar.export.preview`). Several photos of the same person: each is tracked on
+turntable renders (:mod:`uvatar.export.preview`), framed as the photo was unless
+``ReconstructConfig.preview_framing`` says otherwise. Several photos of the same person: each is tracked on
 its own, the first photo's fit gives the shape, and the UV features blend linearly, weighted by
 visibility and viewing angle.
 """
@@ -21,7 +22,8 @@ from uvatar.body.model import load_body_model
 from uvatar.detect.orientation import turn_image
 from uvatar.dualuv.views import choose_core_resolution, project_requests
 from uvatar.errors import InputError
-from uvatar.export.preview import canonical_pose, write_preview, write_turntable
+from uvatar.export.framing import check_preview_framing
+from uvatar.export.preview import canonical_pose, preview_crop, write_preview, write_turntable
 from uvatar.io.atomic import atomic_dir
 from uvatar.io.image import load_image, save_image
 from uvatar.io.output_dir import check_output_dir
@@ -50,6 +52,13 @@ class ReconstructConfig:
     render_backend: str = "auto"
     shell_fraction: float = 0.5  # Shell-UV grid size as a fraction of the Core-UV grid
     threads: int = 0  # torch CPU threads: 0 = the free cores at each stage (uvatar.threads), else forced
+    # what preview.png's side/back panels and turntable.mp4 show: "auto" = what the photo framed
+    # (head and shoulders, head to the waist / thighs / knees, the whole body), "full" = the whole
+    # body, "head" / "half" forced (uvatar.export.framing)
+    preview_framing: str = "auto"
+
+    def __post_init__(self) -> None:
+        check_preview_framing(self.preview_framing)
 
 
 class _Timer:
@@ -130,15 +139,16 @@ def reconstruct(photos: list[str | Path], out_dir: str | Path, config: Reconstru
             say(f"avatar written in {timer.total('avatar_total_s'):.1f} s; rendering the preview")
 
             threads.recheck(now=True)
-            canonical, rest_vertices = canonical_pose(avatar, body)
-            report.update(write_preview(tmp / "preview.png", posed, views[0], canonical, rest_vertices, config.preview_size,
+            canonical, rest_vertices, rest_bones = canonical_pose(avatar, body)
+            report["preview_framing"], crop = preview_crop(body, rest_vertices, rest_bones, views[0].fit, config.preview_framing)
+            report.update(write_preview(tmp / "preview.png", posed, views[0], canonical, crop, config.preview_size,
                                         config.render_backend, threads))  # fmt: skip
             timer.lap("preview_s")
             say("preview written")
             if config.turntable_frames > 0:  # 0: no turntable (benchmarks that only need the avatar)
                 say(f"rendering the turntable ({config.turntable_frames} frames)")
                 threads.recheck(now=True)
-                write_turntable(tmp / "turntable.mp4", canonical, rest_vertices, config.turntable_frames, config.turntable_size,
+                write_turntable(tmp / "turntable.mp4", canonical, crop, config.turntable_frames, config.turntable_size,
                                 config.render_backend, threads)  # fmt: skip
                 timer.lap("turntable_s")
             timer.total("total_s")

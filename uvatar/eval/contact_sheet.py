@@ -7,8 +7,9 @@ whose ``report.json`` is already there is reused, so re-runs only redraw the she
 * the photo, and the avatar re-rendered in the photo's fitted camera on its fitted body
   (``avatar.meta["fit_camera"]`` / ``["fit_params"]``), both at the row's height;
 * the avatar in its canonical (reference) pose seen from 45 (three-quarter), 90 (its left side) and
-  180 degrees (its back), at the crop of the photo's FRAMING folder (:func:`framing_crop`: head and
-  shoulders; head to mid-thigh; the whole body), derived from the rest body's keypoints.
+  180 degrees (its back), at the crop of the photo's FRAMING folder
+  (:func:`uvatar.export.framing.framing_crop`: head and shoulders; head to mid-thigh; the whole body),
+  derived from the rest body's keypoints.
 
 Writes ``OUT/contact_sheet.png`` and ``OUT/contact_sheet.json`` (per photo: framing, regime, input-view
 PSNR / SSIM in the person mask from ``report.json``, or the error).
@@ -21,8 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import math
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +29,7 @@ import torch
 from PIL import Image, ImageDraw
 
 from uvatar.camera import Camera
+from uvatar.export.framing import FOV_Y_DEG, Crop, crop_camera, framing_crop  # noqa: F401 - re-exported (they lived here)
 
 __all__ = ["VIEWS", "Crop", "framing_crop", "crop_camera", "photo_panels", "compose_sheet", "run_contact_sheet", "main"]
 
@@ -38,61 +38,6 @@ log = logging.getLogger(__name__)
 VIEWS = (("three-quarter", 45.0), ("side", 90.0), ("back", 180.0))
 HEADER = ("input", "re-render", "three-quarter (45)", "side (90)", "back (180)")
 LABEL_HEIGHT = 18
-FOV_Y_DEG = 20.0  # a long lens: little perspective, as a portrait camera
-
-
-@dataclass
-class Crop:
-    """A framing's box around the body: ``centre (3,)`` metres (world, Z up), ``height`` / ``width`` metres."""
-
-    centre: torch.Tensor
-    height: float
-    width: float
-
-
-def framing_crop(body, vertices: torch.Tensor, bone_poses: torch.Tensor, framing: str, margin: float = 0.08) -> Crop:
-    """The crop of ``framing`` ("head", "half", "full") on one posed body.
-
-    Args:
-        vertices: ``(V, 3)`` posed vertices; bone_poses: ``(J, 4, 4)`` its bone frames (``body.forward``).
-    The top is the highest vertex (the crown); the bottom: head: below the shoulders by 0.6 of the
-    nose-to-shoulder height (upper chest); half: halfway from the hips to the knees; full: the lowest
-    vertex (the soles). ``margin``: of the height, added above and below. The width covers the
-    landmarks inside the crop with 25 % to spare, at least 0.6 of the height.
-    """
-    from uvatar.body.keypoints import MEDIAPIPE33_NAMES
-    from uvatar.errors import InputError
-
-    points = body.keypoints.mediapipe33(vertices[None], bone_poses[None])[0]  # (33, 3)
-    z = {name: float(points[i, 2]) for i, name in enumerate(MEDIAPIPE33_NAMES)}
-    shoulder = (z["left_shoulder"] + z["right_shoulder"]) / 2
-    hip = (z["left_hip"] + z["right_hip"]) / 2
-    knee = (z["left_knee"] + z["right_knee"]) / 2
-    top = float(vertices[:, 2].max())
-    if framing == "head":
-        bottom = shoulder - 0.6 * (z["nose"] - shoulder)
-    elif framing == "half":
-        bottom = hip - 0.5 * (hip - knee)
-    elif framing == "full":
-        bottom = float(vertices[:, 2].min())
-    else:
-        raise InputError(f"unknown framing {framing!r}; use head, half or full")
-    height = (top - bottom) * (1 + 2 * margin)
-    inside = points[(points[:, 2] >= bottom) & (points[:, 2] <= top)]
-    span = float(inside[:, 0].max() - inside[:, 0].min()) if len(inside) else 0.0
-    torso = points[[MEDIAPIPE33_NAMES.index(n) for n in ("left_shoulder", "right_shoulder", "left_hip", "right_hip")]]
-    centre = torch.tensor([float(torso[:, 0].mean()), float(torso[:, 1].mean()), (top + bottom) / 2])
-    return Crop(centre, height, max(0.6 * height, 1.25 * span))
-
-
-def crop_camera(crop: Crop, azimuth_deg: float, panel_height: int) -> Camera:
-    """A camera at ``azimuth_deg`` around ``crop`` (0: the front, on -Y; 90: the body's left side, +X;
-    as :func:`uvatar.camera.orbit`) seeing exactly its height in ``panel_height`` pixels."""
-    distance = crop.height / 2 / math.tan(math.radians(FOV_Y_DEG / 2))
-    a = math.radians(azimuth_deg)
-    eye = crop.centre + distance * torch.tensor([math.sin(a), -math.cos(a), 0.0])
-    width = max(1, round(panel_height * crop.width / crop.height))
-    return Camera.look_at(eye, crop.centre, width, panel_height, fov_y_deg=FOV_Y_DEG)
 
 
 def photo_panels(avatar, body, photo: np.ndarray, framing: str, height: int = 320) -> list[np.ndarray]:
