@@ -33,6 +33,7 @@ from uvatar.model.learned import check_decoder_spec
 from uvatar.render.mesh import moderngl_available
 from uvatar.threads import stage_threads
 from uvatar.track import track_upright_photo
+from uvatar.track.hair import hair_template
 from uvatar.track.overlay import fit_overlay
 from uvatar.track.view import FittedView, fitted_view
 
@@ -51,6 +52,7 @@ class ReconstructConfig:
     turntable_size: int = 384
     render_backend: str = "auto"
     shell_fraction: float = 0.5  # Shell-UV grid size as a fraction of the Core-UV grid
+    templates: bool = True  # fit a hair template to the first photo (its Shell surface); False: off-body pixels only
     threads: int = 0  # torch CPU threads: 0 = the free cores at each stage (uvatar.threads), else forced
     # what preview.png's side/back panels and turntable.mp4 show: "auto" = what the photo framed
     # (head and shoulders, head to the waist / thighs / knees, the whole body), "full" = the whole
@@ -109,6 +111,13 @@ def reconstruct(photos: list[str | Path], out_dir: str | Path, config: Reconstru
         main = views[0].fit
         say(f"tracked: regime {main.regime}, landmark error {main.residuals.get('landmark_rel_box', float('nan')):.3f} of the box")
 
+        hair = None
+        if config.templates:
+            template, hair = hair_template(views[0], body)
+            views[0].templates = [template] if template is not None else []
+            timer.lap("templates_s")
+            say(f"hair: {hair.name or 'no template'}" + (f" (IoU {hair.iou:.2f} with the photo's hair)" if hair.name else ""))
+
         threads.recheck(now=True)
         resolution = choose_core_resolution(main.regime, body, views[0].vertices, views[0].camera)
         uvs = project_requests(body, views, decoder.projections(resolution, int(config.shell_fraction * resolution)), config.encoder, config.device)
@@ -131,6 +140,7 @@ def reconstruct(photos: list[str | Path], out_dir: str | Path, config: Reconstru
             "fit_residuals": main.residuals, "fit_confidence": main.confidence,
             "warnings": list(main.warnings) + _degraded_paths(dets), "projection_stats": next(iter(uvs.values())).stats,
             "decoder_stats": avatar.meta.get("stats", {}), "timings": timer.timings,
+            "hair": hair.to_dict() if hair is not None else None,
         }  # fmt: skip
         posed = avatar.on_vertices(views[0].vertices, body.faces)  # in the first photo's pose
         with atomic_dir(out_dir, overwrite=overwrite) as tmp:

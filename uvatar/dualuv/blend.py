@@ -13,7 +13,7 @@ def blend_uv_features(views: list[UVFeatures], power: float = 2.0) -> UVFeatures
     """Per texel, ``sum_k w_k f_k / sum_k w_k`` with ``w_k = weight_k * max(cos_k, 0) ** power``.
 
     A texel seen head-on in one photo and at a grazing angle in another takes mostly the head-on view.
-    Off-body samples of all views are kept side by side; the shell surface is the first view's.
+    Off-body samples of all views are kept side by side; the shell surface and templates are the first view's.
     All views must share the encoder and the grid sizes.
     """
     if not views:
@@ -35,4 +35,5 @@ def blend_uv_features(views: list[UVFeatures], power: float = 2.0) -> UVFeatures
     stats = {"views": len(views)}
     sample_sets = [v.off_body for v in views if v.off_body is not None]
     off_body = OffBodySamples.concatenate(sample_sets) if sample_sets else None
-    return UVFeatures(core, core_weight, core_cos, shell, shell_weight, shell_cos, first.encoder, stats, off_body, first.shell_offsets)
+    return UVFeatures(core, core_weight, core_cos, shell, shell_weight, shell_cos, first.encoder, stats, off_body, first.shell_offsets,
+                      first.templates)  # fmt: skip

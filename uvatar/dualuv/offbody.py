@@ -82,6 +82,7 @@ def sample_off_body(
     shell_offsets: torch.Tensor,
     keep_faces: torch.Tensor | None = None,
     max_side: int = 512,
+    front_depth: torch.Tensor | None = None,
 ) -> OffBodySamples:
     """One sample per grid pixel that the mask calls person and the body misses.
 
@@ -93,6 +94,8 @@ def sample_off_body(
         shell_offsets: ``(V,)`` metres (each sample records its face's mean).
         keep_faces: ``(F,)`` bool, faces that may carry samples (default all).
         max_side: samples along the image's longer side (stride ``ceil(max(H, W) / max_side)`` pixels).
+        front_depth: ``(H, W)`` camera depth of a fitted template's front (``inf`` where none): a sample
+            there lies on the template instead of at the body's outline depth.
     """
     height, width = person.shape
     stride = max(1, math.ceil(max(height, width) / max_side))
@@ -116,6 +119,9 @@ def sample_off_body(
     face = body_face[near_i, near_j]
     bary = body_raster.barycentrics[near_rows, near_cols]
     depth = body_raster.depth[near_rows, near_cols]
+    if front_depth is not None:
+        on_template = front_depth[grid_rows[wanted], grid_cols[wanted]]
+        depth = torch.where(torch.isfinite(on_template), on_template, depth)
     pixels = torch.stack([grid_cols[wanted], grid_rows[wanted]], -1).float() + 0.5
     points = camera.backproject(pixels, depth)
     offsets = world_points_to_bound(posed_vertices, faces, face, bary, points)

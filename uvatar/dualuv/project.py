@@ -21,6 +21,7 @@ from uvatar.body.uv import UVRaster
 from uvatar.camera import Camera
 from uvatar.dualuv.scatter import scatter_to_uv
 from uvatar.dualuv.offbody import OffBodySamples, sample_off_body
+from uvatar.dualuv.template_shell import project_template, template_front_depth
 from uvatar.render.mesh import rasterize_mesh, visible_points
 
 __all__ = ["UVFeatures", "SurfaceSamples", "project_surface", "project_dual_uv", "DualUVConfig"]
@@ -54,6 +55,8 @@ class UVFeatures:
             (:class:`~uvatar.dualuv.offbody.OffBodySamples`), or None without a person mask.
         shell_offsets: ``(V,)`` metres, the shell surface the Shell-UV was projected on (the first
             photo's, for several), or None.
+        templates: the photo projected onto its fitted hair and garment templates
+            (:class:`~uvatar.dualuv.template_shell.TemplateSamples`, one per template; the first photo's).
     """
 
     core: torch.Tensor
@@ -66,6 +69,7 @@ class UVFeatures:
     stats: dict = field(default_factory=dict)
     off_body: OffBodySamples | None = None
     shell_offsets: torch.Tensor | None = None
+    templates: list = field(default_factory=list)
 
     @property
     def core_mask(self) -> torch.Tensor:
@@ -156,6 +160,8 @@ def project_dual_uv(
     person_mask: torch.Tensor | None,
     shell_offsets: torch.Tensor,
     config: DualUVConfig = DualUVConfig(),
+    templates: list | None = None,
+    image=None,
 ) -> UVFeatures:
     """Core-UV and Shell-UV of one photo.
 
@@ -166,6 +172,10 @@ def project_dual_uv(
         camera: the photo's camera.
         person_mask: ``(H, W)`` float in [0, 1] or None.
         shell_offsets: ``(V,)`` extrusion of the shell, metres.
+        templates: fitted :class:`~uvatar.track.templates.ShellTemplate` surfaces (hair, loose garments):
+            the photo is projected onto each (:func:`~uvatar.dualuv.template_shell.project_template`,
+            which needs ``image (H, W, 3)``, the photo's RGB), and off-body pixels on a template's
+            matter lie on its front (:func:`~uvatar.dualuv.template_shell.template_front_depth`).
     """
     from uvatar.body.parts import interior_faces
 
@@ -211,12 +221,27 @@ def project_dual_uv(
         "shell_points_visible": int(shell_visible.sum()),
     }
     off_body = None
+    templates = templates if mask is not None else []
+    template_samples = [_project_template(t, image, mask, posed_vertices, body) for t in templates or []]
+    for samples in template_samples:
+        stats[f"template_{samples.names[0]}_samples"] = len(samples)
+        stats[f"template_{samples.names[0]}_seen"] = int(samples.seen.sum())
     if mask is not None:
         person = mask > config.mask_threshold
         if config.shell_pixel_side > 0:
-            off_body = sample_off_body(feature_map, body_raster, posed_vertices, faces, camera, person, shell_offsets, keep, config.shell_pixel_side)
+            front = template_front_depth(templates, camera, camera.height, camera.width) if templates else None
+            off_body = sample_off_body(feature_map, body_raster, posed_vertices, faces, camera, person, shell_offsets, keep, config.shell_pixel_side, front)
             stats["shell_pixel_samples"] = len(off_body)
         shell_cover = (shell_raster.face_index >= 0) & person
         stats["mask_covered_by_body"] = float(((body_raster.face_index >= 0) & person).sum() / person.sum().clamp(min=1))
         stats["mask_covered_by_body_or_shell"] = float((((body_raster.face_index >= 0) | shell_cover) & person).sum() / person.sum().clamp(min=1))
-    return UVFeatures(core, core_weight, core_cos, shell_grid, shell_weight, shell_cos, getattr(feature_map, "encoder", "rgb"), stats, off_body, shell_offsets)
+    return UVFeatures(core, core_weight, core_cos, shell_grid, shell_weight, shell_cos, getattr(feature_map, "encoder", "rgb"), stats, off_body,
+                      shell_offsets, template_samples)  # fmt: skip
+
+
+def _project_template(template, image, mask: torch.Tensor, posed_vertices: torch.Tensor, body):
+    """One template's samples, with the person mask brought to the template's working size."""
+    if image is None:
+        raise ValueError("projecting onto templates needs the photo's RGB image (image=...)")
+    small = torch.nn.functional.interpolate(mask[None, None], size=template.pixels.shape, mode="area")[0, 0].numpy()
+    return project_template(template, image, small, posed_vertices, body)

@@ -53,7 +53,7 @@ def project_view(body, view: FittedView, feature_map, config: DualUVConfig, shel
     ``shell_offsets (V,)``: the view's shell when already computed (:func:`view_shell_offsets`).
     """
     offsets = view_shell_offsets(body, view) if shell_offsets is None else shell_offsets
-    return project_dual_uv(feature_map, body, view.vertices, view.camera, view.mask_tensor, offsets, config)
+    return project_dual_uv(feature_map, body, view.vertices, view.camera, view.mask_tensor, offsets, config, view.templates, view.image)
 
 
 def project_views(body, views: list[FittedView], feature_maps: list, config: DualUVConfig) -> UVFeatures:

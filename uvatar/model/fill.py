@@ -2,8 +2,9 @@
 
 Texels seen by the photo keep their colour; unseen ones take their mirror texel's colour where that was
 seen; unseen scalp texels take the seen scalp's median colour (the photo's hair, or skin when bald:
-push-pull would otherwise spread face skin over the back of the head); the rest is filled by push-pull
-inside each UV island (islands nothing was seen on take the median seen colour).
+push-pull would otherwise spread face skin over the back of the head); the unseen torso, arms, hands,
+legs and feet are dressed (:mod:`uvatar.model.dress`); the rest (the head) is filled by push-pull inside
+each UV island (islands nothing was seen on take the median seen colour).
 """
 
 from __future__ import annotations
@@ -11,8 +12,9 @@ from __future__ import annotations
 import torch
 
 from uvatar.body.mirror import mirror_texels
-from uvatar.body.parts import PART_NAMES
+from uvatar.body.parts import PART_NAMES, texel_parts
 from uvatar.body.uv_fill import mirror_fill, push_pull_islands
+from uvatar.model.dress import dress_unseen
 
 __all__ = ["fill_core_colors", "pool_colors", "scalp_texels"]
 
@@ -36,7 +38,8 @@ def scalp_texels(raster, body, rest_vertices: torch.Tensor) -> torch.Tensor:
 
 
 def fill_core_colors(
-    colors: torch.Tensor, seen: torch.Tensor, body, rest_vertices: torch.Tensor, mirror: bool = True, scalp: bool = True
+    colors: torch.Tensor, seen: torch.Tensor, body, rest_vertices: torch.Tensor, mirror: bool = True, scalp: bool = True,
+    dress: bool = True,
 ) -> tuple[torch.Tensor, torch.Tensor, dict]:
     """Fill every covered texel of a Core-UV colour map.
 
@@ -45,6 +48,8 @@ def fill_core_colors(
         seen: ``(R, R)`` bool, texels the photo saw.
         body: the BodyModel (atlas, mirror maps, parts).
         rest_vertices: ``(V, 3)`` the subject's reference-pose vertices (where the scalp is).
+        mirror, scalp, dress: the fill's steps (mirror texels; the scalp's hair colour; the unseen body
+            dressed by :func:`uvatar.model.dress.dress_unseen`).
     Returns:
         filled colours ``(3, R, R)`` in [0, 1] (covered texels filled; outside the atlas unchanged),
         ``(R, R)`` bool "colour from the photo" (seen or mirrored from a seen texel), and stats.
@@ -59,8 +64,8 @@ def fill_core_colors(
     stats["core_seen_or_mirrored_fraction"] = float(known.sum() / raster.mask.sum())
     from_photo = known.clone()
     fallback = colors[:, known].median(dim=1).values if known.any() else torch.full((3,), 0.5)
+    scalp_mask = scalp_texels(raster, body, rest_vertices)
     if scalp:
-        scalp_mask = scalp_texels(raster, body, rest_vertices)
         hair_seen = scalp_mask & known
         stats.update(scalp_texels=int(scalp_mask.sum()), scalp_seen_fraction=float(hair_seen.sum() / scalp_mask.sum().clamp(min=1)))
         if hair_seen.sum() >= MIN_SCALP_TEXELS:
@@ -68,6 +73,12 @@ def fill_core_colors(
             fill = scalp_mask & ~known
             colors = torch.where(fill[None], hair[:, None, None], colors)
             known = known | fill
+    if dress:
+        head = texel_parts(raster, body.face_parts) == PART_NAMES.index("head")
+        face_seen = head & ~scalp_mask & from_photo
+        skin = colors[:, face_seen].median(dim=1).values if face_seen.sum() >= MIN_SCALP_TEXELS else None
+        colors, known, rules = dress_unseen(colors, known, raster, body, rest_vertices, skin)
+        stats.update(rules)
     return push_pull_islands(colors, known, raster.mask, fallback).clamp(0, 1), from_photo, stats
 
 

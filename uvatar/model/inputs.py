@@ -130,7 +130,8 @@ def build_base(
     rest = rest_vertices(body, phenotypes, facial)
     faces = body.faces.cpu()
     seen = uv.core_mask.cpu()
-    colors, from_photo, _ = fill_core_colors(uv.core.cpu(), seen, body, rest)
+    # the shipped checkpoints learned residuals over the fill without dressing (uvatar.model.dress)
+    colors, from_photo, _ = fill_core_colors(uv.core.cpu(), seen, body, rest, dress=False)
     core_fill = torch.cat([colors, from_photo.float()[None]])
 
     # ---- core: one Gaussian per covered texel, flat on the surface

@@ -4,8 +4,10 @@
   :func:`uvatar.model.fill.fill_core_colors` (mirror, scalp, push-pull). One flat, opaque Gaussian per
   covered texel, sized by the texel's footprint on the body surface.
 * Shell: where the photo sees the person off the body (hair, hats, loose clothing, held objects), one
-  Gaussian per off-body photo pixel (:func:`uvatar.model.offbody.off_body_gaussians`); without a person
-  mask, one Gaussian per Shell-UV texel that was seen. Unseen shell gets no Gaussian.
+  round Gaussian per off-body photo pixel (:func:`uvatar.model.offbody.off_body_gaussians`), on a fitted
+  template's front where one explains the pixel, else at the body's outline depth; without a person
+  mask, one Gaussian per Shell-UV texel that was seen. Fitted templates (hair) add their unseen sides
+  and back, coloured from their seen part (:mod:`uvatar.model.template_gaussians`).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from uvatar.dualuv.views import uv_config
 from uvatar.model.decoder import ProjectionRequest, UVGaussians
 from uvatar.model.fill import fill_core_colors
 from uvatar.model.offbody import off_body_gaussians
+from uvatar.model.template_gaussians import template_gaussians
 from uvatar.quaternions import identity_wxyz
 
 __all__ = ["ProjectionConfig", "ProjectionDecoder", "decode_projection", "rest_vertices", "texel_scales"]
@@ -39,10 +42,16 @@ class ProjectionConfig:
     # no holes (coverage >= 0.84 midway), and a wider splat blurs the photo (astronaut: 0.75 -> 22.0 dB,
     # 0.5 -> 24.4 dB on the body's interior pixels)
     shell_pixel_sigma: float = 0.6  # off-body Gaussians: width (sigma) in pixel spacings
-    shell_pixel_thickness: float = 0.5  # off-body Gaussians: extent along the ray, in shell offsets at their face
+    shell_pixel_thickness: float = 0.0  # off-body Gaussians: extent along the ray, in shell offsets at their face
+    # (at least their width). 0: round, not needles: the photo cannot see that extent, and stretched along
+    # the photo's rays they were fans of needles from the side; the depth of hair comes from its template
+    template_tangent_sigma: float = 0.6  # template shell Gaussians: sigma in the surface, in sample spacings
+    template_normal_sigma: float = 0.25  # and along the template's normal
     normal_sigma: float = 0.08  # flat: sigma along the normal, in texel sides
     mirror: bool = True
     scalp_fill: bool = True  # unseen scalp texels take the seen scalp's median colour (hair), not push-pull skin
+    dress_unseen: bool = True  # unseen torso, arms, legs, feet and hands are dressed (uvatar.model.dress), not bare
+    min_colour_cos: float = 0.0  # texels seen more obliquely than this (|cos| of the view) count as unseen
     unseen_lod: bool = True  # 2x2 blocks of unseen texels become one Gaussian of the half-resolution atlas
 
 
@@ -130,7 +139,8 @@ def decode_projection(uv: UVFeatures, body, phenotypes: torch.Tensor, facial: to
     rest = rest_vertices(body, phenotypes, facial)
 
     # ---- core colours: seen, then mirrored, then the scalp, then push-pull per island
-    colors, photo_texels, stats = fill_core_colors(uv.core, uv.core_mask, body, rest, config.mirror, config.scalp_fill)
+    seen = uv.core_mask & (uv.core_cos > config.min_colour_cos)
+    colors, photo_texels, stats = fill_core_colors(uv.core, seen, body, rest, config.mirror, config.scalp_fill, config.dress_unseen)
     footprint = texel_footprint(rest, body.faces, body.uv_corners, resolution)
     if config.unseen_lod and resolution >= 256:
         fine, coarse_raster, coarse, coarse_colors = unseen_blocks(raster, photo_texels, colors, body)
@@ -161,6 +171,16 @@ def decode_projection(uv: UVFeatures, body, phenotypes: torch.Tensor, facial: to
         s_offsets = world_points_to_bound(rest, body.faces, s_face, s_bary, shell_points)
         s_rotations = identity_wxyz(len(s_face))
         stats["shell_seen_texels"] = int(shell_seen.sum())
+    t_parts = [template_gaussians(samples, config.template_tangent_sigma, config.template_normal_sigma) for samples in uv.templates]
+    if t_parts:  # the fitted hair / garment surfaces: the unseen sides and back, coloured from the seen
+        s_face = torch.cat([s_face] + [t["face_index"] for t in t_parts])
+        s_bary = torch.cat([s_bary] + [t["barycentrics"] for t in t_parts])
+        s_offsets = torch.cat([s_offsets] + [t["offsets"] for t in t_parts])
+        s_rotations = torch.cat([s_rotations] + [t["rotations_wxyz"] for t in t_parts])
+        s_scales = torch.cat([s_scales] + [t["scales"] for t in t_parts])
+        s_colors = torch.cat([s_colors] + [t["colors"] for t in t_parts])
+        stats["n_template"] = sum(len(t["face_index"]) for t in t_parts)
+        meta["templates"] = [name for samples in uv.templates for name in samples.names]
     n_shell = len(s_face)
     stats.update(n_core=n_core, n_shell=n_shell)
     meta["stats"] = stats

@@ -1,0 +1,113 @@
+"""Shell-UV on a fitted hair template (uvatar.dualuv.template_shell, uvatar.model.template_gaussians):
+even samples, carving to the photo's outline, colours only from the seen hair, and hair behind the head
+of the avatar seen from the back."""
+
+import math
+
+import numpy as np
+import torch
+from hair_helpers import HAIR, SKIN, hair_photo
+
+from uvatar.avatar import Avatar
+from uvatar.camera import Camera
+from uvatar.dualuv.template_shell import project_template, sample_surface, template_front_depth
+from uvatar.dualuv.views import project_view, uv_config
+from uvatar.model.projection import decode_projection
+from uvatar.model.template_gaussians import fill_template_colors
+from uvatar.track.hair import hair_template
+
+
+def test_surface_samples_are_even_and_inside_their_faces():
+    vertices = torch.tensor([[0.0, 0.0, 0.0], [0.1, 0.0, 0.0], [0.0, 0.1, 0.0], [0.1, 0.1, 0.02]])
+    faces = torch.tensor([[0, 1, 2], [1, 3, 2]])
+    spacing = 0.005
+    points, normals, face = sample_surface(vertices, faces, spacing)
+    again, _, _ = sample_surface(vertices, faces, spacing)
+    assert torch.equal(points, again)  # deterministic
+    corners = vertices[faces]
+    area = torch.linalg.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0]).norm(dim=-1) / 2
+    expected = (area / spacing**2).round()
+    counts = torch.bincount(face, minlength=2)
+    assert torch.equal(counts, expected.long())  # one per spacing² of area, rounded per face
+    # every point is a convex combination of its face's corners: its barycentrics (solved back) are >= 0
+    a, b, c = corners[face, 0], corners[face, 1], corners[face, 2]
+    m = torch.stack([b - a, c - a], -1)
+    uv = torch.linalg.lstsq(m, (points - a)[..., None]).solution[..., 0]
+    tolerance = 1e-5  # float32 solve of well-conditioned 2x2 systems on 0.1 m triangles
+    assert (uv >= -tolerance).all() and (uv.sum(-1) <= 1 + tolerance).all()
+    assert torch.allclose(normals.norm(dim=-1), torch.ones(len(normals)), atol=1e-6)
+
+
+def test_hair_template_is_carved_to_the_photo_and_coloured_from_it(body):
+    view, _ = hair_photo(body, "long01")
+    template, _ = hair_template(view, body)
+    assert template is not None
+    small = torch.nn.functional.interpolate(torch.as_tensor(view.mask)[None, None], size=template.pixels.shape, mode="area")[0, 0].numpy()
+    samples = project_template(template, view.image, small, view.vertices, body)
+    assert len(samples) > 1000 and samples.seen.any() and (~samples.seen).any()
+    # carving: every kept point projects inside the person mask widened by carve_px (2 px) + 1 px rounding
+    from scipy.ndimage import binary_dilation
+
+    pixels, _ = template.camera.project(samples.points)
+    grown = binary_dilation(small > 0.5, iterations=3)
+    col = pixels[:, 0].floor().long().clamp(0, grown.shape[1] - 1).numpy()
+    row = pixels[:, 1].floor().long().clamp(0, grown.shape[0] - 1).numpy()
+    assert grown[row, col].all()
+    # seen points carry the photo's hair (flat colour; the edge ring is coloured like the unseen)
+    assert (samples.colors[samples.seen] - torch.tensor(HAIR)).abs().max() < 0.02
+    # the fill only copies seen colours: every filled colour is one of them, never the skin
+    filled = fill_template_colors(samples)
+    seen_colours = {tuple(c) for c in samples.colors[samples.seen].tolist()}
+    assert all(tuple(c) in seen_colours for c in filled[~samples.seen].tolist())
+    # the photo's off-body hair pixels get the template's front as their depth
+    depth = template_front_depth([template], template.camera, template.camera.height, template.camera.width)
+    assert torch.isfinite(depth[torch.as_tensor(template.pixels)]).float().mean() > 0.9
+
+
+def _back_camera(body, view, size: int = 256) -> Camera:
+    head = body.forward(view.params).bone_poses[0, body.bone_index("head"), :3, 3]
+    target = head.detach() + torch.tensor([0.0, 0.0, -0.05])
+    return Camera.look_at(target + torch.tensor([0.0, 1.3, 0.0]), target, size, size, fov_y_deg=30.0)
+
+
+def test_avatar_has_long_hair_behind_its_head(body):
+    """From the back, just below the skull (3 to 11 cm below the head joint: the nape, where the photo
+    shows the hair reaching beside the neck), the avatar shows the hair's colour with the template, and
+    mostly the bare neck's skin without it."""
+    view, truth = hair_photo(body, "long01")
+    template, _ = hair_template(view, body)
+    config = uv_config(256, 128)
+    camera = _back_camera(body, view)
+    # where the true hair covers the neck from behind: its pixels below the head joint
+    head_row = camera.project(body.forward(view.params).bone_poses[0, body.bone_index("head"), :3, 3].detach()[None])[0][0, 1]
+    from uvatar.render.mesh import rasterize_mesh
+
+    hair_raster = rasterize_mesh(truth.vertices.float(), truth.faces, camera, cull_backfaces=False)
+    body_depth = rasterize_mesh(view.vertices, body.faces, camera).depth
+    rows = torch.arange(camera.height)[:, None].expand(-1, camera.width)
+    metres_per_px = 2 * 1.3 * math.tan(math.radians(15)) / camera.height
+    band = (rows > head_row + 0.03 / metres_per_px) & (rows < head_row + 0.11 / metres_per_px)
+    region = (hair_raster.depth < body_depth) & band
+    assert region.sum() > 200
+    fractions = []
+    for templates in ([], [template]):
+        view.templates = templates
+        uv = project_view(body, view, _rgb_features(view.image), config)
+        avatar = Avatar.from_gaussians(decode_projection(uv, body, view.phenotypes, view.facial), view.phenotypes, view.facial)
+        image = avatar.on_vertices(view.vertices, body.faces).render(camera).image
+        near_hair = (image - torch.tensor(HAIR)).norm(dim=-1) < 0.1
+        fractions.append(float(near_hair[region].float().mean()))
+    # measured: 0.43 without (the scalp's hair colour and the flat off-body pixels reach part of the nape),
+    # 0.96 with the template
+    assert fractions[1] - fractions[0] > 0.3, f"the template adds little hair behind the head: {fractions}"
+    assert fractions[1] > 0.8, f"hair behind the head covers only {fractions[1]:.2f} of the true hair's pixels"
+
+
+def _rgb_features(image: np.ndarray):
+    from uvatar.encode import get_encoder
+
+    return get_encoder("rgb")(image)
+
+
+def test_skin_is_not_hair():  # the two colours of the synthetic photos must be told apart by the fill checks
+    assert math.dist(HAIR, SKIN) > 0.3

@@ -1,0 +1,203 @@
+"""Shell-UV on fitted templates: the photo projected in closed form onto a hair (or garment) surface.
+
+The template (:class:`~uvatar.track.templates.ShellTemplate`) is sampled evenly over its area
+(:func:`sample_surface`, one point per ``spacing``² of surface). Each point is then judged against the
+photo and the fitted body (drawn in the photo's camera):
+
+* its pixel is not the person's (the mask, widened by ``carve_px`` pixels): the photo sees background
+  along that ray, so there is no matter there: the point is dropped (the template is carved to the
+  photo's outline, whether the point faces the camera or not);
+* it lies below the matter's lowest pixel row in the photo (plus ``length_px``): hair behind the back
+  is as long as the photo shows it beside the body, not as long as the template;
+* it is in front of the body (or beside it) and its pixel is not the template's matter
+  (``template.pixels``: e.g. the face's skin or a shirt where the template puts hair): dropped too;
+* it is in front of the body on the template's matter: SEEN, with the photo's colour there (on the
+  matter's edge pixels, which mix in their neighbours: kept, but coloured like the unseen). Where the
+  body is not behind it (off the body's outline) the photo's own pixels are drawn on the template's
+  front instead (:func:`template_front_depth`, used by :func:`uvatar.dualuv.offbody.sample_off_body`), so
+  such points are colour sources only (``drawn`` False);
+* it is behind the body: UNSEEN, its colour left to the decoder (:mod:`uvatar.model.template_gaussians`).
+
+Every kept point is bound to the nearest body face among the template's ``bind_parts`` (offset in that
+face's frame), so it rides the body's skinning like every other Gaussian of the avatar.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from uvatar.body.parts import PART_NAMES
+from uvatar.body.skinning import bound_points_to_world, world_points_to_bound
+from uvatar.render.mesh import rasterize_mesh, visible_points
+from uvatar.track.templates import ShellTemplate
+
+__all__ = ["TemplateSamples", "sample_surface", "project_template", "template_front_depth", "bind_to_nearest_faces", "default_spacing", "R2_ALPHA"]
+
+#: the R2 low-discrepancy sequence's step (1/g, 1/g²) with g the plastic number: even, deterministic
+#: sample positions inside each triangle
+R2_ALPHA = (0.7548776662466927, 0.5698402909980532)
+_FIELDS = ("face", "barycentrics", "offsets", "frames", "points", "colors", "seen", "drawn", "spacing")
+
+
+@dataclass
+class TemplateSamples:
+    """Kept points of one or more templates, bound to the body.
+
+    Attributes:
+        face: ``(N,)`` int64 body face; barycentrics: ``(N, 3)`` (its centroid); offsets: ``(N, 3)``
+            metres in that face's frame.
+        frames: ``(N, 3, 3)`` rotation in the face frame whose third column is the template's normal.
+        points: ``(N, 3)`` metres, in the photo's world and pose; colors: ``(N, 3)`` RGB, valid where seen.
+        seen: ``(N,)`` bool, the photo saw the point on the template's matter.
+        drawn: ``(N,)`` bool, the point becomes a Gaussian (False: the photo's off-body pixels draw it).
+        spacing: ``(N,)`` metres between neighbouring samples.
+        view_dir: ``(3,)`` the photo camera's viewing axis in the world (for the decoder's fill).
+        names: templates that contributed.
+    """
+
+    face: torch.Tensor
+    barycentrics: torch.Tensor
+    offsets: torch.Tensor
+    frames: torch.Tensor
+    points: torch.Tensor
+    colors: torch.Tensor
+    seen: torch.Tensor
+    drawn: torch.Tensor
+    spacing: torch.Tensor
+    view_dir: torch.Tensor
+    names: tuple[str, ...] = ()
+
+    def __len__(self) -> int:
+        return int(self.face.shape[0])
+
+
+def sample_surface(vertices: torch.Tensor, faces: torch.Tensor, spacing: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Points spread evenly over a mesh: about one per ``spacing``² of area (at least one per face).
+
+    Args:
+        vertices: ``(V, 3)`` metres; faces: ``(F, 3)`` int64.
+    Returns:
+        points ``(N, 3)``, unit face normals ``(N, 3)`` and the face of each point ``(N,)``.
+    """
+    corners = vertices[faces]
+    cross = torch.linalg.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0])
+    area = cross.norm(dim=-1) / 2
+    counts = (area / spacing**2).round().clamp(min=1).long()
+    face = torch.repeat_interleave(torch.arange(len(faces)), counts)
+    start = torch.cumsum(counts, 0) - counts
+    k = torch.arange(len(face)) - start[face]
+    # R2 sequence per face, shifted by the face index so neighbouring faces do not repeat one pattern
+    u = torch.frac(0.5 + (k + face * 0.37).double() * R2_ALPHA[0]).float()
+    v = torch.frac(0.5 + (k + face * 0.61).double() * R2_ALPHA[1]).float()
+    root = u.sqrt()
+    bary = torch.stack([1 - root, root * (1 - v), root * v], -1)
+    points = (bary[:, :, None] * corners[face]).sum(1)
+    normals = torch.nn.functional.normalize(cross, dim=-1)[face]
+    return points, normals, face
+
+
+def _at_pixels(image: np.ndarray, pixels: torch.Tensor) -> np.ndarray:
+    """Nearest-pixel lookup of ``image (h, w[, C])`` at ``pixels (N, 2)`` (x, y), clamped to the image."""
+    h, w = image.shape[:2]
+    col = pixels[:, 0].floor().long().clamp(0, w - 1).numpy()
+    row = pixels[:, 1].floor().long().clamp(0, h - 1).numpy()
+    return image[row, col]
+
+
+def _tangent_frames(normals: torch.Tensor) -> torch.Tensor:
+    """``(N, 3, 3)`` world rotations whose third column is ``normals (N, 3)``."""
+    helper = torch.where(normals[:, 2:3].abs() < 0.9, torch.tensor([0.0, 0.0, 1.0]), torch.tensor([1.0, 0.0, 0.0]))
+    first = torch.nn.functional.normalize(torch.linalg.cross(helper, normals), dim=-1)
+    second = torch.linalg.cross(normals, first)
+    return torch.stack([first, second, normals], -1)
+
+
+def bind_to_nearest_faces(points: torch.Tensor, vertices: torch.Tensor, body, parts: tuple[str, ...]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Each point's nearest body face among ``parts`` (by face centroid), bound at that centroid.
+
+    Args:
+        points: ``(N, 3)`` world; vertices: ``(V, 3)`` the body in the same pose.
+    Returns:
+        face ``(N,)``, barycentrics ``(N, 3)``, offsets ``(N, 3)`` in the face frame.
+    """
+    from scipy.spatial import cKDTree
+
+    faces = body.faces.cpu()
+    allowed = torch.zeros(len(faces), dtype=torch.bool)
+    for part in parts:
+        allowed |= (body.face_parts == PART_NAMES.index(part)).cpu()
+    candidates = torch.nonzero(allowed).squeeze(1)
+    centroids = vertices[faces[candidates]].mean(1)
+    _, nearest = cKDTree(centroids.numpy()).query(points.numpy())
+    face = candidates[torch.as_tensor(nearest, dtype=torch.long)]
+    bary = torch.full((len(face), 3), 1.0 / 3.0)
+    return face, bary, world_points_to_bound(vertices, faces, face, bary, points)
+
+
+def project_template(template: ShellTemplate, image: np.ndarray, mask: np.ndarray, vertices: torch.Tensor, body,
+                     spacing: float = 0.004, carve_px: int = 2, length_px: int = 4) -> TemplateSamples:  # fmt: skip
+    """The template's kept points with the photo's colours where seen (module docstring).
+
+    Args:
+        template: the fitted template (its ``pixels`` and ``camera`` at a working size ``(w, h)``).
+        image: ``(H, W, 3)`` the photo, RGB in [0, 1]; mask: ``(h, w)`` person mask in [0, 1] at the
+            working size.
+        vertices: ``(V, 3)`` the fitted body in the photo's world.
+        spacing: metres between samples on the template.
+        carve_px: the mask is widened by this many pixels before carving (its edge is soft).
+        length_px: points more than this many pixels below the matter's lowest pixel row are dropped.
+    """
+    from scipy.ndimage import binary_dilation, binary_erosion
+
+    camera = template.camera
+    points, normals, _ = sample_surface(template.vertices, template.faces, spacing)
+    raster = rasterize_mesh(vertices, body.faces.cpu(), camera)
+    in_front = visible_points(points, raster, camera, depth_tol=0.0)
+    pixels, depth = camera.project(points)
+    inside = (depth > 0) & (pixels[:, 0] >= 0) & (pixels[:, 0] < camera.width) & (pixels[:, 1] >= 0) & (pixels[:, 1] < camera.height)
+    person = binary_dilation(mask > 0.5, iterations=carve_px) if carve_px > 0 else mask > 0.5
+    matter = binary_dilation(template.pixels, iterations=1)
+    core = binary_erosion(template.pixels, iterations=1)  # the matter's edge pixels mix in their neighbours
+    in_person = torch.as_tensor(_at_pixels(person, pixels)) & inside
+    on_matter = torch.as_tensor(_at_pixels(matter, pixels)) & inside
+    on_core = torch.as_tensor(_at_pixels(core, pixels)) & inside
+    on_body = torch.as_tensor(_at_pixels(raster.mask.cpu().numpy(), pixels)) & inside
+    rows = np.nonzero(template.pixels.any(1))[0]
+    lowest = float(rows.max() + 1 + length_px) if len(rows) else -1.0
+    above_end = pixels[:, 1] <= lowest
+    keep = in_person & above_end & (~in_front | on_matter)
+    seen = (in_front & on_core)[keep]
+    drawn = (~in_front | on_body)[keep]
+    full = pixels[keep] * torch.tensor([image.shape[1] / camera.width, image.shape[0] / camera.height])
+    colors = torch.as_tensor(_at_pixels(image, full), dtype=torch.float32).reshape(-1, 3)
+    points, normals = points[keep], normals[keep]
+    face, bary, offsets = bind_to_nearest_faces(points, vertices, body, template.bind_parts)
+    _, body_frames = bound_points_to_world(vertices[None], body.faces.cpu(), face, bary)
+    frames = body_frames[0].transpose(-1, -2) @ _tangent_frames(normals)
+    return TemplateSamples(face, bary, offsets, frames, points, colors, seen, drawn, torch.full((len(face),), float(spacing)),
+                           camera.R[2].clone(), (template.name,))  # fmt: skip
+
+
+def template_front_depth(templates: list[ShellTemplate], camera, height: int, width: int) -> torch.Tensor:
+    """``(height, width)`` camera depth of the nearest template surface on each template's matter
+    (``inf`` elsewhere), for the photo's off-body pixels to lie on (``camera``: the photo's, at that size)."""
+    depth = torch.full((height, width), float("inf"))
+    for template in templates:
+        raster = rasterize_mesh(template.vertices, template.faces, camera, cull_backfaces=False)
+        small = torch.as_tensor(template.pixels)
+        rows = (torch.arange(height) * small.shape[0] // height).clamp(max=small.shape[0] - 1)
+        cols = (torch.arange(width) * small.shape[1] // width).clamp(max=small.shape[1] - 1)
+        on_matter = small[rows][:, cols]
+        depth = torch.where(on_matter & (raster.depth < depth), raster.depth, depth)
+    return depth
+
+
+def default_spacing(vertices: torch.Tensor, faces: torch.Tensor, max_samples: int = 60000, floor: float = 0.003) -> float:
+    """Sample spacing (metres) so a template gets at most ``max_samples`` points, never below ``floor``."""
+    corners = vertices[faces]
+    area = float(torch.linalg.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0]).norm(dim=-1).sum() / 2)
+    return max(floor, math.sqrt(area / max_samples))

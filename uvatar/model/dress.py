@@ -1,0 +1,120 @@
+"""The unseen body is dressed, never bare: the rule that colours Core-UV texels the photo did not see.
+
+Per body part (torso, arms, legs, feet, hands; the head keeps the scalp and push-pull fill of
+:mod:`uvatar.model.fill`), in horizontal bands of :data:`BAND_M` metres of the reference pose:
+
+* a part the photo saw (at least :data:`MIN_SEEN` texels): each unseen texel takes the median colour of
+  the seen texels of its part in its band and the :data:`BAND_WINDOW` bands each side, or of the
+  nearest band that has some. A garment's back and
+  sides continue its own front at the same height (a jacket's back is the jacket, the jeans' back the
+  jeans), and the median keeps narrow front details (a tie, buttons, a logo) off the back;
+* a part the photo did not see continues what it did show, else plain clothes:
+  - arms: the torso's highest seen band (the sleeves of the shirt or jacket at the shoulders);
+  - legs: the torso's seen texels below the hip joint (trousers or skirt at the waist), else plain
+    dark trousers (:data:`TROUSERS`);
+  - feet: the legs' lowest seen band if the legs were seen below the mid-shin joint, else plain dark shoes
+    (:data:`SHOES`);
+  - torso: plain top (:data:`TOP`); hands: skin (the seen face's median skin colour, else
+    :data:`SKIN`).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from uvatar.body.parts import PART_NAMES, texel_parts
+
+__all__ = ["BAND_M", "BAND_WINDOW", "MIN_SEEN", "TROUSERS", "SHOES", "TOP", "SKIN", "dress_unseen"]
+
+BAND_M = 0.04  # height of a colour band, metres
+BAND_WINDOW = 2  # bands each side pooled into a band's median (a 20 cm window)
+MIN_SEEN = 50  # fewer seen texels than this say nothing reliable about a part's clothes
+TROUSERS = (0.17, 0.18, 0.22)  # plain dark trousers (a charcoal grey-blue)
+SHOES = (0.10, 0.10, 0.11)
+TOP = (0.35, 0.36, 0.40)
+SKIN = (0.78, 0.60, 0.50)
+
+
+def _band_medians(colors: torch.Tensor, heights: torch.Tensor, seen: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Median colour ``(B, 3)`` of the seen texels of each band and its :data:`BAND_WINDOW` neighbours
+    on each side, for the bands ``(B,)`` that have seen texels.
+
+    ``colors (3, N)``, ``heights (N,)`` metres, ``seen (N,)`` bool; bands are ``floor(height / BAND_M)``.
+    The window keeps one band's front detail (a badge, a shadow) from striping the whole back."""
+    bands = torch.floor(heights / BAND_M).long()
+    unique = torch.unique(bands[seen])
+    near = [seen & ((bands - b).abs() <= BAND_WINDOW) for b in unique.tolist()]
+    medians = torch.stack([colors[:, m].median(dim=1).values for m in near]) if len(unique) else torch.zeros(0, 3)
+    return medians, unique
+
+
+def _fill_from_bands(colors: torch.Tensor, heights: torch.Tensor, seen: torch.Tensor, target: torch.Tensor) -> None:
+    """Set ``colors[:, target]`` (in place) to the median of the nearest band with seen texels."""
+    medians, bands = _band_medians(colors, heights, seen)
+    own = torch.floor(heights[target] / BAND_M).long()
+    nearest = (own[:, None] - bands[None, :]).abs().argmin(1)
+    colors[:, target] = medians[nearest].T
+
+
+def dress_unseen(colors: torch.Tensor, known: torch.Tensor, raster, body, rest_vertices: torch.Tensor,
+                 skin: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, dict]:  # fmt: skip
+    """Colour every unseen texel of the torso, arms, hands, legs and feet (module docstring).
+
+    Args:
+        colors: ``(3, R, R)`` Core-UV colours, valid where ``known``; known: ``(R, R)`` bool.
+        raster: the body's UV raster at ``R``; rest_vertices: ``(V, 3)`` the subject's reference pose.
+        skin: ``(3,)`` the seen face's skin colour, or None.
+    Returns:
+        colours ``(3, R, R)``, known ``(R, R)`` (now also the dressed texels) and, per part, which rule
+        dressed it (``{"dress_legs": "seen bands", ...}``).
+    """
+    idx, face, bary = raster.covered()
+    heights = (bary[:, :, None] * rest_vertices[body.faces[face]]).sum(1)[:, 2]
+    parts = texel_parts(raster, body.face_parts).reshape(-1)[idx]
+    flat = colors.reshape(3, -1)[:, idx].clone()
+    seen = known.reshape(-1)[idx].clone()
+    out_seen = seen.clone()
+    bones = body.forward(body.default_params(1)).bone_poses[0]
+    hip_z = float(bones[body.bone_index("upperleg01.L"), 2, 3])
+    shin_z = float(bones[body.bone_index("lowerleg02.L"), 2, 3])
+    rules = {}
+
+    def part(name: str) -> torch.Tensor:
+        return parts == PART_NAMES.index(name)
+
+    def seen_in(name: str) -> torch.Tensor:
+        return part(name) & seen
+
+    for name in ("torso", "arms", "legs", "feet", "hands"):
+        target = part(name) & ~seen
+        if not bool(target.any()):
+            continue
+        if int(seen_in(name).sum()) >= MIN_SEEN:
+            _fill_from_bands(flat, heights, seen_in(name), target)
+            rules[f"dress_{name}"] = "seen bands"
+            out_seen |= target
+            continue
+        torso = seen_in("torso")
+        legs = seen_in("legs")
+        if name == "arms" and int(torso.sum()) >= MIN_SEEN:
+            top = heights[torso].max()
+            flat[:, target] = flat[:, torso & (heights > top - BAND_M)].median(dim=1).values[:, None]
+            rules[f"dress_{name}"] = "torso top band"
+        elif name == "legs" and int((torso & (heights < hip_z)).sum()) >= MIN_SEEN:
+            flat[:, target] = flat[:, torso & (heights < hip_z)].median(dim=1).values[:, None]
+            rules[f"dress_{name}"] = "torso below the hips"
+        elif name == "feet" and int((legs & (heights < shin_z)).sum()) >= MIN_SEEN:
+            low = heights[legs].min()
+            flat[:, target] = flat[:, legs & (heights < low + BAND_M)].median(dim=1).values[:, None]
+            rules[f"dress_{name}"] = "legs lowest band"
+        else:
+            plain = {"torso": TOP, "arms": TOP, "legs": TROUSERS, "feet": SHOES}.get(name)
+            value = torch.tensor(plain) if plain is not None else (skin if skin is not None else torch.tensor(SKIN))
+            flat[:, target] = value.to(flat)[:, None]
+            rules[f"dress_{name}"] = "plain" if plain is not None else "skin"
+        out_seen |= target
+    out = colors.clone().reshape(3, -1)
+    out[:, idx] = flat
+    new_known = known.clone().reshape(-1)
+    new_known[idx] = out_seen
+    return out.reshape(colors.shape), new_known.reshape(known.shape), rules

@@ -1,0 +1,83 @@
+"""Template Shell samples (:class:`~uvatar.dualuv.template_shell.TemplateSamples`) to Gaussians: the
+unseen template gets the colours of the seen one, and each drawn sample becomes one flat Gaussian
+lying in the template's surface.
+
+The fill (:func:`fill_template_colors`): an unseen point (the back and the sides of the hair, its length
+behind the shoulders) is reflected through the plane across the photo's viewing axis through the
+template's centre (front and back swap; left, right, up and down stay) and takes the colour of the
+seen point nearest to its reflection (or, if none is within :data:`REFLECT_REACH_M`, the seen point
+nearest in height: hair longer at the back than the photo shows at the front). Neighbouring unseen points map to neighbouring seen points, so
+the seen texture (strands, highlights, the colour's changes from the roots to the tips) carries over, and
+every colour is one the photo showed on that template: never skin, never a flat grey.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import torch
+
+from uvatar.dualuv.template_shell import TemplateSamples
+from uvatar.quaternions import rotmat_to_wxyz
+
+__all__ = ["fill_template_colors", "template_gaussians"]
+
+log = logging.getLogger(__name__)
+
+REFLECT_REACH_M = 0.04  # a reflected point farther than this from every seen point looks for one by height
+HEIGHT_WEIGHT = 0.2  # weight of the horizontal axes in that search
+
+
+def fill_template_colors(samples: TemplateSamples) -> torch.Tensor | None:
+    """``(N, 3)`` colours: the photo's where seen, carried over from the seen points elsewhere (module
+    docstring); None when the photo saw none of the template."""
+    seen = samples.seen
+    if not bool(seen.any()):
+        return None
+    from scipy.spatial import cKDTree
+
+    colors = samples.colors.clone()
+    unseen = ~seen
+    if bool(unseen.any()):
+        axis = torch.nn.functional.normalize(samples.view_dir.float(), dim=0)
+        centre = samples.points.mean(0)
+        points = samples.points[unseen]
+        reflected = points - 2 * ((points - centre) @ axis)[:, None] * axis[None]
+        seen_points = samples.points[seen]
+        distance, nearest = cKDTree(seen_points.numpy()).query(reflected.numpy())
+        # no seen point near the reflection (hair longer at the back than the photo shows at the front):
+        # the seen point nearest in height, the other two axes counting a fifth (strands run downwards)
+        far = torch.as_tensor(distance > REFLECT_REACH_M)
+        if bool(far.any()):
+            squash = torch.tensor([HEIGHT_WEIGHT, HEIGHT_WEIGHT, 1.0])
+            _, by_height = cKDTree((seen_points * squash).numpy()).query((points[far] * squash).numpy())
+            nearest[far.numpy()] = by_height
+        colors[unseen] = samples.colors[seen][torch.as_tensor(nearest, dtype=torch.long)]
+    return colors
+
+
+def template_gaussians(samples: TemplateSamples, tangent_sigma: float = 0.6, normal_sigma: float = 0.25) -> dict[str, torch.Tensor]:
+    """The drawn samples as Gaussians bound to the body.
+
+    Args:
+        samples: one template's samples.
+        tangent_sigma, normal_sigma: sigmas in sample spacings, in the template's surface and along its
+            normal (hair and cloth have some thickness; a flat disc would vanish edge-on).
+    Returns:
+        ``face_index (M,)``, ``barycentrics (M, 3)``, ``offsets (M, 3)``, ``rotations_wxyz (M, 4)``,
+        ``scales (M, 3)`` metres and ``colors (M, 3)``; empty when the photo saw none of the template.
+    """
+    colors = fill_template_colors(samples)
+    drawn = samples.drawn if colors is not None else torch.zeros_like(samples.drawn)
+    if colors is None:
+        log.info("template shell %s: the photo saw none of it; no Gaussians", ",".join(samples.names))
+        colors = samples.colors
+    spacing = samples.spacing[drawn]
+    return {
+        "face_index": samples.face[drawn],
+        "barycentrics": samples.barycentrics[drawn],
+        "offsets": samples.offsets[drawn],
+        "rotations_wxyz": rotmat_to_wxyz(samples.frames[drawn]),
+        "scales": torch.stack([spacing * tangent_sigma, spacing * tangent_sigma, spacing * normal_sigma], -1),
+        "colors": colors[drawn].clamp(0, 1),
+    }

@@ -1,0 +1,307 @@
+"""Hair from one photo: where it is (the hair pixels), which shipped hairstyle explains it, and how big.
+
+The photo's hair (:func:`hair_evidence`), at a working size of :data:`WORK_SIDE` pixels along the longer
+side:
+
+* skin colour: the median of the person's pixels on the body's lower face (cheeks, mouth, chin);
+* hair colour: the median of the person's pixels just above the body's skull outline (the hair that
+  stands above the bald body model's head) together with the non-skin pixels on the body's scalp; too few
+  of them (under :data:`MIN_HAIR_FRACTION` of the head's box) and the person has no hair to fit;
+* hair pixels: person pixels near the head (its box widened by one head width each side and reaching one
+  head height below the chin, where long hair falls), neither on the face's skin up to the hairline nor
+  on the body's torso or arms (clothes there look like hair too often), that are closer to the hair
+  colour than to the skin colour and within ``tolerance`` of one of its colour clusters (hair has
+  highlights and shadows).
+
+The hairstyle (:func:`choose_hair`): every shipped hairstyle is fitted to the body
+(:func:`uvatar.assets.fit_assets`), scaled about the skull's centre by the middle of :data:`SCALES`
+(the best :data:`REFINE_STYLES` then by each), drawn in the photo's camera in front of the body's depth,
+and scored by the intersection over union of
+its VISIBLE pixels with the hair pixels. The best one is kept when its IoU reaches :data:`MIN_IOU`
+(otherwise: no hair). Styles that reach the back (the catalogue's ``loose`` hair: long, braid,
+ponytail) are tried only when hair pixels reach below the chin; among styles within :data:`TIE_IOU` of
+the best, the most compact is chosen (the photo saw the front; behind the head, it assumes least).
+The chosen mesh is the shell the hair's colours are projected onto (:mod:`uvatar.dualuv.template_shell`),
+which trims it to the photo's outline.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+import torch
+from scipy.ndimage import binary_erosion, label
+
+from uvatar.assets import AssetMesh, asset_info, asset_names, fit_assets
+from uvatar.body.parts import PART_NAMES
+from uvatar.io.image import area_resize
+from uvatar.render.mesh import rasterize_mesh
+from uvatar.track.templates import ShellTemplate
+
+__all__ = ["HairEvidence", "HairChoice", "hair_evidence", "choose_hair", "scale_mesh", "fit_hair", "hair_template", "MIN_IOU", "SCALES"]
+
+log = logging.getLogger(__name__)
+
+WORK_SIDE = 384  # pixels along the photo's longer side for the evidence and the scoring
+SCALES = (0.92, 1.0, 1.12, 1.28, 1.45)  # sizes tried for each hairstyle, about the skull's centre
+REFINE_STYLES = 3  # styles tried at every size (the others only at the middle one)
+TIE_IOU = 0.03  # hairstyles this close to the best IoU count as tied: the most compact one is chosen
+MIN_IOU = 0.25  # a best IoU below this says no shipped hairstyle explains the photo: no hair template
+HAIR_BIND_PARTS = ("head", "torso")  # hair rides the head, long hair also the back and shoulders
+FOREHEAD_M = 0.055  # the hairline's height above the eyes on the reference body (a forehead is 5-6 cm)
+LONG_BELOW_CHIN = 0.08  # hair pixels this many head heights below the chin: long hair (styles reaching the back)
+MIN_HAIR_FRACTION = 0.02
+MIN_CLUSTER_SHARE = 0.2
+SKIN_GUESS = (0.75, 0.55, 0.45)  # the skin colour when the lower face is hidden (a back view)  # hair-colour evidence above the skull, as a fraction of the head box's pixels
+
+
+@dataclass
+class HairEvidence:
+    """The photo's hair at the working size.
+
+    Attributes:
+        pixels: ``(h, w)`` bool hair pixels; roi: ``(h, w)`` bool the region they were looked for in.
+        skin: ``(3,)`` RGB of the face's skin; hair: ``(3,)`` RGB of the hair, or None (no hair seen).
+        camera: the photo's camera resized to ``(w, h)``.
+        head_box: ``(x0, y0, x1, y1)`` the body's head in working pixels, from its top to its chin.
+        long: hair pixels beside the face reach :data:`LONG_BELOW_CHIN` head heights below the chin.
+    """
+
+    pixels: np.ndarray
+    roi: np.ndarray
+    skin: np.ndarray
+    hair: np.ndarray | None
+    camera: object
+    head_box: tuple[float, float, float, float]
+    long: bool = False
+
+
+@dataclass
+class HairChoice:
+    """The hairstyle that explains the photo.
+
+    Attributes:
+        name: catalogue name, or None (no hair template); scale: size about the head joint;
+        iou: its visible pixels' IoU with the hair pixels; scores: best IoU of every hairstyle.
+        mesh: the fitted, scaled :class:`~uvatar.assets.AssetMesh` in the photo's pose, or None.
+    """
+
+    name: str | None
+    scale: float
+    iou: float
+    scores: dict = field(default_factory=dict)
+    mesh: AssetMesh | None = None
+
+    def to_dict(self) -> dict:
+        return {"hairstyle": self.name, "scale": self.scale, "iou": round(self.iou, 4), "scores": {k: round(v, 4) for k, v in self.scores.items()}}
+
+
+def _head_faces(body) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(F,)`` bool each: head faces, the face's skin up to the hairline (front), the scalp (top), and
+    the lower face (below the eyes and well in front of the neck: cheeks, mouth, chin; hair seldom
+    covers it, so its colour is the skin's)."""
+    rest = body.forward(body.default_params(1))
+    centres = rest.vertices[0][body.faces].mean(1).cpu()
+    bones = rest.bone_poses[0].cpu()
+    eye_z = float(bones[body.bone_index("eye.L"), 2, 3])
+    head_y = float(bones[body.bone_index("head"), 1, 3])
+    head = (body.face_parts == PART_NAMES.index("head")).cpu()
+    face_skin = head & (centres[:, 2] < eye_z + FOREHEAD_M) & (centres[:, 1] < head_y - 0.02)
+    scalp = head & (centres[:, 2] > eye_z + 0.06)
+    lower_face = head & (centres[:, 2] < eye_z - 0.01) & (centres[:, 1] < head_y - 0.06)
+    return head, face_skin, scalp, lower_face
+
+
+def hair_evidence(image: np.ndarray, mask: np.ndarray, vertices: torch.Tensor, body, camera, tolerance: float = 0.22) -> HairEvidence:
+    """The hair pixels of a photo (module docstring).
+
+    Args:
+        image: ``(H, W, 3)`` float RGB in [0, 1]; mask: ``(H, W)`` person mask in [0, 1].
+        vertices: ``(V, 3)`` the fitted body in the photo's world; camera: the photo's camera.
+        tolerance: largest RGB distance from the hair colour of a hair pixel.
+    """
+    height, width = mask.shape
+    scale = WORK_SIDE / max(height, width)
+    w, h = max(1, round(width * scale)), max(1, round(height * scale))
+    cam = camera.resized(w, h)
+    rgb = area_resize(image, w, h).numpy()
+    person = area_resize(mask, w, h)[..., 0].numpy() > 0.5
+    raster = rasterize_mesh(vertices, body.faces, cam)
+    face_id = raster.face_index.cpu().numpy()
+    on_body = face_id >= 0
+    head, face_skin, scalp, lower_face = (t.numpy() for t in _head_faces(body))
+    fid = np.clip(face_id, 0, None)
+    skin_px = on_body & face_skin[fid] & person
+    scalp_px = on_body & scalp[fid] & person
+    head_px = on_body & head[fid]
+    lower_px = on_body & lower_face[fid] & person
+    skin = np.median(rgb[lower_px], 0) if lower_px.sum() >= 10 else np.array(SKIN_GUESS)
+
+    pixels, _ = cam.project(vertices[body.faces[torch.as_tensor(head)].reshape(-1)])
+    x0, y0 = pixels.min(0).values.tolist()
+    x1, _ = pixels.max(0).values.tolist()
+    chin, _ = cam.project(vertices[body.faces[torch.as_tensor(lower_face)].reshape(-1)])
+    y1 = float(chin[:, 1].max())
+    head_w, head_h = max(x1 - x0, 1.0), max(y1 - y0, 1.0)
+    rows, cols = np.mgrid[0:h, 0:w]
+    roi = (cols >= x0 - head_w) & (cols <= x1 + head_w) & (rows >= y0 - 0.6 * head_h) & (rows <= y1 + head_h)
+    roi &= ~(on_body & ~head[fid])  # the body's torso and arms: clothes there look like hair too often
+
+    # above the skull: person pixels in the head's columns above the highest head pixel of the column
+    top = np.where(head_px.any(0), head_px.argmax(0), -1)
+    inner = binary_erosion(person, iterations=2)  # the mask's soft edge mixes in the background
+    above = inner & ~on_body & (rows < top[None, :]) & (rows >= top[None, :] - 0.35 * head_h) & (top[None, :] >= 0)
+    far_from_skin = np.linalg.norm(rgb - skin, axis=-1) > 0.15
+    samples = rgb[above]
+    if len(samples) < MIN_HAIR_FRACTION * head_w * head_h:  # nothing stands above the skull: short hair, on the scalp
+        samples = rgb[scalp_px & far_from_skin]
+    if len(samples) < MIN_HAIR_FRACTION * head_w * head_h:
+        hair = None
+        hair_px = np.zeros((h, w), bool)
+    else:
+        hair, d_hair = _hair_colours(samples, rgb)
+        d_skin = np.linalg.norm(rgb - skin, axis=-1)
+        hair_px = person & roi & ~skin_px & (d_hair < d_skin) & (d_hair < tolerance)
+        hair_px = _attached_to_head(hair_px, y1)
+    # long hair falls beside the face, within a quarter head width of its sides (a collar or a helmet ring
+    # of the hair's colour reaches out to the shoulders)
+    beside = (cols >= x0 - 0.25 * head_w) & (cols <= x1 + 0.25 * head_w)
+    rows_with_hair = np.nonzero((hair_px & beside).any(1))[0]
+    long = bool(len(rows_with_hair)) and rows_with_hair.max() > y1 + LONG_BELOW_CHIN * head_h
+    return HairEvidence(hair_px, roi, skin, hair, cam, (x0, y0, x1, y1), long)
+
+
+def _attached_to_head(hair_px: np.ndarray, chin_row: float) -> np.ndarray:
+    """The connected parts of ``hair_px (h, w)`` that reach above ``chin_row``: hair grows from the head;
+    a hair-coloured blob lower down (a collar, a bag strap) is not hair."""
+    labels, count = label(hair_px)
+    if count == 0:
+        return hair_px
+    rows = np.arange(hair_px.shape[0])[:, None]
+    attached = np.unique(labels[(labels > 0) & (rows <= chin_row)])
+    return np.isin(labels, attached[attached > 0])
+
+
+def _hair_colours(samples: np.ndarray, rgb: np.ndarray, k: int = 3) -> tuple[np.ndarray, np.ndarray]:
+    """The hair's colour (median of ``samples (N, 3)``) and every pixel's distance ``(h, w)`` to the
+    nearest of ``k`` colour clusters of the samples that hold at least :data:`MIN_CLUSTER_SHARE` of them
+    (hair has highlights and shadows: one colour and one tolerance would take only its middle tone)."""
+    import cv2
+
+    median = np.median(samples, 0)
+    data = samples.astype(np.float32)
+    k = min(k, len(data))
+    criteria = (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_MAX_ITER, 20, 1e-3)
+    cv2.setRNGSeed(0)
+    _, labels, centres = cv2.kmeans(data, k, None, criteria, 2, cv2.KMEANS_PP_CENTERS)
+    share = np.bincount(labels.ravel(), minlength=k) / len(data)
+    centres = centres[share >= MIN_CLUSTER_SHARE]  # a few stray pixels (background at the edge) are no hair colour
+    dist = np.linalg.norm(rgb[:, :, None, :] - centres[None, None], axis=-1).min(-1)
+    return median, dist
+
+
+def scale_mesh(mesh: AssetMesh, scale: float, posed_centre: torch.Tensor, rest_centre: torch.Tensor) -> AssetMesh:
+    """``mesh`` scaled by ``scale`` about ``posed_centre (3,)`` (posed vertices) and ``rest_centre (3,)`` (rest)."""
+    if scale == 1.0:
+        return mesh
+    return replace(
+        mesh,
+        vertices=posed_centre + scale * (mesh.vertices - posed_centre),
+        rest_vertices=rest_centre + scale * (mesh.rest_vertices - rest_centre),
+    )
+
+
+def _skull_centre(body, output) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(3,)`` posed and ``(3,)`` rest centre of the skull: the head joint moved up by half the
+    distance to the eyes' height twice over (hair grows around the skull, not the neck)."""
+    head, eye = body.bone_index("head"), body.bone_index("eye.L")
+    out = []
+    for poses in (output.bone_poses, output.rest_bone_poses):
+        joint = poses[0, head, :3, 3].detach().cpu()
+        eyes = poses[0, eye, :3, 3].detach().cpu()
+        up = poses[0, head, :3, :3].detach().cpu() @ torch.tensor([0.0, 0.0, 1.0])
+        out.append(joint + up * float(((eyes - joint) @ up)))
+    return out[0], out[1]
+
+
+def _extent(mesh: AssetMesh) -> float:
+    """Vertical extent (metres) of a hairstyle in the rest pose."""
+    z = mesh.rest_vertices[:, 2]
+    return float(z.max() - z.min())
+
+
+def _visible_hair(mesh: AssetMesh, body_depth: torch.Tensor, camera) -> np.ndarray:
+    """``(h, w)`` bool: pixels where ``mesh`` (both sides drawn) is nearer than the body, whose depth
+    buffer ``body_depth (h, w)`` (``inf`` off the body) was drawn in the same ``camera``."""
+    raster = rasterize_mesh(mesh.vertices.float(), mesh.faces, camera, cull_backfaces=False)
+    return (raster.depth < body_depth).cpu().numpy()
+
+
+def choose_hair(evidence: HairEvidence, body, params, output=None, names: list[str] | None = None) -> HairChoice:
+    """The hairstyle (or none) and size that best explain ``evidence`` (module docstring).
+
+    Args:
+        body: BodyModel; params: the photo's batch-1 body parameters; output: ``body.forward(params)``.
+        names: hairstyles to try (default: every shipped one).
+    """
+    if evidence.hair is None or not evidence.pixels.any():
+        return HairChoice(None, 1.0, 0.0, {})
+    if output is None:
+        with torch.no_grad():
+            output = body.forward(params)
+    names = asset_names("hair") if names is None else names
+    if not evidence.long:  # the photo shows no hair below the chin: styles that reach the back are invented
+        names = [n for n in names if not asset_info(n).loose]
+    posed_centre, rest_centre = _skull_centre(body, output)
+    vertices = output.vertices[0].detach().cpu()
+    roi = evidence.roi
+    hair = evidence.pixels
+    body_depth = rasterize_mesh(vertices, body.faces, evidence.camera).depth
+    tried, scores = [], {}
+
+    def score(mesh: AssetMesh, scale: float) -> None:
+        visible = _visible_hair(scale_mesh(mesh, scale, posed_centre, rest_centre), body_depth, evidence.camera) & roi
+        union = (visible | hair).sum()
+        iou = float((visible & hair).sum() / union) if union else 0.0
+        scores[mesh.name] = max(scores.get(mesh.name, 0.0), iou)
+        tried.append((iou, mesh, scale))
+
+    meshes = fit_assets(names, body, params, output=output)
+    for mesh in meshes:  # every style at the middle size, then the best few at every size
+        score(mesh, SCALES[len(SCALES) // 2])
+    for _, mesh, _ in sorted(tried, key=lambda t: -t[0])[:REFINE_STYLES]:
+        for scale in SCALES:
+            if scale != SCALES[len(SCALES) // 2]:
+                score(mesh, scale)
+    best_iou = max(t[0] for t in tried)
+    # the photo sees the front: styles that explain it equally well differ behind the head, where the
+    # most compact one (smallest vertical extent) assumes least
+    iou, mesh, scale = min((t for t in tried if t[0] >= best_iou - TIE_IOU), key=lambda t: _extent(t[1]) * t[2])
+    if mesh is None or iou < MIN_IOU:
+        log.info("hair: no hairstyle explains the photo's hair (best IoU %.2f < %.2f)", iou, MIN_IOU)
+        return HairChoice(None, 1.0, iou, scores)
+    log.info("hair: %s at scale %.2f (IoU %.2f with the photo's hair pixels)", mesh.name, scale, iou)
+    return HairChoice(mesh.name, scale, iou, scores, scale_mesh(mesh, scale, posed_centre, rest_centre))
+
+
+def fit_hair(view, body) -> tuple[HairChoice, HairEvidence | None]:
+    """Hair of one :class:`~uvatar.track.view.FittedView`: its evidence and the chosen hairstyle (a view
+    without a person mask: no hair, no evidence)."""
+    if view.mask is None:
+        return HairChoice(None, 1.0, 0.0, {}), None
+    with torch.no_grad():
+        output = body.forward(view.params)
+    evidence = hair_evidence(view.image, view.mask, output.vertices[0].detach().cpu(), body, view.camera)
+    return choose_hair(evidence, body, view.params, output), evidence
+
+
+def hair_template(view, body) -> tuple[ShellTemplate | None, HairChoice]:
+    """The fitted hairstyle of a :class:`~uvatar.track.view.FittedView` as a shell template (None: no
+    hair template), and the choice behind it (for the report)."""
+    choice, evidence = fit_hair(view, body)
+    if choice.mesh is None or evidence is None:
+        return None, choice
+    template = ShellTemplate(choice.name, "hair", choice.mesh.vertices.float(), choice.mesh.faces, evidence.pixels, evidence.camera, HAIR_BIND_PARTS)
+    return template, choice

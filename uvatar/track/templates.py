@@ -1,0 +1,34 @@
+"""Shell templates: fitted hair (and garment) surfaces a photo is projected onto, as the tracker hands
+them to the projection (:mod:`uvatar.dualuv.template_shell`). Data only."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from uvatar.camera import Camera
+
+__all__ = ["ShellTemplate"]
+
+
+@dataclass
+class ShellTemplate:
+    """One fitted template in one photo.
+
+    Attributes:
+        name: catalogue name (e.g. ``"bob01"``); kind: catalogue kind (``"hair"``, ``"outfit"``).
+        vertices: ``(N, 3)`` float32 metres, in the photo's pose and world; faces: ``(F, 3)`` int64.
+        pixels: ``(h, w)`` bool, the photo's pixels of this matter (e.g. the hair pixels) at the size of
+            ``camera``; camera: the photo's camera resized to ``(w, h)``.
+        bind_parts: body parts (:data:`uvatar.body.parts.PART_NAMES`) its Gaussians may ride on.
+    """
+
+    name: str
+    kind: str
+    vertices: torch.Tensor
+    faces: torch.Tensor
+    pixels: np.ndarray
+    camera: Camera
+    bind_parts: tuple[str, ...]
