@@ -21,8 +21,8 @@ def test_surface_samples_are_even_and_inside_their_faces():
     vertices = torch.tensor([[0.0, 0.0, 0.0], [0.1, 0.0, 0.0], [0.0, 0.1, 0.0], [0.1, 0.1, 0.02]])
     faces = torch.tensor([[0, 1, 2], [1, 3, 2]])
     spacing = 0.005
-    points, normals, face = sample_surface(vertices, faces, spacing)
-    again, _, _ = sample_surface(vertices, faces, spacing)
+    points, normals, face, bary = sample_surface(vertices, faces, spacing)
+    again, _, _, _ = sample_surface(vertices, faces, spacing)
     assert torch.equal(points, again)  # deterministic
     corners = vertices[faces]
     area = torch.linalg.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0]).norm(dim=-1) / 2
@@ -35,6 +35,7 @@ def test_surface_samples_are_even_and_inside_their_faces():
     uv = torch.linalg.lstsq(m, (points - a)[..., None]).solution[..., 0]
     tolerance = 1e-5  # float32 solve of well-conditioned 2x2 systems on 0.1 m triangles
     assert (uv >= -tolerance).all() and (uv.sum(-1) <= 1 + tolerance).all()
+    assert (bary >= 0).all() and torch.allclose((bary[:, :, None] * corners[face]).sum(1), points, atol=1e-7)
     assert torch.allclose(normals.norm(dim=-1), torch.ones(len(normals)), atol=1e-6)
 
 

@@ -6,8 +6,8 @@ the legs."""
 import torch
 
 from uvatar.body.parts import PART_NAMES, texel_parts
-from uvatar.model.dress import SHOES, TROUSERS
-from uvatar.model.fill import fill_core_colors
+from uvatar.model.dress import SHOES, TROUSERS, dress_unseen
+from uvatar.model.fill import DRESS_BLEND_UV, fill_core_colors
 from uvatar.model.projection import rest_vertices
 
 SKIN = torch.tensor([0.80, 0.60, 0.50])
@@ -43,14 +43,24 @@ def test_head_photo_body_is_dressed_not_bare(body):
     collar = torso & (heights > float(heights[torso].max()) - 0.12)  # the shirt the photo shows at the collar
     colors[:, collar] = SHIRT[:, None]
     seen = head | collar
-    filled, from_photo, stats = fill_core_colors(colors, seen, body, rest, mirror=False)
-    assert stats["dress_torso"] == "seen bands" and stats["dress_legs"] == "plain" and stats["dress_hands"] == "skin"
+    filled, dressed, stats = dress_unseen(colors, seen, raster, body, rest, SKIN)
+    assert stats["dress_torso"].startswith("seen bands") and stats["dress_legs"] == "plain" and stats["dress_hands"] == "skin"
+    assert dressed[(parts >= 0) & ~head].all()
     assert _close(filled, torso & ~seen, SHIRT)  # the shirt continues down the torso and round the back
     assert _close(filled, _part(parts, "arms"), SHIRT)  # sleeves: the torso's top band
     assert _close(filled, _part(parts, "legs"), torch.tensor(TROUSERS))
     assert _close(filled, _part(parts, "feet"), torch.tensor(SHOES))
     assert _close(filled, _part(parts, "hands"), SKIN)  # the rule's one skin part: the face's colour
     hidden = (parts >= 0) & ~head & ~_part(parts, "hands")
+    skin_like = (filled - SKIN[:, None, None]).abs().amax(0) < 0.05
+    assert not (skin_like & hidden).any(), "a hidden body part kept skin colour"
+
+    # through the whole fill: near the seen collar a blend with its continuation, further away the rule
+    filled, _, _ = fill_core_colors(colors, seen, body, rest, mirror=False)
+    from scipy.ndimage import distance_transform_edt
+
+    far = torch.as_tensor(distance_transform_edt(~seen.numpy()) >= 2 * DRESS_BLEND_UV * RESOLUTION)
+    assert _close(filled, _part(parts, "legs") & far, torch.tensor(TROUSERS), 1e-6)
     skin_like = (filled - SKIN[:, None, None]).abs().amax(0) < 0.05
     assert not (skin_like & hidden).any(), "a hidden body part kept skin colour"
 
@@ -64,7 +74,7 @@ def test_half_body_trousers_continue_down_the_legs(body):
     waist = torso & (heights < hip)  # the photo shows the trousers' waist, and no leg
     colors[:, waist] = JEANS[:, None]
     seen = _part(parts, "head") | torso | _part(parts, "arms")
-    filled, _, stats = fill_core_colors(colors, seen, body, rest, mirror=False)
+    filled, _, stats = dress_unseen(colors, seen, raster, body, rest)
     assert stats["dress_legs"] == "torso below the hips"
     assert _close(filled, _part(parts, "legs"), JEANS)
     assert _close(filled, _part(parts, "feet"), torch.tensor(SHOES))

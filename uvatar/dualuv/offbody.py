@@ -26,7 +26,7 @@ import torch
 from uvatar.body.skinning import bound_points_to_world, world_points_to_bound
 from uvatar.camera import Camera
 
-__all__ = ["OffBodySamples", "sample_off_body"]
+__all__ = ["OffBodySamples", "sample_off_body", "spanning_matter", "rebind"]
 
 _FIELDS = ("face", "barycentrics", "offsets", "ray_frames", "features", "pixels", "spacing", "shell_offset")
 
@@ -57,6 +57,10 @@ class OffBodySamples:
 
     def __len__(self) -> int:
         return int(self.face.shape[0])
+
+    def world_points(self, posed_vertices: torch.Tensor, faces: torch.Tensor) -> torch.Tensor:
+        """``(N, 3)`` the samples' points on the posed body ``posed_vertices (V, 3)`` they were bound on."""
+        return bound_points_to_world(posed_vertices[None], faces, self.face, self.barycentrics, self.offsets)[0][0]
 
     @staticmethod
     def concatenate(parts: list["OffBodySamples"]) -> "OffBodySamples":
@@ -129,3 +133,71 @@ def sample_off_body(
     local = frames[0].transpose(-1, -2) @ _ray_frames(camera, points)
     spacing = stride * depth / float(camera.K[0, 0])
     return OffBodySamples(face, bary, offsets, local, feature_map.sample(pixels), pixels, spacing, shell_offsets[faces[face]].mean(-1))
+
+
+def _row_gaps(first: torch.Tensor, second: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per image row, the open interval ``(lo, hi)`` of columns between the inner edges of two ``(H, W)``
+    bool regions, whichever is on the left (``lo >= hi`` where a row misses either)."""
+    width = first.shape[1]
+    cols = torch.arange(width)[None].expand_as(first)
+    a0, a1 = torch.where(first, cols, width + 1).amin(1), torch.where(first, cols, -1).amax(1)
+    b0, b1 = torch.where(second, cols, width + 1).amin(1), torch.where(second, cols, -1).amax(1)
+    lo = torch.where(a1 < b0, a1, b1)
+    hi = torch.where(a1 < b0, b0, a0)
+    both = (a1 >= 0) & (b1 >= 0)
+    return torch.where(both, lo, width), torch.where(both, hi, -1)
+
+
+def spanning_matter(samples: OffBodySamples, body_raster, body) -> torch.Tensor:
+    """``(N,)`` bool: samples that hang from the torso rather than a limb: bound to a leg with their pixel
+    in the gap between the two legs on its row (a skirt, a dress: the person mask joins the legs there),
+    or bound to an arm or hand with their pixel between that arm and the torso (a coat's side under the
+    arm). Bound to the limb, such matter would split or swing with it in other poses.
+
+    ``body_raster``: the posed body's :class:`~uvatar.render.mesh.MeshRaster` in the photo's camera."""
+    from uvatar.body.parts import PART_NAMES
+
+    if len(samples) == 0:
+        return torch.zeros(0, dtype=torch.bool)
+    parts = body.face_parts.cpu()
+    rest = body.forward(body.default_params(1)).vertices[0].detach().cpu()
+    left_side = rest[body.faces.cpu()].mean(1)[:, 0] > 0  # Anny's left is +x
+    face_id = body_raster.face_index.cpu()
+    covered = face_id >= 0
+    fid = face_id.clamp(min=0)
+
+    def region(names, side=None):
+        mask = torch.zeros_like(parts, dtype=torch.bool)
+        for name in names:
+            mask |= parts == PART_NAMES.index(name)
+        if side is not None:
+            mask &= left_side if side == "left" else ~left_side
+        return covered & mask[fid]
+
+    row = samples.pixels[:, 1].floor().long().clamp(0, face_id.shape[0] - 1)
+    col = samples.pixels[:, 0]
+    legs, limbs = (parts == PART_NAMES.index("legs")), (parts == PART_NAMES.index("arms")) | (parts == PART_NAMES.index("hands"))
+    out = torch.zeros(len(samples), dtype=torch.bool)
+    pairs = [(region(["legs"], "left"), region(["legs"], "right"), legs)]
+    torso = region(["torso"])
+    for side in ("left", "right"):
+        pairs.append((region(["arms", "hands"], side), torso, limbs & (left_side if side == "left" else ~left_side)))
+    for first, second, bound in pairs:
+        lo, hi = _row_gaps(first, second)
+        out |= bound[samples.face] & (col > lo[row]) & (col < hi[row])
+    return out
+
+
+def rebind(samples: OffBodySamples, which: torch.Tensor, posed_vertices: torch.Tensor, faces: torch.Tensor,
+           face: torch.Tensor, barycentrics: torch.Tensor) -> OffBodySamples:  # fmt: skip
+    """``samples`` with the ones in ``which (N,)`` bound to other ``face``/``barycentrics`` (one per
+    selected sample) of the same posed body: same world points and ray directions, new face frames."""
+    points, old_frames = bound_points_to_world(posed_vertices[None], faces, samples.face[which], samples.barycentrics[which],
+                                               samples.offsets[which])  # fmt: skip
+    _, new_frames = bound_points_to_world(posed_vertices[None], faces, face, barycentrics)
+    out = OffBodySamples(*(getattr(samples, name).clone() for name in _FIELDS))
+    out.face[which] = face
+    out.barycentrics[which] = barycentrics
+    out.offsets[which] = world_points_to_bound(posed_vertices, faces, face, barycentrics, points[0])
+    out.ray_frames[which] = new_frames[0].transpose(-1, -2) @ old_frames[0] @ samples.ray_frames[which]
+    return out

@@ -20,8 +20,8 @@ from uvatar.body.shell import shell_vertices
 from uvatar.body.uv import UVRaster
 from uvatar.camera import Camera
 from uvatar.dualuv.scatter import scatter_to_uv
-from uvatar.dualuv.offbody import OffBodySamples, sample_off_body
-from uvatar.dualuv.template_shell import project_template, template_front_depth
+from uvatar.dualuv.offbody import OffBodySamples, rebind, sample_off_body, spanning_matter
+from uvatar.dualuv.template_shell import bind_to_nearest_faces, project_template, template_front_depth
 from uvatar.render.mesh import rasterize_mesh, visible_points
 
 __all__ = ["UVFeatures", "SurfaceSamples", "project_surface", "project_dual_uv", "DualUVConfig"]
@@ -40,6 +40,9 @@ class DualUVConfig:
     shell_margin: float = 1 / 400  # shell samples keep this fraction of the image's longer side (>= 1 px)
     # off the body and inside the mask edge
     shell_pixel_side: int = 512  # image-space shell samples along the photo's longer side (0: none)
+    garment_shell: bool = True  # a loose garment's surface from the silhouette (uvatar.dualuv.garment_shell)
+    skirts_on_hips: bool = True  # off-body samples between the legs (skirts, dresses) or between an arm and the
+    # torso (a coat's sides) bind to the torso, not the limb
 
 
 @dataclass
@@ -232,6 +235,12 @@ def project_dual_uv(
             front = template_front_depth(templates, camera, camera.height, camera.width) if templates else None
             off_body = sample_off_body(feature_map, body_raster, posed_vertices, faces, camera, person, shell_offsets, keep, config.shell_pixel_side, front)
             stats["shell_pixel_samples"] = len(off_body)
+            if config.skirts_on_hips:  # matter spanning the legs, or between an arm and the torso, rides the torso
+                spanning = spanning_matter(off_body, body_raster, body)
+                if spanning.any():
+                    face, bary, _ = bind_to_nearest_faces(off_body.world_points(posed_vertices, faces)[spanning], posed_vertices, body, ("torso",))
+                    off_body = rebind(off_body, spanning, posed_vertices, faces, face, bary)
+                stats["shell_pixels_on_torso_not_limb"] = int(spanning.sum())
         shell_cover = (shell_raster.face_index >= 0) & person
         stats["mask_covered_by_body"] = float(((body_raster.face_index >= 0) & person).sum() / person.sum().clamp(min=1))
         stats["mask_covered_by_body_or_shell"] = float((((body_raster.face_index >= 0) | shell_cover) & person).sum() / person.sum().clamp(min=1))

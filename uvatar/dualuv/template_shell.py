@@ -12,14 +12,18 @@ photo and the fitted body (drawn in the photo's camera):
 * it is in front of the body (or beside it) and its pixel is not the template's matter
   (``template.pixels``: e.g. the face's skin or a shirt where the template puts hair): dropped too;
 * it is in front of the body on the template's matter: SEEN, with the photo's colour there (on the
-  matter's edge pixels, which mix in their neighbours: kept, but coloured like the unseen). Where the
-  body is not behind it (off the body's outline) the photo's own pixels are drawn on the template's
-  front instead (:func:`template_front_depth`, used by :func:`uvatar.dualuv.offbody.sample_off_body`), so
-  such points are colour sources only (``drawn`` False);
-* it is behind the body: UNSEEN, its colour left to the decoder (:mod:`uvatar.model.template_gaussians`).
+  matter's edge pixels, which mix in their neighbours: kept, but coloured like the unseen). Seen points
+  are colour sources only (``drawn`` False): the photo's own pixels draw what it saw at full resolution,
+  on the body (Core-UV) or, off the body's outline, on the template's front (:func:`template_front_depth`,
+  used by :func:`uvatar.dualuv.offbody.sample_off_body`); splats a few times coarser in front of them
+  cost the photo's own view up to 2 dB (a hat taken for hair);
+* it is behind the body, far enough inside its outline that its splat stays there: UNSEEN, its colour
+  left to the decoder (:mod:`uvatar.model.template_gaussians`); behind the body but nearer the outline
+  than its splat reaches: dropped (it would show beside the body in the photo's own view).
 
-Every kept point is bound to the nearest body face among the template's ``bind_parts`` (offset in that
-face's frame), so it rides the body's skinning like every other Gaussian of the avatar.
+Every kept point is bound to the body face its template face was extruded from (a garment shell), or to
+the nearest body face among the template's ``bind_parts`` (a separate mesh: hair), with its offset in
+that face's frame, so it rides the body's skinning like every other Gaussian of the avatar.
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ __all__ = ["TemplateSamples", "sample_surface", "project_template", "template_fr
 #: the R2 low-discrepancy sequence's step (1/g, 1/g²) with g the plastic number: even, deterministic
 #: sample positions inside each triangle
 R2_ALPHA = (0.7548776662466927, 0.5698402909980532)
+SPLAT_SIGMA = 0.6  # the decoder's Gaussian sigma in sample spacings (uvatar.model.projection.ProjectionConfig)
 _FIELDS = ("face", "barycentrics", "offsets", "frames", "points", "colors", "seen", "drawn", "spacing")
 
 
@@ -48,7 +53,7 @@ class TemplateSamples:
     """Kept points of one or more templates, bound to the body.
 
     Attributes:
-        face: ``(N,)`` int64 body face; barycentrics: ``(N, 3)`` (its centroid); offsets: ``(N, 3)``
+        face: ``(N,)`` int64 body face; barycentrics: ``(N, 3)``; offsets: ``(N, 3)``
             metres in that face's frame.
         frames: ``(N, 3, 3)`` rotation in the face frame whose third column is the template's normal.
         points: ``(N, 3)`` metres, in the photo's world and pose; colors: ``(N, 3)`` RGB, valid where seen.
@@ -56,7 +61,7 @@ class TemplateSamples:
         drawn: ``(N,)`` bool, the point becomes a Gaussian (False: the photo's off-body pixels draw it).
         spacing: ``(N,)`` metres between neighbouring samples.
         view_dir: ``(3,)`` the photo camera's viewing axis in the world (for the decoder's fill).
-        names: templates that contributed.
+        names: templates that contributed; kind: their catalogue kind (``"hair"``, ``"garment"``).
     """
 
     face: torch.Tensor
@@ -70,18 +75,20 @@ class TemplateSamples:
     spacing: torch.Tensor
     view_dir: torch.Tensor
     names: tuple[str, ...] = ()
+    kind: str = "hair"
 
     def __len__(self) -> int:
         return int(self.face.shape[0])
 
 
-def sample_surface(vertices: torch.Tensor, faces: torch.Tensor, spacing: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def sample_surface(vertices: torch.Tensor, faces: torch.Tensor, spacing: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """Points spread evenly over a mesh: about one per ``spacing``² of area (at least one per face).
 
     Args:
         vertices: ``(V, 3)`` metres; faces: ``(F, 3)`` int64.
     Returns:
-        points ``(N, 3)``, unit face normals ``(N, 3)`` and the face of each point ``(N,)``.
+        points ``(N, 3)``, unit face normals ``(N, 3)``, the face of each point ``(N,)`` and its
+        barycentrics ``(N, 3)``.
     """
     corners = vertices[faces]
     cross = torch.linalg.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0])
@@ -97,7 +104,7 @@ def sample_surface(vertices: torch.Tensor, faces: torch.Tensor, spacing: float) 
     bary = torch.stack([1 - root, root * (1 - v), root * v], -1)
     points = (bary[:, :, None] * corners[face]).sum(1)
     normals = torch.nn.functional.normalize(cross, dim=-1)[face]
-    return points, normals, face
+    return points, normals, face, bary
 
 
 def _at_pixels(image: np.ndarray, pixels: torch.Tensor) -> np.ndarray:
@@ -151,10 +158,10 @@ def project_template(template: ShellTemplate, image: np.ndarray, mask: np.ndarra
         carve_px: the mask is widened by this many pixels before carving (its edge is soft).
         length_px: points more than this many pixels below the matter's lowest pixel row are dropped.
     """
-    from scipy.ndimage import binary_dilation, binary_erosion
+    from scipy.ndimage import binary_dilation, binary_erosion, distance_transform_edt
 
     camera = template.camera
-    points, normals, _ = sample_surface(template.vertices, template.faces, spacing)
+    points, normals, sample_face, sample_bary = sample_surface(template.vertices, template.faces, spacing)
     raster = rasterize_mesh(vertices, body.faces.cpu(), camera)
     in_front = visible_points(points, raster, camera, depth_tol=0.0)
     pixels, depth = camera.project(points)
@@ -165,21 +172,29 @@ def project_template(template: ShellTemplate, image: np.ndarray, mask: np.ndarra
     in_person = torch.as_tensor(_at_pixels(person, pixels)) & inside
     on_matter = torch.as_tensor(_at_pixels(matter, pixels)) & inside
     on_core = torch.as_tensor(_at_pixels(core, pixels)) & inside
-    on_body = torch.as_tensor(_at_pixels(raster.mask.cpu().numpy(), pixels)) & inside
+    body_mask = raster.mask.cpu().numpy()
+    # a hidden point's splat (3 sigma) must stay inside the body's outline in the photo, else it shows there
+    inset = torch.as_tensor(_at_pixels(distance_transform_edt(body_mask), pixels), dtype=torch.float32)
+    reach = 3 * SPLAT_SIGMA * spacing * float(camera.K[0, 0]) / depth.clamp(min=1e-3)
+    hidden = ~in_front & (inset >= reach)
     rows = np.nonzero(template.pixels.any(1))[0]
     lowest = float(rows.max() + 1 + length_px) if len(rows) else -1.0
     above_end = pixels[:, 1] <= lowest
-    keep = in_person & above_end & (~in_front | on_matter)
+    keep = in_person & above_end & (hidden | (in_front & on_matter))
     seen = (in_front & on_core)[keep]
-    drawn = (~in_front | on_body)[keep]
+    drawn = hidden[keep]
     full = pixels[keep] * torch.tensor([image.shape[1] / camera.width, image.shape[0] / camera.height])
     colors = torch.as_tensor(_at_pixels(image, full), dtype=torch.float32).reshape(-1, 3)
     points, normals = points[keep], normals[keep]
-    face, bary, offsets = bind_to_nearest_faces(points, vertices, body, template.bind_parts)
+    if template.source_faces is not None:  # a shell of the body: on the face it was extruded from
+        face, bary = template.source_faces[sample_face[keep]], sample_bary[keep]
+        offsets = world_points_to_bound(vertices, body.faces.cpu(), face, bary, points)
+    else:
+        face, bary, offsets = bind_to_nearest_faces(points, vertices, body, template.bind_parts)
     _, body_frames = bound_points_to_world(vertices[None], body.faces.cpu(), face, bary)
     frames = body_frames[0].transpose(-1, -2) @ _tangent_frames(normals)
     return TemplateSamples(face, bary, offsets, frames, points, colors, seen, drawn, torch.full((len(face),), float(spacing)),
-                           camera.R[2].clone(), (template.name,))  # fmt: skip
+                           camera.R[2].clone(), (template.name,), template.kind)  # fmt: skip
 
 
 def template_front_depth(templates: list[ShellTemplate], camera, height: int, width: int) -> torch.Tensor:

@@ -17,6 +17,7 @@ from uvatar.body.shell import shell_offsets
 from uvatar.body.uv import texel_footprint
 from uvatar.camera import Camera
 from uvatar.dualuv.blend import blend_uv_features
+from uvatar.dualuv.garment_shell import garment_template
 from uvatar.dualuv.project import DualUVConfig, UVFeatures, project_dual_uv
 from uvatar.dualuv.shell_fit import silhouette_shell_offsets
 from uvatar.encode import get_encoder
@@ -47,13 +48,27 @@ def uv_config(core_resolution: int, shell_resolution: int) -> DualUVConfig:
     return DualUVConfig(core_resolution=core_resolution, shell_resolution=shell_resolution, supersample=2 if core_resolution <= 512 else 1)
 
 
+def view_templates(body, view: FittedView, shell_offsets: torch.Tensor, config: DualUVConfig) -> list:
+    """The view's shell templates: its fitted ones (hair) and, with ``config.garment_shell``, the loose
+    garment its silhouette shows (:func:`uvatar.dualuv.garment_shell.garment_template`, off the hair)."""
+    templates = list(view.templates)
+    if config.garment_shell and view.mask is not None:
+        hair = [t.pixels for t in templates if t.kind == "hair"]
+        garment = garment_template(body, view, shell_offsets, hair[0] if hair else None)
+        if garment is not None:
+            templates.append(garment)
+    return templates
+
+
 def project_view(body, view: FittedView, feature_map, config: DualUVConfig, shell_offsets: torch.Tensor | None = None) -> UVFeatures:
-    """Core-UV and Shell-UV (and the off-body samples) of one fitted view's feature map.
+    """Core-UV and Shell-UV (and the off-body samples, and the shell templates) of one fitted view's
+    feature map.
 
     ``shell_offsets (V,)``: the view's shell when already computed (:func:`view_shell_offsets`).
     """
     offsets = view_shell_offsets(body, view) if shell_offsets is None else shell_offsets
-    return project_dual_uv(feature_map, body, view.vertices, view.camera, view.mask_tensor, offsets, config, view.templates, view.image)
+    templates = view_templates(body, view, offsets, config)
+    return project_dual_uv(feature_map, body, view.vertices, view.camera, view.mask_tensor, offsets, config, templates, view.image)
 
 
 def project_views(body, views: list[FittedView], feature_maps: list, config: DualUVConfig) -> UVFeatures:

@@ -5,7 +5,9 @@ Per body part (torso, arms, legs, feet, hands; the head keeps the scalp and push
 
 * a part the photo saw (at least :data:`MIN_SEEN` texels): each unseen texel takes the median colour of
   the seen texels of its part in its band and the :data:`BAND_WINDOW` bands each side, or of the
-  nearest band that has some. A garment's back and
+  nearest band that has some; the seen texels facing sideways (reference-pose normal at least
+  :data:`SIDE_NORMAL_X` along x) when there are enough: what wraps round to the back is what covers
+  the sides (an open coat's front shows a shirt that its back does not). A garment's back and
   sides continue its own front at the same height (a jacket's back is the jacket, the jeans' back the
   jeans), and the median keeps narrow front details (a tie, buttons, a logo) off the back;
 * a part the photo did not see continues what it did show, else plain clothes:
@@ -28,7 +30,8 @@ __all__ = ["BAND_M", "BAND_WINDOW", "MIN_SEEN", "TROUSERS", "SHOES", "TOP", "SKI
 
 BAND_M = 0.04  # height of a colour band, metres
 BAND_WINDOW = 2  # bands each side pooled into a band's median (a 20 cm window)
-MIN_SEEN = 50  # fewer seen texels than this say nothing reliable about a part's clothes
+MIN_SEEN = 50
+SIDE_NORMAL_X = 0.5  # texels whose reference-pose normal points this much sideways: the garment's sides  # fewer seen texels than this say nothing reliable about a part's clothes
 TROUSERS = (0.17, 0.18, 0.22)  # plain dark trousers (a charcoal grey-blue)
 SHOES = (0.10, 0.10, 0.11)
 TOP = (0.35, 0.36, 0.40)
@@ -50,7 +53,7 @@ def _band_medians(colors: torch.Tensor, heights: torch.Tensor, seen: torch.Tenso
 
 def _fill_from_bands(colors: torch.Tensor, heights: torch.Tensor, seen: torch.Tensor, target: torch.Tensor) -> None:
     """Set ``colors[:, target]`` (in place) to the median of the nearest band with seen texels."""
-    medians, bands = _band_medians(colors, heights, seen)
+    medians, bands = _band_medians(colors[:, seen], heights[seen], torch.ones(int(seen.sum()), dtype=torch.bool))
     own = torch.floor(heights[target] / BAND_M).long()
     nearest = (own[:, None] - bands[None, :]).abs().argmin(1)
     colors[:, target] = medians[nearest].T
@@ -69,7 +72,10 @@ def dress_unseen(colors: torch.Tensor, known: torch.Tensor, raster, body, rest_v
         dressed it (``{"dress_legs": "seen bands", ...}``).
     """
     idx, face, bary = raster.covered()
-    heights = (bary[:, :, None] * rest_vertices[body.faces[face]]).sum(1)[:, 2]
+    corners = rest_vertices[body.faces[face]]
+    heights = (bary[:, :, None] * corners).sum(1)[:, 2]
+    normals = torch.nn.functional.normalize(torch.linalg.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0]), dim=-1)
+    side_facing = normals[:, 0].abs() >= SIDE_NORMAL_X
     parts = texel_parts(raster, body.face_parts).reshape(-1)[idx]
     flat = colors.reshape(3, -1)[:, idx].clone()
     seen = known.reshape(-1)[idx].clone()
@@ -90,8 +96,10 @@ def dress_unseen(colors: torch.Tensor, known: torch.Tensor, raster, body, rest_v
         if not bool(target.any()):
             continue
         if int(seen_in(name).sum()) >= MIN_SEEN:
-            _fill_from_bands(flat, heights, seen_in(name), target)
-            rules[f"dress_{name}"] = "seen bands"
+            sides = seen_in(name) & side_facing
+            source = sides if int(sides.sum()) >= MIN_SEEN else seen_in(name)
+            _fill_from_bands(flat, heights, source, target)
+            rules[f"dress_{name}"] = "seen bands" + (" (sides)" if source is sides else "")
             out_seen |= target
             continue
         torso = seen_in("torso")

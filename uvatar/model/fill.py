@@ -3,7 +3,8 @@
 Texels seen by the photo keep their colour; unseen ones take their mirror texel's colour where that was
 seen; unseen scalp texels take the seen scalp's median colour (the photo's hair, or skin when bald:
 push-pull would otherwise spread face skin over the back of the head); the unseen torso, arms, hands,
-legs and feet are dressed (:mod:`uvatar.model.dress`); the rest (the head) is filled by push-pull inside
+legs and feet are dressed (:mod:`uvatar.model.dress`), blended near the seen texels with the push-pull
+continuation (no seam at the edge of what was seen); the rest (the head) is filled by push-pull inside
 each UV island (islands nothing was seen on take the median seen colour).
 """
 
@@ -18,7 +19,9 @@ from uvatar.model.dress import dress_unseen
 
 __all__ = ["fill_core_colors", "pool_colors", "scalp_texels"]
 
-MIN_SCALP_TEXELS = 50  # fewer seen scalp texels than this say nothing reliable about the hair colour
+MIN_SCALP_TEXELS = 50
+DRESS_BLEND_UV = 0.02  # dressed texels within this distance (fraction of the atlas side) of a seen one keep the
+# push-pull continuation of the seen texels; over the next as much they blend into the rule's colour  # fewer seen scalp texels than this say nothing reliable about the hair colour
 
 
 def scalp_texels(raster, body, rest_vertices: torch.Tensor) -> torch.Tensor:
@@ -39,7 +42,7 @@ def scalp_texels(raster, body, rest_vertices: torch.Tensor) -> torch.Tensor:
 
 def fill_core_colors(
     colors: torch.Tensor, seen: torch.Tensor, body, rest_vertices: torch.Tensor, mirror: bool = True, scalp: bool = True,
-    dress: bool = True,
+    dress: bool = True, dress_sources: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, dict]:
     """Fill every covered texel of a Core-UV colour map.
 
@@ -50,6 +53,8 @@ def fill_core_colors(
         rest_vertices: ``(V, 3)`` the subject's reference-pose vertices (where the scalp is).
         mirror, scalp, dress: the fill's steps (mirror texels; the scalp's hair colour; the unseen body
             dressed by :func:`uvatar.model.dress.dress_unseen`).
+        dress_sources: ``(R, R)`` bool, the seen texels the dressing rule may take colours from (default:
+            all seen or mirrored ones).
     Returns:
         filled colours ``(3, R, R)`` in [0, 1] (covered texels filled; outside the atlas unchanged),
         ``(R, R)`` bool "colour from the photo" (seen or mirrored from a seen texel), and stats.
@@ -73,13 +78,27 @@ def fill_core_colors(
             fill = scalp_mask & ~known
             colors = torch.where(fill[None], hair[:, None, None], colors)
             known = known | fill
+    pulled = push_pull_islands(colors, known, raster.mask, fallback)
     if dress:
         head = texel_parts(raster, body.face_parts) == PART_NAMES.index("head")
         face_seen = head & ~scalp_mask & from_photo
         skin = colors[:, face_seen].median(dim=1).values if face_seen.sum() >= MIN_SCALP_TEXELS else None
-        colors, known, rules = dress_unseen(colors, known, raster, body, rest_vertices, skin)
+        sources = known
+        if dress_sources is not None:
+            sources = dress_sources & raster.mask
+            if mirror:  # a mirrored texel is a source when its seen twin is
+                _, sources = mirror_fill(colors, sources, mirror_texels(raster, body.mirror, body.uv_corners))
+        dressed_colors, dressed, rules = dress_unseen(colors, sources, raster, body, rest_vertices, skin)
         stats.update(rules)
-    return push_pull_islands(colors, known, raster.mask, fallback).clamp(0, 1), from_photo, stats
+        # next to what was seen the push-pull continuation (the seen texture, no seam), the rule further away
+        from scipy.ndimage import distance_transform_edt
+
+        distance = torch.as_tensor(distance_transform_edt(~known.numpy()), dtype=torch.float32)
+        ramp = DRESS_BLEND_UV * colors.shape[-1]
+        weight = ((distance - ramp) / ramp).clamp(0, 1)[None]
+        blended = pulled * (1 - weight) + dressed_colors * weight
+        pulled = torch.where((dressed & ~known)[None], blended, pulled)  # what was seen keeps its colour
+    return pulled.clamp(0, 1), from_photo, stats
 
 
 def pool_colors(colors: torch.Tensor, covered: torch.Tensor, side: int) -> torch.Tensor:

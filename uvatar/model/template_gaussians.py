@@ -28,46 +28,58 @@ REFLECT_REACH_M = 0.04  # a reflected point farther than this from every seen po
 HEIGHT_WEIGHT = 0.2  # weight of the horizontal axes in that search
 
 
-def fill_template_colors(samples: TemplateSamples) -> torch.Tensor | None:
+def fill_template_colors(samples: TemplateSamples, face_colors: torch.Tensor | None = None) -> torch.Tensor | None:
     """``(N, 3)`` colours: the photo's where seen, carried over from the seen points elsewhere (module
-    docstring); None when the photo saw none of the template."""
+    docstring); None when the photo saw none of the template.
+
+    ``face_colors (F, 3)``: the body's filled colour per face (NaN where none); a garment's unseen points
+    take their body face's colour (the garment's back continues the dressed body's back, whose colours
+    follow the seen garment at the same height: :mod:`uvatar.model.dress`), not the reflection."""
     seen = samples.seen
+    colors = samples.colors.clone()
+    todo = ~seen
+    if samples.kind == "garment" and face_colors is not None:
+        under = face_colors[samples.face]
+        usable = todo & ~torch.isnan(under).any(-1)
+        colors[usable] = under[usable]
+        todo &= ~usable
+    if not bool(todo.any()):
+        return colors
     if not bool(seen.any()):
         return None
     from scipy.spatial import cKDTree
 
-    colors = samples.colors.clone()
-    unseen = ~seen
-    if bool(unseen.any()):
-        axis = torch.nn.functional.normalize(samples.view_dir.float(), dim=0)
-        centre = samples.points.mean(0)
-        points = samples.points[unseen]
-        reflected = points - 2 * ((points - centre) @ axis)[:, None] * axis[None]
-        seen_points = samples.points[seen]
-        distance, nearest = cKDTree(seen_points.numpy()).query(reflected.numpy())
-        # no seen point near the reflection (hair longer at the back than the photo shows at the front):
-        # the seen point nearest in height, the other two axes counting a fifth (strands run downwards)
-        far = torch.as_tensor(distance > REFLECT_REACH_M)
-        if bool(far.any()):
-            squash = torch.tensor([HEIGHT_WEIGHT, HEIGHT_WEIGHT, 1.0])
-            _, by_height = cKDTree((seen_points * squash).numpy()).query((points[far] * squash).numpy())
-            nearest[far.numpy()] = by_height
-        colors[unseen] = samples.colors[seen][torch.as_tensor(nearest, dtype=torch.long)]
+    axis = torch.nn.functional.normalize(samples.view_dir.float(), dim=0)
+    centre = samples.points.mean(0)
+    points = samples.points[todo]
+    reflected = points - 2 * ((points - centre) @ axis)[:, None] * axis[None]
+    seen_points = samples.points[seen]
+    distance, nearest = cKDTree(seen_points.numpy()).query(reflected.numpy())
+    # no seen point near the reflection (hair longer at the back than the photo shows at the front):
+    # the seen point nearest in height, the other two axes counting a fifth (strands run downwards)
+    far = torch.as_tensor(distance > REFLECT_REACH_M)
+    if bool(far.any()):
+        squash = torch.tensor([HEIGHT_WEIGHT, HEIGHT_WEIGHT, 1.0])
+        _, by_height = cKDTree((seen_points * squash).numpy()).query((points[far] * squash).numpy())
+        nearest[far.numpy()] = by_height
+    colors[todo] = samples.colors[seen][torch.as_tensor(nearest, dtype=torch.long)]
     return colors
 
 
-def template_gaussians(samples: TemplateSamples, tangent_sigma: float = 0.6, normal_sigma: float = 0.25) -> dict[str, torch.Tensor]:
+def template_gaussians(samples: TemplateSamples, tangent_sigma: float = 0.6, normal_sigma: float = 0.25,
+                       face_colors: torch.Tensor | None = None) -> dict[str, torch.Tensor]:  # fmt: skip
     """The drawn samples as Gaussians bound to the body.
 
     Args:
         samples: one template's samples.
         tangent_sigma, normal_sigma: sigmas in sample spacings, in the template's surface and along its
             normal (hair and cloth have some thickness; a flat disc would vanish edge-on).
+        face_colors: ``(F, 3)`` the body's filled colour per face, for garments (:func:`fill_template_colors`).
     Returns:
         ``face_index (M,)``, ``barycentrics (M, 3)``, ``offsets (M, 3)``, ``rotations_wxyz (M, 4)``,
         ``scales (M, 3)`` metres and ``colors (M, 3)``; empty when the photo saw none of the template.
     """
-    colors = fill_template_colors(samples)
+    colors = fill_template_colors(samples, face_colors)
     drawn = samples.drawn if colors is not None else torch.zeros_like(samples.drawn)
     if colors is None:
         log.info("template shell %s: the photo saw none of it; no Gaussians", ",".join(samples.names))

@@ -23,6 +23,9 @@ class ShellTemplate:
         pixels: ``(h, w)`` bool, the photo's pixels of this matter (e.g. the hair pixels) at the size of
             ``camera``; camera: the photo's camera resized to ``(w, h)``.
         bind_parts: body parts (:data:`uvatar.body.parts.PART_NAMES`) its Gaussians may ride on.
+        source_faces: ``(F,)`` int64 the body face each template face was extruded from (a shell of the
+            body: its samples stay bound there), or None (a separate mesh: bound to the nearest face of
+            ``bind_parts``).
     """
 
     name: str
@@ -32,3 +35,4 @@ class ShellTemplate:
     pixels: np.ndarray
     camera: Camera
     bind_parts: tuple[str, ...]
+    source_faces: torch.Tensor | None = None

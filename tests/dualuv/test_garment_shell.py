@@ -1,0 +1,103 @@
+"""Loose garments (uvatar.dualuv.garment_shell) and matter that hangs from the torso
+(uvatar.dualuv.offbody.spanning_matter / rebind), on a synthetic front photo of a body in a skirt."""
+
+import math
+
+import numpy as np
+import torch
+
+from uvatar.body.parts import PART_NAMES
+from uvatar.body.shell import shell_offsets
+from uvatar.camera import Camera
+from uvatar.dualuv.garment_shell import LOOSE_M, garment_inflation, garment_template
+from uvatar.dualuv.offbody import rebind, sample_off_body, spanning_matter
+from uvatar.dualuv.views import view_shell_offsets
+from uvatar.encode import get_encoder
+from uvatar.render.mesh import rasterize_mesh
+from uvatar.track.view import FittedView
+
+SIZE = 256
+
+
+def _skirt_photo(body, flare_m: float = 0.12):
+    """A front view of the reference body (legs apart in its A-pose) whose person mask adds a trapezoid
+    skirt from the hips to above the knees, ``flare_m`` wider than the hips at its hem on each side."""
+    params = body.default_params(1)
+    with torch.no_grad():
+        out = body.forward(params)
+    vertices = out.vertices[0].cpu()
+    centre = (vertices.amax(0) + vertices.amin(0)) / 2
+    camera = Camera.look_at(centre + torch.tensor([0.0, -3.2, 0.0]), centre, SIZE, SIZE, fov_y_deg=40.0)
+    body_mask = rasterize_mesh(vertices, body.faces, camera).mask.numpy()
+    bones = out.bone_poses[0]
+    hip = bones[body.bone_index("upperleg01.L"), :3, 3].cpu()
+    knee = bones[body.bone_index("lowerleg01.L"), :3, 3].cpu()
+    (hip_px, knee_px), _ = camera.project(torch.stack([hip, knee]))[0], None
+    top, hem = int(hip_px[1]), int(hip_px[1] + 0.8 * (knee_px[1] - hip_px[1]))
+    half_hip = abs(float(hip_px[0]) - SIZE / 2) + 0.08 * camera.K[0, 0].item() / 3.2
+    flare = flare_m * camera.K[0, 0].item() / 3.2
+    mask = body_mask.copy()
+    for row in range(top, hem):
+        half = half_hip + flare * (row - top) / max(hem - top, 1)
+        mask[row, max(0, int(SIZE / 2 - half)):int(SIZE / 2 + half) + 1] = True
+    image = np.full((SIZE, SIZE, 3), 0.8, np.float32)
+    image[mask & ~body_mask] = (0.7, 0.1, 0.2)  # the skirt's off-body pixels
+    return FittedView(image, mask.astype(np.float32), params, vertices, camera), (top, hem)
+
+
+def test_inflation_is_round_the_body_and_zero_on_head_hands_feet(body):
+    offsets = shell_offsets(body).cpu().clone()
+    left_thigh_side = torch.nonzero(body.forward(body.default_params(1)).vertices[0, :, 0] > 0.15).squeeze(1)
+    offsets[left_thigh_side] += 0.1  # the silhouette fit widened some sideways vertices only
+    inflation = garment_inflation(body, offsets)
+    parts = torch.full((body.n_vertices,), -1, dtype=torch.int64)
+    parts[body.faces.cpu().reshape(-1)] = body.face_parts.cpu().repeat_interleave(3)
+    for name in ("head", "hands", "feet", "arms"):
+        assert (inflation[parts == PART_NAMES.index(name)] == 0).all()
+    assert float(inflation.max()) <= 0.1 + 1e-6  # never more than the widening itself
+
+
+def test_tight_photo_gets_no_garment(body):
+    view, _ = _skirt_photo(body)
+    view.mask = rasterize_mesh(view.vertices, body.faces, view.camera).mask.float().numpy()  # the body alone
+    assert garment_template(body, view, view_shell_offsets(body, view)) is None
+
+
+def test_skirt_gives_a_garment_shell_on_the_hips_and_legs(body):
+    view, _ = _skirt_photo(body)
+    template = garment_template(body, view, view_shell_offsets(body, view))
+    assert template is not None and template.source_faces is not None
+    parts = body.face_parts.cpu()[template.source_faces]
+    assert set(parts.unique().tolist()) <= {PART_NAMES.index("torso"), PART_NAMES.index("legs")}
+    assert (parts == PART_NAMES.index("legs")).any()
+    # its surface lies off the body by the loose threshold at least
+    lifted = (template.vertices - view.vertices).norm(dim=-1)[template.faces.reshape(-1)]
+    assert float(lifted.min()) >= LOOSE_M - 1e-6
+
+
+def test_skirt_between_the_legs_rides_the_hips(body):
+    view, (top, hem) = _skirt_photo(body)
+    raster = rasterize_mesh(view.vertices, body.faces, view.camera)
+    features = get_encoder("rgb")(view.image)
+    samples = sample_off_body(features, raster, view.vertices, body.faces.cpu(), view.camera, torch.as_tensor(view.mask > 0.5),
+                              shell_offsets(body).cpu(), max_side=SIZE)  # fmt: skip
+    spanning = spanning_matter(samples, raster, body)
+    legs = body.face_parts.cpu() == PART_NAMES.index("legs")
+    gap = legs[samples.face] & (samples.pixels[:, 1] > top + 2) & (samples.pixels[:, 1] < hem - 2) & ((samples.pixels[:, 0] - SIZE / 2).abs() < 3)
+    assert gap.any() and spanning[gap].all()  # the pixels right between the legs
+    torso = body.face_parts.cpu() == PART_NAMES.index("torso")
+    from uvatar.dualuv.template_shell import bind_to_nearest_faces
+
+    points = samples.world_points(view.vertices, body.faces.cpu())
+    face, bary, _ = bind_to_nearest_faces(points[spanning], view.vertices, body, ("torso",))
+    moved = rebind(samples, spanning, view.vertices, body.faces.cpu(), face, bary)
+    assert torso[moved.face[spanning]].all()
+    # the same points and ray directions in the photo's pose (float32 frames of ~0.3 m offsets: ~1e-7 m)
+    again = moved.world_points(view.vertices, body.faces.cpu())
+    assert torch.allclose(again, points, atol=1e-5)
+    from uvatar.body.skinning import bound_points_to_world
+
+    _, old = bound_points_to_world(view.vertices[None], body.faces.cpu(), samples.face, samples.barycentrics)
+    _, new = bound_points_to_world(view.vertices[None], body.faces.cpu(), moved.face, moved.barycentrics)
+    assert torch.allclose(old[0] @ samples.ray_frames, new[0] @ moved.ray_frames, atol=1e-5)
+    assert math.isclose(float(spanning.float().mean()), float(spanning.float().mean()))  # a number, not NaN

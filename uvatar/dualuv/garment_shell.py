@@ -1,0 +1,107 @@
+"""A loose garment's surface from the photo's silhouette, as a shell template (coats, puffer jackets,
+dresses, skirts, wide trousers and sleeves).
+
+The silhouette-fitted shell (:func:`uvatar.dualuv.shell_fit.silhouette_shell_offsets`) widens the body's
+shell where the person's outline reaches beyond the body, but along each vertex's normal: a coat that
+flares at the sides in a front photo grows sideways only, and from the side it would be as thin as the
+body. Cloth hangs around the body: the garment surface here inflates the body all round by the widening
+found at the same height of the same part (torso and legs: bands of :data:`BAND_M` metres of the
+reference pose; a band takes the :data:`INFLATION_QUANTILE` quantile of its vertices' widening, and the
+larger of its neighbours' so a hem does not step). Only faces whose three vertices inflate by at least
+:data:`LOOSE_M` form the template: tight clothes stay on the body (Core-UV).
+
+Its matter is the person's pixels off the body and off the hair; the projection
+(:func:`uvatar.dualuv.template_shell.project_template`) carves it to the outline, puts the photo's
+off-body pixels on its front, and leaves its back to the decoder, which colours it like the dressed body
+under it (:mod:`uvatar.model.template_gaussians`). Each sample stays bound to the body face it was
+extruded from.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from uvatar.body.parts import PART_NAMES
+from uvatar.body.shell import shell_offsets
+from uvatar.body.skinning import vertex_normals
+from uvatar.io.image import area_resize
+from uvatar.render.mesh import rasterize_mesh
+from uvatar.track.templates import ShellTemplate
+
+__all__ = ["BAND_M", "LOOSE_M", "garment_inflation", "garment_template"]
+
+BAND_M = 0.04
+LOOSE_M = 0.03  # widening (metres) below this is tight clothing or fit error: no garment shell there
+INFLATION_QUANTILE = 0.9
+WORK_SIDE = 384
+PARTS = ("torso", "legs")  # sleeves are left out: the arms move most between the photo and other poses,
+# and matter between an arm and the torso in the photo would become a web between them
+
+
+def _vertex_parts(body) -> torch.Tensor:
+    """``(V,)`` part index of each vertex (of one face containing it)."""
+    parts = torch.full((body.n_vertices,), -1, dtype=torch.int64)
+    parts[body.faces.cpu().reshape(-1)] = body.face_parts.cpu().repeat_interleave(3)
+    return parts
+
+
+def garment_inflation(body, fitted_offsets: torch.Tensor, off_body: torch.Tensor | None = None) -> torch.Tensor:
+    """``(V,)`` metres each vertex of the torso and legs is inflated by (module docstring; 0 elsewhere),
+    from the silhouette-fitted ``fitted_offsets (V,)``; ``off_body (V,)`` bool: vertices whose widening
+    counts (their widened point lies beside the body in the photo, not over another part of it, as an
+    inner thigh's normal points at the other leg)."""
+    widening = (fitted_offsets.cpu() - shell_offsets(body).cpu()).clamp(min=0)
+    if off_body is not None:
+        widening = torch.where(off_body.cpu(), widening, torch.zeros_like(widening))
+    heights = body.forward(body.default_params(1)).vertices[0, :, 2].detach().cpu()
+    bands = torch.floor(heights / BAND_M).long()
+    parts = _vertex_parts(body)
+    inflation = torch.zeros_like(widening)
+    for name in PARTS:
+        in_part = parts == PART_NAMES.index(name)
+        if not in_part.any():
+            continue
+        part_bands = bands[in_part]
+        low = int(part_bands.min())
+        per_band = torch.zeros(int(part_bands.max()) - low + 1)
+        for b in torch.unique(part_bands).tolist():
+            per_band[b - low] = torch.quantile(widening[in_part][part_bands == b], INFLATION_QUANTILE)
+        padded = torch.nn.functional.pad(per_band[None, None], (1, 1), mode="replicate")[0, 0]
+        smooth = torch.stack([padded[:-2], padded[1:-1], padded[2:]]).amax(0)
+        inflation[in_part] = smooth[part_bands - low]
+    return inflation
+
+
+def garment_template(body, view, fitted_offsets: torch.Tensor, exclude: np.ndarray | None = None) -> ShellTemplate | None:
+    """The loose garment of a :class:`~uvatar.track.view.FittedView` as a shell template, or None when
+    nothing is loose (or the view has no person mask).
+
+    Args:
+        fitted_offsets: ``(V,)`` the view's silhouette-fitted shell offsets.
+        exclude: ``(h, w)`` bool pixels at the working size that are another template's matter (hair).
+    """
+    if view.mask is None:
+        return None
+    faces = body.faces.cpu()
+    vertices = view.vertices.detach().cpu()
+    normals = vertex_normals(vertices[None], faces)[0]
+    height, width = view.mask.shape
+    scale = WORK_SIDE / max(height, width)
+    w, h = max(1, round(width * scale)), max(1, round(height * scale))
+    camera = view.camera.resized(w, h)
+    person = area_resize(view.mask, w, h)[..., 0].numpy() > 0.5
+    on_body = rasterize_mesh(vertices, faces, camera).mask.cpu().numpy()
+    widened, _ = camera.project(vertices + normals * fitted_offsets.cpu()[:, None])
+    col = widened[:, 0].floor().long().clamp(0, w - 1).numpy()
+    row = widened[:, 1].floor().long().clamp(0, h - 1).numpy()
+    inflation = garment_inflation(body, fitted_offsets, torch.as_tensor(~on_body[row, col]))
+    loose = (inflation[faces] >= LOOSE_M).all(1)
+    if not loose.any():
+        return None
+    surface = vertices + normals * inflation[:, None]
+    matter = person & ~on_body
+    if exclude is not None:
+        matter &= ~exclude
+    kept = torch.nonzero(loose).squeeze(1)
+    return ShellTemplate("garment", "garment", surface, faces[kept], matter, camera, PARTS, source_faces=kept)
