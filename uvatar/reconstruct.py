@@ -150,7 +150,7 @@ def reconstruct(photos: list[str | Path], out_dir: str | Path, config: Reconstru
 
             threads.recheck(now=True)
             canonical, rest_vertices, rest_bones = canonical_pose(avatar, body)
-            report["preview_framing"], crop = preview_crop(body, rest_vertices, rest_bones, views[0].fit, config.preview_framing)
+            report["preview_framing"], crop = preview_crop(body, rest_vertices, rest_bones, views[0].fit, config.preview_framing, canonical)
             report.update(write_preview(tmp / "preview.png", posed, views[0], canonical, crop, config.preview_size,
                                         config.render_backend, threads))  # fmt: skip
             timer.lap("preview_s")

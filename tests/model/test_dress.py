@@ -40,8 +40,11 @@ def test_head_photo_body_is_dressed_not_bare(body):
     colors = SKIN[:, None, None].expand(3, RESOLUTION, RESOLUTION).clone()  # unseen texels hold skin: must go
     head = _part(parts, "head")
     torso = _part(parts, "torso")
-    collar = torso & (heights > float(heights[torso].max()) - 0.12)  # the shirt the photo shows at the collar
+    top = float(heights[torso].max())
+    collar = torso & (heights > top - 0.12)  # the shirt the photo shows at the collar
     colors[:, collar] = SHIRT[:, None]
+    neck = torso & (heights > top - 0.03)  # and the skin of the neck above it, seen too: no source for clothes
+    colors[:, neck] = SKIN[:, None]
     seen = head | collar
     filled, dressed, stats = dress_unseen(colors, seen, raster, body, rest, SKIN)
     assert stats["dress_torso"].startswith("seen bands") and stats["dress_legs"] == "plain" and stats["dress_hands"] == "skin"
@@ -51,7 +54,7 @@ def test_head_photo_body_is_dressed_not_bare(body):
     assert _close(filled, _part(parts, "legs"), torch.tensor(TROUSERS))
     assert _close(filled, _part(parts, "feet"), torch.tensor(SHOES))
     assert _close(filled, _part(parts, "hands"), SKIN)  # the rule's one skin part: the face's colour
-    hidden = (parts >= 0) & ~head & ~_part(parts, "hands")
+    hidden = (parts >= 0) & ~seen & ~_part(parts, "hands")
     skin_like = (filled - SKIN[:, None, None]).abs().amax(0) < 0.05
     assert not (skin_like & hidden).any(), "a hidden body part kept skin colour"
 

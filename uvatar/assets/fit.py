@@ -182,11 +182,19 @@ def _fit_rest(data: AssetData, points: torch.Tensor, layout: _Layout) -> torch.T
     return base + _offsets_in_anny(data.offsets.to(points), scales)
 
 
-def _skin_weights(data: AssetData, body, layout: _Layout) -> torch.Tensor:
-    """``(N, J)`` bone weights of the asset's vertices (step 4)."""
+@functools.lru_cache(maxsize=4)
+def _weight_table(body) -> torch.Tensor:
+    """``(V + H, J)`` bone weights of the layout's rows: Anny's vertices, then the helpers (their
+    triangle's barycentric blend); computed once per body model."""
+    layout = _layout(body)
     body_w = body.skinning_weight_matrix.cpu()
     helper_w = (layout.helper_barycentrics[..., None] * body_w[layout.helper_triangle_rows]).sum(1)
-    table = torch.cat([body_w, helper_w], 0)
+    return torch.cat([body_w, helper_w], 0)
+
+
+def _skin_weights(data: AssetData, body, layout: _Layout) -> torch.Tensor:
+    """``(N, J)`` bone weights of the asset's vertices (step 4)."""
+    table = _weight_table(body)
     rows = _rows(layout, data.refs, data.weights)
     w = (data.weights[..., None] * table[rows]).sum(1).clamp_min(0.0)
     return w / w.sum(-1, keepdim=True).clamp_min(1e-12)

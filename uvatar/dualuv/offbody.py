@@ -149,10 +149,10 @@ def _row_gaps(first: torch.Tensor, second: torch.Tensor) -> tuple[torch.Tensor, 
 
 
 def spanning_matter(samples: OffBodySamples, body_raster, body) -> torch.Tensor:
-    """``(N,)`` bool: samples that hang from the torso rather than a limb: bound to a leg with their pixel
-    in the gap between the two legs on its row (a skirt, a dress: the person mask joins the legs there),
-    or bound to an arm or hand with their pixel between that arm and the torso (a coat's side under the
-    arm). Bound to the limb, such matter would split or swing with it in other poses.
+    """``(N,)`` bool: samples that hang from the hips rather than a leg: bound to a leg with their pixel in
+    the gap between the two legs on its row (a skirt, a dress: the person mask joins the legs there).
+    Bound to a leg, such matter would split when the legs part. (Matter between an arm and the torso is
+    left on the arm: in a photo it is mostly the sleeve's own loose fabric, which must follow the arm.)
 
     ``body_raster``: the posed body's :class:`~uvatar.render.mesh.MeshRaster` in the photo's camera."""
     from uvatar.body.parts import PART_NAMES
@@ -166,26 +166,18 @@ def spanning_matter(samples: OffBodySamples, body_raster, body) -> torch.Tensor:
     covered = face_id >= 0
     fid = face_id.clamp(min=0)
 
-    def region(names, side=None):
+    def region(names, side):
         mask = torch.zeros_like(parts, dtype=torch.bool)
         for name in names:
             mask |= parts == PART_NAMES.index(name)
-        if side is not None:
-            mask &= left_side if side == "left" else ~left_side
+        mask &= left_side if side == "left" else ~left_side
         return covered & mask[fid]
 
     row = samples.pixels[:, 1].floor().long().clamp(0, face_id.shape[0] - 1)
     col = samples.pixels[:, 0]
-    legs, limbs = (parts == PART_NAMES.index("legs")), (parts == PART_NAMES.index("arms")) | (parts == PART_NAMES.index("hands"))
-    out = torch.zeros(len(samples), dtype=torch.bool)
-    pairs = [(region(["legs"], "left"), region(["legs"], "right"), legs)]
-    torso = region(["torso"])
-    for side in ("left", "right"):
-        pairs.append((region(["arms", "hands"], side), torso, limbs & (left_side if side == "left" else ~left_side)))
-    for first, second, bound in pairs:
-        lo, hi = _row_gaps(first, second)
-        out |= bound[samples.face] & (col > lo[row]) & (col < hi[row])
-    return out
+    legs = parts == PART_NAMES.index("legs")
+    lo, hi = _row_gaps(region(["legs"], "left"), region(["legs"], "right"))
+    return legs[samples.face] & (col > lo[row]) & (col < hi[row])
 
 
 def rebind(samples: OffBodySamples, which: torch.Tensor, posed_vertices: torch.Tensor, faces: torch.Tensor,

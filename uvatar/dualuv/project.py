@@ -41,8 +41,7 @@ class DualUVConfig:
     # off the body and inside the mask edge
     shell_pixel_side: int = 512  # image-space shell samples along the photo's longer side (0: none)
     garment_shell: bool = True  # a loose garment's surface from the silhouette (uvatar.dualuv.garment_shell)
-    skirts_on_hips: bool = True  # off-body samples between the legs (skirts, dresses) or between an arm and the
-    # torso (a coat's sides) bind to the torso, not the limb
+    skirts_on_hips: bool = True  # off-body samples between the legs (skirts, dresses) bind to the hips, not a leg
 
 
 @dataclass
@@ -235,12 +234,12 @@ def project_dual_uv(
             front = template_front_depth(templates, camera, camera.height, camera.width) if templates else None
             off_body = sample_off_body(feature_map, body_raster, posed_vertices, faces, camera, person, shell_offsets, keep, config.shell_pixel_side, front)
             stats["shell_pixel_samples"] = len(off_body)
-            if config.skirts_on_hips:  # matter spanning the legs, or between an arm and the torso, rides the torso
+            if config.skirts_on_hips:  # matter spanning the legs rides the hips
                 spanning = spanning_matter(off_body, body_raster, body)
                 if spanning.any():
                     face, bary, _ = bind_to_nearest_faces(off_body.world_points(posed_vertices, faces)[spanning], posed_vertices, body, ("torso",))
                     off_body = rebind(off_body, spanning, posed_vertices, faces, face, bary)
-                stats["shell_pixels_on_torso_not_limb"] = int(spanning.sum())
+                stats["shell_pixels_between_legs"] = int(spanning.sum())
         shell_cover = (shell_raster.face_index >= 0) & person
         stats["mask_covered_by_body"] = float(((body_raster.face_index >= 0) & person).sum() / person.sum().clamp(min=1))
         stats["mask_covered_by_body_or_shell"] = float((((body_raster.face_index >= 0) | shell_cover) & person).sum() / person.sum().clamp(min=1))

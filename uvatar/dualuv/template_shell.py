@@ -28,7 +28,6 @@ that face's frame, so it rides the body's skinning like every other Gaussian of 
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -39,7 +38,7 @@ from uvatar.body.skinning import bound_points_to_world, world_points_to_bound
 from uvatar.render.mesh import rasterize_mesh, visible_points
 from uvatar.track.templates import ShellTemplate
 
-__all__ = ["TemplateSamples", "sample_surface", "project_template", "template_front_depth", "bind_to_nearest_faces", "default_spacing", "R2_ALPHA"]
+__all__ = ["TemplateSamples", "sample_surface", "project_template", "template_front_depth", "bind_to_nearest_faces", "R2_ALPHA"]
 
 #: the R2 low-discrepancy sequence's step (1/g, 1/g²) with g the plastic number: even, deterministic
 #: sample positions inside each triangle
@@ -209,10 +208,3 @@ def template_front_depth(templates: list[ShellTemplate], camera, height: int, wi
         on_matter = small[rows][:, cols]
         depth = torch.where(on_matter & (raster.depth < depth), raster.depth, depth)
     return depth
-
-
-def default_spacing(vertices: torch.Tensor, faces: torch.Tensor, max_samples: int = 60000, floor: float = 0.003) -> float:
-    """Sample spacing (metres) so a template gets at most ``max_samples`` points, never below ``floor``."""
-    corners = vertices[faces]
-    area = float(torch.linalg.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0]).norm(dim=-1).sum() / 2)
-    return max(floor, math.sqrt(area / max_samples))

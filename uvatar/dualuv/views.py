@@ -8,6 +8,7 @@ its features are projected by :func:`uvatar.dualuv.project.project_dual_uv`; sev
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import torch
@@ -67,8 +68,12 @@ def project_view(body, view: FittedView, feature_map, config: DualUVConfig, shel
     ``shell_offsets (V,)``: the view's shell when already computed (:func:`view_shell_offsets`).
     """
     offsets = view_shell_offsets(body, view) if shell_offsets is None else shell_offsets
+    start = time.perf_counter()
     templates = view_templates(body, view, offsets, config)
-    return project_dual_uv(feature_map, body, view.vertices, view.camera, view.mask_tensor, offsets, config, templates, view.image)
+    garment_s = time.perf_counter() - start
+    uv = project_dual_uv(feature_map, body, view.vertices, view.camera, view.mask_tensor, offsets, config, templates, view.image)
+    uv.stats["garment_fit_s"] = round(garment_s, 4)
+    return uv
 
 
 def project_views(body, views: list[FittedView], feature_maps: list, config: DualUVConfig) -> UVFeatures:

@@ -46,14 +46,15 @@ class Crop:
 
 
 def framing_crop(body, vertices: torch.Tensor, bone_poses: torch.Tensor, framing: str, margin: float = 0.08,
-                 lower_extent: str | None = None) -> Crop:  # fmt: skip
+                 lower_extent: str | None = None, top: float | None = None) -> Crop:  # fmt: skip
     """The crop of ``framing`` ("head", "half", "full") on one posed body.
 
     Args:
         vertices: ``(V, 3)`` posed vertices; bone_poses: ``(J, 4, 4)`` its bone frames (``body.forward``).
         lower_extent: for "half", where the photo's frame cut the body ("waist", "thigh", "knee"; a
             fit's ``lower_extent``), or None.
-    The top is the highest vertex (the crown); the bottom: head: below the shoulders by 0.6 of the
+        top: metres, the avatar's top when it is above the body's crown (hair, a hat), or None.
+    The top is the highest vertex (the crown) or ``top`` if higher; the bottom: head: below the shoulders by 0.6 of the
     nose-to-shoulder height (upper chest); half: :data:`HALF_BOTTOM` of the way from the hips to the
     knees (hips for "waist", halfway for "thigh" and None, the knees for "knee"); full: the lowest vertex
     (the soles). ``margin``: of the height, added above and below. The width covers the landmarks inside
@@ -70,7 +71,7 @@ def framing_crop(body, vertices: torch.Tensor, bone_poses: torch.Tensor, framing
     shoulder = (z["left_shoulder"] + z["right_shoulder"]) / 2
     hip = (z["left_hip"] + z["right_hip"]) / 2
     knee = (z["left_knee"] + z["right_knee"]) / 2
-    top = float(vertices[:, 2].max())
+    top = max(float(vertices[:, 2].max()), top if top is not None else -math.inf)
     if framing == "head":
         bottom = shoulder - 0.6 * (z["nose"] - shoulder)
     elif framing == "half":

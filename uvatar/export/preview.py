@@ -24,7 +24,8 @@ __all__ = ["canonical_pose", "preview_crop", "write_preview", "write_turntable"]
 WHITE = (1.0, 1.0, 1.0)
 
 
-def preview_crop(body, rest_vertices: torch.Tensor, rest_bone_poses: torch.Tensor, fit, framing: str = "auto") -> tuple[str, Crop]:
+def preview_crop(body, rest_vertices: torch.Tensor, rest_bone_poses: torch.Tensor, fit, framing: str = "auto",
+                 canonical: PosedGaussians | None = None) -> tuple[str, Crop]:  # fmt: skip
     """The framing the preview and turntable show, and its crop of the canonical body.
 
     Args:
@@ -34,12 +35,15 @@ def preview_crop(body, rest_vertices: torch.Tensor, rest_bone_poses: torch.Tenso
             truth: ``auto`` is then the whole body).
         framing: ``auto`` (the photo's regime; a half-body crop ends where the photo's frame did,
             ``fit.lower_extent``), ``head``, ``half`` or ``full`` (:data:`~uvatar.export.framing.PREVIEW_FRAMINGS`).
+        canonical: the avatar's Gaussians in that pose: the crop reaches the top of its hair or hat
+            (the 99.9th percentile of their heights; a stray splat does not stretch it).
     Returns:
         ``(framing, crop)``: the framing used ("head", "half" or "full") and
         :func:`~uvatar.export.framing.framing_crop` of it.
     """
     framing, lower_extent = preview_framing(framing, fit)
-    return framing, framing_crop(body, rest_vertices, rest_bone_poses, framing, lower_extent=lower_extent)
+    top = float(torch.quantile(canonical.means[:, 2].float(), 0.999)) if canonical is not None and len(canonical.means) else None
+    return framing, framing_crop(body, rest_vertices, rest_bone_poses, framing, lower_extent=lower_extent, top=top)
 
 
 def write_preview(path, posed: PosedGaussians, view: FittedView, canonical: PosedGaussians, crop: Crop, size: int,

@@ -7,7 +7,9 @@ Per body part (torso, arms, legs, feet, hands; the head keeps the scalp and push
   the seen texels of its part in its band and the :data:`BAND_WINDOW` bands each side, or of the
   nearest band that has some; the seen texels facing sideways (reference-pose normal at least
   :data:`SIDE_NORMAL_X` along x) when there are enough: what wraps round to the back is what covers
-  the sides (an open coat's front shows a shirt that its back does not). A garment's back and
+  the sides (an open coat's front shows a shirt that its back does not). The torso's seen texels of
+  the face's skin colour (within :data:`SKIN_DISTANCE`: a neck, an open collar) are no source, unless
+  the torso is bare; A garment's back and
   sides continue its own front at the same height (a jacket's back is the jacket, the jeans' back the
   jeans), and the median keeps narrow front details (a tie, buttons, a logo) off the back;
 * a part the photo did not see continues what it did show, else plain clothes:
@@ -31,6 +33,7 @@ __all__ = ["BAND_M", "BAND_WINDOW", "MIN_SEEN", "TROUSERS", "SHOES", "TOP", "SKI
 BAND_M = 0.04  # height of a colour band, metres
 BAND_WINDOW = 2  # bands each side pooled into a band's median (a 20 cm window)
 MIN_SEEN = 50
+SKIN_DISTANCE = 0.12  # seen texels nearer the face's skin colour (RGB distance) are no source for clothes
 SIDE_NORMAL_X = 0.5  # texels whose reference-pose normal points this much sideways: the garment's sides  # fewer seen texels than this say nothing reliable about a part's clothes
 TROUSERS = (0.17, 0.18, 0.22)  # plain dark trousers (a charcoal grey-blue)
 SHOES = (0.10, 0.10, 0.11)
@@ -88,8 +91,15 @@ def dress_unseen(colors: torch.Tensor, known: torch.Tensor, raster, body, rest_v
     def part(name: str) -> torch.Tensor:
         return parts == PART_NAMES.index(name)
 
+    # the torso's colours are its clothes': its seen skin (a neck, an open collar) is no source for them
+    clothed = seen.clone()
+    if skin is not None:
+        clothed &= (flat - skin.to(flat)[:, None]).norm(dim=0) > SKIN_DISTANCE
+    if int((clothed & part("torso")).sum()) < MIN_SEEN:
+        clothed = seen  # a bare torso: its skin it is
+
     def seen_in(name: str) -> torch.Tensor:
-        return part(name) & seen
+        return part(name) & (clothed if name == "torso" else seen)
 
     for name in ("torso", "arms", "legs", "feet", "hands"):
         target = part(name) & ~seen
