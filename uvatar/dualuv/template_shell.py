@@ -19,7 +19,9 @@ photo and the fitted body (drawn in the photo's camera):
   cost the photo's own view up to 2 dB (a hat taken for hair);
 * it is behind the body, far enough inside its outline that its splat stays there: UNSEEN, its colour
   left to the decoder (:mod:`uvatar.model.template_gaussians`); behind the body but nearer the outline
-  than its splat reaches: dropped (it would show beside the body in the photo's own view).
+  than its splat reaches: dropped (it would show beside the body in the photo's own view);
+* it is beside the body on the matter but :data:`SELF_HIDDEN_SPACINGS` spacings behind the template's
+  own front at its pixel (the back half of a bun, a coat's flare towards the back): UNSEEN too.
 
 Every kept point is bound to the body face its template face was extruded from (a garment shell), or to
 the nearest body face among the template's ``bind_parts`` (a separate mesh: hair), with its offset in
@@ -43,6 +45,7 @@ __all__ = ["TemplateSamples", "sample_surface", "project_template", "template_fr
 #: the R2 low-discrepancy sequence's step (1/g, 1/g²) with g the plastic number: even, deterministic
 #: sample positions inside each triangle
 R2_ALPHA = (0.7548776662466927, 0.5698402909980532)
+SELF_HIDDEN_SPACINGS = 3.0  # a point this many sample spacings behind the template's own front is hidden by it
 SPLAT_SIGMA = 0.6  # the decoder's Gaussian sigma in sample spacings (uvatar.model.projection.ProjectionConfig)
 _FIELDS = ("face", "barycentrics", "offsets", "frames", "points", "colors", "seen", "drawn", "spacing")
 
@@ -176,12 +179,17 @@ def project_template(template: ShellTemplate, image: np.ndarray, mask: np.ndarra
     inset = torch.as_tensor(_at_pixels(distance_transform_edt(body_mask), pixels), dtype=torch.float32)
     reach = 3 * SPLAT_SIGMA * spacing * float(camera.K[0, 0]) / depth.clamp(min=1e-3)
     hidden = ~in_front & (inset >= reach)
+    # beside the body, on the matter: the photo sees the template's own front there; what lies behind it
+    # along the same ray (the back half of a bun, a coat's flare towards the back) is hidden by it
+    own = rasterize_mesh(template.vertices, template.faces, camera, cull_backfaces=False).depth
+    own_front = torch.as_tensor(_at_pixels(own.cpu().numpy(), pixels), dtype=torch.float32)
+    behind_front = in_front & on_matter & (depth > own_front + SELF_HIDDEN_SPACINGS * spacing)
     rows = np.nonzero(template.pixels.any(1))[0]
     lowest = float(rows.max() + 1 + length_px) if len(rows) else -1.0
     above_end = pixels[:, 1] <= lowest
     keep = in_person & above_end & (hidden | (in_front & on_matter))
-    seen = (in_front & on_core)[keep]
-    drawn = hidden[keep]
+    seen = (in_front & on_core & ~behind_front)[keep]
+    drawn = (hidden | behind_front)[keep]
     full = pixels[keep] * torch.tensor([image.shape[1] / camera.width, image.shape[0] / camera.height])
     colors = torch.as_tensor(_at_pixels(image, full), dtype=torch.float32).reshape(-1, 3)
     points, normals = points[keep], normals[keep]
