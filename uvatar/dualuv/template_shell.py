@@ -20,8 +20,9 @@ photo and the fitted body (drawn in the photo's camera):
 * it is behind the body, far enough inside its outline that its splat stays there: UNSEEN, its colour
   left to the decoder (:mod:`uvatar.model.template_gaussians`); behind the body but nearer the outline
   than its splat reaches: dropped (it would show beside the body in the photo's own view);
-* it is beside the body on the matter but :data:`SELF_HIDDEN_SPACINGS` spacings behind the template's
-  own front at its pixel (the back half of a bun, a coat's flare towards the back): UNSEEN too.
+* it is beside the body on the matter, :data:`SELF_HIDDEN_SPACINGS` spacings behind the template's own
+  front at its pixel (the back half of a bun, a coat's flare towards the back) and far enough inside the
+  matter that its splat stays there: UNSEEN too.
 
 Every kept point is bound to the body face its template face was extruded from (a garment shell), or to
 the nearest body face among the template's ``bind_parts`` (a separate mesh: hair), with its offset in
@@ -183,7 +184,8 @@ def project_template(template: ShellTemplate, image: np.ndarray, mask: np.ndarra
     # along the same ray (the back half of a bun, a coat's flare towards the back) is hidden by it
     own = rasterize_mesh(template.vertices, template.faces, camera, cull_backfaces=False).depth
     own_front = torch.as_tensor(_at_pixels(own.cpu().numpy(), pixels), dtype=torch.float32)
-    behind_front = in_front & on_matter & (depth > own_front + SELF_HIDDEN_SPACINGS * spacing)
+    matter_inset = torch.as_tensor(_at_pixels(distance_transform_edt(template.pixels), pixels), dtype=torch.float32)
+    behind_front = in_front & on_matter & (depth > own_front + SELF_HIDDEN_SPACINGS * spacing) & (matter_inset >= reach)
     rows = np.nonzero(template.pixels.any(1))[0]
     lowest = float(rows.max() + 1 + length_px) if len(rows) else -1.0
     above_end = pixels[:, 1] <= lowest
