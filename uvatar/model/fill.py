@@ -64,8 +64,9 @@ def fill_core_colors(
     known = seen & raster.mask
     colors = colors.clone()
     stats = {"core_seen_fraction": float(known.sum() / raster.mask.sum())}
+    mirror_map = mirror_texels(raster, body.mirror, body.uv_corners) if mirror else None
     if mirror:
-        colors, known = mirror_fill(colors, known, mirror_texels(raster, body.mirror, body.uv_corners))
+        colors, known = mirror_fill(colors, known, mirror_map)
     stats["core_seen_or_mirrored_fraction"] = float(known.sum() / raster.mask.sum())
     from_photo = known.clone()
     fallback = colors[:, known].median(dim=1).values if known.any() else torch.full((3,), 0.5)
@@ -87,7 +88,7 @@ def fill_core_colors(
         if dress_sources is not None:
             sources = dress_sources & raster.mask
             if mirror:  # a mirrored texel is a source when its seen twin is
-                _, sources = mirror_fill(colors, sources, mirror_texels(raster, body.mirror, body.uv_corners))
+                _, sources = mirror_fill(colors, sources, mirror_map)
         dressed_colors, dressed, rules = dress_unseen(colors, sources, raster, body, rest_vertices, skin)
         stats.update(rules)
         # next to what was seen the push-pull continuation (the seen texture, no seam), the rule further away

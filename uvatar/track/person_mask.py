@@ -92,7 +92,7 @@ class PersonMaskConfig:
     core_margin: float = 0.04
     cut_fraction: float = 0.5
     colour_apart: float = 0.15
-    work_side: int = 512
+    work_side: int = 256
     threshold: float = 0.5
 
     def reach(self) -> tuple[float, ...]:
