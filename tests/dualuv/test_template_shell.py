@@ -10,7 +10,11 @@ from hair_helpers import HAIR, SKIN, hair_photo
 
 from uvatar.avatar import Avatar
 from uvatar.camera import Camera
-from uvatar.dualuv.template_shell import project_template, sample_surface, template_front_depth
+from uvatar.dualuv.template_shell import (
+    project_template,
+    sample_surface,
+    template_front_depth,
+)
 from uvatar.dualuv.views import project_view, uv_config
 from uvatar.model.projection import decode_projection
 from uvatar.model.template_gaussians import fill_template_colors

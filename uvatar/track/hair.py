@@ -222,7 +222,7 @@ def _skull_centre(body, output) -> tuple[torch.Tensor, torch.Tensor]:
         joint = poses[0, head, :3, 3].detach().cpu()
         eyes = poses[0, eye, :3, 3].detach().cpu()
         up = poses[0, head, :3, :3].detach().cpu() @ torch.tensor([0.0, 0.0, 1.0])
-        out.append(joint + up * float(((eyes - joint) @ up)))
+        out.append(joint + up * float((eyes - joint) @ up))
     return out[0], out[1]
 
 
