@@ -5,21 +5,21 @@ side:
 
 * skin colour: the median of the person's pixels on the body's lower face (cheeks, mouth, chin);
 * hair colour: the median of the person's pixels just above the body's skull outline (the hair that
-  stands above the bald body model's head) together with the non-skin pixels on the body's scalp; too few
-  of them (under :data:`MIN_HAIR_FRACTION` of the head's box) and the person has no hair to fit;
+  stands above the bald body model's head; the mask eroded by 2 px, its soft edge is background), or,
+  when too few, of the non-skin pixels on the body's scalp (short hair); too few of those too (under
+  :data:`MIN_HAIR_FRACTION` of the head's box) and the person has no hair to fit;
 * hair pixels: person pixels near the head (its box widened by one head width each side and reaching one
   head height below the chin, where long hair falls), neither on the face's skin up to the hairline nor
   on the body's torso or arms (clothes there look like hair too often), that are closer to the hair
   colour than to the skin colour and within ``tolerance`` of one of its colour clusters (hair has
-  highlights and shadows).
+  highlights and shadows), in connected parts that reach above the chin.
 
 The hairstyle (:func:`choose_hair`): every shipped hairstyle is fitted to the body
 (:func:`uvatar.assets.fit_assets`), scaled about the skull's centre by the middle of :data:`SCALES`
 (the best :data:`REFINE_STYLES` then by each), drawn in the photo's camera in front of the body's depth,
-and scored by the intersection over union of
-its VISIBLE pixels with the hair pixels. The best one is kept when its IoU reaches :data:`MIN_IOU`
+and scored by the intersection over union of its VISIBLE pixels with the hair pixels. The best one is kept when its IoU reaches :data:`MIN_IOU`
 (otherwise: no hair). Styles that reach the back (the catalogue's ``loose`` hair: long, braid,
-ponytail) are tried only when hair pixels reach below the chin; among styles within :data:`TIE_IOU` of
+ponytail) are tried only when hair pixels beside the face reach below the chin; among styles within :data:`TIE_IOU` of
 the best, the most compact is chosen (the photo saw the front; behind the head, it assumes least).
 The chosen mesh is the shell the hair's colours are projected onto (:mod:`uvatar.dualuv.template_shell`),
 which trims it to the photo's outline.
@@ -52,9 +52,9 @@ MIN_IOU = 0.25  # a best IoU below this says no shipped hairstyle explains the p
 HAIR_BIND_PARTS = ("head", "torso")  # hair rides the head, long hair also the back and shoulders
 FOREHEAD_M = 0.055  # the hairline's height above the eyes on the reference body (a forehead is 5-6 cm)
 LONG_BELOW_CHIN = 0.08  # hair pixels this many head heights below the chin: long hair (styles reaching the back)
-MIN_HAIR_FRACTION = 0.02
-MIN_CLUSTER_SHARE = 0.2
-SKIN_GUESS = (0.75, 0.55, 0.45)  # the skin colour when the lower face is hidden (a back view)  # hair-colour evidence above the skull, as a fraction of the head box's pixels
+MIN_HAIR_FRACTION = 0.02  # hair-colour evidence above the skull, as a fraction of the head box's pixels
+MIN_CLUSTER_SHARE = 0.2  # colour clusters of the hair samples holding less than this are no hair colour
+SKIN_GUESS = (0.75, 0.55, 0.45)  # the skin colour when the lower face is hidden (a back view)
 
 
 @dataclass
