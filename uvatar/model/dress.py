@@ -75,10 +75,10 @@ def dress_unseen(colors: torch.Tensor, known: torch.Tensor, raster, body, rest_v
         dressed it (``{"dress_legs": "seen bands", ...}``).
     """
     idx, face, bary = raster.covered()
-    corners = rest_vertices[body.faces[face]]
-    heights = (bary[:, :, None] * corners).sum(1)[:, 2]
-    normals = torch.nn.functional.normalize(torch.linalg.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0]), dim=-1)
-    side_facing = normals[:, 0].abs() >= SIDE_NORMAL_X
+    heights = (bary * rest_vertices[body.faces[face], 2]).sum(1)
+    tri = rest_vertices[body.faces]  # per face, then per texel: 27K normals instead of one per texel
+    face_normals = torch.nn.functional.normalize(torch.linalg.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0]), dim=-1)
+    side_facing = (face_normals[:, 0].abs() >= SIDE_NORMAL_X)[face]
     parts = texel_parts(raster, body.face_parts).reshape(-1)[idx]
     flat = colors.reshape(3, -1)[:, idx].clone()
     seen = known.reshape(-1)[idx].clone()
