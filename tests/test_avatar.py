@@ -3,6 +3,7 @@ import json
 import pytest
 import torch
 from body_helpers import posing_tolerance, random_params
+from cli_helpers import run_cli
 from float_bounds import gamma
 
 from uvatar.avatar import _TENSORS, FORMAT, LAYOUT, Avatar
@@ -201,17 +202,8 @@ def test_truncated_and_foreign_files_give_one_line(tmp_path, body, damage):
 
 def _cli(capsys, monkeypatch, *args) -> tuple[int, str]:
     """Run ``uvatar ARGS`` in this process; its exit code and stderr."""
-    import sys
-
-    from uvatar.cli import main
-
-    monkeypatch.setattr(sys, "argv", ["uvatar", *map(str, args)])
-    try:
-        main()
-        code = 0
-    except SystemExit as exc:
-        code = exc.code
-    return code, capsys.readouterr().err
+    code, _, err = run_cli(capsys, monkeypatch, *args)
+    return code, err
 
 
 @pytest.mark.parametrize("case", ["negative face_index", "NaN colours", "huge scales", "flat barycentrics", "meta not JSON"])

@@ -10,6 +10,7 @@ import pytest
 import roma
 from avatar_helpers import skin_gltf, small_avatar
 from body_helpers import random_params
+from cli_helpers import run_cli
 from float_bounds import gamma
 from gltf_validator_helper import validate_glb
 
@@ -22,17 +23,9 @@ def _export(*args):
 
 
 def _main(capsys, monkeypatch, *args) -> tuple[int, str]:
-    """Run the CLI entry point in this process (fast: the body model is already loaded); exit code
-    and stderr (stdout stays in capsys for the caller)."""
-    from uvatar.cli import main
-
-    monkeypatch.setattr(sys, "argv", ["uvatar", "export", *map(str, args)])
-    try:
-        main()
-        code = 0
-    except SystemExit as exc:
-        code = exc.code
-    return code, capsys.readouterr().err
+    """``uvatar export ARGS`` in this process: exit code and stderr."""
+    code, _, err = run_cli(capsys, monkeypatch, "export", *args)
+    return code, err
 
 
 @pytest.fixture(scope="module")

@@ -5,11 +5,11 @@ import base64
 import gzip
 import json
 import math
-import sys
 
 import numpy as np
 import pytest
 from avatar_helpers import small_avatar
+from cli_helpers import run_cli
 
 from uvatar.animate import load_motion
 from uvatar.animate.render import motion_params
@@ -34,19 +34,6 @@ def avatar(body):
 @pytest.fixture(scope="module")
 def gaussians(avatar, body):
     return web_gaussians(avatar, body)
-
-
-def _main(capsys, monkeypatch, *args) -> tuple[int, str, str]:
-    from uvatar.cli import main
-
-    monkeypatch.setattr(sys, "argv", ["uvatar", *map(str, args)])
-    try:
-        main()
-        code = 0
-    except SystemExit as exc:
-        code = exc.code
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def test_skin_weights_are_four_normalised_bones(gaussians, body):
@@ -121,7 +108,7 @@ def test_export_web_writes_a_playable_folder(tmp_path, avatar, body, capsys, mon
     path = tmp_path / "avatar.uvatar"
     avatar.save(path)
     out = tmp_path / "web"
-    code, stdout, err = _main(capsys, monkeypatch, "export", path, "-f", "web", "-o", out, "--motion", "turn")
+    code, stdout, err = run_cli(capsys, monkeypatch, "export", path, "-f", "web", "-o", out, "--motion", "turn")
     assert code == 0, err
     summary = json.loads(stdout)
     assert sorted(p.name for p in out.iterdir()) == sorted(["index.html", "player.js", "avatar.js", "THIRD_PARTY_LICENSES.txt", ".uvatar-output.json"])
@@ -181,7 +168,7 @@ def test_bad_input_is_one_line_and_writes_nothing(tmp_path, avatar, body, capsys
     else:
         extra, fragment = ["--pose", "tpose"], "rest pose"
     out = tmp_path / "web"
-    code, _, err = _main(capsys, monkeypatch, "export", path, "-f", "web", "-o", out, *extra)
+    code, _, err = run_cli(capsys, monkeypatch, "export", path, "-f", "web", "-o", out, *extra)
     lines = err.strip().splitlines()
     assert code == 2 and lines[-1].startswith("error: ") and fragment in lines[-1], err[-2000:]
     assert not [line for line in lines if line.startswith(("Traceback", "  File"))]
