@@ -25,16 +25,14 @@ import torch
 from uvatar.body.parts import PART_NAMES
 from uvatar.body.shell import shell_offsets
 from uvatar.body.skinning import vertex_normals
-from uvatar.io.image import area_resize
 from uvatar.render.mesh import rasterize_mesh
-from uvatar.track.templates import ShellTemplate
+from uvatar.track.templates import ShellTemplate, work_frame
 
 __all__ = ["BAND_M", "LOOSE_M", "garment_inflation", "garment_template"]
 
 BAND_M = 0.04
 LOOSE_M = 0.03  # widening (metres) below this is tight clothing or fit error: no garment shell there
 INFLATION_QUANTILE = 0.9
-WORK_SIDE = 384
 PARTS = ("torso", "legs")  # sleeves are left out: the arms move most between the photo and other poses,
 # and matter between an arm and the torso in the photo would become a web between them
 
@@ -86,11 +84,8 @@ def garment_template(body, view, fitted_offsets: torch.Tensor, exclude: np.ndarr
     faces = body.faces.cpu()
     vertices = view.vertices.detach().cpu()
     normals = vertex_normals(vertices[None], faces)[0]
-    height, width = view.mask.shape
-    scale = WORK_SIDE / max(height, width)
-    w, h = max(1, round(width * scale)), max(1, round(height * scale))
-    camera = view.camera.resized(w, h)
-    person = area_resize(view.mask, w, h)[..., 0].numpy() > 0.5
+    camera, person = work_frame(view.mask, view.camera)
+    h, w = person.shape
     on_body = rasterize_mesh(vertices, faces, camera).mask.cpu().numpy()
     widened, _ = camera.project(vertices + normals * fitted_offsets.cpu()[:, None])
     col = widened[:, 0].floor().long().clamp(0, w - 1).numpy()

@@ -166,17 +166,13 @@ def spanning_matter(samples: OffBodySamples, body_raster, body) -> torch.Tensor:
     covered = face_id >= 0
     fid = face_id.clamp(min=0)
 
-    def region(names, side):
-        mask = torch.zeros_like(parts, dtype=torch.bool)
-        for name in names:
-            mask |= parts == PART_NAMES.index(name)
-        mask &= left_side if side == "left" else ~left_side
-        return covered & mask[fid]
+    legs = parts == PART_NAMES.index("legs")
+    on_legs = covered & legs[fid]
+    left_leg, right_leg = on_legs & left_side[fid], on_legs & ~left_side[fid]
 
     row = samples.pixels[:, 1].floor().long().clamp(0, face_id.shape[0] - 1)
     col = samples.pixels[:, 0]
-    legs = parts == PART_NAMES.index("legs")
-    lo, hi = _row_gaps(region(["legs"], "left"), region(["legs"], "right"))
+    lo, hi = _row_gaps(left_leg, right_leg)
     return legs[samples.face] & (col > lo[row]) & (col < hi[row])
 
 

@@ -110,12 +110,12 @@ def sample_surface(vertices: torch.Tensor, faces: torch.Tensor, spacing: float) 
     return points, normals, face, bary
 
 
-def _at_pixels(image: np.ndarray, pixels: torch.Tensor) -> np.ndarray:
-    """Nearest-pixel lookup of ``image (h, w[, C])`` at ``pixels (N, 2)`` (x, y), clamped to the image."""
-    h, w = image.shape[:2]
-    col = pixels[:, 0].floor().long().clamp(0, w - 1).numpy()
-    row = pixels[:, 1].floor().long().clamp(0, h - 1).numpy()
-    return image[row, col]
+def _pixel_lookup(pixels: torch.Tensor, height: int, width: int):
+    """Nearest-pixel lookup at ``pixels (N, 2)`` (x, y, clamped to the image) in ``(height, width[, C])``
+    images: the function ``image -> (N[, C])`` tensor (the indices are computed once for many images)."""
+    col = pixels[:, 0].floor().long().clamp(0, width - 1).numpy()
+    row = pixels[:, 1].floor().long().clamp(0, height - 1).numpy()
+    return lambda image: torch.as_tensor(np.asarray(image)[row, col])
 
 
 def _tangent_frames(normals: torch.Tensor) -> torch.Tensor:
@@ -172,19 +172,19 @@ def project_template(template: ShellTemplate, image: np.ndarray, mask: np.ndarra
     person = binary_dilation(mask > 0.5, iterations=carve_px) if carve_px > 0 else mask > 0.5
     matter = binary_dilation(template.pixels, iterations=1)
     core = binary_erosion(template.pixels, iterations=1)  # the matter's edge pixels mix in their neighbours
-    in_person = torch.as_tensor(_at_pixels(person, pixels)) & inside
-    on_matter = torch.as_tensor(_at_pixels(matter, pixels)) & inside
-    on_core = torch.as_tensor(_at_pixels(core, pixels)) & inside
-    body_mask = raster.mask.cpu().numpy()
+    at = _pixel_lookup(pixels, camera.height, camera.width)  # every map below is at the working size
+    in_person = at(person) & inside
+    on_matter = at(matter) & inside
+    on_core = at(core) & inside
     # a hidden point's splat (3 sigma) must stay inside the body's outline in the photo, else it shows there
-    inset = torch.as_tensor(_at_pixels(distance_transform_edt(body_mask), pixels), dtype=torch.float32)
+    inset = at(distance_transform_edt(raster.mask.cpu().numpy())).float()
     reach = 3 * SPLAT_SIGMA * spacing * float(camera.K[0, 0]) / depth.clamp(min=1e-3)
     hidden = ~in_front & (inset >= reach)
     # beside the body, on the matter: the photo sees the template's own front there; what lies behind it
     # along the same ray (the back half of a bun, a coat's flare towards the back) is hidden by it
     own = rasterize_mesh(template.vertices, template.faces, camera, cull_backfaces=False).depth
-    own_front = torch.as_tensor(_at_pixels(own.cpu().numpy(), pixels), dtype=torch.float32)
-    matter_inset = torch.as_tensor(_at_pixels(distance_transform_edt(template.pixels), pixels), dtype=torch.float32)
+    own_front = at(own.cpu().numpy()).float()
+    matter_inset = at(distance_transform_edt(template.pixels)).float()
     behind_front = in_front & on_matter & (depth > own_front + SELF_HIDDEN_SPACINGS * spacing) & (matter_inset >= reach)
     rows = np.nonzero(template.pixels.any(1))[0]
     lowest = float(rows.max() + 1 + length_px) if len(rows) else -1.0
@@ -193,7 +193,7 @@ def project_template(template: ShellTemplate, image: np.ndarray, mask: np.ndarra
     seen = (in_front & on_core & ~behind_front)[keep]
     drawn = (hidden | behind_front)[keep]
     full = pixels[keep] * torch.tensor([image.shape[1] / camera.width, image.shape[0] / camera.height])
-    colors = torch.as_tensor(_at_pixels(image, full), dtype=torch.float32).reshape(-1, 3)
+    colors = _pixel_lookup(full, image.shape[0], image.shape[1])(image).float().reshape(-1, 3)
     points, normals = points[keep], normals[keep]
     if template.source_faces is not None:  # a shell of the body: on the face it was extruded from
         face, bary = template.source_faces[sample_face[keep]], sample_bary[keep]

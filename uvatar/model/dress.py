@@ -41,22 +41,21 @@ TOP = (0.35, 0.36, 0.40)
 SKIN = (0.78, 0.60, 0.50)
 
 
-def _band_medians(colors: torch.Tensor, heights: torch.Tensor, seen: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Median colour ``(B, 3)`` of the seen texels of each band and its :data:`BAND_WINDOW` neighbours
-    on each side, for the bands ``(B,)`` that have seen texels.
-
-    ``colors (3, N)``, ``heights (N,)`` metres, ``seen (N,)`` bool; bands are ``floor(height / BAND_M)``.
-    The window keeps one band's front detail (a badge, a shadow) from striping the whole back."""
+def _band_medians(colors: torch.Tensor, heights: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Median colour ``(B, 3)`` of the texels ``colors (3, N)`` at ``heights (N,)`` metres in each band
+    and its :data:`BAND_WINDOW` neighbours on each side, for the bands ``(B,)`` that have texels (bands
+    are ``floor(height / BAND_M)``). The window keeps one band's front detail (a badge, a shadow) from
+    striping the whole back."""
     bands = torch.floor(heights / BAND_M).long()
-    unique = torch.unique(bands[seen])
-    near = [seen & ((bands - b).abs() <= BAND_WINDOW) for b in unique.tolist()]
+    unique = torch.unique(bands)
+    near = [(bands - b).abs() <= BAND_WINDOW for b in unique.tolist()]
     medians = torch.stack([colors[:, m].median(dim=1).values for m in near]) if len(unique) else torch.zeros(0, 3)
     return medians, unique
 
 
 def _fill_from_bands(colors: torch.Tensor, heights: torch.Tensor, seen: torch.Tensor, target: torch.Tensor) -> None:
     """Set ``colors[:, target]`` (in place) to the median of the nearest band with seen texels."""
-    medians, bands = _band_medians(colors[:, seen], heights[seen], torch.ones(int(seen.sum()), dtype=torch.bool))
+    medians, bands = _band_medians(colors[:, seen], heights[seen])
     own = torch.floor(heights[target] / BAND_M).long()
     nearest = (own[:, None] - bands[None, :]).abs().argmin(1)
     colors[:, target] = medians[nearest].T

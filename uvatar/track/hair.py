@@ -1,7 +1,7 @@
 """Hair from one photo: where it is (the hair pixels), which shipped hairstyle explains it, and how big.
 
-The photo's hair (:func:`hair_evidence`), at a working size of :data:`WORK_SIDE` pixels along the longer
-side:
+The photo's hair (:func:`hair_evidence`), at the templates' working size
+(:data:`uvatar.track.templates.WORK_SIDE` pixels along the longer side):
 
 * skin colour: the median of the person's pixels on the body's lower face (cheeks, mouth, chin);
 * hair colour: the median of the person's pixels just above the body's skull outline (the hair that
@@ -38,13 +38,12 @@ from uvatar.assets import AssetMesh, asset_info, asset_names, fit_assets
 from uvatar.body.parts import PART_NAMES
 from uvatar.io.image import area_resize
 from uvatar.render.mesh import rasterize_mesh
-from uvatar.track.templates import ShellTemplate
+from uvatar.track.templates import ShellTemplate, work_frame
 
 __all__ = ["HairEvidence", "HairChoice", "hair_evidence", "choose_hair", "scale_mesh", "fit_hair", "hair_template", "MIN_IOU", "SCALES"]
 
 log = logging.getLogger(__name__)
 
-WORK_SIDE = 384  # pixels along the photo's longer side for the evidence and the scoring
 SCALES = (0.92, 1.0, 1.12, 1.28, 1.45)  # sizes tried for each hairstyle, about the skull's centre
 REFINE_STYLES = 3  # styles tried at every size (the others only at the middle one)
 TIE_IOU = 0.03  # hairstyles this close to the best IoU count as tied: the most compact one is chosen
@@ -122,12 +121,9 @@ def hair_evidence(image: np.ndarray, mask: np.ndarray, vertices: torch.Tensor, b
         vertices: ``(V, 3)`` the fitted body in the photo's world; camera: the photo's camera.
         tolerance: largest RGB distance from the hair colour of a hair pixel.
     """
-    height, width = mask.shape
-    scale = WORK_SIDE / max(height, width)
-    w, h = max(1, round(width * scale)), max(1, round(height * scale))
-    cam = camera.resized(w, h)
+    cam, person = work_frame(mask, camera)
+    h, w = person.shape
     rgb = area_resize(image, w, h).numpy()
-    person = area_resize(mask, w, h)[..., 0].numpy() > 0.5
     raster = rasterize_mesh(vertices, body.faces, cam)
     face_id = raster.face_index.cpu().numpy()
     on_body = face_id >= 0

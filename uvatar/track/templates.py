@@ -9,8 +9,13 @@ import numpy as np
 import torch
 
 from uvatar.camera import Camera
+from uvatar.io.image import area_resize
 
-__all__ = ["ShellTemplate"]
+__all__ = ["ShellTemplate", "WORK_SIDE", "work_frame"]
+
+#: pixels along the photo's longer side at which templates are fitted and their matter is judged; one size
+#: for all templates of a photo, so their ``pixels`` maps line up (the garment's excludes the hair's)
+WORK_SIDE = 384
 
 
 @dataclass
@@ -36,3 +41,12 @@ class ShellTemplate:
     camera: Camera
     bind_parts: tuple[str, ...]
     source_faces: torch.Tensor | None = None
+
+
+def work_frame(mask: np.ndarray, camera: Camera) -> tuple[Camera, np.ndarray]:
+    """The photo's camera at :data:`WORK_SIDE` pixels along its longer side and the person mask
+    ``(H, W)`` there: ``(camera, (h, w) bool)``, area-averaged and thresholded at 0.5."""
+    height, width = mask.shape
+    scale = WORK_SIDE / max(height, width)
+    w, h = max(1, round(width * scale)), max(1, round(height * scale))
+    return camera.resized(w, h), area_resize(mask, w, h)[..., 0].numpy() > 0.5
