@@ -1,4 +1,5 @@
-"""render_gaussians: the torch tile renderer against the brute-force reference and closed forms."""
+"""render_gaussians: the tile renderers (torch, and the compiled numba kernels) against the brute-force
+reference and closed forms."""
 
 import math
 
@@ -12,6 +13,7 @@ from uvatar.errors import DependencyError, InputError
 from uvatar.render.gaussians import RenderOutput, render_gaussians
 
 UNIT_ROUNDOFF = {torch.float32: U32, torch.float64: U64}
+FAST = ["torch", "numba"]  # the tile renderers checked against the reference
 
 
 def random_scene(n, seed=0, dtype=torch.float32, sh_degree=None, spread=0.35):
@@ -67,27 +69,30 @@ def assert_renders_agree(a: RenderOutput, b: RenderOutput, scene, cam, backgroun
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 @pytest.mark.parametrize("seed,spread", [(0, 0.35), (1, 0.8)])  # 0.8: many centres outside the frame
-def test_tiles_match_reference_on_dense_random_scenes(dtype, seed, spread):
+@pytest.mark.parametrize("backend", FAST)
+def test_tiles_match_reference_on_dense_random_scenes(dtype, seed, spread, backend):
     # 48x40 (partial tiles), 600 Gaussians: > 64 per tile (several chunks), opaque areas where pixels stop.
     scene = random_scene(600, seed=seed, dtype=dtype, spread=spread)
     cam = camera()
     bg = torch.tensor([0.2, 0.5, 0.9], dtype=dtype)
-    fast = render_gaussians(*scene, cam, background=bg, backend="torch")
+    fast = render_gaussians(*scene, cam, background=bg, backend=backend)
     ref = render_gaussians(*scene, cam, background=bg, backend="reference")
     if spread < 0.5:  # test setup: saturated and open pixels (exact alphas 1 - 1e-4 and below 0.5 here)
         assert float(ref.alpha.max()) > 0.999 and float(ref.alpha.min()) < 0.5
     assert_renders_agree(fast, ref, scene, cam, bg)
 
 
-def test_tiles_match_reference_with_sh_colours():
+@pytest.mark.parametrize("backend", FAST)
+def test_tiles_match_reference_with_sh_colours(backend):
     scene = random_scene(300, seed=4, sh_degree=3)
     cam = camera(eye=(-0.8, -1.8, 0.6))
-    fast = render_gaussians(*scene, cam, backend="torch")
+    fast = render_gaussians(*scene, cam, backend=backend)
     ref = render_gaussians(*scene, cam, backend="reference")
     assert_renders_agree(fast, ref, scene, cam, torch.zeros(3))
 
 
-def test_gradients_match_reference_float64():
+@pytest.mark.parametrize("backend", FAST)
+def test_gradients_match_reference_float64(backend):
     scene = [x.requires_grad_(True) for x in random_scene(120, seed=7, dtype=torch.float64)]
     cam = camera(24, 20)
     gen = torch.Generator().manual_seed(0)
@@ -107,13 +112,14 @@ def test_gradients_match_reference_float64():
     # factor 40 of cancellation inside each pixel's derivative. In float64, a discrete rule (1/255, 1e-4,
     # depth order) flips only within ~1e-13 of its threshold: the nearest exponent is 3e-3 from ln(1/255).
     names = ["means", "quats", "scales", "opacities", "colors"]
-    for name, g_fast, g_ref in zip(names, grads("torch"), grads("reference")):
+    for name, g_fast, g_ref in zip(names, grads(backend), grads("reference")):
         scale = float(g_ref.abs().max())
         assert scale > 0, name
         assert float((g_fast - g_ref).abs().max()) <= 2 * gamma(2.9e5 + 60, U64) * 3.7 * 40 * scale, name
 
 
-def test_gradients_match_finite_differences():
+@pytest.mark.parametrize("backend", FAST)
+def test_gradients_match_finite_differences(backend):
     scene = random_scene(6, seed=3, dtype=torch.float64, spread=0.15)
     scene = [x.requires_grad_(True) for x in scene]
     with torch.no_grad():
@@ -122,7 +128,7 @@ def test_gradients_match_finite_differences():
     bg = torch.tensor([0.2, 0.1, 0.3], dtype=torch.float64)
 
     def render(means, quats, scales, opacities, colors):
-        out = render_gaussians(means, quats, scales, opacities, colors, cam, background=bg, backend="torch")
+        out = render_gaussians(means, quats, scales, opacities, colors, cam, background=bg, backend=backend)
         return out.image, out.alpha, out.depth
 
     # Central differences with eps = 1e-6 in float64: truncation eps^2 / 6 |f'''| <= 2e-9 per Gaussian-pixel
@@ -133,14 +139,15 @@ def test_gradients_match_finite_differences():
     assert torch.autograd.gradcheck(render, scene, eps=1e-6, atol=1e-5, rtol=1e-4, fast_mode=True)
 
 
-def test_alpha_integral_of_one_gaussian_matches_closed_form():
+@pytest.mark.parametrize("backend", FAST)
+def test_alpha_integral_of_one_gaussian_matches_closed_form(backend):
     # Isotropic Gaussian on the optical axis: Σ2D = ((f s / z)² + 0.3) I. Alpha is o·exp(-q/2) where it is
     # >= 1/255 (q <= 2 ln(255 o)), so its integral is 2π sqrt(det Σ2D) (o - 1/255).
     focal, z, s, o = 40.0, 2.0, 0.25, 0.3
     cam = axis_camera(size=65, focal=focal)
     out = render_gaussians(
         torch.tensor([[0.0, 0.0, z]]), torch.tensor([[1.0, 0.0, 0.0, 0.0]]), torch.full((1, 3), s),
-        torch.tensor([o]), torch.ones(1, 3), cam, backend="torch",
+        torch.tensor([o]), torch.ones(1, 3), cam, backend=backend,
     )  # fmt: skip
     var = (focal * s / z) ** 2 + 0.3
     expected = 2.0 * math.pi * var * (o - 1.0 / 255.0)
@@ -164,11 +171,12 @@ def test_alpha_integral_of_one_gaussian_matches_closed_form():
     assert abs(float(out.alpha[32, 32]) - o32) <= float(b["alpha_bound"][32, 32])
 
 
-def test_footprint_centre_is_the_projected_mean():
+@pytest.mark.parametrize("backend", FAST)
+def test_footprint_centre_is_the_projected_mean(backend):
     cam = Camera.look_at([0.0, -2.5, 0.0], [0.0, 0.0, 0.0], 64, 48, fov_y_deg=40.0)
     mean = torch.tensor([[0.13, 0.05, -0.07]])
     out = render_gaussians(mean, torch.tensor([[1.0, 0.0, 0.0, 0.0]]), torch.full((1, 3), 0.04),
-                           torch.tensor([0.5]), torch.ones(1, 3), cam, backend="torch")  # fmt: skip
+                           torch.tensor([0.5]), torch.ones(1, 3), cam, backend=backend)  # fmt: skip
     rows, cols = torch.meshgrid(torch.arange(48.0) + 0.5, torch.arange(64.0) + 0.5, indexing="ij")
     a = out.alpha
     centroid = torch.stack([(a * cols).sum() / a.sum(), (a * rows).sum() / a.sum()])
@@ -196,19 +204,22 @@ def test_footprint_centre_is_the_projected_mean():
     assert ((exact - pixel[0].double()).abs() <= lattice + 1e-9).all(), (exact, pixel, lattice)
 
 
-def test_alpha_cap_and_skip():
+@pytest.mark.parametrize("backend", FAST)
+def test_alpha_cap_and_skip(backend):
     cam = axis_camera()
     one = dict(
         quats_wxyz=torch.tensor([[1.0, 0, 0, 0]]), scales=torch.full((1, 3), 0.1), colors=torch.ones(1, 3), camera=cam
     )
-    opaque = render_gaussians(torch.tensor([[0.0, 0.0, 2.0]]), opacities=torch.tensor([1.0]), **one)
+    opaque = render_gaussians(torch.tensor([[0.0, 0.0, 2.0]]), opacities=torch.tensor([1.0]), backend=backend, **one)
     # capped: one weight fl32(0.99) * T = 1 (and 1 - T in the reference): exact up to u (was abs 1e-6)
     assert abs(float(opaque.alpha.max()) - 0.99) <= 2 * U32
-    faint = render_gaussians(torch.tensor([[0.0, 0.0, 2.0]]), opacities=torch.tensor([0.5 / 255.0]), **one)
+    faint = render_gaussians(
+        torch.tensor([[0.0, 0.0, 2.0]]), opacities=torch.tensor([0.5 / 255.0]), backend=backend, **one
+    )
     assert float(faint.alpha.abs().max()) == 0.0
 
 
-@pytest.mark.parametrize("backend", ["torch", "reference"])
+@pytest.mark.parametrize("backend", FAST + ["reference"])
 def test_pixel_stops_below_transmittance_1e4(backend):
     # Five Gaussians stacked on the axis, alpha 0.95 at the centre pixel: T = 0.05, 2.5e-3, 1.25e-4, then the
     # fourth would leave 6.25e-6 < 1e-4, so the pixel stops: only the first three are blended.
@@ -239,7 +250,7 @@ def test_pixel_stops_below_transmittance_1e4(backend):
     assert abs(float(out.depth[16, 16]) - expected_depth) <= float(b["depth_bound"][16, 16])
 
 
-@pytest.mark.parametrize("backend", ["torch", "reference"])
+@pytest.mark.parametrize("backend", FAST + ["reference"])
 def test_near_red_hides_far_blue(backend):
     cam = camera(32, 32, eye=(0.0, -3.0, 0.0))
     means = torch.tensor([[0.0, 0.5, 0.0], [0.0, -0.5, 0.0]])  # blue far (first in the input), red near
@@ -259,13 +270,15 @@ def test_near_red_hides_far_blue(backend):
     assert abs(float(out.depth[16, 16]) - expected_depth) <= depth_b + 1.1 * img_b + z_err
 
 
-def test_equal_depths_keep_input_order():
+@pytest.mark.parametrize("backend", FAST)
+def test_equal_depths_keep_input_order(backend):
     # Stable sort: of two Gaussians at the same depth, the first in the input is in front.
     cam = camera(32, 32, eye=(0.0, -3.0, 0.0))
     means = torch.zeros(2, 3)
     args = (torch.tensor([[1.0, 0, 0, 0]]).expand(2, 4), torch.full((2, 3), 0.5), torch.tensor([0.6, 0.6]))
-    red_first = render_gaussians(means, *args, torch.tensor([[1.0, 0, 0], [0, 0, 1.0]]), cam).image[16, 16]
-    blue_first = render_gaussians(means, *args, torch.tensor([[0, 0, 1.0], [1.0, 0, 0]]), cam).image[16, 16]
+    red_first = render_gaussians(means, *args, torch.tensor([[1.0, 0, 0], [0, 0, 1.0]]), cam, backend=backend)
+    blue_first = render_gaussians(means, *args, torch.tensor([[0, 0, 1.0], [1.0, 0, 0]]), cam, backend=backend)
+    red_first, blue_first = red_first.image[16, 16], blue_first.image[16, 16]
     front, back = float(red_first[0]), float(red_first[2])
     # Both Gaussians get the same float32 alpha a at the pixel. The tile kernel gives front = a (1 - a) / (1 - a)
     # * a ... = a (1 + gamma(2)) and back = a (1 - a) (1 + gamma(4)) (1 - a, the cumulative product, the
@@ -276,7 +289,7 @@ def test_equal_depths_keep_input_order():
     assert torch.equal(blue_first, red_first.flip(0))
 
 
-@pytest.mark.parametrize("backend", ["torch", "reference"])
+@pytest.mark.parametrize("backend", FAST + ["reference"])
 def test_gaussians_behind_the_camera_or_outside_near_far_are_culled(backend):
     cam = camera(32, 32, eye=(0.0, -3.0, 0.0))
     visible = torch.tensor([[0.0, 0.0, 0.0]])
@@ -293,24 +306,26 @@ def test_gaussians_behind_the_camera_or_outside_near_far_are_culled(backend):
     assert float(behind_only.alpha.abs().max()) == 0.0
 
 
-def test_culled_gaussians_get_finite_zero_gradients():
+@pytest.mark.parametrize("backend", FAST)
+def test_culled_gaussians_get_finite_zero_gradients(backend):
     cam = camera(32, 32, eye=(0.0, -3.0, 0.0))
     # visible, exactly in the camera plane (z = 0), behind the camera
     means = torch.tensor([[0.0, 0.0, 0.0], [0.3, -3.0, 0.1], [0.0, -4.0, 0.0]], requires_grad=True)
     scales = torch.full((3, 3), 0.3, requires_grad=True)
     quats = torch.tensor([[1.0, 0, 0, 0]]).expand(3, 4)
-    out = render_gaussians(means, quats, scales, torch.full((3,), 0.9), torch.ones(3, 3), cam)
+    out = render_gaussians(means, quats, scales, torch.full((3,), 0.9), torch.ones(3, 3), cam, backend=backend)
     (out.image.sum() + out.depth.sum()).backward()
     assert bool(torch.isfinite(means.grad).all() and torch.isfinite(scales.grad).all())
     assert float(means.grad[1:].abs().max()) == 0.0 and float(means.grad[0].abs().max()) > 0.0
 
 
-def test_empty_scene_renders_background_and_backpropagates():
+@pytest.mark.parametrize("backend", FAST)
+def test_empty_scene_renders_background_and_backpropagates(backend):
     cam = camera(20, 12)
     params = [torch.zeros(0, 3), torch.zeros(0, 4), torch.zeros(0, 3), torch.zeros(0), torch.zeros(0, 3)]
     params = [p.requires_grad_(True) for p in params]
     bg = torch.tensor([0.1, 0.2, 0.3])
-    out = render_gaussians(*params, cam, background=bg)
+    out = render_gaussians(*params, cam, background=bg, backend=backend)
     assert out.image.shape == (12, 20, 3) and out.alpha.shape == (12, 20) and out.depth.shape == (12, 20)
     assert torch.equal(out.image, bg.expand(12, 20, 3))
     assert float(out.alpha.detach().abs().max()) == 0.0 and float(out.depth.detach().abs().max()) == 0.0
@@ -318,9 +333,10 @@ def test_empty_scene_renders_background_and_backpropagates():
     assert params[0].grad is not None and params[0].grad.shape == (0, 3)
 
 
-def test_output_dtype_device_and_default_background():
+@pytest.mark.parametrize("backend", FAST)
+def test_output_dtype_device_and_default_background(backend):
     scene = random_scene(50, dtype=torch.float64)
-    out = render_gaussians(*scene, camera(16, 16))
+    out = render_gaussians(*scene, camera(16, 16), backend=backend)
     assert out.image.dtype == torch.float64 and out.image.device == scene[0].device
     empty_pixels = out.alpha == 0
     assert empty_pixels.any() and float(out.image[empty_pixels].abs().max()) == 0.0  # black background

@@ -52,6 +52,7 @@ __all__ = [
     "project_gaussians",
     "rasterize_torch",
     "composite_chunk_plain",
+    "finish_outputs",
 ]
 
 log = logging.getLogger(__name__)
@@ -629,6 +630,12 @@ def rasterize_torch(
     # (tiles_y * tiles_x, TILE * TILE, F) -> (H, W, F)
     acc = acc.reshape(tiles_y, tiles_x, TILE, TILE, n_feats).permute(0, 2, 1, 3, 4)
     acc = acc.reshape(tiles_y * TILE, tiles_x * TILE, n_feats)[:height, :width]
+    return finish_outputs(acc, background)
+
+
+def finish_outputs(acc: torch.Tensor, background: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Image ``(H, W, 3)``, alpha ``(H, W)`` and depth ``(H, W)`` from blended features ``acc (H, W, 5)`` =
+    Σ w·(r, g, b, z, 1): the colour over ``background (3,)``, and depth ``Σ w z / Σ w`` (0 where empty)."""
     alpha = acc[..., 4]
     image = acc[..., :3] + (1.0 - alpha).unsqueeze(-1) * background
     depth_img = torch.where(alpha > 0, acc[..., 3] / alpha.clamp_min(1e-10), torch.zeros_like(alpha))

@@ -6,13 +6,17 @@ One public function, :func:`render_gaussians`, over separate backends:
   through the projection, a hand-written backward for the compositing.
 - ``"torch-compiled"``: the same with its projection and compositing kernels under ``torch.compile``
   (the first calls compile for 30-60 s and need a C++ compiler; later calls in the process reuse it).
+- ``"numba"``: the same tile rules as compiled CPU kernels with a hand-written backward
+  (``_gaussians_numba.py``), CPU tensors only; the kernels compile once per install (numba's disk
+  cache), then load in about a second.
 - ``"gsplat"``: gsplat's CUDA rasterizer (``_gaussians_gsplat.py``), CUDA tensors only.
 - ``"reference"``: the per-pixel brute force (``_gaussians_reference.py``), the test oracle; tiny
   scenes only (time and memory grow as pixels x Gaussians).
 
 Measured on 2 CPU threads (``gaussians_bench.py``, 262K avatar Gaussians, 512x512): ``torch`` 0.22 s
 forward / 0.61 s forward+backward, ``torch-compiled`` 0.19 s / 0.44 s.
-- ``"auto"``: ``gsplat`` when the tensors are on CUDA and gsplat imports, else ``torch``.
+- ``"auto"``: ``gsplat`` when the tensors are on CUDA and gsplat imports, ``numba`` on the CPU, else
+  ``torch``.
 
 Conventions: world = Anny body space, metres; quaternions in WXYZ order (need not be normalised);
 camera in the OpenCV convention (:class:`uvatar.camera.Camera`), pixel centres at +0.5. Blending rules
@@ -44,7 +48,7 @@ __all__ = ["RenderOutput", "render_gaussians", "has_gsplat", "BACKENDS"]
 
 log = logging.getLogger(__name__)
 
-BACKENDS = ("auto", "torch", "torch-compiled", "gsplat", "reference")
+BACKENDS = ("auto", "torch", "torch-compiled", "numba", "gsplat", "reference")
 _SH_SIZES = (1, 4, 9, 16)
 _REFERENCE_MAX_WORK = 2**26  # pixels x Gaussians the brute-force reference accepts
 
@@ -143,7 +147,8 @@ def render_gaussians(
         colors: ``(N, 3)`` RGB in [0, 1], or ``(N, K, 3)`` real SH coefficients, K in 1, 4, 9, 16.
         camera: the view; image size ``camera.height x camera.width``.
         background: ``(3,)`` RGB behind the Gaussians; default black.
-        backend: ``"auto"``, ``"torch"``, ``"torch-compiled"``, ``"gsplat"`` or ``"reference"`` (module doc).
+        backend: ``"auto"``, ``"torch"``, ``"torch-compiled"``, ``"numba"``, ``"gsplat"`` or ``"reference"``
+            (module doc).
         near, far: Gaussians whose centre's camera z is outside ``[near, far]`` metres are dropped.
     Returns:
         :class:`RenderOutput` with ``image (H, W, 3)``, ``alpha (H, W)``, ``depth (H, W)``, in the dtype
@@ -154,7 +159,10 @@ def render_gaussians(
     """
     background = _validate(means, quats_wxyz, scales, opacities, colors, camera, background, backend, near, far)
     if backend == "auto":
-        backend = "gsplat" if means.is_cuda and has_gsplat() else "torch"
+        if means.is_cuda:
+            backend = "gsplat" if has_gsplat() else "torch"
+        else:
+            backend = "numba" if means.device.type == "cpu" else "torch"
     cam = camera.to(means.device)
     K, R, t = (x.to(means.dtype) for x in (cam.K, cam.R, cam.t))
     args = (means, quats_wxyz, scales, opacities, colors, K, R, t, camera.width, camera.height, background, near, far)
@@ -163,6 +171,15 @@ def render_gaussians(
         from uvatar.render._gaussians_torch import rasterize_torch
 
         image, alpha, depth = rasterize_torch(*args, compiled=backend == "torch-compiled")
+    elif backend == "numba":
+        if means.device.type != "cpu":
+            raise InputError(
+                f"render_gaussians: backend='numba' runs on the CPU; got tensors on {means.device}; "
+                "use backend='auto' or move them with .cpu()"
+            )
+        from uvatar.render._gaussians_numba import rasterize_numba
+
+        image, alpha, depth = rasterize_numba(*args)
     elif backend == "reference":
         from uvatar.render._gaussians_reference import rasterize_reference
 

@@ -1,0 +1,180 @@
+"""Compiled CPU tile rasterizer for 3D Gaussians (numba): forward and hand-written backward.
+
+The fast CPU path of :func:`uvatar.render.gaussians.render_gaussians` (backend ``"numba"``). Same
+rules and results as the torch tile rasterizer (``_gaussians_torch.py``) and the brute-force oracle
+(``_gaussians_reference.py``); the tests compare it with both, forward and backward.
+
+Why numba (measured on the 2-core CPU, 262K Gaussians at 512², see ``gaussians_bench.py``): its wheel
+carries its own LLVM, so it compiles on any x86-64 or ARM64 machine with no C++ compiler, runs
+``prange`` loops on several threads, and caches the machine code on disk (``cache=True``: about
+20 s on the first call of a fresh install, milliseconds after). NVIDIA Warp runs CPU kernels on one
+thread (measured in STACK.md: its splatting backward 15-25x slower than the torch path); a C++ torch
+extension needs a compiler at run time, as ``torch.compile`` does.
+
+Pipeline, every stage a compiled kernel, the Gaussian tensors read as numpy views (no copies):
+
+1. **Projection** (:func:`_project_forward`, parallel over Gaussians): EWA, exactly the maths of
+   ``_gaussians_torch.project_gaussians``; the exact alpha >= 1/255 footprint box of
+   ``_pixel_footprint``; culling (near/far, off image, opacity < 1/255, non-finite).
+2. **Tile lists** (:func:`_bin_gaussians`, one thread; :func:`_sort_tiles`, parallel over tiles): each
+   Gaussian is appended to the lists of the 8x8 tiles its box touches in input order, then every list
+   is sorted by camera z with a stable merge sort (equal depths keep the input order).
+3. **Compositing** (:func:`_composite_forward`, parallel over tiles): for every pixel the literal 3DGS
+   loop front to back (``alpha = min(0.99, o·exp(-½ dᵀΣ⁻¹d))``, skip below 1/255, stop before T
+   drops below 1e-4). It stores, per pixel, how far down its tile's list it went and its final T.
+4. **Backward** (:func:`_composite_backward`, parallel over tiles): each pixel walks its list back to
+   front, recovering ``T`` before each Gaussian as ``T_after / (1 - alpha)`` (3DGS's backward);
+   gradients go to one row per (Gaussian, tile) pair, so no two threads write one row, and
+   :func:`_project_backward` (parallel over Gaussians) sums a Gaussian's rows in a fixed order (the
+   result does not depend on the thread count) and carries them through the projection by hand.
+
+The exponent is taken as ``log o - ½ dᵀΣ⁻¹d`` with ``d`` the pixel centre minus the mean, in float64
+inside the kernels whatever the tensors' dtype; ``exp`` is only evaluated where the exponent can reach
+1/255. Outputs and gradients come back in the tensors' dtype.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+
+import numpy as np
+import torch
+
+from uvatar.render._gaussians_torch import CLAMP_FOV
+
+__all__ = ["rasterize_numba", "set_numba_threads", "load_kernels"]
+
+log = logging.getLogger(__name__)
+
+_kernels = None  # the kernels module, imported on first use (importing numba takes ~0.3 s)
+
+
+def load_kernels():
+    """Import the compiled kernels (``_gaussians_numba_kernels``); numba compiles them on their first
+    call, or loads them from its disk cache."""
+    global _kernels
+    if _kernels is None:
+        from uvatar.render import _gaussians_numba_kernels
+
+        _kernels = _gaussians_numba_kernels
+    return _kernels
+
+
+def set_numba_threads(n: int) -> int:
+    """Run the kernels on ``n`` threads (clamped to numba's pool); returns the count in use."""
+    import numba
+
+    n = max(1, min(int(n), numba.config.NUMBA_NUM_THREADS))
+    numba.set_num_threads(n)
+    return n
+
+
+_scratch_local = threading.local()
+
+
+def _scratch(name: str, shape: tuple[int, ...], dtype) -> np.ndarray:
+    """A buffer kept between calls (per thread): writing fresh multi-MB pages from two threads costs
+    page faults that doubled the backward's time now and then. Only for arrays that do not outlive one
+    backward pass."""
+    bufs = _scratch_local.__dict__.setdefault("bufs", {})
+    size = math.prod(shape)
+    buf = bufs.get(name)
+    if buf is None or buf.size < size or buf.dtype != dtype:
+        buf = np.empty(size, dtype)
+        bufs[name] = buf
+    return buf[:size].reshape(shape)
+
+
+def _camera_arrays(K, R, t, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
+    """``cam (16,)`` = R row-major, t, fx, fy, cx, cy and ``lims (4,)`` of the Jacobian's x/z, y/z clamp."""
+    k = K.detach().double().cpu().numpy()
+    fx, fy, cx, cy = k[0, 0], k[1, 1], k[0, 2], k[1, 2]
+    cam = np.concatenate(
+        [R.detach().double().cpu().numpy().reshape(-1), t.detach().double().cpu().numpy().reshape(-1), [fx, fy, cx, cy]]
+    )
+    margin_x = (CLAMP_FOV - 1.0) * 0.5 * width / fx
+    margin_y = (CLAMP_FOV - 1.0) * 0.5 * height / fy
+    lims = np.array([-(cx / fx + margin_x), (width - cx) / fx + margin_x, -(cy / fy + margin_y), (height - cy) / fy + margin_y])
+    return cam, lims
+
+
+def _np(x: torch.Tensor) -> np.ndarray:
+    return x.detach().contiguous().numpy()
+
+
+class _NumbaRasterize(torch.autograd.Function):
+    """Gaussians ``(means, quats, scales, opacities, rgb)`` -> ``acc (H, W, 5)`` = Σ w·(r, g, b, z, 1)."""
+
+    @staticmethod
+    def forward(ctx, means, quats, scales, opacities, rgb, cam, lims, width, height, near, far, with_pairs):
+        k = load_kernels()
+        n = means.shape[0]
+        means_n, quats_n, scales_n, opac_n, rgb_n = (_np(x) for x in (means, quats, scales, opacities, rgb))
+        proj = np.empty((n, k.N_SPLAT), means_n.dtype)
+        k.project_forward(means_n, quats_n, scales_n, opac_n, rgb_n, cam, lims, width, height, near, far, proj)
+        # Depth keys in the tensors' dtype: float32 depths that tie keep the input order, as in the torch path.
+        keys = proj[:, 6].view(np.int32 if means_n.dtype == np.float32 else np.int64)
+        order = k.depth_order(keys.astype(np.int64), proj)
+        splats = np.empty((order.shape[0], k.N_SPLAT), means_n.dtype)
+        tiles_x, tiles_y = -(-width // k.TILE), -(-height // k.TILE)
+        offsets, entries, entry_of, pair_start = k.bin_gaussians(
+            proj, order, tiles_x, tiles_x * tiles_y, splats, with_pairs
+        )
+        acc = np.empty((height, width, k.N_FEATS), means_n.dtype)
+        n_used = np.empty((height, width), np.int32)
+        t_final = np.empty((height, width))
+        k.composite_forward(offsets, entries, splats, tiles_x, width, height, acc, n_used, t_final)
+        ctx.state = (means_n, quats_n, scales_n, opac_n, cam, lims, width, height, near, order, splats, tiles_x,
+                     offsets, entries, entry_of, pair_start, n_used, t_final)  # fmt: skip
+        return torch.from_numpy(acc)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad_acc):
+        k = load_kernels()
+        (means_n, quats_n, scales_n, opac_n, cam, lims, width, height, near, order, splats, tiles_x,
+         offsets, entries, entry_of, pair_start, n_used, t_final) = ctx.state  # fmt: skip
+        grad_np = grad_acc.detach().contiguous().numpy()
+        pair_grads = _scratch("pair_grads", (entries.shape[0], k.N_PAIR_GRADS), splats.dtype)
+        k.composite_backward(offsets, entries, splats, tiles_x, width, height, grad_np, n_used, t_final, pair_grads)
+        n, dtype = means_n.shape[0], means_n.dtype
+        g_means, g_quats, g_scales = np.zeros((n, 3), dtype), np.zeros((n, 4), dtype), np.zeros((n, 3), dtype)
+        g_opac, g_rgb = np.zeros(n, dtype), np.zeros((n, 3), dtype)
+        k.project_backward(means_n, quats_n, scales_n, opac_n, cam, lims, near, order, pair_start, entry_of,
+                           pair_grads, splats, g_means, g_quats, g_scales, g_opac, g_rgb)  # fmt: skip
+        out = (torch.from_numpy(a) for a in (g_means, g_quats, g_scales, g_opac, g_rgb))
+        return (*out, None, None, None, None, None, None, None)
+
+
+def rasterize_numba(
+    means: torch.Tensor,
+    quats_wxyz: torch.Tensor,
+    scales: torch.Tensor,
+    opacities: torch.Tensor,
+    colors: torch.Tensor,
+    K: torch.Tensor,
+    R: torch.Tensor,
+    t: torch.Tensor,
+    width: int,
+    height: int,
+    background: torch.Tensor,
+    near: float,
+    far: float,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Render with the compiled CPU kernels; same arguments and results as ``rasterize_torch``.
+
+    CPU tensors only (float32 or float64). SH colours are evaluated by ``eval_sh`` in torch first (its
+    gradient by autograd). Returns image ``(H, W, 3)``, alpha ``(H, W)``, depth ``(H, W)``.
+    """
+    from uvatar.render._gaussians_torch import eval_sh, finish_outputs
+
+    set_numba_threads(torch.get_num_threads())
+    rgb = eval_sh(colors, means + R.T @ t) if colors.dim() == 3 else colors
+    cam, lims = _camera_arrays(K, R, t, width, height)
+    needs_grad = torch.is_grad_enabled() and any(x.requires_grad for x in (means, quats_wxyz, scales, opacities, rgb))
+    acc = _NumbaRasterize.apply(
+        means, quats_wxyz, scales, opacities, rgb, cam, lims, width, height, near, far, needs_grad
+    )
+    return finish_outputs(acc, background)
