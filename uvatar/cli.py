@@ -471,6 +471,9 @@ def main() -> None:
     """Console entry point: exit 0 on success, the error's code with one line on stderr otherwise,
     130 on Ctrl-C and 143 on SIGTERM (temporary outputs removed in both cases)."""
     signal.signal(signal.SIGTERM, _raise_terminated)
+    from uvatar.heap import keep_freed_memory
+
+    keep_freed_memory()
     try:
         code = app(standalone_mode=False)  # returns typer.Exit's code; Ctrl-C inside a command is Exit(130)
     except UvatarError as exc:

@@ -189,7 +189,7 @@ def bench_gaussians(
     Args:
         counts: numbers of Gaussians to try.
         size: image side in pixels (square images).
-        backends: names to run; default ``torch`` and ``torch-compiled``, plus ``gsplat`` when
+        backends: names to run; default ``torch``, ``torch-compiled`` and ``numba``, plus ``gsplat`` when
             :func:`~uvatar.render.gaussians.has_gsplat` is true (then scenes go to CUDA for it).
         repeats: timed runs per measurement (after one warm-up run, which also compiles).
         device: where the torch backends run; default CPU.
@@ -203,7 +203,7 @@ def bench_gaussians(
     from uvatar.render.gaussians import has_gsplat
 
     if backends is None:
-        backends = ["torch", "torch-compiled"] + (["gsplat"] if has_gsplat() else [])
+        backends = ["torch", "torch-compiled", "numba"] + (["gsplat"] if has_gsplat() else [])
     torch_device = torch.device(device) if device is not None else torch.device("cpu")
     rows = []
     for n in counts:
