@@ -1,3 +1,4 @@
+import pytest
 import torch
 from avatar_samples import small_avatar
 from float_bounds import gamma
@@ -5,7 +6,8 @@ from float_bounds import gamma
 from uvatar.animate.pose import GaussianPoser
 
 
-def test_fast_poser_matches_avatar_on_vertices(body):
+@pytest.mark.parametrize("path", ["compiled", "torch"])  # the CPU default (numba) and its torch twin
+def test_fast_poser_matches_avatar_on_vertices(body, path):
     avatar = small_avatar(body)
     params = avatar.params(body)
     torch.manual_seed(3)
@@ -15,7 +17,7 @@ def test_fast_poser_matches_avatar_on_vertices(body):
         vertices = body.forward(params).vertices[0]
         reference = avatar.on_vertices(vertices, body.faces)
     poser = GaussianPoser(avatar, body.faces, drop_invisible=False)
-    fast = poser(vertices)
+    fast = poser(vertices) if path == "compiled" else poser.pose_torch(vertices)
     order = poser.order
     assert sorted(order.tolist()) == list(range(len(avatar)))
     # Means: sum_k b_k v_k + F offset, as 3 + 3 products summed in one order (reference: gamma(4)) or as a

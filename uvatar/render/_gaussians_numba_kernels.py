@@ -179,8 +179,8 @@ def depth_order(keys, proj):
 
 @njit(cache=True, parallel=True)
 def bin_gaussians(proj, order, tiles_x, n_tiles, splats, with_pairs):
-    """Tile lists of ranks, each front to back (a parallel counting sort by tile of the ranks), and the
-    splat table ``splats (M, N_SPLAT)`` (module doc) filled in rank order on the way.
+    """The splat table ``splats (M, N_SPLAT)`` (module doc: ``proj``'s rows in rank order) and the tile
+    lists of ranks, each front to back (a parallel counting sort by tile of the ranks).
 
     The ranks are cut into ``_PARTS`` slices; slice s's entries of a tile follow those of slices < s, so
     every list stays in rank (depth) order. Returns ``offsets (n_tiles + 1)`` into ``entries (P,)``
@@ -190,8 +190,11 @@ def bin_gaussians(proj, order, tiles_x, n_tiles, splats, with_pairs):
     """
     m = order.shape[0]
     per_rank = np.empty(m, np.int64)
-    for r in prange(m):
-        tx0, ty0, tx1, ty1 = _tile_range(proj[order[r]])
+    for r in prange(m):  # the one pass that reads proj out of order; the others read splats in order
+        g = order[r]
+        for j in range(N_SPLAT):
+            splats[r, j] = proj[g, j]
+        tx0, ty0, tx1, ty1 = _tile_range(splats[r])
         per_rank[r] = (tx1 - tx0 + 1) * (ty1 - ty0 + 1)
     pair_start = np.zeros(m + 1, np.int64)
     for r in range(m):
@@ -200,7 +203,7 @@ def bin_gaussians(proj, order, tiles_x, n_tiles, splats, with_pairs):
     counts = np.zeros((_PARTS, n_tiles), np.int64)
     for part in prange(_PARTS):
         for r in range(bounds[part], bounds[part + 1]):
-            tx0, ty0, tx1, ty1 = _tile_range(proj[order[r]])
+            tx0, ty0, tx1, ty1 = _tile_range(splats[r])
             for ty in range(ty0, ty1 + 1):
                 for tx in range(tx0, tx1 + 1):
                     counts[part, ty * tiles_x + tx] += 1
@@ -217,10 +220,7 @@ def bin_gaussians(proj, order, tiles_x, n_tiles, splats, with_pairs):
     entry_of = np.empty(total if with_pairs else 0, np.int64)
     for part in prange(_PARTS):
         for r in range(bounds[part], bounds[part + 1]):
-            g = order[r]
-            for j in range(N_SPLAT):
-                splats[r, j] = proj[g, j]
-            tx0, ty0, tx1, ty1 = _tile_range(proj[g])
+            tx0, ty0, tx1, ty1 = _tile_range(splats[r])
             k = pair_start[r]
             for ty in range(ty0, ty1 + 1):
                 for tx in range(tx0, tx1 + 1):
@@ -238,8 +238,8 @@ def composite_forward(offsets, entries, splats, tiles_x, width, height, acc, n_u
     """Blend every pixel front to back (3DGS rules), one tile per task.
 
     A tile walks its list once; each Gaussian visits only the tile's pixels inside its alpha >= 1/255
-    box, and only pixels that have not stopped (a bit mask per tile row skips rows that have). Fills ``acc (H, W, 5)`` = Σ w·(r, g, b, z, 1), ``n_used
-    (H, W)`` int32 = one past the list position (within its tile) of the pixel's last blended Gaussian,
+    box, and only pixels that have not stopped (a bit mask per tile row skips rows that have). Fills
+    ``acc (H, W, 5)`` = Σ w·(r, g, b, z, 1), ``n_used (H, W)`` int32 = one past the list position (within its tile) of the pixel's last blended Gaussian,
     and ``t_final (H, W)`` the pixel's transmittance.
     """
     for t in prange(offsets.shape[0] - 1):
