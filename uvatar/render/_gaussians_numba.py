@@ -113,19 +113,19 @@ class _NumbaRasterize(torch.autograd.Function):
         n = means.shape[0]
         means_n, quats_n, scales_n, opac_n, rgb_n = (_np(x) for x in (means, quats, scales, opacities, rgb))
         proj = np.empty((n, k.N_SPLAT), means_n.dtype)
-        k.project_forward(means_n, quats_n, scales_n, opac_n, rgb_n, cam, lims, width, height, near, far, proj)
+        depths = np.empty(n, means_n.dtype)
+        k.project_forward(means_n, quats_n, scales_n, opac_n, rgb_n, cam, lims, width, height, near, far, proj, depths)
         # Depth keys in the tensors' dtype: float32 depths that tie keep the input order, as in the torch path.
-        keys = proj[:, 6].view(np.int32 if means_n.dtype == np.float32 else np.int64)
-        order = k.depth_order(keys.astype(np.int64), proj)
+        order = k.depth_order(depths.view(np.int32 if depths.dtype == np.float32 else np.int64).astype(np.int64))
         splats = np.empty((order.shape[0], k.N_SPLAT), means_n.dtype)
         tiles_x, tiles_y = -(-width // k.TILE), -(-height // k.TILE)
         offsets, entries, entry_of, pair_start = k.bin_gaussians(
             proj, order, tiles_x, tiles_x * tiles_y, splats, with_pairs
         )
         acc = np.empty((height, width, k.N_FEATS), means_n.dtype)
-        n_used = np.empty((height, width), np.int32)
-        t_final = np.empty((height, width))
-        k.composite_forward(offsets, entries, splats, tiles_x, width, height, acc, n_used, t_final)
+        n_used = np.empty((height, width) if with_pairs else (0, 0), np.int32)
+        t_final = np.empty((height, width) if with_pairs else (0, 0))
+        k.composite_forward(offsets, entries, splats, tiles_x, width, height, acc, n_used, t_final, with_pairs)
         ctx.state = (means_n, quats_n, scales_n, opac_n, cam, lims, width, height, near, order, splats, tiles_x,
                      offsets, entries, entry_of, pair_start, n_used, t_final)  # fmt: skip
         return torch.from_numpy(acc)

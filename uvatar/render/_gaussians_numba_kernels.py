@@ -31,13 +31,15 @@ N_SPLAT = 16  # columns of a splat row (14 used; 16 float32 are one 64-byte cach
 N_PAIR_GRADS = 10  # u, v, conic a, b, c, log o, r, g, b, z per (Gaussian, tile) pair
 # exp is skipped below this exponent: there alpha < 1/255 by a margin far above float64 rounding.
 LOG_ALPHA_SKIP = math.log(ALPHA_MIN) - 1e-6
+_LOG_255 = math.log(255.0)
 
 
 @njit(cache=True, inline="always")
 def _quat_rotmat(qw, qx, qy, qz):
     """Unit quaternion parts and the 9 entries (row-major) of its rotation matrix."""
     n = math.sqrt(qw * qw + qx * qx + qy * qy + qz * qz)
-    w, x, y, z = qw / n, qx / n, qy / n, qz / n
+    inv = 1.0 / n
+    w, x, y, z = qw * inv, qx * inv, qy * inv, qz * inv
     return (
         n, w, x, y, z,
         1.0 - 2.0 * (y * y + z * z), 2.0 * (x * y - w * z), 2.0 * (x * z + w * y),
@@ -72,8 +74,9 @@ def _camera_sqrt_cov(rot, s0, s1, s2, cam):
 
 
 @njit(cache=True, parallel=True)
-def project_forward(means, quats, scales, opacities, rgb, cam, lims, width, height, near, far, proj):
-    """EWA projection, footprint and culling: fills the splat rows ``proj (N, N_SPLAT)`` (module doc)."""
+def project_forward(means, quats, scales, opacities, rgb, cam, lims, width, height, near, far, proj, depths):
+    """EWA projection, footprint and culling: fills the splat rows ``proj (N, N_SPLAT)`` (module doc) and
+    ``depths (N,)``: camera z, or -1 for a Gaussian that touches no pixel (the sort keys)."""
     fx, fy, cx, cy = cam[12], cam[13], cam[14], cam[15]
     for g in prange(means.shape[0]):
         x, y, depth = _camera_point(means, g, cam)
@@ -90,19 +93,21 @@ def project_forward(means, quats, scales, opacities, rgb, cam, lims, width, heig
         s_a = a0 * a0 + a1 * a1 + a2 * a2 + BLUR_PX2
         s_b = a0 * b0 + a1 * b1 + a2 * b2
         s_c = b0 * b0 + b1 * b1 + b2 * b2 + BLUR_PX2
-        det = s_a * s_c - s_b * s_b
+        inv_det = 1.0 / (s_a * s_c - s_b * s_b)
         u = fx * x * inv_z + cx
         v = fy * y * inv_z + cy
         o = float(opacities[g])
+        log_o = math.log(o) if o > 0.0 else -1e30
         proj[g, 0], proj[g, 1] = u, v
-        proj[g, 2], proj[g, 3], proj[g, 4] = s_c / det, -s_b / det, s_a / det
-        proj[g, 5] = math.log(o) if o > 0.0 else -1e30
+        proj[g, 2], proj[g, 3], proj[g, 4] = s_c * inv_det, -s_b * inv_det, s_a * inv_det
+        proj[g, 5] = log_o
         proj[g, 6] = depth
         proj[g, 7], proj[g, 8], proj[g, 9] = rgb[g, 0], rgb[g, 1], rgb[g, 2]
         proj[g, 10], proj[g, 11], proj[g, 12], proj[g, 13] = 0.0, 0.0, -1.0, -1.0
+        depths[g] = -1.0
         if not (near <= depth <= far) or not (o >= ALPHA_MIN):
             continue
-        ext2 = 2.0 * math.log(max(o * 255.0, 1.0))  # squared Mahalanobis reach of alpha >= 1/255
+        ext2 = 2.0 * max(log_o + _LOG_255, 0.0)  # squared Mahalanobis reach of alpha >= 1/255: 2 ln(255 o)
         rx = math.sqrt(ext2 * s_a) + 1e-3
         ry = math.sqrt(ext2 * s_c) + 1e-3
         if not (math.isfinite(u) and math.isfinite(v) and math.isfinite(rx) and math.isfinite(ry)):
@@ -113,6 +118,7 @@ def project_forward(means, quats, scales, opacities, rgb, cam, lims, width, heig
             continue
         proj[g, 10], proj[g, 11] = max(c0, 0.0), max(r0, 0.0)
         proj[g, 12], proj[g, 13] = min(c1, width - 1.0), min(r1, height - 1.0)
+        depths[g] = depth
 
 
 @njit(cache=True, inline="always")
@@ -128,27 +134,37 @@ _PARTS = 16  # slices of the Gaussians in the parallel tile binning (fixed: the 
 
 
 @njit(cache=True, parallel=True)
-def depth_order(keys, proj):
-    """Front-to-back order ``(M,)`` of the Gaussians that touch a pixel (``proj[:, 12] >= proj[:, 10]``).
+def depth_order(keys):
+    """Front-to-back order ``(M,)`` of the Gaussians whose ``keys (N,)`` are >= 0.
 
-    ``keys (N,)`` int64: the camera depths' bits in the tensors' dtype (positive floats order like their
-    bits). A parallel LSD radix sort, 11 bits a pass over the key's used bits, each pass a counting sort
-    of ``_PARTS`` slices (slice s's items of a digit follow those of slices < s): stable, so equal depths
-    keep the input order, and independent of the thread count.
+    ``keys`` int64: the camera depths' bits in the tensors' dtype (positive floats order like their
+    bits), negative for Gaussians that touch no pixel. A parallel LSD radix sort, 11 bits a pass over
+    the key's used bits, each pass a counting sort of ``_PARTS`` slices (slice s's items of a digit
+    follow those of slices < s): stable, so equal depths keep the input order, and independent of the
+    thread count.
     """
     n = keys.shape[0]
-    ids = np.empty(n, np.int64)
-    m = 0
-    top = 0
-    for g in range(n):
-        if proj[g, 12] >= proj[g, 10]:
-            ids[m] = g
-            top = max(top, keys[g])
-            m += 1
-    ids = ids[:m]
+    cuts = np.linspace(0, n, _PARTS + 1).astype(np.int64)
+    kept = np.zeros(_PARTS + 1, np.int64)
+    tops = np.zeros(_PARTS, np.int64)
+    for part in prange(_PARTS):
+        count, top = 0, 0
+        for g in range(cuts[part], cuts[part + 1]):
+            if keys[g] >= 0:
+                count += 1
+                top = max(top, keys[g])
+        kept[part + 1], tops[part] = count, top
+    for part in range(_PARTS):
+        kept[part + 1] += kept[part]
+    m, top = kept[_PARTS], tops.max()
+    ids = np.empty(m, np.int64)
     vals = np.empty(m, np.int64)
-    for i in prange(m):
-        vals[i] = keys[ids[i]]
+    for part in prange(_PARTS):
+        i = kept[part]
+        for g in range(cuts[part], cuts[part + 1]):
+            if keys[g] >= 0:
+                ids[i], vals[i] = g, keys[g]
+                i += 1
     ids2, vals2 = np.empty(m, np.int64), np.empty(m, np.int64)
     mask = (1 << _RADIX_BITS) - 1
     bounds = np.linspace(0, m, _PARTS + 1).astype(np.int64)
@@ -234,13 +250,13 @@ def bin_gaussians(proj, order, tiles_x, n_tiles, splats, with_pairs):
 
 
 @njit(cache=True, parallel=True)
-def composite_forward(offsets, entries, splats, tiles_x, width, height, acc, n_used, t_final):
+def composite_forward(offsets, entries, splats, tiles_x, width, height, acc, n_used, t_final, with_state):
     """Blend every pixel front to back (3DGS rules), one tile per task.
 
     A tile walks its list once; each Gaussian visits only the tile's pixels inside its alpha >= 1/255
     box, and only pixels that have not stopped (a bit mask per tile row skips rows that have). Fills
     ``acc (H, W, 5)`` = Σ w·(r, g, b, z, 1), ``n_used (H, W)`` int32 = one past the list position (within its tile) of the pixel's last blended Gaussian,
-    and ``t_final (H, W)`` the pixel's transmittance.
+    and ``t_final (H, W)`` the pixel's transmittance (those two only ``with_state``: the backward's).
     """
     for t in prange(offsets.shape[0] - 1):
         x0, y0 = (t % tiles_x) * TILE, (t // tiles_x) * TILE
@@ -259,18 +275,22 @@ def composite_forward(offsets, entries, splats, tiles_x, width, height, acc, n_u
             log_o, z = float(splats[g, 5]), float(splats[g, 6])
             r, gg, bb = float(splats[g, 7]), float(splats[g, 8]), float(splats[g, 9])
             c0, c1 = max(int(splats[g, 10]), x0) - x0, min(int(splats[g, 12]), x1) - x0
+            d0 = x0 + 0.5 - u  # x offset of the tile's column 0 from the mean
+            k2 = -0.5 * ca
             span = ((1 << (c1 - c0 + 1)) - 1) << c0  # the box's columns in this tile
             for yy in range(max(int(splats[g, 11]), y0), min(int(splats[g, 13]), y1) + 1):
                 bits = live_bits[yy - y0] & span
                 if bits == 0:
                     continue
                 dy = yy + 0.5 - v
+                # exponent along the row as a quadratic in the column c: k0 + c (k1 + c k2)
+                k1 = -(ca * d0 + cb * dy)
+                k0 = log_o - 0.5 * (ca * d0 * d0 + 2.0 * cb * d0 * dy + cc * dy * dy)
                 for c in range(c0, c1 + 1):
                     if (bits >> c) & 1 == 0:
                         continue
                     p = (yy - y0) * TILE + c
-                    dx = x0 + c + 0.5 - u
-                    power = log_o - 0.5 * (ca * dx * dx + 2.0 * cb * dx * dy + cc * dy * dy)
+                    power = k0 + c * (k1 + c * k2)
                     if power < LOG_ALPHA_SKIP:
                         continue
                     alpha = min(ALPHA_MAX, math.exp(power))
@@ -288,7 +308,8 @@ def composite_forward(offsets, entries, splats, tiles_x, width, height, acc, n_u
                     feats[p, 3] += weight * z
                     feats[p, 4] += weight
                     trans[p] = test_t
-                    last[p] = i - offsets[t] + 1
+                    if with_state:
+                        last[p] = i - offsets[t] + 1
             if live == 0:
                 break
         for yy in range(y0, y1 + 1):
@@ -296,8 +317,9 @@ def composite_forward(offsets, entries, splats, tiles_x, width, height, acc, n_u
                 p = (yy - y0) * TILE + (xx - x0)
                 for f in range(N_FEATS):
                     acc[yy, xx, f] = feats[p, f]
-                n_used[yy, xx] = last[p]
-                t_final[yy, xx] = trans[p]
+                if with_state:
+                    n_used[yy, xx] = last[p]
+                    t_final[yy, xx] = trans[p]
 
 
 @njit(cache=True, parallel=True)
@@ -350,18 +372,23 @@ def composite_backward(offsets, entries, splats, tiles_x, width, height, grad_ac
             r, gg, bb = float(splats[g, 7]), float(splats[g, 8]), float(splats[g, 9])
             gu = gv = ga = gb = gc = glo = gr = ggr = gbl = gz = 0.0
             c0, c1 = max(int(splats[g, 10]), x0) - x0, min(int(splats[g, 12]), x1) - x0
+            d0 = x0 + 0.5 - u  # x offset of the tile's column 0 from the mean
+            k2 = -0.5 * ca
             span = ((1 << (c1 - c0 + 1)) - 1) << c0
             for yy in range(max(int(splats[g, 11]), y0), min(int(splats[g, 13]), y1) + 1):
                 bits = active_bits[yy - y0] & span
                 if bits == 0:
                     continue
                 dy = yy + 0.5 - v
+                # exponent along the row as a quadratic in the column c: k0 + c (k1 + c k2)
+                k1 = -(ca * d0 + cb * dy)
+                k0 = log_o - 0.5 * (ca * d0 * d0 + 2.0 * cb * d0 * dy + cc * dy * dy)
                 for c in range(c0, c1 + 1):
                     if (bits >> c) & 1 == 0:
                         continue
                     p = (yy - y0) * TILE + c
-                    dx = x0 + c + 0.5 - u
-                    power = log_o - 0.5 * (ca * dx * dx + 2.0 * cb * dx * dy + cc * dy * dy)
+                    power = k0 + c * (k1 + c * k2)
+                    dx = d0 + c
                     if power < LOG_ALPHA_SKIP:
                         continue
                     e = math.exp(power)
