@@ -472,9 +472,7 @@ def main() -> None:
     130 on Ctrl-C and 143 on SIGTERM (temporary outputs removed in both cases)."""
     signal.signal(signal.SIGTERM, _raise_terminated)
     from uvatar.heap import keep_freed_memory
-    from uvatar.openmp import short_openmp_spin
 
-    short_openmp_spin()  # before torch is imported
     keep_freed_memory()
     try:
         code = app(standalone_mode=False)  # returns typer.Exit's code; Ctrl-C inside a command is Exit(130)
