@@ -23,3 +23,4 @@ def test_import_sets_a_short_openmp_spin_unless_the_user_chose_one():
 def test_keep_freed_memory_is_idempotent():
     first = keep_freed_memory()
     assert isinstance(first, bool) and keep_freed_memory() == first
+

@@ -170,3 +170,21 @@ def test_interrupt_during_the_turntable_leaves_nothing(tmp_path, body, signum, c
     assert process.returncode == code, stderr
     assert word in stderr.splitlines()[-1] and "Traceback" not in stderr
     assert os.listdir(tmp_path) == [], "no output and no hidden temporary folder may remain"
+
+
+def test_an_interrupt_inside_compiled_code_comes_out_as_itself():
+    from uvatar.errors import Terminated, interrupts_unwrapped
+
+    def wrapped(inner):
+        try:
+            raise inner
+        except BaseException as exc:
+            raise SystemError("CPUDispatcher(...) returned a result with an exception set") from exc
+
+    for inner in (KeyboardInterrupt(), Terminated()):
+        with pytest.raises(type(inner)):
+            with interrupts_unwrapped():
+                wrapped(inner)
+    with pytest.raises(SystemError):  # anything else stays what it was
+        with interrupts_unwrapped():
+            wrapped(ValueError("x"))

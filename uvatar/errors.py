@@ -6,6 +6,9 @@ what to do. The CLI prints ``error: <message>`` on one line and exits with :attr
 
 from __future__ import annotations
 
+import contextlib
+from typing import Iterator
+
 
 class UvatarError(Exception):
     """Base class of errors a user can act on."""
@@ -44,3 +47,23 @@ class OutputError(UvatarError):
 class Terminated(BaseException):
     """The process was asked to stop (SIGTERM). A BaseException, like KeyboardInterrupt, so that no
     ``except Exception`` swallows it and every ``finally`` (temporary outputs) runs."""
+
+
+@contextlib.contextmanager
+def interrupts_unwrapped() -> Iterator[None]:
+    """Re-raise a Ctrl-C or SIGTERM that arrived inside compiled code as itself.
+
+    numba's compiled functions call back into Python (to unpickle constants, for instance); a signal
+    handler's exception raised there comes out as ``SystemError: ... returned a result with an exception
+    set`` whose cause is the :class:`KeyboardInterrupt` or :class:`Terminated`. Wrap calls into numba
+    kernels with this so that the CLI's clean-up and exit codes (130, 143) see the interrupt.
+    """
+    try:
+        yield
+    except SystemError as exc:
+        cause = exc.__cause__ or exc.__context__
+        while cause is not None:
+            if isinstance(cause, (KeyboardInterrupt, Terminated)):
+                raise cause from None
+            cause = cause.__cause__ or cause.__context__
+        raise

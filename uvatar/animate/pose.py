@@ -16,6 +16,7 @@ import roma
 import torch
 
 from uvatar.avatar import Avatar, PosedGaussians
+from uvatar.errors import interrupts_unwrapped
 from uvatar.quaternions import xyzw_to_wxyz
 
 __all__ = ["GaussianPoser"]
@@ -85,14 +86,15 @@ class GaussianPoser:
 
         n_faces = self.faces.shape[0]
         frames, face_quats = np.empty((n_faces, 3, 6)), np.empty((n_faces, 4))
-        face_frames(vertices.detach().float().contiguous().numpy(), self.faces_np, frames, face_quats)
         n = len(self)
         means = torch.empty(n, 3)
         quats_wxyz = torch.empty(n, 4)
-        pose_gaussians(
-            frames, face_quats, self.face_index.numpy(), self.coefficients[..., 0].numpy(), self.local_wxyz.numpy(),
-            means.numpy(), quats_wxyz.numpy(),
-        )  # fmt: skip
+        with interrupts_unwrapped():
+            face_frames(vertices.detach().float().contiguous().numpy(), self.faces_np, frames, face_quats)
+            pose_gaussians(
+                frames, face_quats, self.face_index.numpy(), self.coefficients[..., 0].numpy(),
+                self.local_wxyz.numpy(), means.numpy(), quats_wxyz.numpy(),
+            )  # fmt: skip
         return PosedGaussians(means, quats_wxyz, self.scales, self.opacities, self.colors)
 
     @torch.no_grad()

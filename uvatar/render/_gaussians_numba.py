@@ -42,6 +42,7 @@ import threading
 import numpy as np
 import torch
 
+from uvatar.errors import interrupts_unwrapped
 from uvatar.render._gaussians_torch import CLAMP_FOV
 
 __all__ = ["rasterize_numba", "set_numba_threads", "load_kernels"]
@@ -138,12 +139,14 @@ class _NumbaRasterize(torch.autograd.Function):
          offsets, entries, entry_of, pair_start, n_used, t_final) = ctx.state  # fmt: skip
         grad_np = grad_acc.detach().contiguous().numpy()
         pair_grads = _scratch("pair_grads", (entries.shape[0], k.N_PAIR_GRADS), splats.dtype)
-        k.composite_backward(offsets, entries, splats, tiles_x, width, height, grad_np, n_used, t_final, pair_grads)
         n, dtype = means_n.shape[0], means_n.dtype
         g_means, g_quats, g_scales = np.zeros((n, 3), dtype), np.zeros((n, 4), dtype), np.zeros((n, 3), dtype)
         g_opac, g_rgb = np.zeros(n, dtype), np.zeros((n, 3), dtype)
-        k.project_backward(means_n, quats_n, scales_n, opac_n, cam, lims, near, order, pair_start, entry_of,
-                           pair_grads, splats, g_means, g_quats, g_scales, g_opac, g_rgb)  # fmt: skip
+        with interrupts_unwrapped():
+            k.composite_backward(offsets, entries, splats, tiles_x, width, height, grad_np, n_used, t_final,
+                                 pair_grads)  # fmt: skip
+            k.project_backward(means_n, quats_n, scales_n, opac_n, cam, lims, near, order, pair_start, entry_of,
+                               pair_grads, splats, g_means, g_quats, g_scales, g_opac, g_rgb)  # fmt: skip
         out = (torch.from_numpy(a) for a in (g_means, g_quats, g_scales, g_opac, g_rgb))
         return (*out, None, None, None, None, None, None, None)
 
@@ -174,7 +177,8 @@ def rasterize_numba(
     rgb = eval_sh(colors, means + R.T @ t) if colors.dim() == 3 else colors
     cam, lims = _camera_arrays(K, R, t, width, height)
     needs_grad = torch.is_grad_enabled() and any(x.requires_grad for x in (means, quats_wxyz, scales, opacities, rgb))
-    acc = _NumbaRasterize.apply(
-        means, quats_wxyz, scales, opacities, rgb, cam, lims, width, height, near, far, needs_grad
-    )
+    with interrupts_unwrapped():
+        acc = _NumbaRasterize.apply(
+            means, quats_wxyz, scales, opacities, rgb, cam, lims, width, height, near, far, needs_grad
+        )
     return finish_outputs(acc, background)
