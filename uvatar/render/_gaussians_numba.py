@@ -117,7 +117,7 @@ class _NumbaRasterize(torch.autograd.Function):
         depths = np.empty(n, means_n.dtype)
         k.project_forward(means_n, quats_n, scales_n, opac_n, rgb_n, cam, lims, width, height, near, far, proj, depths)
         # Depth keys in the tensors' dtype: float32 depths that tie keep the input order, as in the torch path.
-        order = k.depth_order(depths.view(np.int32 if depths.dtype == np.float32 else np.int64).astype(np.int64))
+        order = k.depth_order(depths.view(np.int32 if depths.dtype == np.float32 else np.int64))
         splats = np.empty((order.shape[0], k.N_SPLAT), means_n.dtype)
         tiles_x, tiles_y = -(-width // k.TILE), -(-height // k.TILE)
         offsets, entries, entry_of, pair_start = k.bin_gaussians(
