@@ -39,3 +39,10 @@ def test_unwritable_output_is_a_clean_error(tmp_path):
     result = _run("body-demo", "-o", str(blocker / "sub"))
     assert result.returncode != 0
     assert "Traceback" not in result.stderr
+
+
+def test_bench_render_refuses_a_backend_it_cannot_time(capsys, monkeypatch):
+    from cli_helpers import run_cli
+
+    code, _, err = run_cli(capsys, monkeypatch, "bench", "render", "--small", "--backends", "numba,reference")
+    assert code == 2 and "cannot time reference" in err and len(err.strip().splitlines()) == 1

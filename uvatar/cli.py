@@ -412,6 +412,7 @@ def bench_render(
     threads: int = typer.Option(2, help="torch CPU threads."),
     repeats: int = typer.Option(3, help="Repeats per measurement (median reported)."),
     small: bool = typer.Option(False, help="Only the small sizes (a quick check)."),
+    backends: str = typer.Option(None, help="Comma-separated Gaussian backends to time (default: torch, torch-compiled, numba, and gsplat with CUDA)."),
 ) -> None:
     """Forward / forward+backward time and peak memory of the Gaussian renderers, and mesh visibility."""
     _setup_logging(False)
@@ -423,7 +424,14 @@ def bench_render(
     from uvatar.render.mesh_bench import bench_mesh
 
     counts = (4096, 16384) if small else (65536, 262144)
-    rows = [dict(kind="gaussians", **row) for row in bench_gaussians(counts=counts, size=512, repeats=repeats)]
+    from uvatar.errors import InputError
+
+    timeable = ("torch", "torch-compiled", "numba", "gsplat")
+    chosen = [b.strip() for b in backends.split(",") if b.strip()] if backends else None
+    unknown = [b for b in chosen or [] if b not in timeable]
+    if unknown:
+        raise InputError(f"--backends: cannot time {', '.join(unknown)}; choose from {', '.join(timeable)}")
+    rows = [dict(kind="gaussians", **row) for row in bench_gaussians(counts=counts, size=512, repeats=repeats, backends=chosen)]
     body = load_body_model()
     vertices = body.rest_vertices().detach()
     rows += [dict(kind="mesh", **row) for row in bench_mesh(vertices, body.faces, sizes=(512, 1024), repeats=max(repeats, 5))]
