@@ -91,24 +91,30 @@ def test_compiled_backend_matches_eager_forward_and_backward():
         (out.image.sum() + out.alpha.sum() + 0.1 * out.depth.sum()).backward()
         return out, [p.grad for p in leaves]
 
-    eager, g_eager = run("torch")
-    compiled, g_compiled = run("torch-compiled")
-    # Forward: per-pixel rounding bounds of either float32 implementation (gaussian_bounds; fused or
-    # reordered operations only change which roundings happen, not their bound), pixels within rounding
-    # of a discrete rule left out (was a flat 1e-4).
-    bounds = render_bounds(*params, cam, torch.tensor([0.3, 0.2, 0.1]), U32)
+    assert_twins_agree(run("torch"), run("torch-compiled"), params, cam, torch.tensor([0.3, 0.2, 0.1]))
+
+
+def assert_twins_agree(first, second, params, cam, background):
+    """Two float32 renderers' ``(RenderOutput, gradients)`` of one scene agree.
+
+    Forward: per-pixel rounding bounds of either float32 implementation (gaussian_bounds; fused or
+    reordered operations, or float64 arithmetic inside, only change which roundings happen, not their
+    bound), pixels within rounding of a discrete rule (1/255, 1e-4, depth order) left out (was a flat
+    1e-4). Gradients, first order: each entry sums <= 64^2 px x 5 outputs x ~50 blended Gaussians
+    chain-rule terms of <= 60 rounded factors: gamma(3000) = 1.8e-4 of sum |terms| per implementation, and
+    sum |terms| is ~2-4x the largest |gradient| (the ratio measured on the float64 scene of
+    test_gaussians), so 1e-3 x max(1, scale) holds away from the pixels above (whose jumps are not
+    rounding). Not a worst-case bound: the cancellation ratio is a property of the scene, not derived here.
+    """
+    (out_a, grads_a), (out_b, grads_b) = first, second
+    bounds = render_bounds(*params, cam, background, U32)
     checked = ~bounds["ambiguous"]
     assert checked.float().mean() > 0.95  # test setup
     for name in ("image", "alpha", "depth"):
-        err = (getattr(eager, name).detach().double() - getattr(compiled, name).detach().double()).abs()
+        err = (getattr(out_a, name).detach().double() - getattr(out_b, name).detach().double()).abs()
         ok = checked.unsqueeze(-1) if err.dim() == 3 else checked
         assert ((err <= 2 * bounds[f"{name}_bound"]) | ~ok).all(), name
-    # Gradients, first order: each entry sums <= 64^2 px x 5 outputs x ~50 blended Gaussians chain-rule
-    # terms of <= 60 rounded factors: gamma(3000) = 1.8e-4 of sum |terms| per implementation, and sum |terms|
-    # is ~2-4x the largest |gradient| (the ratio measured on the float64 scene of test_gaussians), so
-    # 1e-3 x max(1, scale) holds away from the pixels above (whose jumps are not rounding). Not a
-    # worst-case bound: the cancellation ratio is a property of the scene, not derived here.
-    for a, b in zip(g_eager, g_compiled):
+    for a, b in zip(grads_a, grads_b):
         assert float((a - b).abs().max()) <= 1e-3 * max(1.0, float(a.abs().max()))
 
 
@@ -123,22 +129,7 @@ def test_numba_matches_torch_on_an_avatar_scene():
         (out.image.sum() + out.alpha.sum() + 0.1 * out.depth.sum()).backward()
         return out, [p.grad for p in leaves]
 
-    ref, g_ref = run("torch")
-    fast, g_fast = run("numba")
-    # Forward: twice the per-pixel rounding bound of a float32 implementation (gaussian_bounds; numba
-    # computes in float64 inside, so its own error is below the float32 one), pixels within rounding of a
-    # discrete rule (1/255, 1e-4, depth order) left out.
-    bounds = render_bounds(*params, cam, bg, U32)
-    checked = ~bounds["ambiguous"]
-    assert checked.float().mean() > 0.95  # test setup
-    for name in ("image", "alpha", "depth"):
-        err = (getattr(ref, name).detach().double() - getattr(fast, name).detach().double()).abs()
-        ok = checked.unsqueeze(-1) if err.dim() == 3 else checked
-        assert ((err <= 2 * bounds[f"{name}_bound"]) | ~ok).all(), name
-    # Gradients: the same first-order budget as the compiled twin above (gamma(3000) of sum |terms| per
-    # implementation, sum |terms| ~2-4x the largest |gradient|).
-    for a, b in zip(g_ref, g_fast):
-        assert float((a - b).abs().max()) <= 1e-3 * max(1.0, float(a.abs().max()))
+    assert_twins_agree(run("torch"), run("numba"), params, cam, bg)
 
 
 @pytest.mark.cuda

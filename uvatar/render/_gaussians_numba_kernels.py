@@ -254,6 +254,22 @@ def bin_gaussians(proj, order, tiles_x, n_tiles, splats, with_pairs):
     return offsets, entries, entry_of, pair_start
 
 
+@njit(cache=True, inline="always")
+def _splat(splats, g):
+    """Row ``g`` of the splat table as float64: u, v, conic a, b, c, log o, z, r, g, b."""
+    return (
+        float(splats[g, 0]), float(splats[g, 1]), float(splats[g, 2]), float(splats[g, 3]), float(splats[g, 4]),
+        float(splats[g, 5]), float(splats[g, 6]), float(splats[g, 7]), float(splats[g, 8]), float(splats[g, 9]),
+    )  # fmt: skip
+
+
+@njit(cache=True, inline="always")
+def _row_exponent(ca, cb, cc, log_o, d0, dy):
+    """The exponent ``log o - ½ dᵀΣ⁻¹d`` along one pixel row as ``k0 + c (k1 + c k2)`` in the tile column
+    c, with ``k2 = -ca / 2``: ``d0`` is column 0's x offset from the mean, ``dy`` the row's y offset."""
+    return log_o - 0.5 * (ca * d0 * d0 + 2.0 * cb * d0 * dy + cc * dy * dy), -(ca * d0 + cb * dy)
+
+
 @njit(cache=True, parallel=True, fastmath=_CONTRACT)
 def composite_forward(offsets, entries, splats, tiles_x, width, height, acc, n_used, t_final, with_state):
     """Blend every pixel front to back (3DGS rules), one tile per task.
@@ -275,10 +291,7 @@ def composite_forward(offsets, entries, splats, tiles_x, width, height, acc, n_u
         live = (x1 - x0 + 1) * (y1 - y0 + 1)
         for i in range(offsets[t], offsets[t + 1]):
             g = entries[i]
-            u, v = float(splats[g, 0]), float(splats[g, 1])
-            ca, cb, cc = float(splats[g, 2]), float(splats[g, 3]), float(splats[g, 4])
-            log_o, z = float(splats[g, 5]), float(splats[g, 6])
-            r, gg, bb = float(splats[g, 7]), float(splats[g, 8]), float(splats[g, 9])
+            u, v, ca, cb, cc, log_o, z, r, gg, bb = _splat(splats, g)
             c0, c1 = max(int(splats[g, 10]), x0) - x0, min(int(splats[g, 12]), x1) - x0
             d0 = x0 + 0.5 - u  # x offset of the tile's column 0 from the mean
             k2 = -0.5 * ca
@@ -288,9 +301,7 @@ def composite_forward(offsets, entries, splats, tiles_x, width, height, acc, n_u
                 if bits == 0:
                     continue
                 dy = yy + 0.5 - v
-                # exponent along the row as a quadratic in the column c: k0 + c (k1 + c k2)
-                k1 = -(ca * d0 + cb * dy)
-                k0 = log_o - 0.5 * (ca * d0 * d0 + 2.0 * cb * d0 * dy + cc * dy * dy)
+                k0, k1 = _row_exponent(ca, cb, cc, log_o, d0, dy)
                 for c in range(c0, c1 + 1):
                     if (bits >> c) & 1 == 0:
                         continue
@@ -371,10 +382,7 @@ def composite_backward(offsets, entries, splats, tiles_x, width, height, grad_ac
                     pair_grads[i, j] = 0.0
                 continue
             g = entries[i]
-            u, v = float(splats[g, 0]), float(splats[g, 1])
-            ca, cb, cc = float(splats[g, 2]), float(splats[g, 3]), float(splats[g, 4])
-            log_o, z = float(splats[g, 5]), float(splats[g, 6])
-            r, gg, bb = float(splats[g, 7]), float(splats[g, 8]), float(splats[g, 9])
+            u, v, ca, cb, cc, log_o, z, r, gg, bb = _splat(splats, g)
             gu = gv = ga = gb = gc = glo = gr = ggr = gbl = gz = 0.0
             c0, c1 = max(int(splats[g, 10]), x0) - x0, min(int(splats[g, 12]), x1) - x0
             d0 = x0 + 0.5 - u  # x offset of the tile's column 0 from the mean
@@ -385,9 +393,7 @@ def composite_backward(offsets, entries, splats, tiles_x, width, height, grad_ac
                 if bits == 0:
                     continue
                 dy = yy + 0.5 - v
-                # exponent along the row as a quadratic in the column c: k0 + c (k1 + c k2)
-                k1 = -(ca * d0 + cb * dy)
-                k0 = log_o - 0.5 * (ca * d0 * d0 + 2.0 * cb * d0 * dy + cc * dy * dy)
+                k0, k1 = _row_exponent(ca, cb, cc, log_o, d0, dy)
                 for c in range(c0, c1 + 1):
                     if (bits >> c) & 1 == 0:
                         continue
