@@ -1,0 +1,36 @@
+"""KID and person crops of the domain-gap evaluation (uvatar/eval/domain_gap.py)."""
+
+import numpy as np
+import pytest
+
+from uvatar.eval.domain_gap import CROP, kid, person_crop
+
+
+def test_kid_is_near_zero_for_one_distribution_and_grows_with_a_shift():
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=(200, 16)), rng.normal(size=(200, 16))
+    same, spread = kid(a, b, subset_size=100, subsets=50)
+    # unbiased: samples of one distribution give a mean within a few spreads of 0
+    assert abs(same) <= 3 * spread / np.sqrt(50) + 1e-12
+    shifted, _ = kid(a, b + 1.0, subset_size=100, subsets=50)
+    assert shifted > 10 * max(abs(same), spread)
+
+
+def test_kid_needs_two_rows_a_side():
+    with pytest.raises(ValueError, match="at least 2"):
+        kid(np.zeros((1, 4)), np.zeros((5, 4)))
+
+
+def test_person_crop_centres_the_box_and_pads_grey():
+    image = np.zeros((100, 200, 3), np.uint8)
+    image[20:60, 50:90] = 255  # a white 40x40 "person"
+    crop = person_crop(image, (50, 20, 90, 60))
+    assert crop.shape == (CROP, CROP, 3) and crop.dtype == np.float32
+    # the box spans 1/1.2 of the crop, centred: its middle is white and its edges sit MARGIN/1.2 of the side
+    # from the crop's edges; one image pixel spans 224/48 = 4.7 crop pixels, over which linear
+    # interpolation blends the edge, so the test looks 5 crop pixels either side of it
+    assert crop[CROP // 2, CROP // 2].min() == pytest.approx(1.0)
+    edge = CROP * 0.1 / 1.2
+    assert crop[CROP // 2, int(edge) + 5].min() > 0.99 and crop[CROP // 2, int(edge) - 5].max() < 0.01
+    far = person_crop(image, (0, 0, 200, 100))  # wider than tall: grey above and below the image
+    assert np.allclose(far[2, CROP // 2], 0.5)
