@@ -8,6 +8,7 @@ import torch
 from float_bounds import U32
 from gaussian_bounds import render_bounds
 
+from uvatar.errors import InputError
 from uvatar.render.gaussians import has_gsplat, render_gaussians
 from uvatar.render.gaussians_bench import avatar_scene, bench_gaussians
 
@@ -168,3 +169,13 @@ def test_torch_backend_runs_on_cuda_like_on_cpu():
     checked = ~bounds["ambiguous"]
     err = (cpu.image.double() - gpu.image.cpu().double()).abs()
     assert ((err <= 2 * bounds["image_bound"]) | ~checked.unsqueeze(-1)).all()
+
+
+def test_half_precision_on_the_cpu_goes_to_the_torch_renderer():
+    params, cam = scene(200, size=32)
+    half = [p.to(torch.bfloat16) for p in params]
+    auto = render_gaussians(*half, cam)  # the compiled kernels take float32/float64 only
+    assert auto.image.dtype == torch.bfloat16
+    assert torch.equal(auto.image, render_gaussians(*half, cam, backend="torch").image)
+    with pytest.raises(InputError, match="float32 or float64"):
+        render_gaussians(*half, cam, backend="numba")

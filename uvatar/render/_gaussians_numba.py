@@ -4,33 +4,35 @@ The fast CPU path of :func:`uvatar.render.gaussians.render_gaussians` (backend `
 rules and results as the torch tile rasterizer (``_gaussians_torch.py``) and the brute-force oracle
 (``_gaussians_reference.py``); the tests compare it with both, forward and backward.
 
-Why numba (measured on the 2-core CPU, 262K Gaussians at 512², see ``gaussians_bench.py``): its wheel
-carries its own LLVM, so it compiles on any x86-64 or ARM64 machine with no C++ compiler, runs
-``prange`` loops on several threads, and caches the machine code on disk (``cache=True``: about
-20 s on the first call of a fresh install, milliseconds after). NVIDIA Warp runs CPU kernels on one
-thread (measured in STACK.md: its splatting backward 15-25x slower than the torch path); a C++ torch
-extension needs a compiler at run time, as ``torch.compile`` does.
+Why numba (docs/cpu_renderer.md): its wheel carries its own LLVM, so it compiles on any x86-64 or
+ARM64 machine with no C++ compiler, runs ``prange`` loops on several threads, and caches the machine
+code on disk (``cache=True``: ~12 s on the first call of a fresh install, ~0.4 s to load after). NVIDIA
+Warp runs CPU kernels on one thread (STACK.md: gswarp's splatting backward 15-25x slower than the torch
+path); a C++ torch extension needs a compiler at run time, as ``torch.compile`` does.
 
-Pipeline, every stage a compiled kernel, the Gaussian tensors read as numpy views (no copies):
+Pipeline, every stage a compiled kernel (``_gaussians_numba_kernels.py``), the Gaussian tensors read as
+numpy views (no copies), float32 or float64:
 
-1. **Projection** (:func:`_project_forward`, parallel over Gaussians): EWA, exactly the maths of
+1. **Projection** (``project_forward``, parallel over Gaussians): EWA, the maths of
    ``_gaussians_torch.project_gaussians``; the exact alpha >= 1/255 footprint box of
-   ``_pixel_footprint``; culling (near/far, off image, opacity < 1/255, non-finite).
-2. **Tile lists** (:func:`_bin_gaussians`, one thread; :func:`_sort_tiles`, parallel over tiles): each
-   Gaussian is appended to the lists of the 8x8 tiles its box touches in input order, then every list
-   is sorted by camera z with a stable merge sort (equal depths keep the input order).
-3. **Compositing** (:func:`_composite_forward`, parallel over tiles): for every pixel the literal 3DGS
-   loop front to back (``alpha = min(0.99, o·exp(-½ dᵀΣ⁻¹d))``, skip below 1/255, stop before T
-   drops below 1e-4). It stores, per pixel, how far down its tile's list it went and its final T.
-4. **Backward** (:func:`_composite_backward`, parallel over tiles): each pixel walks its list back to
-   front, recovering ``T`` before each Gaussian as ``T_after / (1 - alpha)`` (3DGS's backward);
-   gradients go to one row per (Gaussian, tile) pair, so no two threads write one row, and
-   :func:`_project_backward` (parallel over Gaussians) sums a Gaussian's rows in a fixed order (the
-   result does not depend on the thread count) and carries them through the projection by hand.
+   ``_pixel_footprint``; culling (near/far, off image, opacity < 1/255, non-finite). One 64-byte row per
+   Gaussian (float32) and its depth key.
+2. **Depth order** (``depth_order``): a stable parallel LSD radix sort of the depths' bits in the
+   tensors' dtype, so equal depths keep the input order, as in the torch path.
+3. **Tile lists** (``bin_gaussians``): the rows copied into depth order, then a parallel counting sort of
+   the (Gaussian, 16x16 tile) pairs; every list stays front to back.
+4. **Compositing** (``composite_forward``, parallel over tiles): each Gaussian of a tile's list visits
+   the pixels of its box that have not stopped, with the literal 3DGS rules (``alpha = min(0.99,
+   o·exp(-½ dᵀΣ⁻¹d))``, skip below 1/255, stop before T drops below 1e-4); with a backward to come it
+   keeps, per pixel, how far down the list it blended and its final T.
+5. **Backward** (``composite_backward``, parallel over tiles; ``project_backward``, parallel over
+   Gaussians): lists walked back to front, ``T`` before each Gaussian recovered as ``T_after / (1 -
+   alpha)`` (3DGS's backward); one gradient row per (Gaussian, tile) pair, so no two threads write one
+   row; each Gaussian's rows summed in a fixed order (the result does not depend on the thread count) and
+   carried through the projection by hand.
 
-The exponent is taken as ``log o - ½ dᵀΣ⁻¹d`` with ``d`` the pixel centre minus the mean, in float64
-inside the kernels whatever the tensors' dtype; ``exp`` is only evaluated where the exponent can reach
-1/255. Outputs and gradients come back in the tensors' dtype.
+The arithmetic inside the kernels is float64 whatever the tensors' dtype; outputs and gradients come
+back in the tensors' dtype. Other dtypes (float16, bfloat16) are the torch backend's.
 """
 
 from __future__ import annotations
@@ -45,7 +47,9 @@ import torch
 from uvatar.errors import interrupts_unwrapped
 from uvatar.render._gaussians_torch import CLAMP_FOV
 
-__all__ = ["rasterize_numba", "set_numba_threads", "load_kernels"]
+__all__ = ["rasterize_numba", "set_numba_threads", "load_kernels", "DTYPES"]
+
+DTYPES = (torch.float32, torch.float64)  # what the kernels take
 
 log = logging.getLogger(__name__)
 
@@ -168,8 +172,8 @@ def rasterize_numba(
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Render with the compiled CPU kernels; same arguments and results as ``rasterize_torch``.
 
-    CPU tensors only (float32 or float64). SH colours are evaluated by ``eval_sh`` in torch first (its
-    gradient by autograd). Returns image ``(H, W, 3)``, alpha ``(H, W)``, depth ``(H, W)``.
+    CPU tensors only, float32 or float64 (:data:`DTYPES`). SH colours are evaluated by ``eval_sh`` in
+    torch first (its gradient by autograd). Returns image ``(H, W, 3)``, alpha ``(H, W)``, depth ``(H, W)``.
     """
     from uvatar.render._gaussians_torch import eval_sh, finish_outputs
 

@@ -16,8 +16,8 @@ One public function, :func:`render_gaussians`, over separate backends:
 Measured on 2 CPU threads (``uvatar bench render``, 262K avatar Gaussians, 512x512, one run,
 2026-12-05): ``torch`` 0.186 s forward / 0.497 s forward+backward, ``torch-compiled`` 0.153 / 0.350 s,
 ``numba`` 0.055 / 0.139 s (docs/cpu_renderer.md).
-- ``"auto"``: ``gsplat`` when the tensors are on CUDA and gsplat imports, ``numba`` on the CPU, else
-  ``torch``.
+- ``"auto"``: ``gsplat`` when the tensors are on CUDA and gsplat imports, ``numba`` for float32 or
+  float64 CPU tensors, else ``torch``.
 
 Conventions: world = Anny body space, metres; quaternions in WXYZ order (need not be normalised);
 camera in the OpenCV convention (:class:`uvatar.camera.Camera`), pixel centres at +0.5. Blending rules
@@ -52,6 +52,7 @@ log = logging.getLogger(__name__)
 BACKENDS = ("auto", "torch", "torch-compiled", "numba", "gsplat", "reference")
 _SH_SIZES = (1, 4, 9, 16)
 _REFERENCE_MAX_WORK = 2**26  # pixels x Gaussians the brute-force reference accepts
+_NUMBA_DTYPES = (torch.float32, torch.float64)  # what the compiled kernels take (_gaussians_numba.DTYPES)
 
 
 @dataclass
@@ -163,7 +164,7 @@ def render_gaussians(
         if means.is_cuda:
             backend = "gsplat" if has_gsplat() else "torch"
         else:
-            backend = "numba" if means.device.type == "cpu" else "torch"
+            backend = "numba" if means.device.type == "cpu" and means.dtype in _NUMBA_DTYPES else "torch"
     cam = camera.to(means.device)
     K, R, t = (x.to(means.dtype) for x in (cam.K, cam.R, cam.t))
     args = (means, quats_wxyz, scales, opacities, colors, K, R, t, camera.width, camera.height, background, near, far)
@@ -173,10 +174,10 @@ def render_gaussians(
 
         image, alpha, depth = rasterize_torch(*args, compiled=backend == "torch-compiled")
     elif backend == "numba":
-        if means.device.type != "cpu":
+        if means.device.type != "cpu" or means.dtype not in _NUMBA_DTYPES:
             raise InputError(
-                f"render_gaussians: backend='numba' runs on the CPU; got tensors on {means.device}; "
-                "use backend='auto' or move them with .cpu()"
+                f"render_gaussians: backend='numba' takes float32 or float64 CPU tensors; got {means.dtype} on "
+                f"{means.device}; use backend='auto' (it picks the torch renderer for those) or convert them"
             )
         from uvatar.render._gaussians_numba import rasterize_numba
 
