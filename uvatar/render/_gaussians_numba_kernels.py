@@ -1,8 +1,8 @@
 """The compiled kernels of the numba rasterizer (``_gaussians_numba.py`` documents the pipeline).
 
 Importing this module imports numba (about 0.3 s); the kernels compile on first call, or load from
-numba's disk cache (``cache=True``). All maths is float64 scalars inside the loops: no arrays are
-allocated per Gaussian or per pixel.
+numba's disk cache (``cache=True``). All maths is float64 scalars inside the loops: arrays are
+allocated per call or per tile, never per Gaussian or per pixel.
 
 Camera array ``cam (16,)``: world-to-camera R row-major (9), t (3), fx, fy, cx, cy. ``lims (4,)``: the
 Jacobian's x/z clamp (low, high) then y/z (low, high).
@@ -23,8 +23,9 @@ from numba import njit, prange
 from uvatar.render._gaussians_torch import ALPHA_MAX, ALPHA_MIN, BLUR_PX2, T_MIN
 
 # Tile side, pixels. The result does not depend on it (every Gaussian visits only the pixels of its exact
-# alpha >= 1/255 box); 16 halves the (Gaussian, tile) pairs of 8 (870K -> ~400K for 262K avatar
-# Gaussians at 512²), which the binning and the backward's gradient rows cost.
+# alpha >= 1/255 box); 16 cuts the (Gaussian, tile) pairs of 8 from 870K to 525K for the 262K avatar
+# Gaussians of the benchmark at 512², which the binning and the backward's gradient rows cost; 8 and 32
+# composited no faster.
 TILE = 16
 N_FEATS = 5  # r, g, b, depth, 1 per pixel
 N_SPLAT = 16  # columns of a splat row (14 used; 16 float32 are one 64-byte cache line)
@@ -134,7 +135,7 @@ def _tile_range(row):
 
 
 _RADIX_BITS = 12  # digits of the depth sort (4096 buckets x 16 slices of counters fit in L2)
-_PARTS = 16  # slices of the Gaussians in the parallel tile binning (fixed: the lists do not depend on threads)
+_PARTS = 16  # slices of the parallel depth sort and binning (fixed, so results do not depend on threads)
 
 
 @njit(cache=True, parallel=True)
