@@ -79,7 +79,9 @@ def crop_features(crops: list[np.ndarray], batch: int = 16) -> np.ndarray:
     return np.concatenate(out) if out else np.zeros((0, 1024))
 
 
-def kid(real: np.ndarray, fake: np.ndarray, subset_size: int = 50, subsets: int = 100, seed: int = 0) -> tuple[float, float]:
+def kid(
+    real: np.ndarray, fake: np.ndarray, subset_size: int = 50, subsets: int = 100, seed: int = 0
+) -> tuple[float, float]:
     """KID of two feature sets ``(N, d)``, ``(M, d)``: mean and standard deviation over random subsets.
 
     Each subset draws ``min(subset_size, N, M)`` rows from each side without replacement and takes the
@@ -191,7 +193,9 @@ def domain_gap(real: dict[str, np.ndarray], synthetic: dict[str, np.ndarray], su
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--synth", type=Path, action="append", required=True, help="a folder written by 'uvatar synth' (repeatable)")
+    parser.add_argument(
+        "--synth", type=Path, action="append", required=True, help="a folder written by 'uvatar synth' (repeatable)"
+    )
     parser.add_argument("--realdata", type=Path, default=Path(__file__).resolve().parents[3] / "shared" / "realdata")
     parser.add_argument("--clip-every", type=int, default=10, help="every N-th frame of the real clips")
     parser.add_argument("--limit", type=int, default=None, help="at most this many synthetic views")

@@ -101,7 +101,9 @@ def _camera_arrays(K, R, t, width: int, height: int) -> tuple[np.ndarray, np.nda
     )
     margin_x = (CLAMP_FOV - 1.0) * 0.5 * width / fx
     margin_y = (CLAMP_FOV - 1.0) * 0.5 * height / fy
-    lims = np.array([-(cx / fx + margin_x), (width - cx) / fx + margin_x, -(cy / fy + margin_y), (height - cy) / fy + margin_y])
+    lims = np.array(
+        [-(cx / fx + margin_x), (width - cx) / fx + margin_x, -(cy / fy + margin_y), (height - cy) / fy + margin_y]
+    )
     return cam, lims
 
 

@@ -277,8 +277,9 @@ def composite_forward(offsets, entries, splats, tiles_x, width, height, acc, n_u
 
     A tile walks its list once; each Gaussian visits only the tile's pixels inside its alpha >= 1/255
     box, and only pixels that have not stopped (a bit mask per tile row skips rows that have). Fills
-    ``acc (H, W, 5)`` = Σ w·(r, g, b, z, 1), ``n_used (H, W)`` int32 = one past the list position (within its tile) of the pixel's last blended Gaussian,
-    and ``t_final (H, W)`` the pixel's transmittance (those two only ``with_state``: the backward's).
+    ``acc (H, W, 5)`` = Σ w·(r, g, b, z, 1); with ``with_state`` (for the backward) also ``n_used (H, W)``
+    int32, one past the list position (within its tile) of the pixel's last blended Gaussian, and
+    ``t_final (H, W)``, the pixel's transmittance.
     """
     for t in prange(offsets.shape[0] - 1):
         x0, y0 = (t % tiles_x) * TILE, (t // tiles_x) * TILE
