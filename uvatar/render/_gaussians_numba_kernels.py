@@ -532,3 +532,20 @@ def project_backward(means, quats, scales, opacities, cam, lims, near, order, pa
         g_quats[g, 1] = (gqx - qx * dot) / qn
         g_quats[g, 2] = (gqy - qy * dot) / qn
         g_quats[g, 3] = (gqz - qz * dot) / qn
+
+
+@njit(cache=True, parallel=True)
+def finish_image(acc, background, consts, image, alpha, depth):
+    """``_gaussians_torch.finish_outputs`` for a render without a backward: ``image (H, W, 3)`` = colour +
+    (1 - alpha) background, ``alpha (H, W)``, ``depth (H, W)`` = Σ w z / max(alpha, tiny), 0 where alpha is
+    0. ``consts`` = (1, tiny, 0) in the tensors' dtype, so that every operation rounds as torch's does (no
+    contraction here): the result is bit-identical to ``finish_outputs``."""
+    one, tiny, zero = consts[0], consts[1], consts[2]
+    for y in prange(acc.shape[0]):
+        for x in range(acc.shape[1]):
+            a = acc[y, x, 4]
+            rest = one - a
+            for k in range(3):
+                image[y, x, k] = acc[y, x, k] + rest * background[k]
+            alpha[y, x] = a
+            depth[y, x] = acc[y, x, 3] / max(a, tiny) if a > zero else zero
