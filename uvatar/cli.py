@@ -14,7 +14,7 @@ from pathlib import Path
 
 import typer
 
-from uvatar.errors import Terminated, UvatarError
+from uvatar.errors import InputError, Terminated, UvatarError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="UVatar: one portrait photo to an animatable 3D Gaussian avatar.")
 bench_app = typer.Typer(no_args_is_help=True, help="Benchmarks (speed and memory) on this machine.")
@@ -424,8 +424,6 @@ def bench_render(
     from uvatar.render.mesh_bench import bench_mesh
 
     counts = (4096, 16384) if small else (65536, 262144)
-    from uvatar.errors import InputError
-
     timeable = ("torch", "torch-compiled", "numba", "gsplat")
     chosen = [b.strip() for b in backends.split(",") if b.strip()] if backends else None
     unknown = [b for b in chosen or [] if b not in timeable]

@@ -265,6 +265,15 @@ def _splat(splats, g):
 
 
 @njit(cache=True, inline="always")
+def _box_in_tile(splats, g, x0, y0, x1, y1):
+    """Splat ``g``'s alpha >= 1/255 box inside the tile of pixels ``x0..x1, y0..y1``: tile columns ``c0..c1``
+    (0 = column x0), image rows ``row0..row1`` and the columns as a bit mask ``span``."""
+    c0, c1 = max(int(splats[g, 10]), x0) - x0, min(int(splats[g, 12]), x1) - x0
+    row0, row1 = max(int(splats[g, 11]), y0), min(int(splats[g, 13]), y1)
+    return c0, c1, row0, row1, ((1 << (c1 - c0 + 1)) - 1) << c0
+
+
+@njit(cache=True, inline="always")
 def _row_exponent(ca, cb, cc, log_o, d0, dy):
     """The exponent ``log o - ½ dᵀΣ⁻¹d`` along one pixel row as ``k0 + c (k1 + c k2)`` in the tile column
     c, with ``k2 = -ca / 2``: ``d0`` is column 0's x offset from the mean, ``dy`` the row's y offset."""
@@ -294,11 +303,10 @@ def composite_forward(offsets, entries, splats, tiles_x, width, height, acc, n_u
         for i in range(offsets[t], offsets[t + 1]):
             g = entries[i]
             u, v, ca, cb, cc, log_o, z, r, gg, bb = _splat(splats, g)
-            c0, c1 = max(int(splats[g, 10]), x0) - x0, min(int(splats[g, 12]), x1) - x0
+            c0, c1, row0, row1, span = _box_in_tile(splats, g, x0, y0, x1, y1)
             d0 = x0 + 0.5 - u  # x offset of the tile's column 0 from the mean
             k2 = -0.5 * ca
-            span = ((1 << (c1 - c0 + 1)) - 1) << c0  # the box's columns in this tile
-            for yy in range(max(int(splats[g, 11]), y0), min(int(splats[g, 13]), y1) + 1):
+            for yy in range(row0, row1 + 1):
                 bits = live_bits[yy - y0] & span
                 if bits == 0:
                     continue
@@ -386,11 +394,10 @@ def composite_backward(offsets, entries, splats, tiles_x, width, height, grad_ac
             g = entries[i]
             u, v, ca, cb, cc, log_o, z, r, gg, bb = _splat(splats, g)
             gu = gv = ga = gb = gc = glo = gr = ggr = gbl = gz = 0.0
-            c0, c1 = max(int(splats[g, 10]), x0) - x0, min(int(splats[g, 12]), x1) - x0
+            c0, c1, row0, row1, span = _box_in_tile(splats, g, x0, y0, x1, y1)
             d0 = x0 + 0.5 - u  # x offset of the tile's column 0 from the mean
             k2 = -0.5 * ca
-            span = ((1 << (c1 - c0 + 1)) - 1) << c0
-            for yy in range(max(int(splats[g, 11]), y0), min(int(splats[g, 13]), y1) + 1):
+            for yy in range(row0, row1 + 1):
                 bits = active_bits[yy - y0] & span
                 if bits == 0:
                     continue
@@ -461,7 +468,8 @@ def project_backward(means, quats, scales, opacities, cam, lims, near, order, pa
             sz += pair_grads[k, 9]
         g_rgb[g, 0], g_rgb[g, 1], g_rgb[g, 2] = sr, sg, sbl
         g_opacities[g] = slo / float(opacities[g])  # exponent = log o - ...
-        # Recompute the forward (project_forward's maths).
+        # Recompute the forward (project_forward's maths, written out again: a shared helper returning the
+        # nested tuples either broke numba's parfor analysis when inlined or cost 8 ms here when called).
         x, y, depth = _camera_point(means, g, cam)
         z = max(depth, near)
         inv_z = 1.0 / z
