@@ -34,3 +34,13 @@ def test_person_crop_centres_the_box_and_pads_grey():
     assert crop[CROP // 2, int(edge) + 5].min() > 0.99 and crop[CROP // 2, int(edge) - 5].max() < 0.01
     far = person_crop(image, (0, 0, 200, 100))  # wider than tall: grey above and below the image
     assert np.allclose(far[2, CROP // 2], 0.5)
+
+
+def test_the_report_never_replaces_a_file_it_did_not_write(tmp_path, capsys):
+    from uvatar.eval.domain_gap import main
+
+    precious = tmp_path / "notes.json"
+    precious.write_text('{"mine": 1}')
+    code = main(["--synth", str(tmp_path), "--realdata", str(tmp_path), "--out", str(precious)])
+    assert code == 2 and "not a domain-gap report" in capsys.readouterr().err
+    assert precious.read_text() == '{"mine": 1}'

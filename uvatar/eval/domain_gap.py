@@ -191,6 +191,14 @@ def domain_gap(real: dict[str, np.ndarray], synthetic: dict[str, np.ndarray], su
     return rows
 
 
+def _is_gap_report(path: Path) -> bool:
+    """True if ``path`` holds a report this module wrote (it may then be replaced)."""
+    try:
+        return "by_framing" in json.loads(path.read_text())
+    except (OSError, ValueError, TypeError):
+        return False
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
@@ -206,6 +214,9 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     if not args.realdata.is_dir():
         print(f"error: no real data at {args.realdata}; pass --realdata DIR (../shared/realdata)", file=sys.stderr)
+        return 2
+    if args.out.exists() and not _is_gap_report(args.out):
+        print(f"error: {args.out} exists and is not a domain-gap report; pass another --out", file=sys.stderr)
         return 2
     real = {f: crop_features(c) for f, c in real_crops(args.realdata, args.clip_every).items()}
     synthetic = {f: crop_features(c) for f, c in synthetic_crops(args.synth, args.limit).items()}
