@@ -21,6 +21,7 @@ import numpy as np
 from numba import njit, prange
 
 from uvatar.render._gaussians_torch import ALPHA_MAX, ALPHA_MIN, BLUR_PX2, T_MIN
+from uvatar.render._numba_intrinsics import prefetch_row
 
 # Tile side, pixels. The result does not depend on it (every Gaussian visits only the pixels of its exact
 # alpha >= 1/255 box); 16 cuts the (Gaussian, tile) pairs of 8 from 870K to 525K for the 262K avatar
@@ -36,6 +37,9 @@ LOG_ALPHA_SKIP = math.log(ALPHA_MIN) - 1e-6
 # infinities and signed zeros keep their meaning). Compositing 5% faster; the float error bounds of the
 # tests hold for fused or separate roundings alike.
 _CONTRACT = {"contract"}
+# Rows read through a list (tile entries, depth order) are prefetched this many list items ahead (2 to 16
+# composited equally fast; none: 25-30% slower compositing).
+PREFETCH_AHEAD = 8
 _LOG_255 = math.log(255.0)
 
 
@@ -219,6 +223,8 @@ def bin_gaussians(proj, order, tiles_x, n_tiles, splats, with_pairs):
     counts = np.zeros((_PARTS, n_tiles), np.int64)
     for part in prange(_PARTS):  # the one pass that reads proj out of order; the next reads splats in order
         for r in range(bounds[part], bounds[part + 1]):
+            if r + PREFETCH_AHEAD < bounds[part + 1]:
+                prefetch_row(proj, order[r + PREFETCH_AHEAD])
             g = order[r]
             for j in range(N_SPLAT):
                 splats[r, j] = proj[g, j]
@@ -301,6 +307,8 @@ def composite_forward(offsets, entries, splats, tiles_x, width, height, acc, n_u
             live_bits[yy - y0] = (1 << (x1 - x0 + 1)) - 1
         live = (x1 - x0 + 1) * (y1 - y0 + 1)
         for i in range(offsets[t], offsets[t + 1]):
+            if i + PREFETCH_AHEAD < offsets[t + 1]:
+                prefetch_row(splats, entries[i + PREFETCH_AHEAD])
             g = entries[i]
             u, v, ca, cb, cc, log_o, z, r, gg, bb = _splat(splats, g)
             c0, c1, row0, row1, span = _box_in_tile(splats, g, x0, y0, x1, y1)
@@ -391,6 +399,8 @@ def composite_backward(offsets, entries, splats, tiles_x, width, height, grad_ac
                 for j in range(N_PAIR_GRADS):
                     pair_grads[i, j] = 0.0
                 continue
+            if i - PREFETCH_AHEAD >= a:
+                prefetch_row(splats, entries[i - PREFETCH_AHEAD])
             g = entries[i]
             u, v, ca, cb, cc, log_o, z, r, gg, bb = _splat(splats, g)
             gu = gv = ga = gb = gc = glo = gr = ggr = gbl = gz = 0.0
@@ -451,7 +461,16 @@ def project_backward(means, quats, scales, opacities, cam, lims, near, order, pa
     (measured: 34 against 48 ms for 262K Gaussians at 512² on 2 threads).
     """
     fx, fy = cam[12], cam[13]
-    for rank in prange(order.shape[0]):
+    m = order.shape[0]
+    for rank in prange(m):
+        if rank + PREFETCH_AHEAD < m:
+            ahead = order[rank + PREFETCH_AHEAD]
+            prefetch_row(means, ahead)
+            prefetch_row(quats, ahead)
+            prefetch_row(scales, ahead)
+            prefetch_row(opacities, ahead)
+            for pair in range(pair_start[rank + PREFETCH_AHEAD], pair_start[rank + PREFETCH_AHEAD + 1]):
+                prefetch_row(pair_grads, entry_of[pair])
         g = order[rank]
         su = sv = sa = sb = sc = slo = sr = sg = sbl = sz = 0.0
         for pair in range(pair_start[rank], pair_start[rank + 1]):
