@@ -6,8 +6,10 @@ import math
 
 import numpy as np
 import pytest
+import roma
 import torch
 
+from uvatar.body.keypoints import MEDIAPIPE33_NAMES, MEDIAPIPE33_SOURCES
 from uvatar.detect.detections import BODY_INDEX, BODY_LANDMARKS, Detections
 from uvatar.track.fit import temporal_terms
 from uvatar.track.video import MIRROR, VideoTrackConfig, _nearest_rotvec, _wrap_rotvec, root_yaw_deg, swap_sides
@@ -185,8 +187,11 @@ def test_anchor_frame_keeps_the_given_fit_and_the_track_starts_from_it(body, mon
 
 
 def test_subset_skinning_gives_the_full_bodys_landmarks_and_face_points(body):
-    """The per-frame fit skins only the vertices its terms read: its landmarks and face points are the
-    full forward pass's, bit for bit (the same rows of the same products)."""
+    """The per-frame fit skins only the vertices its terms read and gets the COCO keypoints from the
+    regressor contracted with the skinning weights: the vertex, bone and face points are the full
+    forward pass's bit for bit (the same rows of the same products); the COCO ones agree with a float64
+    evaluation of the full pass on the same float32 transforms within float32 rounding of the
+    contracted sums (bound derived below), and the facial actions' effect on them is far above it."""
     from uvatar.body.face_map import face_points, load_face_correspondence
     from uvatar.track.video import _SubsetBody
 
@@ -198,9 +203,42 @@ def test_subset_skinning_gives_the_full_bodys_landmarks_and_face_points(body):
     params.facial = 0.5 * torch.rand(1, 52, generator=generator)
     rest = body.rest_state(params.phenotypes)
     subset = _SubsetBody(body, rest, with_face=True)
-    assert len(subset.index) < body.n_vertices
+    assert len(subset.index) < body.n_vertices // 4
     full = body.forward_from_rest(params, rest)
-    vertices, bone_poses = subset.forward(params)
+    vertices, bone_poses, coco = subset.forward(params)
     corr = load_face_correspondence()
-    assert torch.equal(body.keypoints.mediapipe33(vertices, bone_poses), body.keypoints.mediapipe33(full.vertices, full.bone_poses))
+    ours = body.keypoints.mediapipe33(vertices, bone_poses, coco=coco)
+    theirs = body.keypoints.mediapipe33(full.vertices, full.bone_poses)
+    from_coco = [i for i, name in enumerate(MEDIAPIPE33_NAMES) if MEDIAPIPE33_SOURCES[name].startswith("coco:")]
+    others = [i for i in range(33) if i not in from_coco]
+    assert torch.equal(ours[:, others], theirs[:, others])
     assert torch.equal(face_points(vertices, body.faces, corr), face_points(full.vertices, body.faces, corr))
+
+    # float64 reference: the full skinning and regression of the float32 rest state, transforms and facial basis
+    delta = torch.eye(4).repeat(1, body.n_bones, 1, 1)
+    delta[..., :3, :3] = roma.rotvec_to_rotmat(params.rotvecs)
+    transforms, _ = body._anny.get_bone_transforms(delta, rest.bone_poses)
+    t64 = transforms[0, :, :3, :].double()  # (J, 3, 4)
+
+    def coco64(facial):
+        rest64 = rest.vertices[0].double() + torch.einsum("f,fvd->vd", facial[0].double(), body.facial_basis.double())
+        blended = torch.einsum("vj,jrc->vrc", body.skinning_weight_matrix.double(), t64)
+        skinned = torch.einsum("vrc,vc->vr", blended[..., :3], rest64) + blended[..., 3]
+        return body.keypoints.coco_weights.double() @ (skinned + params.translation[0].double())
+
+    reference = coco64(params.facial)
+    # Error of the float32 evaluation: the contracted tables rounded once (u |M|), then sums of at most
+    # n = 52 (facial actions) + 4 J (bones x homogeneous coordinate) + 4 terms (the two parts, the
+    # translation's share): |error| <= gamma_n * (sum of the terms' magnitudes), gamma_n = n u / (1 - n u).
+    u = 2.0**-24
+    n = 52 + 4 * len(subset.bones) + 4
+    gamma = n * u / (1 - n * u)
+    rows = t64[subset.bones].abs()  # (Ju, 3, 4)
+    magnitude = torch.einsum("kjc,jrc->kr", subset.coco_rest.double().abs(), rows)
+    magnitude += torch.einsum("f,fkjc,jrc->kr", params.facial[0].double().abs(), subset.coco_facial.double().abs(), rows[..., :3])
+    magnitude += params.translation[0].double().abs() * subset.coco_sums.double().abs()[:, None]
+    bound = gamma * magnitude
+    error = (coco[0].double() - reference).abs()
+    assert bool((error <= bound).all()), float((error - bound).max())
+    facial_effect = (reference - coco64(torch.zeros_like(params.facial))).abs().max()
+    assert facial_effect > 5 * bound.max(), (float(facial_effect), float(bound.max()))

@@ -16,6 +16,7 @@ MediaPipe's pose landmarks name sides from the person's point of view, as Anny d
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import torch
@@ -143,35 +144,49 @@ class BodyKeypoints:
             points.append(bone_poses[:, index, :3, 3] if kind == "bone" else vertices[:, index])
         return torch.stack(points, dim=1)
 
-    def mediapipe33(self, vertices: torch.Tensor, bone_poses: torch.Tensor) -> torch.Tensor:
+    def mediapipe33(self, vertices: torch.Tensor, bone_poses: torch.Tensor, coco: torch.Tensor | None = None) -> torch.Tensor:
         """Body points of MediaPipe's 33 pose landmarks.
 
         Args:
             vertices: ``(B, V, 3)`` posed vertices; bone_poses: ``(B, J, 4, 4)`` posed bone frames.
+            coco: ``(B, 23, 3)`` the :meth:`coco` keypoints of these vertices when the caller has them
+                (computed another way); then only the few vertices of the ``vertex:`` and ``face:``
+                sources are read.
         Returns:
             ``(B, 33, 3)`` points in :data:`MEDIAPIPE33_NAMES` order, metres.
         """
-        coco = self.coco(vertices)
-        points = []
-        for name in MEDIAPIPE33_NAMES:
-            kind, key = MEDIAPIPE33_SOURCES[name].split(":", 1)
-            if kind == "coco":
-                points.append(coco[:, self.coco_labels.index(key)])
-            elif kind == "bone":
-                points.append(bone_poses[:, self.bone_indices[key], :3, 3])
-            elif kind == "face":
-                points.append(self._face_point(vertices, int(key)))
-            else:
-                points.append(vertices[:, self.vertex_points[key]])
-        return torch.stack(points, dim=1)
+        if coco is None:
+            coco = self.coco(vertices)
+        gather = self._mediapipe33_gather
+        corners = vertices[:, gather["face_corners"]]  # (B, F, 3, 3): each face point's triangle
+        face = torch.einsum("fk,bfkd->bfd", gather["face_weights"].to(vertices), corners)
+        parts = (coco[:, gather["coco"]], bone_poses[:, gather["bone"], :3, 3], vertices[:, gather["vertex"]], face)
+        return torch.cat(parts, dim=1)[:, gather["order"]]
 
-    def _face_point(self, vertices: torch.Tensor, landmark: int) -> torch.Tensor:
-        """``(B, 3)`` MediaPipe face landmark ``landmark`` on the body surface."""
+    @functools.cached_property
+    def _mediapipe33_gather(self) -> dict[str, torch.Tensor]:
+        """Index tensors that gather the 33 points by source kind in one step each: ``coco``, ``bone``,
+        ``vertex`` indices, the ``face`` points' triangle corners ``(F, 3)`` and barycentric weights
+        ``(F, 3)``, and ``order``, the position of each of :data:`MEDIAPIPE33_NAMES` in the
+        concatenation of the four kinds."""
         from uvatar.body.face_map import load_face_correspondence
 
+        kinds = {"coco": [], "bone": [], "vertex": [], "face": []}
+        for position, name in enumerate(MEDIAPIPE33_NAMES):
+            kind, key = MEDIAPIPE33_SOURCES[name].split(":", 1)
+            kinds[kind].append((position, key))
+        concatenated = [position for kind in ("coco", "bone", "vertex", "face") for position, _ in kinds[kind]]
+        landmarks = [int(key) for _, key in kinds["face"]]
         corr = load_face_correspondence()
-        face = self.faces[corr.face_index[landmark]]
-        return torch.einsum("k,bkd->bd", corr.barycentrics[landmark].to(vertices), vertices[:, face])
+        device = self.coco_weights.device
+        return {
+            "coco": torch.tensor([self.coco_labels.index(key) for _, key in kinds["coco"]], dtype=torch.long, device=device),
+            "bone": torch.tensor([self.bone_indices[key] for _, key in kinds["bone"]], dtype=torch.long, device=device),
+            "vertex": torch.tensor([self.vertex_points[key] for _, key in kinds["vertex"]], dtype=torch.long, device=device),
+            "face_corners": self.faces[corr.face_index[landmarks]].to(device),
+            "face_weights": corr.barycentrics[landmarks].to(device),
+            "order": torch.argsort(torch.tensor(concatenated)).to(device),
+        }
 
 
 def _hand_sources(body, rest: torch.Tensor) -> dict[str, list[tuple[str, int]]]:

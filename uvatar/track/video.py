@@ -481,8 +481,8 @@ class _ClipTracker:
             rotvecs[0, free] = free_rot
             rotvecs[0, 0] = root_rot
             current = BodyParams(rotvecs, trans[None], base.phenotypes, facial[None])
-            vertices, bone_poses = subset.forward(current)
-            keypoints = body.keypoints.mediapipe33(vertices, bone_poses)[0]
+            vertices, bone_poses, coco = subset.forward(current)
+            keypoints = body.keypoints.mediapipe33(vertices, bone_poses, coco=coco)[0]
             terms = {"landmarks": _landmark_loss(fitter, keypoints, scales, cfg.robust_scale)}
             if use_face:
                 terms["face"] = fitter.config.w_face * fitter.face_loss(vertices[0], cfg.robust_scale)
@@ -542,13 +542,17 @@ class _ClipTracker:
 
 
 class _SubsetBody:
-    """Posed body points from only the vertices the landmark and face terms read.
+    """Posed body points from only what the landmark and face terms read.
 
-    The tracker's terms read ~2% of Anny's vertices (the COCO regressor's support, the landmark
-    vertices, the face correspondence's triangles); skinning all of them made the backward pass most of
-    a frame's fit. Which vertices: those with a gradient from a random weighting of the 33 landmarks and
-    478 face points (every vertex they read, exactly). The others keep their rest positions and no
-    gradient: :meth:`vertices` equals ``forward_from_rest(...).vertices`` on the used ones.
+    The tracker's terms read Anny's 23 COCO keypoints (each a fixed blend of vertices: 8.5K of them in
+    all), a few landmark vertices and, for the face term, the face correspondence's triangles. Skinning
+    all of those was most of a frame's fit. Skinning is linear in the bone transforms, so a COCO keypoint
+    is ``Σ_j T_j M_kj`` with ``M_kj = Σ_v W_kv w_vj [x_v; 1]`` (regressor W, skinning weights w, rest
+    vertex x) contracted once per clip, while the shape is held: 23 x J x 4 numbers instead of 8.5K
+    skinned vertices an evaluation. The facial actions move ``x_v`` linearly, so ``M`` is affine in them
+    (a second contracted basis). The vertices of the other sources (found as those with a gradient from
+    a random weighting of those sources) are skinned as before; the others keep their rest positions and
+    get no gradient: :meth:`forward`'s vertices equal ``forward_from_rest(...).vertices`` on them.
     """
 
     def __init__(self, body, rest, with_face: bool) -> None:
@@ -556,11 +560,12 @@ class _SubsetBody:
 
         self.body, self.rest = body, rest
         params = body.default_params(1)
+        n_coco = len(body.keypoints.coco_labels)
         with torch.enable_grad():
             out = body.forward_from_rest(params, rest)
             vertices = out.vertices.detach().requires_grad_(True)
             generator = torch.Generator().manual_seed(0)
-            points = body.keypoints.mediapipe33(vertices, out.bone_poses.detach())
+            points = body.keypoints.mediapipe33(vertices, out.bone_poses.detach(), coco=torch.zeros(1, n_coco, 3))
             total = (points * torch.rand(points.shape, generator=generator)).sum()
             if with_face:
                 face = face_points(vertices, body.faces, load_face_correspondence())
@@ -568,26 +573,64 @@ class _SubsetBody:
             total.backward()
         self.index = torch.nonzero(vertices.grad[0].abs().sum(-1) > 0)[:, 0]
         weights = body.skinning_weight_matrix[self.index]  # (N, J), mostly zeros
-        self.bones = torch.nonzero(weights.abs().sum(0) > 0)[:, 0]  # bones that move a used vertex
+        coco_rest, coco_facial = _contract_coco(body, rest)
+        moved = (weights.abs().sum(0) > 0) | (coco_rest.abs().sum((0, 2)) > 0) | (coco_facial.abs().sum((0, 1, 3)) > 0)
+        self.bones = torch.nonzero(moved)[:, 0]  # bones that move a point the terms read
         self.weights = weights[:, self.bones].contiguous()  # (N, J_used)
+        self.coco_rest = coco_rest[:, self.bones].contiguous()  # (23, J_used, 4)
+        self.coco_facial = coco_facial[:, :, self.bones].contiguous()  # (52, 23, J_used, 3)
+        self.coco_sums = body.keypoints.coco_weights.sum(1)  # (23,): the translation's share
         self.facial_basis = body.facial_basis[:, self.index]  # (52, N, 3)
         self.base = out.vertices.detach().clone()  # (1, V, 3) filler for the vertices nobody reads
 
-    def forward(self, params: BodyParams) -> tuple[torch.Tensor, torch.Tensor]:
-        """-> (vertices ``(1, V, 3)``, exact on the used ones; bone poses ``(1, J, 4, 4)``), translation applied."""
+    def forward(self, params: BodyParams) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """-> (vertices ``(1, V, 3)``, exact on the used ones; bone poses ``(1, J, 4, 4)``; COCO keypoints
+        ``(1, 23, 3)``), translation applied."""
         from uvatar.body.skinning import linear_blend_skinning_dense
 
         body, rest = self.body, self.rest
         delta = torch.eye(4).repeat(1, body.n_bones, 1, 1)
         delta[..., :3, :3] = roma.rotvec_to_rotmat(params.rotvecs)
         transforms, bone_poses = body._anny.get_bone_transforms(delta, rest.bone_poses)
+        used_transforms = transforms[:, self.bones]
         rest_vertices = rest.vertices[:, self.index] + torch.einsum("bf,fvd->bvd", params.facial, self.facial_basis)
         shift = params.translation[:, None, :]
-        used = linear_blend_skinning_dense(rest_vertices, self.weights, transforms[:, self.bones]) + shift
+        used = linear_blend_skinning_dense(rest_vertices, self.weights, used_transforms) + shift
         vertices = self.base.index_copy(1, self.index, used)
+        rows = used_transforms[..., :3, :]  # (1, J_used, 3, 4)
+        coco = torch.einsum("kjc,bjrc->bkr", self.coco_rest, rows)
+        coco = coco + torch.einsum("bf,fkjc,bjrc->bkr", params.facial, self.coco_facial, rows[..., :3])
+        coco = coco + shift * self.coco_sums[None, :, None]
         bone_poses = bone_poses.clone()
         bone_poses[..., :3, 3] = bone_poses[..., :3, 3] + shift
-        return vertices, bone_poses
+        return vertices, bone_poses, coco
+
+
+def _contract_coco(body, rest) -> tuple[torch.Tensor, torch.Tensor]:
+    """The COCO regressor contracted with the skinning weights and one shape's rest vertices (float64
+    sums, float32 results): ``coco_rest (23, J, 4)`` = ``Σ_v W_kv w_vj [x_v; 1]`` and ``coco_facial (52,
+    23, J, 3)`` = ``Σ_v W_kv w_vj B_fv`` for the facial basis B, so that the COCO keypoints of the skinned
+    vertices are ``Σ_j T_j (coco_rest_kj + Σ_f a_f [coco_facial_fkj; 0])`` for bone transforms T and
+    facial actions a."""
+    regressor = body.keypoints.coco_weights  # (23, V)
+    support = torch.nonzero(regressor.abs().sum(0) > 0)[:, 0]
+    w = regressor[:, support].double()  # (23, S)
+    skin = body.skinning_weight_matrix[support].double()  # (S, J)
+    x = rest.vertices[0, support].double()
+    x_h = torch.cat([x, torch.ones(len(support), 1, dtype=torch.float64)], dim=1)  # (S, 4)
+    n_k, n_j = w.shape[0], skin.shape[1]
+    weighted = (w[:, :, None] * x_h[None]).permute(0, 2, 1).reshape(n_k * 4, -1)  # (23 * 4, S)
+    coco_rest = (weighted @ skin).reshape(n_k, 4, n_j).permute(0, 2, 1)  # (23, J, 4)
+    basis = body.facial_basis[:, support].double()  # (52, S, 3)
+    moving = torch.nonzero(basis.abs().sum((0, 2)) > 0)[:, 0]  # vertices some facial action moves
+    basis_m = basis[:, moving].permute(1, 0, 2).reshape(len(moving), -1)  # (M, 52 * 3)
+    coco_facial = torch.zeros(basis.shape[0], n_k, n_j, 3, dtype=torch.float64)
+    for k in range(n_k):
+        if not bool((w[k, moving] != 0).any()):
+            continue
+        per_bone = (skin[moving] * w[k, moving, None]).T @ basis_m  # (J, 52 * 3)
+        coco_facial[:, k] = per_bone.reshape(n_j, basis.shape[0], 3).permute(1, 0, 2)
+    return coco_rest.float(), coco_facial.float()
 
 
 def _landmark_loss(fitter, keypoints: torch.Tensor, scales: torch.Tensor, scale: float) -> torch.Tensor:
