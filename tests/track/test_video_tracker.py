@@ -151,7 +151,10 @@ def test_anchor_frame_keeps_the_given_fit_and_the_track_starts_from_it(body, mon
     truth.rotvecs[0, 0] = torch.tensor([0.0, 0.0, 0.3])
 
     class StubDetector:  # stands in for MediaPipe: the truth body's landmarks, all visible
-        def __init__(self, max_side):
+        def __init__(self, max_side, masks=True):
+            pass
+
+        def close(self):
             pass
 
         def __enter__(self):
@@ -173,7 +176,8 @@ def test_anchor_frame_keeps_the_given_fit_and_the_track_starts_from_it(body, mon
     anchor = truth.detach()
     anchor.rotvecs[0, 0, 2] += 0.15  # a fit a little off the landmarks: kept as given on its own frame
     frames = [np.zeros((height, width, 3), np.uint8)] * 3
-    tracked = list(track_video(iter(frames), body, VideoTrackConfig(regime="half", shape_window=1), anchor=anchor))
+    config = VideoTrackConfig(regime="half", shape_window=1, detect_worker=False)  # the stub detects in this process
+    tracked = list(track_video(iter(frames), body, config, anchor=anchor))
     assert torch.equal(tracked[0].fit.params.rotvecs, anchor.rotvecs) and torch.equal(tracked[0].fit.params.translation, anchor.translation)
     assert torch.equal(tracked[0].fit.params.phenotypes, anchor.phenotypes)  # the anchor's shape held
     assert not any(f.reinit for f in tracked)
@@ -183,7 +187,7 @@ def test_anchor_frame_keeps_the_given_fit_and_the_track_starts_from_it(body, mon
     from uvatar.errors import InputError
 
     with pytest.raises(InputError, match="anchor"):
-        list(track_video(iter(frames), body, VideoTrackConfig(regime="half", shape_window=1), anchor=body.default_params(2)))
+        list(track_video(iter(frames), body, config, anchor=body.default_params(2)))
 
 
 def test_subset_skinning_gives_the_full_bodys_landmarks_and_face_points(body):

@@ -611,9 +611,20 @@ class VideoDetector:
     def __call__(self, frame: np.ndarray) -> Detections | None:
         """``(H, W, 3)`` uint8 (or float in [0, 1]) RGB frame -> :class:`Detections` in its pixels, or None
         when nobody is found."""
+        small, size = self.downscaled(frame)
+        return self.detect_downscaled(small, size)
+
+    def downscaled(self, frame: np.ndarray) -> tuple[np.ndarray, tuple[int, int]]:
+        """The copy of ``frame`` that is detected (uint8, longer side at most ``max_side``) and the
+        frame's own ``(W, H)``."""
         img = _to_uint8(frame)
         H, W = img.shape[:2]
-        small = np.ascontiguousarray(_downscale(img, self.max_side))
+        return np.ascontiguousarray(_downscale(img, self.max_side)), (W, H)
+
+    def detect_downscaled(self, small: np.ndarray, size: tuple[int, int]) -> Detections | None:
+        """Detect on the :meth:`downscaled` copy ``small`` of a ``size = (W, H)`` frame; the result is in
+        the frame's pixels."""
+        W, H = size
         sh, sw = small.shape[:2]
         with _LOCK, _quiet_native_log():
             if self._graph is None:

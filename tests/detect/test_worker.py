@@ -1,0 +1,102 @@
+"""The detection worker process (``uvatar.detect.worker.detect_ahead``): the same detections as in this
+process, in order; errors at the frame where they happened; no worker left behind."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from uvatar.detect.worker import DetectionWorkerError, detect_ahead
+from uvatar.errors import InputError
+
+pytest.importorskip("mediapipe")
+
+
+def _clip_frames(realdata: Path, count: int) -> list[np.ndarray]:
+    import imageio.v3 as iio
+
+    frames = []
+    for frame in iio.imiter(realdata / "video" / "unianimate_dance_full.mp4"):
+        frames.append(frame)
+        if len(frames) == count:
+            break
+    return frames
+
+
+def _workers() -> list[int]:
+    """PIDs of this process's detection workers (Linux /proc)."""
+    pids = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/cmdline", "rb") as fh:
+                cmdline = fh.read().split(b"\0")
+            with open(f"/proc/{name}/stat") as fh:
+                parent = int(fh.read().rsplit(")", 1)[1].split()[1])
+        except OSError:
+            continue
+        if parent == os.getpid() and b"uvatar.detect.worker" in cmdline:
+            pids.append(int(name))
+    return pids
+
+
+def test_the_worker_detects_what_this_process_detects(realdata):
+    frames = _clip_frames(realdata, 6)
+    ahead = list(detect_ahead(iter(frames), ahead=3))
+    here = list(detect_ahead(iter(frames), worker=False))
+    assert [row[0] for row in ahead] == [row[0] for row in here] == list(range(6))
+    for (_, frame_a, det_a, wall, cpu), (_, frame_h, det_h, _, _) in zip(ahead, here):
+        assert frame_a is frame_h
+        assert det_a is not None and det_h is not None
+        assert wall > 0 and cpu >= 0
+        np.testing.assert_array_equal(det_a.body, det_h.body)
+        np.testing.assert_array_equal(det_a.body_visibility, det_h.body_visibility)
+        np.testing.assert_array_equal(det_a.box, det_h.box)
+        np.testing.assert_array_equal(det_a.mask, det_h.mask)
+
+
+def test_a_bad_frame_comes_after_the_frames_before_it(realdata):
+    frames = _clip_frames(realdata, 3) + [np.zeros((4, 4, 3), np.uint8)]
+    rows = list(detect_ahead(iter(frames), ahead=8))
+    assert [row[0] for row in rows] == [0, 1, 2, 3]
+    assert all(row[2] is not None for row in rows[:3])
+    assert isinstance(rows[3][1], InputError) and rows[3][2] is None
+
+
+def test_an_error_of_the_frames_iterator_comes_in_its_place(realdata):
+    frames = _clip_frames(realdata, 2)
+
+    def broken():
+        yield from frames
+        raise InputError("frame 2 is unreadable")
+
+    rows = list(detect_ahead(broken(), ahead=8))
+    assert [row[0] for row in rows] == [0, 1, 2]
+    assert isinstance(rows[2][1], InputError)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="finds the worker through /proc")
+def test_a_dead_worker_is_an_error_and_a_closed_stream_leaves_none(realdata):
+    frames = _clip_frames(realdata, 4)
+    stream = detect_ahead(iter(frames * 3), ahead=2)
+    next(stream)
+    (pid,) = _workers()
+    os.kill(pid, signal.SIGKILL)
+    with pytest.raises(DetectionWorkerError, match="stopped"):
+        for _ in stream:
+            pass
+    stream = detect_ahead(iter(frames), ahead=2)
+    next(stream)
+    assert len(_workers()) == 1
+    stream.close()
+    deadline = time.monotonic() + 10
+    while _workers() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _workers() == []
