@@ -140,7 +140,7 @@ class _Worker:
 
 def detect_ahead(
     frames: Iterable[np.ndarray], max_side: int = 640, ahead: int = 32, masks: bool = True, worker: bool = True
-) -> Iterator[tuple[int, np.ndarray | BaseException, Detections | None, float, float]]:
+) -> Iterator[tuple[int, BaseException | None, Detections | None, float, float]]:
     """Detect ``frames`` in order with MediaPipe in tracking mode, up to ``ahead`` frames ahead of the caller.
 
     Args:
@@ -150,11 +150,11 @@ def detect_ahead(
             ``ahead`` downscaled frames and masks).
         worker: False detects in this process (no overlap), as the fallback does.
     Yields:
-        ``(index, frame, det, wall_s, cpu_s)`` per frame: the frame as read, its detections (None when
-        nobody is found) and the worker's wall and CPU seconds for it. An exception raised by ``frames``
-        (the caller's own checks, a broken video) or by downscaling a frame ends the stream: it is
-        yielded in place of the frame, with ``det`` None, after the frames before it, for the caller to
-        raise there.
+        ``(index, error, det, wall_s, cpu_s)`` per frame: ``error`` None and the frame's detections (None
+        when nobody is found) with the worker's wall and CPU seconds for it; or, last, an exception
+        raised by ``frames`` (the caller's own checks, a broken video) or by downscaling that frame,
+        with ``det`` None, after the frames before it, for the caller to raise there. Frames are not
+        kept once sent (a 1080p frame is 6 MB).
     Raises:
         DetectionWorkerError: the worker reported an error or died.
     """
@@ -201,12 +201,12 @@ def _in_process(frames, local):
             return
         wall, cpu = time.perf_counter(), time.process_time()
         det = local(frame)
-        yield index, frame, det, time.perf_counter() - wall, time.process_time() - cpu
+        yield index, None, det, time.perf_counter() - wall, time.process_time() - cpu
 
 
 def _pipelined(frames, local, process: _Worker, ahead: int):
     numbered = _numbered(frames)
-    in_flight: collections.deque = collections.deque()  # (index, frame or exception, sent to the worker?)
+    in_flight: collections.deque = collections.deque()  # (index, exception or None: sent to the worker)
     exhausted, sent_count = False, 0
 
     def feed() -> None:
@@ -223,18 +223,18 @@ def _pipelined(frames, local, process: _Worker, ahead: int):
                 except Exception as exc:  # noqa: BLE001 - raised by the caller at this frame
                     frame = exc
             if isinstance(frame, BaseException):
-                in_flight.append((index, frame, False))
+                in_flight.append((index, frame))
                 exhausted = True
                 return
             process.outbox.put((index, small, size))
-            in_flight.append((index, frame, True))
+            in_flight.append((index, None))
             sent_count += 1
 
     feed()
     while in_flight:
-        index, frame, sent = in_flight.popleft()
-        if not sent:
-            yield index, frame, None, 0.0, 0.0
+        index, error = in_flight.popleft()
+        if error is not None:
+            yield index, error, None, 0.0, 0.0
             return
         message = process.receive()
         sent_count -= 1
@@ -243,7 +243,7 @@ def _pipelined(frames, local, process: _Worker, ahead: int):
         _, answered, det, wall, cpu = message
         if answered != index:
             raise DetectionWorkerError(f"the detection worker answered frame {answered} for frame {index}")
-        yield index, frame, det, wall, cpu
+        yield index, None, det, wall, cpu
         feed()
 
 

@@ -235,9 +235,9 @@ def track_video(
                               worker=config.detect_worker)  # fmt: skip
     try:
         held: list[tuple[int, Detections | None, float, float]] = []
-        for index, frame, det, wall, cpu in detections:
-            if isinstance(frame, BaseException):
-                raise frame
+        for index, error, det, wall, cpu in detections:
+            if error is not None:
+                raise error
             if on_detection is not None:
                 on_detection(index, det)
             held.append((index, det, wall, cpu))
@@ -250,9 +250,9 @@ def track_video(
         for index, det, wall, cpu in held:
             yield tracker.step(index, det, wall, cpu)
         held.clear()
-        for index, frame, det, wall, cpu in detections:
-            if isinstance(frame, BaseException):
-                raise frame
+        for index, error, det, wall, cpu in detections:
+            if error is not None:
+                raise error
             if on_detection is not None:
                 on_detection(index, det)
             yield tracker.step(index, det, wall, cpu)
