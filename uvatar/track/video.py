@@ -4,7 +4,8 @@
 :class:`TrackedFrame` per frame:
 
 1. **detect** each frame with MediaPipe in tracking mode (:class:`~uvatar.detect.VideoDetector`, on a
-   copy at most ``detect_side`` pixels long);
+   copy at most ``detect_side`` pixels long), in a second process up to ``detect_ahead`` frames ahead
+   of the fit (:func:`~uvatar.detect.worker.detect_ahead`);
 2. **shape**: the first ``shape_window`` frames' detections are held (masks only for the best few); the
    clip's framing is their most common regime, and the ``shape_frames`` best of them (most landmarks
    visible, largest person) get the full staged photo fit (:func:`~uvatar.track.fit.fit_proxy`); the
