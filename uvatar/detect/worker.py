@@ -1,7 +1,8 @@
 """Detect a clip's frames in a second process, ahead of the caller (:func:`detect_ahead`).
 
 Why: MediaPipe holds Python's GIL while it runs, so a detection thread does not overlap the tracker's
-fit (measured last session); detection was 40-60 ms of each tracked frame. In a worker process it runs
+fit (measured: a torch loop in a thread beside it ran 1 iteration a second against 1107 alone);
+detection was 40-60 ms of each tracked frame. In a worker process it runs
 on the other core while this one fits: each frame is downscaled here to the detector's size (a 640 px
 copy is 0.7 MB to send, a 1080p frame 6 MB), detected there by :class:`~uvatar.detect.VideoDetector`
 in tracking mode, and its :class:`~uvatar.detect.Detections` come back in frame order.
@@ -9,7 +10,8 @@ in tracking mode, and its :class:`~uvatar.detect.Detections` come back in frame 
 The worker is ``python -m uvatar.detect.worker`` (not a ``multiprocessing`` child: its ``spawn`` start
 re-imports the caller's main script, which re-runs a user's unguarded script in the worker) and
 imports only numpy, the detector and MediaPipe. Requests and results are pickled over its stdin and
-stdout (the worker moves its own stdout to stderr first, so that no stray print can corrupt them);
+stdout (between this process and the child it started, never a file a user hands in; the worker moves
+its own stdout to stderr first, so that no stray print can corrupt them);
 two threads here send and receive, so that neither side blocks on a full pipe while the other works.
 It ignores Ctrl-C (the caller stops it) and stops when the caller's generator is closed, when the
 frames end, or when its stdin closes (the caller exited). An error inside it comes back as
