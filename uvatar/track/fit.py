@@ -397,8 +397,11 @@ class _Fitter:
             current = self._assemble(base, free, free_rot, root_rot, trans, shape_logit, facial)
             if fit_shape and step % cfg.shape_every == 0:  # shape gradient on these steps only (the rest model is costly)
                 rest = body.rest_state(current.phenotypes)
-            out = body.forward_from_rest(current, rest)
-            keypoints = body.keypoints.mediapipe33(out.vertices, out.bone_poses)[0]
+            if detail:  # the face, hand and silhouette terms read the whole mesh
+                out = body.forward_from_rest(current, rest)
+                keypoints = body.keypoints.mediapipe33(out.vertices, out.bone_poses)[0]
+            else:  # only the landmarks: no mesh skinned (uvatar/body/landmark_skinning.py)
+                keypoints = body.landmark_skinning.points(current, rest)[0]
             if detail:
                 scale = cfg.robust_scale
             else:  # anneal geometrically from a wide basin to the robust scale
