@@ -11,7 +11,12 @@ sparse product with the rest vertices, which stays differentiable in them (the p
 gradient), replaces skinning 13.7K vertices. The other sources of the 33 points (eye corners, mouth
 corners) read a dozen vertices, skinned directly. :meth:`LandmarkSkinning.points` equals
 ``keypoints.mediapipe33(forward_from_rest(...))`` up to float32 rounding of the reordered sums (tested
-against a float64 evaluation).
+against the full pass with a derived bound).
+
+The video tracker holds one shape for a whole clip and optimises the facial actions too, so it
+contracts the same table further, with that shape's rest vertices and the facial basis, once per clip
+(``uvatar/track/video.py``, ``_contract_coco``: 23 x bones x 4 dense numbers, no per-step product);
+this module serves fits whose shape changes (the photo fit's body stage).
 """
 
 from __future__ import annotations
