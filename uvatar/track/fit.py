@@ -400,11 +400,10 @@ class _Fitter:
             if detail:  # the face, hand and silhouette terms read the whole mesh
                 out = body.forward_from_rest(current, rest)
                 keypoints = body.keypoints.mediapipe33(out.vertices, out.bone_poses)[0]
+                scale = cfg.robust_scale
             else:  # only the landmarks: no mesh skinned (uvatar/body/landmark_skinning.py)
                 keypoints = body.landmark_skinning.points(current, rest)[0]
-            if detail:
-                scale = cfg.robust_scale
-            else:  # anneal geometrically from a wide basin to the robust scale
+                # anneal geometrically from a wide basin to the robust scale
                 scale = cfg.robust_scale_start * (cfg.robust_scale / cfg.robust_scale_start) ** (step / max(steps - 1, 1))
             terms = {"landmarks": self.landmark_loss(keypoints, scale)}
             if self.depth_pairs is not None:

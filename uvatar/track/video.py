@@ -632,30 +632,21 @@ class _SubsetBody:
 
 
 def _contract_coco(body, rest) -> tuple[torch.Tensor, torch.Tensor]:
-    """The COCO regressor contracted with the skinning weights and one shape's rest vertices (float64
-    sums, float32 results): ``coco_rest (23, J, 4)`` = ``Σ_v W_kv w_vj [x_v; 1]`` and ``coco_facial (52,
-    23, J, 3)`` = ``Σ_v W_kv w_vj B_fv`` for the facial basis B, so that the COCO keypoints of the skinned
-    vertices are ``Σ_j T_j (coco_rest_kj + Σ_f a_f [coco_facial_fkj; 0])`` for bone transforms T and
-    facial actions a."""
-    regressor = body.keypoints.coco_weights  # (23, V)
-    support = torch.nonzero(regressor.abs().sum(0) > 0)[:, 0]
-    w = regressor[:, support].double()  # (23, S)
-    skin = body.skinning_weight_matrix[support].double()  # (S, J)
-    x = rest.vertices[0, support].double()
-    x_h = torch.cat([x, torch.ones(len(support), 1, dtype=torch.float64)], dim=1)  # (S, 4)
-    n_k, n_j = w.shape[0], skin.shape[1]
-    weighted = (w[:, :, None] * x_h[None]).permute(0, 2, 1).reshape(n_k * 4, -1)  # (23 * 4, S)
-    coco_rest = (weighted @ skin).reshape(n_k, 4, n_j).permute(0, 2, 1)  # (23, J, 4)
-    basis = body.facial_basis[:, support].double()  # (52, S, 3)
-    moving = torch.nonzero(basis.abs().sum((0, 2)) > 0)[:, 0]  # vertices some facial action moves
-    basis_m = basis[:, moving].permute(1, 0, 2).reshape(len(moving), -1)  # (M, 52 * 3)
-    coco_facial = torch.zeros(basis.shape[0], n_k, n_j, 3, dtype=torch.float64)
-    for k in range(n_k):
-        if not bool((w[k, moving] != 0).any()):
-            continue
-        per_bone = (skin[moving] * w[k, moving, None]).T @ basis_m  # (J, 52 * 3)
-        coco_facial[:, k] = per_bone.reshape(n_j, basis.shape[0], 3).permute(1, 0, 2)
-    return coco_rest.float(), coco_facial.float()
+    """The regressor x skinning table of :attr:`BodyModel.landmark_skinning` contracted with one shape's
+    rest vertices and the facial basis (float64 products, float32 results): ``coco_rest (23, J, 4)`` =
+    ``Σ_v W_kv w_vj [x_v; 1]`` and ``coco_facial (52, 23, J, 3)`` = ``Σ_v W_kv w_vj B_fv``, so that the
+    COCO keypoints of the skinned vertices are ``Σ_j T_j (coco_rest_kj + Σ_f a_f [coco_facial_fkj; 0])``
+    for bone transforms T and facial actions a."""
+    skinning = body.landmark_skinning
+    table = skinning.table.to(torch.float64)  # (23 * J, S)
+    x = rest.vertices[0, skinning.support].double()
+    x_h = torch.cat([x, torch.ones(len(x), 1, dtype=torch.float64)], dim=1)  # (S, 4)
+    coco_rest = (table @ x_h).reshape(skinning.n_k, skinning.n_j, 4)
+    basis = body.facial_basis[:, skinning.support].double()  # (52, S, 3)
+    n_f = basis.shape[0]
+    per_action = table @ basis.permute(1, 0, 2).reshape(len(x), n_f * 3)  # (23 * J, 52 * 3)
+    coco_facial = per_action.reshape(skinning.n_k, skinning.n_j, n_f, 3).permute(2, 0, 1, 3)
+    return coco_rest.float(), coco_facial.float().contiguous()
 
 
 def _landmark_loss(fitter, keypoints: torch.Tensor, scales: torch.Tensor, scale: float) -> torch.Tensor:
