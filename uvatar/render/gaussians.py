@@ -13,9 +13,9 @@ One public function, :func:`render_gaussians`, over separate backends:
 - ``"reference"``: the per-pixel brute force (``_gaussians_reference.py``), the test oracle; tiny
   scenes only (time and memory grow as pixels x Gaussians).
 
-Measured on 2 CPU threads (``uvatar bench render``, 262K avatar Gaussians, 512x512, one run,
-2026-12-05): ``torch`` 0.186 s forward / 0.497 s forward+backward, ``torch-compiled`` 0.153 / 0.350 s,
-``numba`` 0.055 / 0.139 s (docs/cpu_renderer.md).
+Measured on 2 CPU threads (``uvatar bench render``, 262K avatar Gaussians, 512x512, one quiet run,
+2026-12-05): ``torch`` 0.184 s forward / 0.473 s forward+backward, ``torch-compiled`` 0.144 / 0.331 s,
+``numba`` 0.041 / 0.112 s (docs/cpu_renderer.md).
 - ``"auto"``: ``gsplat`` when the tensors are on CUDA and gsplat imports, ``numba`` for float32 or
   float64 CPU tensors, else ``torch``.
 
