@@ -52,8 +52,9 @@ def test_the_worker_detects_what_this_process_detects(realdata):
     ahead = list(detect_ahead(iter(frames), ahead=3))
     here = list(detect_ahead(iter(frames), worker=False))
     assert [row[0] for row in ahead] == [row[0] for row in here] == list(range(6))
-    for (_, error_a, det_a, wall, cpu), (_, error_h, det_h, _, _) in zip(ahead, here):
+    for (_, error_a, det_a, wall, cpu, where_a), (_, error_h, det_h, _, _, where_h) in zip(ahead, here):
         assert error_a is None and error_h is None
+        assert (where_a, where_h) == ("worker", "in-process")
         assert det_a is not None and det_h is not None
         assert wall > 0 and cpu >= 0
         np.testing.assert_array_equal(det_a.body, det_h.body)
@@ -80,6 +81,19 @@ def test_an_error_of_the_frames_iterator_comes_in_its_place(realdata):
     rows = list(detect_ahead(broken(), ahead=8))
     assert [row[0] for row in rows] == [0, 1, 2]
     assert isinstance(rows[2][1], InputError)
+
+
+def test_a_worker_that_cannot_start_is_a_labelled_fallback(realdata, monkeypatch, caplog):
+    import uvatar.detect.worker as worker
+
+    def refuse(*args, **kwargs):
+        raise OSError("no processes allowed here")
+
+    monkeypatch.setattr(worker, "_Worker", refuse)
+    rows = list(detect_ahead(iter(_clip_frames(realdata, 2))))
+    assert [row[5] for row in rows] == ["in-process (degraded: the worker could not start)"] * 2
+    assert all(row[2] is not None for row in rows)
+    assert any(r.message.startswith("degraded: the detection worker could not start") for r in caplog.records)
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="finds the worker through /proc")

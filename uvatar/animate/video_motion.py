@@ -122,8 +122,10 @@ def motion_from_video(
             f"per second; motions play at {MIN_FPS:g} to {MAX_FPS:g}: choose a smaller --every"
         )
     fits: list[_FrameFit] = []
+    detection = set()
     start = time.perf_counter()
     for k, tracked in enumerate(track_video(frames, body, VideoTrackConfig(fov_deg=config.fov_deg, regime=config.regime))):
+        detection.add(tracked.detection)
         fit = tracked.fit
         if fit is not None:
             p = fit.params
@@ -139,8 +141,10 @@ def motion_from_video(
         raise InputError(f"{path} gave no frames to track; check --max-frames and the video")
     motion = motion_from_fits(fits, body, video_fps / config.every, config)
     motion.name = Path(path).stem
+    # detection: where MediaPipe ran ("worker", or in-process: asked for, or "degraded" when the worker could not start)
     motion.meta.update(source_video=str(Path(path).resolve()), video_fps=round(video_fps, 4), every=config.every,
-                       track_s=round(wall, 2), tracked_frames_per_s=round(len(fits) / max(wall, 1e-9), 3))  # fmt: skip
+                       track_s=round(wall, 2), tracked_frames_per_s=round(len(fits) / max(wall, 1e-9), 3),
+                       detection=", ".join(sorted(detection)))  # fmt: skip
     return motion
 
 

@@ -142,7 +142,7 @@ class _Worker:
 
 def detect_ahead(
     frames: Iterable[np.ndarray], max_side: int = 640, ahead: int = 32, masks: bool = True, worker: bool = True
-) -> Iterator[tuple[int, BaseException | None, Detections | None, float, float]]:
+) -> Iterator[tuple[int, BaseException | None, Detections | None, float, float, str]]:
     """Detect ``frames`` in order with MediaPipe in tracking mode, up to ``ahead`` frames ahead of the caller.
 
     Args:
@@ -152,28 +152,31 @@ def detect_ahead(
             ``ahead`` downscaled frames and masks).
         worker: False detects in this process (no overlap), as the fallback does.
     Yields:
-        ``(index, error, det, wall_s, cpu_s)`` per frame: ``error`` None and the frame's detections (None
-        when nobody is found) with the worker's wall and CPU seconds for it; or, last, an exception
-        raised by ``frames`` (the caller's own checks, a broken video) or by downscaling that frame,
-        with ``det`` None, after the frames before it, for the caller to raise there. Frames are not
-        kept once sent (a 1080p frame is 6 MB).
+        ``(index, error, det, wall_s, cpu_s, where)`` per frame: ``error`` None and the frame's detections
+        (None when nobody is found) with the wall and CPU seconds of detecting it; or, last, an
+        exception raised by ``frames`` (the caller's own checks, a broken video) or by downscaling that
+        frame, with ``det`` None, after the frames before it, for the caller to raise there. ``where``
+        says where detection ran: ``"worker"``, ``"in-process"`` (asked for) or ``"in-process
+        (degraded: the worker could not start)"``, for the caller's report. Frames are not kept once
+        sent (a 1080p frame is 6 MB).
     Raises:
         DetectionWorkerError: the worker reported an error or died.
     """
     from uvatar.detect import VideoDetector
 
     local = VideoDetector(max_side=max_side, masks=masks)  # downscales here; detects here without a worker
-    process = None
+    process, where = None, "in-process"
     if worker:
         try:
-            process = _Worker(max_side, masks)
+            process, where = _Worker(max_side, masks), "worker"
         except (OSError, ValueError) as exc:
-            log.warning("detection worker could not start (%s): detecting in this process, without overlap", exc)
+            where = "in-process (degraded: the worker could not start)"
+            log.warning("degraded: the detection worker could not start (%s); detecting in this process, "
+                        "without overlap", exc)  # fmt: skip
     try:
-        if process is None:
-            yield from _in_process(frames, local)
-        else:
-            yield from _pipelined(frames, local, process, ahead)
+        rows = _in_process(frames, local) if process is None else _pipelined(frames, local, process, ahead)
+        for row in rows:
+            yield (*row, where)
     finally:
         local.close()
         if process is not None:

@@ -159,6 +159,8 @@ class TrackedFrame:
             positive turning towards the person's left), or None.
         seconds, cpu_seconds: wall and CPU time of detecting and fitting this frame (with the detection
             worker, its detection ran in the other process, overlapping earlier fits).
+        detection: where the frame was detected (:func:`~uvatar.detect.worker.detect_ahead`'s ``where``:
+            ``"worker"``, ``"in-process"``, or in-process because the worker could not start, "degraded").
     """
 
     index: int
@@ -169,6 +171,7 @@ class TrackedFrame:
     yaw_deg: float | None = None
     seconds: float = 0.0
     cpu_seconds: float = 0.0
+    detection: str = ""
 
 
 def swap_sides(det: Detections) -> Detections:
@@ -235,28 +238,28 @@ def track_video(
     detections = detect_ahead(checked(frames), max_side=config.detect_side, ahead=config.detect_ahead,
                               worker=config.detect_worker)  # fmt: skip
     try:
-        held: list[tuple[int, Detections | None, float, float]] = []
-        for index, error, det, wall, cpu in detections:
+        held: list[tuple[int, Detections | None, float, float, str]] = []
+        for index, error, det, wall, cpu, where in detections:
             if error is not None:
                 raise error
             if on_detection is not None:
                 on_detection(index, det)
-            held.append((index, det, wall, cpu))
+            held.append((index, det, wall, cpu, where))
             if len(held) >= config.shape_window:
                 break
         if not held:
             return
-        tracker = _ClipTracker(body, config, *_clip_shape(body, [(i, d) for i, d, _, _ in held], config, shape))
+        tracker = _ClipTracker(body, config, *_clip_shape(body, [(i, d) for i, d, *_ in held], config, shape))
         tracker.anchor = anchor
-        for index, det, wall, cpu in held:
-            yield tracker.step(index, det, wall, cpu)
+        for index, det, wall, cpu, where in held:
+            yield dataclasses.replace(tracker.step(index, det, wall, cpu), detection=where)
         held.clear()
-        for index, error, det, wall, cpu in detections:
+        for index, error, det, wall, cpu, where in detections:
             if error is not None:
                 raise error
             if on_detection is not None:
                 on_detection(index, det)
-            yield tracker.step(index, det, wall, cpu)
+            yield dataclasses.replace(tracker.step(index, det, wall, cpu), detection=where)
     finally:
         detections.close()
 
