@@ -32,7 +32,8 @@ numpy views (no copies), float32 or float64:
    carried through the projection by hand.
 
 The arithmetic inside the kernels is float64 whatever the tensors' dtype; outputs and gradients come
-back in the tensors' dtype. Other dtypes (float16, bfloat16) are the torch backend's.
+back in the tensors' dtype. Other dtypes (float16, bfloat16) are the torch backend's. Rows read in a
+list's order (stages 3-5) are prefetched a few items ahead (``_numba_intrinsics.prefetch_row``).
 """
 
 from __future__ import annotations
