@@ -132,3 +132,23 @@ def test_real_head_clip_tracks_into_a_head_motion(body, shared_dir):
     # the clip's rate is 25/1 in its container; / 20 in float64: a couple of roundings (was 1e-6)
     assert motion.meta["source_frames"] == [0, 20, 40] and abs(motion.fps - 25.0 / 20) <= 4 * U64 * 1.25
     assert motion.facial is not None and motion.facial.max() > 0
+
+
+@pytest.mark.parametrize("dense", [False, True])
+def test_dense_asks_the_tracker_for_its_flow_term(body, shared_dir, monkeypatch, dense):
+    import uvatar.track.video
+
+    seen = []
+
+    class Stop(Exception):
+        pass
+
+    def capture(frames, body, config):
+        seen.append(config)
+        raise Stop
+
+    monkeypatch.setattr(uvatar.track.video, "track_video", capture)
+    with pytest.raises(Stop):
+        motion_from_video(shared_dir / VIDEO, body, VideoMotionConfig(dense=dense, max_frames=2))
+    default = uvatar.track.video.VideoTrackConfig().w_flow
+    assert default > 0 and seen[0].w_flow == (default if dense else 0.0)

@@ -23,7 +23,11 @@
      face, pose priors, joint limits: :class:`~uvatar.track.fit._Fitter`) plus velocity and
      acceleration priors (:func:`~uvatar.track.fit.temporal_terms`) on bones, root, translation and
      facial actions. The root rotation is kept continuous through full turns (its rotation vector
-     is unwrapped, never jumping from +pi to -pi) and wrapped back only in the output.
+     is unwrapped, never jumping from +pi to -pi) and wrapped back only in the output;
+   * the dense surface term (``w_flow``, :mod:`uvatar.track.flow`): body vertices the previous frame's
+     fit showed face-on are followed into this frame by optical flow (checked both ways, on texture,
+     by patch correlation) and pull the fit there, so a warm-started frame keeps its predecessor's
+     registration at the texture level instead of only at the landmarks' few points.
 
 The single-photo tracker (:func:`uvatar.track.track_photo`) stays the one for photos.
 """
@@ -46,6 +50,7 @@ from uvatar.body.model import BodyParams
 from uvatar.detect.detections import BODY_INDEX, BODY_LANDMARKS, Detections
 from uvatar.errors import InputError
 from uvatar.track.proxyfit import ProxyFit
+from uvatar.track.flow import flow_targets, flow_vertices, grey_frame, surface_pixels
 
 __all__ = ["TrackedFrame", "VideoTrackConfig", "root_yaw_deg", "swap_sides", "track_video"]
 
@@ -106,6 +111,10 @@ class VideoTrackConfig:
         detect_worker: detect in a second process, up to ``detect_ahead`` frames ahead of the fit
             (:func:`~uvatar.detect.worker.detect_ahead`: MediaPipe holds the GIL, so only a process
             overlaps it with the fit); False detects in this process, between fits.
+        w_flow: weight of the dense surface term (:mod:`uvatar.track.flow`): the ``flow_points`` body
+            vertices the previous frame's fit showed, followed into this frame by optical flow
+            (checked both ways to ``flow_max_error`` pixels at the detection scale), pull the fit with
+            a Geman-McClure penalty of scale ``flow_scale`` box heights; 0 turns it off.
     """
 
     fov_deg: float = 45.0
@@ -130,6 +139,10 @@ class VideoTrackConfig:
     optimizer: str = "lbfgs"
     detect_worker: bool = True
     detect_ahead: int = 32
+    w_flow: float = 1.0
+    flow_points: int = 1500
+    flow_scale: float = 0.01
+    flow_max_error: float = 1.0
 
     def validate(self) -> None:
         if self.regime not in (None, "head", "half", "full"):
@@ -141,6 +154,8 @@ class VideoTrackConfig:
             raise InputError(f"root_acceleration_scale must be >= 0; got {self.root_acceleration_scale}")
         if not 1.0 <= self.fov_deg <= 170.0:
             raise InputError(f"fov_deg must lie in [1, 170]; got {self.fov_deg}")
+        if not (self.w_flow >= 0.0 and self.flow_scale > 0.0 and self.flow_max_error > 0.0 and self.flow_points >= 1):
+            raise InputError(f"w_flow must be >= 0 and flow_scale, flow_max_error, flow_points > 0; got {self.w_flow}, {self.flow_scale}, {self.flow_max_error}, {self.flow_points}")
 
 
 @dataclass
@@ -228,11 +243,14 @@ def track_video(
         if shape is None:
             shape = anchor.phenotypes
     size = None
+    greys: dict[int, np.ndarray] = {}  # grey copies for the flow term, from reading a frame to its fit
 
     def checked(frames):
         nonlocal size
         for index, frame in enumerate(frames):
             size = _check_size(frame, size, index)
+            if config.w_flow > 0:
+                greys[index] = grey_frame(frame, config.detect_side)
             yield frame
 
     detections = detect_ahead(checked(frames), max_side=config.detect_side, ahead=config.detect_ahead,
@@ -252,14 +270,14 @@ def track_video(
         tracker = _ClipTracker(body, config, *_clip_shape(body, [(i, d) for i, d, *_ in held], config, shape))
         tracker.anchor = anchor
         for index, det, wall, cpu, where in held:
-            yield dataclasses.replace(tracker.step(index, det, wall, cpu), detection=where)
+            yield dataclasses.replace(tracker.step(index, det, wall, cpu, greys.pop(index, None)), detection=where)
         held.clear()
         for index, error, det, wall, cpu, where in detections:
             if error is not None:
                 raise error
             if on_detection is not None:
                 on_detection(index, det)
-            yield dataclasses.replace(tracker.step(index, det, wall, cpu), detection=where)
+            yield dataclasses.replace(tracker.step(index, det, wall, cpu, greys.pop(index, None)), detection=where)
     finally:
         detections.close()
 
@@ -323,6 +341,8 @@ class _ClipTracker:
         self._subset: _SubsetBody | None = None  # skinning of the vertices the per-frame terms read
         self.evaluations = 0  # loss evaluations of the per-frame fits so far (for profiling)
         self._last_yaw: float | None = None  # for unwrapping the reported yaw
+        self.flow_ids = flow_vertices(body, config.flow_points) if config.w_flow > 0 else None
+        self._seen: tuple[np.ndarray, torch.Tensor, torch.Tensor] | None = None  # last fit's grey frame, seen flow vertices, their pixels
 
     # -- geometry helpers -----------------------------------------------------------------------------
     def _keypoints(self, params: BodyParams) -> torch.Tensor:
@@ -374,22 +394,23 @@ class _ClipTracker:
         return pred
 
     # -- one frame ------------------------------------------------------------------------------------
-    def step(self, index: int, det: Detections | None, detect_s: float, detect_cpu_s: float) -> TrackedFrame:
+    def step(self, index: int, det: Detections | None, detect_s: float, detect_cpu_s: float, grey: np.ndarray | None = None) -> TrackedFrame:
         wall, cpu = time.perf_counter(), time.process_time()
         threads = torch.get_num_threads()
         torch.set_num_threads(1)  # small kernels: one thread is as fast and holds up under load
         try:
-            frame = self._step(index, det)
+            frame = self._step(index, det, grey)
         finally:
             torch.set_num_threads(threads)
         frame.seconds = detect_s + time.perf_counter() - wall
         frame.cpu_seconds = detect_cpu_s + time.process_time() - cpu
         return frame
 
-    def _step(self, index: int, det: Detections | None) -> TrackedFrame:
+    def _step(self, index: int, det: Detections | None, grey: np.ndarray | None = None) -> TrackedFrame:
         from uvatar.track.fit import _Fitter
 
         anchored, self.anchor = self.anchor, None  # only for the first frame
+        seen, self._seen = self._seen, None
         if det is None:
             if anchored is not None:
                 log.warning("frame %d: nobody found in the anchor frame; the track starts without its fit", index)
@@ -422,15 +443,39 @@ class _ClipTracker:
         elif reinit:
             params, history = self._reinit(pred), []
         else:
-            params, history = self._refine(pred), self.history
+            params, history = self._refine(pred, flow=self._follow(seen, grey, fit_det)), self.history
         params.phenotypes = self.shape.clone()
         if pred is not None and self.history:  # keep the root's rotation vector continuous with the previous frame's
             params.rotvecs[0, 0] = _nearest_rotvec(params.rotvecs[0, 0], self.history[-1].rotvecs[0, 0])
         self.history = (history + [params.detach()])[-2:]
         fit = self._proxy_fit(params, fit_det, swapped, reinit)
+        if grey is not None and self.flow_ids is not None:
+            self._seen = self._remember(params, grey)
         yaw = self._unwrap_yaw(root_yaw_deg(params.rotvecs[0, 0]))
         out_det = det if self.config.masks else (dataclasses.replace(det, mask=None) if det.mask is not None else det)
         return TrackedFrame(index, fit, out_det, swapped, reinit, yaw)
+
+    def _remember(self, params: BodyParams, grey: np.ndarray) -> tuple[np.ndarray, torch.Tensor, torch.Tensor]:
+        """-> (grey, the flow vertices this fit shows, their pixels in ``grey``): what the next frame follows."""
+        with torch.no_grad():
+            vertices = self.body.forward_from_rest(params, self.rest).vertices[0]
+        h, w = grey.shape
+        ids, pixels = surface_pixels(vertices, self.body.faces, self.fitter.camera, self.flow_ids, w, h)
+        return grey, ids, pixels
+
+    def _follow(self, seen, grey: np.ndarray | None, det: Detections) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """The previous fit's seen flow vertices followed into ``grey``: ``(ids (M,), targets (M, 2))``,
+        targets in the frame's pixels; None without a previous frame or when too few are followed."""
+        if seen is None or grey is None or seen[0].shape != grey.shape:
+            return None
+        previous, ids, pixels = seen
+        targets, kept = flow_targets(previous, grey, pixels, self.config.flow_max_error)
+        if int(kept.sum()) < 10:
+            return None
+        h, w = grey.shape
+        width, height = det.image_size
+        scale = torch.tensor([width / w, height / h], dtype=torch.float32)
+        return ids[kept], targets[kept] * scale
 
     def _unwrap_yaw(self, yaw: float) -> float:
         if self._last_yaw is not None:
@@ -457,8 +502,9 @@ class _ClipTracker:
             fitter.config = saved
         return self._refine(params, temporal=False)
 
-    def _refine(self, start: BodyParams, temporal: bool = True) -> BodyParams:
-        """Up to ``steps`` L-BFGS iterations from ``start`` on the photo fit's terms plus the temporal priors."""
+    def _refine(self, start: BodyParams, temporal: bool = True, flow: tuple[torch.Tensor, torch.Tensor] | None = None) -> BodyParams:
+        """Up to ``steps`` L-BFGS iterations from ``start`` on the photo fit's terms plus the temporal
+        priors and, given ``flow = (ids, targets)`` from :meth:`_follow`, the dense surface term."""
         from uvatar.track.fit import temporal_terms
 
         body, cfg, fitter = self.body, self.config, self.fitter
@@ -490,10 +536,11 @@ class _ClipTracker:
             decay = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=0.1 ** (1.0 / cfg.steps))
         unseen_mask = torch.tensor([b in fitter.unseen for b in free_list])
         if self._subset is None:
-            self._subset = _SubsetBody(body, self.rest, with_face=True)
+            self._subset = _SubsetBody(body, self.rest, with_face=True, extra=self.flow_ids)
         subset = self._subset
         confident = torch.as_tensor(fitter.det.body_visibility) >= cfg.confident_visibility
         scales = torch.where(confident, cfg.confident_scale, cfg.robust_scale).float()
+        extra = subset.gather(flow[0]) if flow is not None else None
         history = self.history if temporal else []
         past_rot = [h.rotvecs[0, free] for h in history]
         past_root = [h.rotvecs[0, 0] for h in history]
@@ -508,9 +555,11 @@ class _ClipTracker:
             rotvecs[0, free] = free_rot
             rotvecs[0, 0] = root_rot
             current = BodyParams(rotvecs, trans[None], base.phenotypes, facial[None])
-            vertices, bone_poses, coco = subset.forward(current)
+            vertices, bone_poses, coco = subset.forward(current, extra)
             keypoints = body.keypoints.mediapipe33(vertices, bone_poses, coco=coco)[0]
             terms = {"landmarks": _landmark_loss(fitter, keypoints, scales, cfg.robust_scale)}
+            if flow is not None:
+                terms["flow"] = cfg.w_flow * _flow_loss(fitter, vertices[0, flow[0]], flow[1], cfg.flow_scale, cfg.robust_scale)
             if use_face:
                 terms["face"] = fitter.config.w_face * fitter.face_loss(vertices[0], cfg.robust_scale)
                 terms["facial_prior"] = fitter.config.w_facial_prior * facial.abs().sum()
@@ -580,9 +629,11 @@ class _SubsetBody:
     (a second contracted basis). The vertices of the other sources (found as those with a gradient from
     a random weighting of those sources) are skinned as before; the others keep their rest positions and
     get no gradient: :meth:`forward`'s vertices equal ``forward_from_rest(...).vertices`` on them.
+    ``extra`` vertices (the flow term's candidates) are skinned only when a call asks for some of them
+    (:meth:`gather`, then ``forward(..., extra=...)``): a frame follows a few hundred of its 1.5K.
     """
 
-    def __init__(self, body, rest, with_face: bool) -> None:
+    def __init__(self, body, rest, with_face: bool, extra: torch.Tensor | None = None) -> None:
         from uvatar.body.face_map import face_points, load_face_correspondence
 
         self.body, self.rest = body, rest
@@ -598,10 +649,14 @@ class _SubsetBody:
                 face = face_points(vertices, body.faces, load_face_correspondence())
                 total = total + (face * torch.rand(face.shape, generator=generator)).sum()
             total.backward()
-        self.index = torch.nonzero(vertices.grad[0].abs().sum(-1) > 0)[:, 0]
+        read = vertices.grad[0].abs().sum(-1) > 0
+        self.index = torch.nonzero(read)[:, 0]
+        self._read = read
         weights = body.skinning_weight_matrix[self.index]  # (N, J), mostly zeros
         coco_rest, coco_facial = _contract_coco(body, rest)
         moved = (weights.abs().sum(0) > 0) | (coco_rest.abs().sum((0, 2)) > 0) | (coco_facial.abs().sum((0, 1, 3)) > 0)
+        if extra is not None:
+            moved |= body.skinning_weight_matrix[extra].abs().sum(0) > 0
         self.bones = torch.nonzero(moved)[:, 0]  # bones that move a point the terms read
         self.weights = weights[:, self.bones].contiguous()  # (N, J_used)
         self.coco_rest = coco_rest[:, self.bones].contiguous()  # (23, J_used, 4)
@@ -610,9 +665,16 @@ class _SubsetBody:
         self.facial_basis = body.facial_basis[:, self.index]  # (52, N, 3)
         self.base = out.vertices.detach().clone()  # (1, V, 3) filler for the vertices nobody reads
 
-    def forward(self, params: BodyParams) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """-> (vertices ``(1, V, 3)``, exact on the used ones; bone poses ``(1, J, 4, 4)``; COCO keypoints
-        ``(1, 23, 3)``), translation applied."""
+    def gather(self, ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """What :meth:`forward` needs to skin also the vertices ``ids (M,)`` (given at construction as
+        ``extra``; those skinned anyway are left out, so none is written twice)."""
+        ids = ids[~self._read[ids]]
+        weights = self.body.skinning_weight_matrix[ids][:, self.bones]
+        return ids, self.rest.vertices[:, ids], weights, self.body.facial_basis[:, ids]
+
+    def forward(self, params: BodyParams, extra: tuple | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """-> (vertices ``(1, V, 3)``, exact on the used ones and those of ``extra`` (:meth:`gather`);
+        bone poses ``(1, J, 4, 4)``; COCO keypoints ``(1, 23, 3)``), translation applied."""
         from uvatar.body.skinning import linear_blend_skinning_dense
 
         body, rest = self.body, self.rest
@@ -620,10 +682,14 @@ class _SubsetBody:
         delta[..., :3, :3] = roma.rotvec_to_rotmat(params.rotvecs)
         transforms, bone_poses = body._anny.get_bone_transforms(delta, rest.bone_poses)
         used_transforms = transforms[:, self.bones]
-        rest_vertices = rest.vertices[:, self.index] + torch.einsum("bf,fvd->bvd", params.facial, self.facial_basis)
+        index, rest_vertices, weights, basis = self.index, rest.vertices[:, self.index], self.weights, self.facial_basis
+        if extra is not None:
+            index, rest_vertices = torch.cat([index, extra[0]]), torch.cat([rest_vertices, extra[1]], 1)
+            weights, basis = torch.cat([weights, extra[2]]), torch.cat([basis, extra[3]], 1)
+        rest_vertices = rest_vertices + torch.einsum("bf,fvd->bvd", params.facial, basis)
         shift = params.translation[:, None, :]
-        used = linear_blend_skinning_dense(rest_vertices, self.weights, used_transforms) + shift
-        vertices = self.base.index_copy(1, self.index, used)
+        used = linear_blend_skinning_dense(rest_vertices, weights, used_transforms) + shift
+        vertices = self.base.index_copy(1, index, used)
         n_k, n_j = self.coco_rest.shape[:2]
         facial = (params.facial @ self.coco_facial.reshape(self.coco_facial.shape[0], -1)).reshape(-1, n_k, n_j, 3)
         tables = self.coco_rest + torch.nn.functional.pad(facial, (0, 1))  # (1, 23, J_used, 4)
@@ -662,6 +728,15 @@ def _landmark_loss(fitter, keypoints: torch.Tensor, scales: torch.Tensor, scale:
     s2 = scales * scales
     penalty = s2 * residual_sq / (s2 + residual_sq)
     return (t.weights * penalty).sum() / t.weights.sum().clamp(min=1e-6) / scale**2
+
+
+def _flow_loss(fitter, points: torch.Tensor, targets: torch.Tensor, scale: float, landmark_scale: float) -> torch.Tensor:
+    """Mean Geman-McClure penalty (scale ``scale`` box heights) of the projected ``points (M, 3)`` against
+    their flow ``targets (M, 2)`` (frame pixels), over ``landmark_scale**2`` as the landmark term: a
+    point off by much more than ``scale`` adds at most ``(scale / landmark_scale)**2``."""
+    residual_sq = ((fitter.project(points) - targets) / fitter.targets.box_h).pow(2).sum(-1)
+    s2 = scale * scale
+    return (s2 * residual_sq / (s2 + residual_sq)).mean() / landmark_scale**2
 
 
 def _without_face(det: Detections) -> Detections:
