@@ -72,6 +72,12 @@ def test_flow_targets_follow_a_known_shift_and_drop_what_was_covered():
     assert inner.sum() > 0 and not kept[inner].any()  # points that landed well inside the flat occluder
 
 
+def test_no_points_give_no_targets():
+    texture = _texture(60, 80)
+    targets, kept = flow_targets(texture, texture, torch.zeros(0, 2))
+    assert targets.shape == (0, 2) and kept.shape == (0,)
+
+
 def test_a_blank_frame_gives_no_targets():
     blank = np.zeros((60, 80), np.uint8)
     pixels = torch.tensor([[20.5, 20.5], [40.5, 30.5]])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -277,3 +278,56 @@ def test_follow_gives_flow_targets_in_the_frames_pixels():
     assert float((targets - expected).abs().max()) < 0.6
     assert _ClipTracker._follow(tracker, None, current, det) is None
     assert _ClipTracker._follow(tracker, (previous, ids, pixels), current[:60], det) is None  # another size: no flow
+
+
+def test_a_head_clip_holds_root_and_spine_where_the_frame_before_left_them(body, monkeypatch):
+    """Below the neck nothing pins a head clip's body: the root and spine are held through the
+    refinements (they drifted into a twisted torso when free); neck and head still follow the face.
+    Stub detections of a known body whose head turns; the track is anchored at a fit with a bent spine."""
+    import uvatar.detect
+    from uvatar.track.fit import FREE_BONES, photo_camera
+    from uvatar.track.video import track_video
+
+    width, height = 480, 480
+    camera = photo_camera(width, height)
+    head = body.bone_index("head")
+    truths = []
+    for k in range(3):
+        truth = body.default_params(1)
+        truth.translation[0] = torch.tensor([0.0, 3.0, -0.1])
+        truth.rotvecs[0, head] = torch.tensor([0.0, 0.0, 0.1 * k])  # the head turns
+        truths.append(truth)
+    calls = iter(range(10))
+
+    class StubDetector:
+        def __init__(self, max_side, masks=True):
+            pass
+
+        def close(self):
+            pass
+
+        def __call__(self, frame):
+            truth = truths[min(next(calls), 2)]
+            with torch.no_grad():
+                out = body.forward(truth)
+                pixels, _ = camera.project(body.keypoints.mediapipe33(out.vertices, out.bone_poses)[0])
+            points = pixels.numpy().astype(np.float32)
+            lo, hi = points.min(0), points.max(0)
+            return Detections(image_size=(width, height), body=points, body_z=np.zeros(33, np.float32), body_visibility=np.ones(33, np.float32),
+                              body_in_frame=np.ones(33, bool), box=np.concatenate([lo, hi]).astype(np.float32))  # fmt: skip
+
+    monkeypatch.setattr(uvatar.detect, "VideoDetector", StubDetector)
+    anchor = truths[0].detach()
+    spine = [body.bone_index(b) for b in FREE_BONES["spine"]]
+    anchor.rotvecs[0, spine[0]] = torch.tensor([0.0, 0.0, 0.05])  # a fit a little off: held, not pulled back
+    frames = [np.zeros((height, width, 3), np.uint8)] * 3
+    config = VideoTrackConfig(regime="head", shape_window=1, detect_worker=False)
+    tracked = list(track_video(iter(frames), body, config, anchor=anchor))
+    assert not any(f.reinit for f in tracked)
+    for f in tracked:
+        assert torch.equal(f.fit.params.rotvecs[0, [0] + spine], anchor.rotvecs[0, [0] + spine])
+    neck_and_head = [body.bone_index(b) for b in FREE_BONES["head"]]
+    turn = [float(f.fit.params.rotvecs[0, neck_and_head, 2].sum()) for f in tracked]
+    assert 0.0 < turn[1] < turn[2] < 0.25, turn  # neck and head turn after the face (truth: 0.1, 0.2 rad)
+    free = list(track_video(iter(frames), body, dataclasses.replace(config, hold_torso_in_head_clips=False), anchor=anchor))
+    assert not torch.equal(free[2].fit.params.rotvecs[0, spine], anchor.rotvecs[0, spine])  # the switch frees them

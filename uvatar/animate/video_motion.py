@@ -63,8 +63,8 @@ class VideoMotionConfig:
         regime: "head", "half" or "full" to override the framing read from the clip.
         fov_deg: field-of-view prior of the tracker over the longer image side.
         dense: the tracker's dense surface term (optical flow, ``VideoTrackConfig.w_flow``): steadier raw
-            fits (joint jitter 19.3 -> 13.2 on the shared head clip, 46.5 -> 37.4 on the dance clip) at
-            15-23 % fewer frames a second; off by default, since a motion is smoothed afterwards and
+            fits (joint jitter 8.1 -> 4.9 mm/frame² on the shared head clip, 46.5 -> 37.4 on the dance
+            clip) at 13-25 % fewer frames a second; off by default, since a motion is smoothed afterwards and
             tracking speed is what a motion needs (the avatar evaluations and ``uvatar clips``, which
             need registration, use it).
     """

@@ -130,6 +130,8 @@ def flow_targets(previous: np.ndarray, current: np.ndarray, pixels: torch.Tensor
 
     if previous.shape != current.shape:
         raise InputError(f"flow needs two frames of one size; got {previous.shape} and {current.shape}")
+    if len(pixels) == 0:  # nothing seen: nothing to follow
+        return torch.zeros(0, 2), torch.zeros(0, dtype=torch.bool)
     dis = cv2.DISOpticalFlow_create(getattr(cv2, f"DISOPTICAL_FLOW_PRESET_{FLOW_PRESET}"))
     forward = dis.calc(previous, current, None)
     backward = dis.calc(current, previous, None)
@@ -174,8 +176,9 @@ def _patches(grey: np.ndarray, points: np.ndarray, radius: int = 3) -> np.ndarra
 
 def _correlation(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Zero-mean normalised correlation of paired patches ``(M, k, k)`` -> ``(M,)`` in [-1, 1] (0 where one is flat)."""
-    a = a.reshape(len(a), -1) - a.reshape(len(a), -1).mean(1, keepdims=True)
-    b = b.reshape(len(b), -1) - b.reshape(len(b), -1).mean(1, keepdims=True)
+    a = a.reshape(a.shape[0], a.shape[1] * a.shape[2])
+    b = b.reshape(b.shape[0], b.shape[1] * b.shape[2])
+    a, b = a - a.mean(1, keepdims=True), b - b.mean(1, keepdims=True)
     norm = np.sqrt((a * a).sum(1) * (b * b).sum(1))
     return np.where(norm > 0, (a * b).sum(1) / np.maximum(norm, 1e-12), 0.0)
 
