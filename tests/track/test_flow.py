@@ -76,6 +76,9 @@ def test_no_points_give_no_targets():
     texture = _texture(60, 80)
     targets, kept = flow_targets(texture, texture, torch.zeros(0, 2))
     assert targets.shape == (0, 2) and kept.shape == (0,)
+    tiny = texture[:8, :8].copy()  # under DIS's 12 px: nothing followed, no error
+    _, kept = flow_targets(tiny, tiny, torch.tensor([[4.0, 4.0]]))
+    assert not kept.any()
 
 
 def test_a_blank_frame_gives_no_targets():

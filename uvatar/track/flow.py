@@ -30,6 +30,7 @@ from uvatar.errors import InputError
 __all__ = ["grey_frame", "flow_vertices", "surface_pixels", "flow_targets", "patch_texture", "FLOW_PRESET", "MIN_TEXTURE"]
 
 MIN_TEXTURE = 1.0  # grey levels² per pixel²: a gradient of 1 level a pixel in the weaker direction
+MIN_FLOW_SIDE = 16  # pixels: OpenCV's DIS refuses frames with both sides under 12
 FLOW_PRESET = "FAST"  # DIS preset: FAST 2.7 ms at 640x360 here, MEDIUM 11 ms (measured with random texture)
 
 
@@ -130,6 +131,8 @@ def flow_targets(previous: np.ndarray, current: np.ndarray, pixels: torch.Tensor
 
     if previous.shape != current.shape:
         raise InputError(f"flow needs two frames of one size; got {previous.shape} and {current.shape}")
+    if max(previous.shape) < MIN_FLOW_SIDE:  # DIS needs a side of 12 px; a frame this small has no flow to give
+        return pixels.detach().float().clone(), torch.zeros(len(pixels), dtype=torch.bool)
     if len(pixels) == 0:  # nothing seen: nothing to follow
         return torch.zeros(0, 2), torch.zeros(0, dtype=torch.bool)
     dis = cv2.DISOpticalFlow_create(getattr(cv2, f"DISOPTICAL_FLOW_PRESET_{FLOW_PRESET}"))
