@@ -141,6 +141,31 @@ def test_synthetic_turn_is_tracked_with_one_shape_bounded_error_and_no_side_swap
     assert fitted_j < truth_j + 35.0, (fitted_j, truth_j)
 
 
+def _stub_detector(body, camera, truths: list):
+    """A stand-in for MediaPipe's VideoDetector: the k-th call sees the landmarks of ``truths[k]`` (the last
+    one from then on), all visible, projected by ``camera``."""
+    calls = iter(range(1_000_000))
+
+    class StubDetector:
+        def __init__(self, max_side, masks=True):
+            pass
+
+        def close(self):
+            pass
+
+        def __call__(self, frame):
+            truth = truths[min(next(calls), len(truths) - 1)]
+            with torch.no_grad():
+                out = body.forward(truth)
+                pixels, _ = camera.project(body.keypoints.mediapipe33(out.vertices, out.bone_poses)[0])
+            points = pixels.numpy().astype(np.float32)
+            lo, hi = points.min(0), points.max(0)
+            return Detections(image_size=(camera.width, camera.height), body=points, body_z=np.zeros(33, np.float32), body_visibility=np.ones(33, np.float32),
+                              body_in_frame=np.ones(33, bool), box=np.concatenate([lo, hi]).astype(np.float32))  # fmt: skip
+
+    return StubDetector
+
+
 def test_anchor_frame_keeps_the_given_fit_and_the_track_starts_from_it(body, monkeypatch):
     """With ``anchor``, the first frame is the given fit exactly (e.g. an avatar's photo fit of it) and the
     next frame is refined from it, not re-initialised; stub detections project a known body."""
@@ -154,29 +179,7 @@ def test_anchor_frame_keeps_the_given_fit_and_the_track_starts_from_it(body, mon
     truth.translation[0] = torch.tensor([0.0, 3.0, -0.1])
     truth.rotvecs[0, 0] = torch.tensor([0.0, 0.0, 0.3])
 
-    class StubDetector:  # stands in for MediaPipe: the truth body's landmarks, all visible
-        def __init__(self, max_side, masks=True):
-            pass
-
-        def close(self):
-            pass
-
-        def __enter__(self):
-            return self
-
-        def __exit__(self, *exc):
-            return False
-
-        def __call__(self, frame):
-            with torch.no_grad():
-                out = body.forward(truth)
-                pixels, _ = camera.project(body.keypoints.mediapipe33(out.vertices, out.bone_poses)[0])
-            points = pixels.numpy().astype(np.float32)
-            lo, hi = points.min(0), points.max(0)
-            return Detections(image_size=(width, height), body=points, body_z=np.zeros(33, np.float32), body_visibility=np.ones(33, np.float32),
-                              body_in_frame=np.ones(33, bool), box=np.concatenate([lo, hi]).astype(np.float32))  # fmt: skip
-
-    monkeypatch.setattr(uvatar.detect, "VideoDetector", StubDetector)
+    monkeypatch.setattr(uvatar.detect, "VideoDetector", _stub_detector(body, camera, [truth]))
     anchor = truth.detach()
     anchor.rotvecs[0, 0, 2] += 0.15  # a fit a little off the landmarks: kept as given on its own frame
     frames = [np.zeros((height, width, 3), np.uint8)] * 3
@@ -297,26 +300,7 @@ def test_a_head_clip_holds_root_and_spine_where_the_frame_before_left_them(body,
         truth.translation[0] = torch.tensor([0.0, 3.0, -0.1])
         truth.rotvecs[0, head] = torch.tensor([0.0, 0.0, 0.1 * k])  # the head turns
         truths.append(truth)
-    calls = iter(range(10))
-
-    class StubDetector:
-        def __init__(self, max_side, masks=True):
-            pass
-
-        def close(self):
-            pass
-
-        def __call__(self, frame):
-            truth = truths[min(next(calls), 2)]
-            with torch.no_grad():
-                out = body.forward(truth)
-                pixels, _ = camera.project(body.keypoints.mediapipe33(out.vertices, out.bone_poses)[0])
-            points = pixels.numpy().astype(np.float32)
-            lo, hi = points.min(0), points.max(0)
-            return Detections(image_size=(width, height), body=points, body_z=np.zeros(33, np.float32), body_visibility=np.ones(33, np.float32),
-                              body_in_frame=np.ones(33, bool), box=np.concatenate([lo, hi]).astype(np.float32))  # fmt: skip
-
-    monkeypatch.setattr(uvatar.detect, "VideoDetector", StubDetector)
+    monkeypatch.setattr(uvatar.detect, "VideoDetector", _stub_detector(body, camera, truths))
     anchor = truths[0].detach()
     spine = [body.bone_index(b) for b in FREE_BONES["spine"]]
     anchor.rotvecs[0, spine[0]] = torch.tensor([0.0, 0.0, 0.05])  # a fit a little off: held, not pulled back
