@@ -115,13 +115,13 @@ def test_synthetic_turn_is_tracked_with_one_shape_bounded_error_and_no_side_swap
         jitter_pairs.append((f.index, fitted_rel))
     mpjpe = np.array(mpjpe)
     # root-relative MPJPE in the camera frame, mm: measured median 118, max 153 (the side and back views of
-    # the turn are the worst, 130-153; front frames 56-88); with the dense flow term (w_flow 1) median 114,
-    # max 145 (107 and 162 without it, same code); bounds with ~35% margin
+    # the turn are the worst, 130-153; front frames 56-88); with the dense flow term (w_flow 1, off in back
+    # views) median 111, max 147 (107 and 162 without it, same code); bounds with ~35% margin
     assert np.median(mpjpe) < 160 and mpjpe.max() < 210, mpjpe.round(0)
     # the turn: the unwrapped root yaw goes round with the truth, with no step back that a swap would make
     # (180 degrees). Measured: 290 of the truth's 349 degrees (the fit lags over the first, frontal third
-    # of the turn), one step back of 8 degrees (frame 27); with the flow term 290, no step back (smallest
-    # step +0.4); bounds with margin
+    # of the turn), one step back of 8 degrees (frame 27); with the flow term 297, no step back (smallest
+    # step +2.6); bounds with margin
     yaw = np.array([f.yaw_deg for f in tracked])
     turn = yaw[-1] - yaw[0]
     truth_turn = clip.yaw_deg[tracked[-1].index] - clip.yaw_deg[tracked[0].index]
@@ -136,7 +136,7 @@ def test_synthetic_turn_is_tracked_with_one_shape_bounded_error_and_no_side_swap
     fitted_j = 1000 * joint_jitter(np.array([j for _, j in jitter_pairs]))
     truth_rel = clip.joints_cam - clip.joints_cam[:, hips].mean(1, keepdims=True)
     truth_j = 1000 * joint_jitter(truth_rel[index])
-    # mm/frame^2: measured 33.4 against the truth's own 10.1 (the swinging arms), 35.1 with the flow term
+    # mm/frame^2: measured 33.4 against the truth's own 10.1 (the swinging arms), 36.2 with the flow term
     # (38.8 without it, same code); bound with ~50% margin on the excess
     assert fitted_j < truth_j + 35.0, (fitted_j, truth_j)
 

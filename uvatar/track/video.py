@@ -29,7 +29,9 @@
    * the dense surface term (``w_flow``, :mod:`uvatar.track.flow`): body vertices the previous frame's
      fit showed face-on are followed into this frame by optical flow (checked both ways, on texture,
      by patch correlation) and pull the fit there, so a warm-started frame keeps its predecessor's
-     registration at the texture level instead of only at the landmarks' few points.
+     registration at the texture level instead of only at the landmarks' few points. Not while the
+     predicted body faces away: there it tipped the synthetic turning clip into a left/right swap
+     (frames 20-23, with the clip rendered on one thread; none without it).
 
 The single-photo tracker (:func:`uvatar.track.track_photo`) stays the one for photos.
 """
@@ -120,7 +122,8 @@ class VideoTrackConfig:
         w_flow: weight of the dense surface term (:mod:`uvatar.track.flow`): the ``flow_points`` body
             vertices the previous frame's fit showed, followed into this frame by optical flow
             (checked both ways to ``flow_max_error`` pixels at the detection scale), pull the fit with
-            a Geman-McClure penalty of scale ``flow_scale`` box heights; 0 turns it off.
+            a Geman-McClure penalty of scale ``flow_scale`` box heights, except while the predicted body
+            faces away; 0 turns it off.
     """
 
     fov_deg: float = 45.0
@@ -450,7 +453,8 @@ class _ClipTracker:
         elif reinit:
             params, history = self._reinit(pred), []
         else:
-            params, history = self._refine(pred, flow=self._follow(seen, grey, fit_det)), self.history
+            flow = None if away else self._follow(seen, grey, fit_det)  # no flow term in back views (below)
+            params, history = self._refine(pred, flow=flow), self.history
         params.phenotypes = self.shape.clone()
         if pred is not None and self.history:  # keep the root's rotation vector continuous with the previous frame's
             params.rotvecs[0, 0] = _nearest_rotvec(params.rotvecs[0, 0], self.history[-1].rotvecs[0, 0])
