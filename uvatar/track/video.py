@@ -453,7 +453,7 @@ class _ClipTracker:
         elif reinit:
             params, history = self._reinit(pred), []
         else:
-            flow = None if away else self._follow(seen, grey, fit_det)  # no flow term in back views (below)
+            flow = None if away else self._follow(seen, grey, fit_det)  # no flow term in back views (module doc)
             params, history = self._refine(pred, flow=flow), self.history
         params.phenotypes = self.shape.clone()
         if pred is not None and self.history:  # keep the root's rotation vector continuous with the previous frame's
