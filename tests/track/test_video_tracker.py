@@ -315,3 +315,26 @@ def test_a_head_clip_holds_root_and_spine_where_the_frame_before_left_them(body,
     assert 0.0 < turn[1] < turn[2] < 0.25, turn  # neck and head turn after the face (truth: 0.1, 0.2 rad)
     free = list(track_video(iter(frames), body, dataclasses.replace(config, hold_torso_in_head_clips=False), anchor=anchor))
     assert not torch.equal(free[2].fit.params.rotvecs[0, spine], anchor.rotvecs[0, spine])  # the switch frees them
+
+
+@pytest.mark.parametrize("facing_away", [False, True])
+def test_no_flow_term_while_the_body_faces_away(body, monkeypatch, facing_away):
+    """In back views the flow term tipped the synthetic turn into a left/right swap: the tracker follows
+    the surface only while the predicted body faces the camera."""
+    import uvatar.detect
+    from uvatar.track.fit import photo_camera
+    from uvatar.track.video import _ClipTracker, track_video
+
+    camera = photo_camera(480, 480)
+    truth = body.default_params(1)
+    truth.translation[0] = torch.tensor([0.0, 3.0, -0.1])
+    truth.rotvecs[0, 0] = torch.tensor([0.0, 0.0, math.pi if facing_away else 0.0])
+    monkeypatch.setattr(uvatar.detect, "VideoDetector", _stub_detector(body, camera, [truth]))
+    followed = []
+    original = _ClipTracker._follow
+    monkeypatch.setattr(_ClipTracker, "_follow", lambda self, *args: followed.append(1) or original(self, *args))
+    frames = [np.zeros((480, 480, 3), np.uint8)] * 3
+    config = VideoTrackConfig(regime="half", shape_window=1, detect_worker=False)
+    tracked = list(track_video(iter(frames), body, config, anchor=truth.detach()))
+    assert not any(f.reinit for f in tracked[1:])
+    assert len(followed) == (0 if facing_away else 2)
