@@ -89,28 +89,18 @@ def surface_pixels(vertices: torch.Tensor, faces: torch.Tensor, camera, ids: tor
     Returns:
         ``(ids_seen (M,) long, pixels (M, 2) float32)`` in the ``width x height`` image.
     """
-    from uvatar.render.mesh import rasterize_mesh, visible_points
+    from uvatar.render.mesh import rasterize_mesh, vertex_normals, visible_points
 
     cam = camera.resized(width, height)
     with torch.no_grad():
         raster = rasterize_mesh(vertices, faces, cam)
         points = vertices[ids]
-        normals = _vertex_normals(vertices, faces)[ids]
+        normals = vertex_normals(vertices, faces)[ids]  # unit length
         to_camera = cam.center[None, :] - points
-        facing = (normals * to_camera).sum(-1) / (normals.norm(dim=-1) * to_camera.norm(dim=-1)).clamp_min(1e-12)
+        facing = (normals * to_camera).sum(-1) / to_camera.norm(dim=-1).clamp_min(1e-12)
         seen = visible_points(points, raster, cam, depth_tol=0.02) & (facing >= min_facing)
         pixels, _ = cam.project(points[seen])
     return ids[seen], pixels.float()
-
-
-def _vertex_normals(vertices: torch.Tensor, faces: torch.Tensor) -> torch.Tensor:
-    """``(V, 3)`` area-weighted vertex normals, not normalised (faces wound counter-clockwise seen from outside)."""
-    corners = vertices[faces]
-    face_normals = torch.linalg.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0])
-    normals = torch.zeros_like(vertices)
-    for k in range(3):
-        normals.index_add_(0, faces[:, k], face_normals)
-    return normals
 
 
 def flow_targets(previous: np.ndarray, current: np.ndarray, pixels: torch.Tensor, max_error: float = 1.0,

@@ -459,17 +459,18 @@ class _ClipTracker:
         if pred is not None and self.history:  # keep the root's rotation vector continuous with the previous frame's
             params.rotvecs[0, 0] = _nearest_rotvec(params.rotvecs[0, 0], self.history[-1].rotvecs[0, 0])
         self.history = (history + [params.detach()])[-2:]
-        fit = self._proxy_fit(params, fit_det, swapped, reinit)
+        with torch.no_grad():  # the posed mesh, once: the fit's residuals and the flow's next frame read it
+            posed = self.body.forward_from_rest(params, self.rest)
+        fit = self._proxy_fit(params, posed, fit_det, swapped, reinit)
         if grey is not None and self.flow_ids is not None:
-            self._seen = self._remember(params, grey)
+            self._seen = self._remember(posed.vertices[0], grey)
         yaw = self._unwrap_yaw(root_yaw_deg(params.rotvecs[0, 0]))
         out_det = det if self.config.masks else (dataclasses.replace(det, mask=None) if det.mask is not None else det)
         return TrackedFrame(index, fit, out_det, swapped, reinit, yaw)
 
-    def _remember(self, params: BodyParams, grey: np.ndarray) -> tuple[np.ndarray, torch.Tensor, torch.Tensor]:
-        """-> (grey, the flow vertices this fit shows, their pixels in ``grey``): what the next frame follows."""
-        with torch.no_grad():
-            vertices = self.body.forward_from_rest(params, self.rest).vertices[0]
+    def _remember(self, vertices: torch.Tensor, grey: np.ndarray) -> tuple[np.ndarray, torch.Tensor, torch.Tensor]:
+        """``vertices (V, 3)`` of this frame's fit -> (grey, the flow vertices the fit shows, their pixels in
+        ``grey``): what the next frame follows."""
         h, w = grey.shape
         ids, pixels = surface_pixels(vertices, self.body.faces, self.fitter.camera, self.flow_ids, w, h)
         return grey, ids, pixels
@@ -616,12 +617,13 @@ class _ClipTracker:
         return BodyParams(rotvecs, trans.detach()[None], base.phenotypes, facial.detach()[None])
 
     @torch.no_grad()
-    def _proxy_fit(self, params: BodyParams, det: Detections, swapped: bool, reinit: bool) -> ProxyFit:
+    def _proxy_fit(self, params: BodyParams, posed, det: Detections, swapped: bool, reinit: bool) -> ProxyFit:
+        """``params`` and their posed body (``forward_from_rest`` output) -> the frame's :class:`ProxyFit`."""
         from uvatar.track.fit import _HAND_TIPS, _LEGS, _confidence
 
         output = params.detach()
         output.rotvecs[0, 0] = _wrap_rotvec(output.rotvecs[0, 0])
-        pixels, _ = self.fitter.camera.project(self._keypoints(params))
+        pixels, _ = self.fitter.camera.project(self.body.keypoints.mediapipe33(posed.vertices, posed.bone_poses)[0])
         visible = (torch.as_tensor(det.body_visibility) > 0.5) & torch.as_tensor(det.body_in_frame)
         if self.regime != "full":
             visible[_LEGS] = False
