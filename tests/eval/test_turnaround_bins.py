@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from uvatar.eval.turnaround import angle_bin, bin_rows, format_table, masked_stlpips, wrap_deg
+from uvatar.eval.turnaround import angle_bin, bin_rows, coverage, format_table, masked_stlpips, wrap_deg
 
 
 def test_wrap_and_nearest_bin():
@@ -35,6 +35,25 @@ def test_bin_rows_by_tracked_yaw_with_known_turn_fallback():
                           "input_view_psnr": 25.0, "source_via_tracker": None, "posed_by": "tracked fit", "binned_by": "tracked yaw"})
     assert "| 135 (tracked yaw) | 0 | - | - | - |" in table
     assert [b["frames"] for b in bin_rows(rows, "known")] == [1, 3, 0, 0, 1]
+    assert bins[45]["uncovered"] is None  # rows without coverage: no mean, a dash in the table
+    rows[1].update(uncovered=0.1, outside=0.3)
+    rows[2].update(uncovered=0.2, outside=0.1)
+    bins = {b["bin"]: b for b in bin_rows(rows)}
+    assert bins[45]["uncovered"] == pytest.approx(0.15) and bins[45]["outside"] == pytest.approx(0.2)
+    table = format_table({"bins": bin_rows(rows), "rows": rows, "decoder": "projection", "source": 0, "frames": 24,
+                          "input_view_psnr": 25.0, "source_via_tracker": None, "posed_by": "tracked fit", "binned_by": "tracked yaw"})
+    assert "| 45 (tracked yaw) | 2 | 17.00 | 0.650 | 0.200 | 15.0 | 20.0 |" in table
+
+
+def test_coverage_counts_the_mask_left_empty_and_the_avatar_outside_it():
+    mask = np.zeros((20, 30), bool)
+    mask[5:15, 5:15] = True  # 100 pixels
+    alpha = np.zeros((20, 30), np.float32)
+    alpha[5:15, 7:17] = 0.5  # the same square two columns to the right; opacity 0.5 counts as drawn
+    assert coverage(alpha, mask) == (0.2, 0.2)
+    alpha[5:15, 7:17] = 0.49  # just under: nothing drawn
+    assert coverage(alpha, mask) == (1.0, 0.0)
+    assert all(math.isnan(v) for v in coverage(alpha, np.zeros_like(mask)))
 
 
 def test_masked_stlpips_ignores_what_is_outside_the_mask():

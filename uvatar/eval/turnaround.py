@@ -9,7 +9,11 @@
    its fitted mesh and rendered in its fitted camera over white at ``size`` pixels (longer side).
 3. Per frame, inside the frame's person mask: PSNR / SSIM (:func:`uvatar.metrics.masked_psnr_ssim`) and
    ST-LPIPS (:func:`uvatar.encode.stlpips_distance`, VGG) on both images with everything outside the
-   mask set to white, cropped to the mask's box (8 px to spare).
+   mask set to white, cropped to the mask's box (8 px to spare); and where the avatar's silhouette
+   (accumulated opacity >= 0.5) misses the frame's (:func:`coverage`): ``uncovered``, the share of the
+   mask the avatar leaves empty (white scored against the person: the largest error at the side and the
+   back), and ``outside``, the avatar's pixels outside the mask as a share of the mask's area (not scored
+   by the masked metrics: a wider, blurrier avatar loses nothing there).
 4. Frames are binned by the angle of the person from the source frame: the tracker's fitted turn
    (``yaw_from_source_deg``), wrapped to [-180, 180], to the nearest of 0 (front), 45, 90, 135 and 180
    degrees by its absolute value (:func:`angle_bin`); rows also carry the known turn of a uniform full
@@ -33,12 +37,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-__all__ = ["BINS", "wrap_deg", "angle_bin", "bin_rows", "masked_stlpips", "choose_source", "run_turnaround", "format_table", "main"]
+__all__ = ["BINS", "wrap_deg", "angle_bin", "bin_rows", "masked_stlpips", "coverage", "choose_source", "run_turnaround", "format_table", "main"]
 
 log = logging.getLogger(__name__)
 
 BINS = (0, 45, 90, 135, 180)
-METRICS = ("psnr", "ssim", "stlpips")
+METRICS = ("psnr", "ssim", "stlpips", "uncovered", "outside")
 
 
 def wrap_deg(angle: float) -> float:
@@ -58,7 +62,7 @@ def _angle(row: dict, by: str = "tracked") -> float | None:
 
 
 def bin_rows(rows: list[dict], by: str = "tracked") -> list[dict]:
-    """Mean PSNR / SSIM / ST-LPIPS per angle bin of rows; ``by``: "tracked" (``yaw_from_source_deg``,
+    """Mean PSNR / SSIM / ST-LPIPS (and coverage, :func:`coverage`) per angle bin of rows; ``by``: "tracked" (``yaw_from_source_deg``,
     or ``known_turn_deg`` where that is None) or "known" (``known_turn_deg``). One dict per bin of
     :data:`BINS`: ``bin``, ``frames`` (count), ``frame_ids`` and the metric means (None for an empty
     bin or a metric no row has)."""
@@ -95,6 +99,17 @@ def masked_stlpips(render: np.ndarray, target: np.ndarray, mask: np.ndarray, pad
     return stlpips_distance(a.astype(np.float32), b.astype(np.float32))
 
 
+def coverage(alpha: np.ndarray, mask: np.ndarray) -> tuple[float, float]:
+    """How the avatar's silhouette (``alpha (H, W)`` accumulated opacity >= 0.5) meets the person mask
+    ``mask (H, W)`` bool: ``(uncovered, outside)``, the share of the mask's pixels the avatar leaves
+    empty and the avatar's pixels outside the mask counted in mask areas. NaN for an empty mask."""
+    area = int(mask.sum())
+    if area == 0:
+        return float("nan"), float("nan")
+    drawn = alpha >= 0.5
+    return float((mask & ~drawn).sum() / area), float((drawn & ~mask).sum() / area)
+
+
 def choose_source(frames: np.ndarray) -> int:
     """The most frontal frame of ``frames (T, H, W, 3)`` uint8: a face found, and the widest signed
     shoulder span in the image (the person's left shoulder right of their right one, as seen from the
@@ -122,7 +137,7 @@ def run_turnaround(video: str | Path, out_dir: str | Path, source: int | None = 
 
     Returns:
         ``{"video", "source", "decoder", "posed_by", "rows": [{"frame", "known_turn_deg",
-        "yaw_from_source_deg", "bin", "psnr", "ssim", "stlpips", "copy_psnr"}], "bins": bin_rows(rows),
+        "yaw_from_source_deg", "bin", "psnr", "ssim", "stlpips", "uncovered", "outside", "copy_psnr"}], "bins": bin_rows(rows),
         "source_via_tracker": {...}, "input_view_psnr"}``; also writes the files listed in the module doc.
     """
     from PIL import Image
@@ -170,16 +185,19 @@ def run_turnaround(video: str | Path, out_dir: str | Path, source: int | None = 
             vertices = body.forward(fit.params.detach()).vertices[0]
             scale = size / max(fit.camera.width, fit.camera.height)
             width, height = round(fit.camera.width * scale), round(fit.camera.height * scale)
-            render = avatar.on_vertices(vertices, body.faces).render(fit.camera.resized(width, height), background=WHITE).image.clamp(0, 1)
+            out = avatar.on_vertices(vertices, body.faces).render(fit.camera.resized(width, height), background=WHITE)
+            render = out.image.clamp(0, 1)
         target = area_resize(frames[index].astype(np.float32) / 255, width, height)
         mask = area_resize(det.mask, width, height)[..., 0] > 0.5
         psnr, ssim = masked_psnr_ssim(render, target, mask)
         lpips = masked_stlpips(render.numpy(), target.numpy(), mask.numpy())
+        uncovered, outside = coverage(out.alpha.numpy(), mask.numpy())
         copy_psnr, _ = masked_psnr_ssim(area_resize(source_image, width, height), target, mask)
         known = round(wrap_deg((index - source) * 360.0 / n), 1)
         row = {"frame": index, "known_turn_deg": known,
                "yaw_from_source_deg": None if yaw is None or source_yaw is None else round(wrap_deg(yaw - source_yaw), 1),
-               "psnr": round(psnr, 3), "ssim": round(ssim, 4), "stlpips": round(lpips, 4), "copy_psnr": round(copy_psnr, 3)}  # fmt: skip
+               "psnr": round(psnr, 3), "ssim": round(ssim, 4), "stlpips": round(lpips, 4), "uncovered": round(uncovered, 4),
+               "outside": round(outside, 4), "copy_psnr": round(copy_psnr, 3)}  # fmt: skip
         if index == source:
             via_tracker = {k: row[k] for k in METRICS}
             continue
@@ -204,23 +222,32 @@ def _fmt(value, digits: int) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
 
+def _percent(value) -> str:
+    return "-" if value is None or math.isnan(value) else f"{100 * value:.1f}"
+
+
 def format_table(result: dict) -> str:
-    """Markdown: one line per angle bin (frames, PSNR, SSIM, ST-LPIPS) by the tracked and, where the
-    result has them, the known-turn angles; then the frames' own angles."""
-    lines = ["| angle from source | frames | PSNR in mask (dB) | SSIM | ST-LPIPS |", "|---|---|---|---|---|"]
+    """Markdown: one line per angle bin (frames, PSNR, SSIM, ST-LPIPS, mask uncovered and avatar outside
+    the mask in %) by the tracked and, where the result has them, the known-turn angles; then the frames'
+    own angles."""
+    lines = ["| angle from source | frames | PSNR in mask (dB) | SSIM | ST-LPIPS | mask uncovered (%) | avatar outside mask (% of mask) |",
+             "|---|---|---|---|---|---|---|"]
     tables = [("tracked yaw", result["bins"])] + ([("known turn", result["bins_known_turn"])] if result.get("bins_known_turn") else [])
     for name, bins in tables:
         for b in bins:
-            lines.append(f"| {b['bin']} ({name}) | {b['frames']} | {_fmt(b['psnr'], 2)} | {_fmt(b['ssim'], 3)} | {_fmt(b['stlpips'], 3)} |")
+            lines.append(f"| {b['bin']} ({name}) | {b['frames']} | {_fmt(b['psnr'], 2)} | {_fmt(b['ssim'], 3)} | {_fmt(b['stlpips'], 3)} | "
+                         f"{_percent(b.get('uncovered'))} | {_percent(b.get('outside'))} |")
     via = result.get("source_via_tracker") or {}
     lines.append(
         f"\ndecoder {result['decoder']}; source frame {result['source']} of {result['frames']} (input-view PSNR "
         f"{result['input_view_psnr']} dB; on the tracker's fit of itself {_fmt(via.get('psnr'), 2)} dB / {_fmt(via.get('ssim'), 3)} / "
         f"ST-LPIPS {_fmt(via.get('stlpips'), 3)}); posed by the {result['posed_by']}; binned by the {result['binned_by']}."
     )
-    lines.append("\n| frame | known turn (deg) | tracked yaw (deg) | bin | PSNR | SSIM | ST-LPIPS |\n|---|---|---|---|---|---|---|")
+    lines.append("\n| frame | known turn (deg) | tracked yaw (deg) | bin | PSNR | SSIM | ST-LPIPS | uncovered (%) | outside (%) |\n"
+                 "|---|---|---|---|---|---|---|---|---|")
     for r in result["rows"]:
-        lines.append(f"| {r['frame']} | {r['known_turn_deg']} | {r['yaw_from_source_deg']} | {r['bin']} | {r['psnr']:.2f} | {r['ssim']:.3f} | {r['stlpips']:.3f} |")
+        lines.append(f"| {r['frame']} | {r['known_turn_deg']} | {r['yaw_from_source_deg']} | {r['bin']} | {r['psnr']:.2f} | {r['ssim']:.3f} | "
+                     f"{r['stlpips']:.3f} | {_percent(r.get('uncovered'))} | {_percent(r.get('outside'))} |")
     return "\n".join(lines)
 
 
