@@ -62,10 +62,10 @@ def _angle(row: dict, by: str = "tracked") -> float | None:
 
 
 def bin_rows(rows: list[dict], by: str = "tracked") -> list[dict]:
-    """Mean PSNR / SSIM / ST-LPIPS (and coverage, :func:`coverage`) per angle bin of rows; ``by``: "tracked" (``yaw_from_source_deg``,
-    or ``known_turn_deg`` where that is None) or "known" (``known_turn_deg``). One dict per bin of
-    :data:`BINS`: ``bin``, ``frames`` (count), ``frame_ids`` and the metric means (None for an empty
-    bin or a metric no row has)."""
+    """Mean PSNR / SSIM / ST-LPIPS and coverage (:func:`coverage`) per angle bin of rows; ``by``:
+    "tracked" (``yaw_from_source_deg``, or ``known_turn_deg`` where that is None) or "known"
+    (``known_turn_deg``). One dict per bin of :data:`BINS`: ``bin``, ``frames`` (count), ``frame_ids``
+    and the metric means (None for an empty bin or a metric no row has)."""
     out = []
     for b in BINS:
         members = [r for r in rows if _angle(r, by) is not None and angle_bin(_angle(r, by)) == b]
