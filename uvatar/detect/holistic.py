@@ -34,7 +34,7 @@ import numpy as np
 from uvatar.detect.detections import BODY_INDEX, Detections
 from uvatar.errors import DependencyError, InputError, NoPersonError
 
-__all__ = ["detect", "count_faces", "VideoDetector"]
+__all__ = ["detect", "count_faces", "VideoDetector", "shrink_to_side"]
 
 log = logging.getLogger(__name__)
 
@@ -164,7 +164,10 @@ def _to_uint8(image: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(np.clip(image * 255.0 + 0.5, 0, 255).astype(np.uint8))
 
 
-def _downscale(img: np.ndarray, max_side: int) -> np.ndarray:
+def shrink_to_side(img: np.ndarray, max_side: int) -> np.ndarray:
+    """``img (H, W[, C])`` with its longer side at most ``max_side`` pixels (0: any size), area-averaged by
+    OpenCV (``INTER_AREA``, the dtype kept); an image already small enough is returned as it is. The
+    detector's downscaling, also the flow term's grey copies' (:func:`uvatar.track.flow.grey_frame`)."""
     import cv2
 
     h, w = img.shape[:2]
@@ -341,7 +344,7 @@ def count_faces(image: np.ndarray, min_confidence: float = 0.5, max_side: int = 
         area, largest first. ``N`` may be 0 (e.g. people seen from the back, or tiny faces).
     """
     img = _to_uint8(image)
-    small = _downscale(img, max_side)
+    small = shrink_to_side(img, max_side)
     return _faces(small, img.shape[1] / small.shape[1], img.shape[0] / small.shape[0], min_confidence)
 
 
@@ -547,7 +550,7 @@ def detect(
     t0 = time.perf_counter()
     img = _to_uint8(image)
     H, W = img.shape[:2]
-    small = _downscale(img, max_side)
+    small = shrink_to_side(img, max_side)
     sh, sw = small.shape[:2]
     sx, sy = W / sw, H / sh
     whole = _Region(0, 0, sw, sh, sx, sy)
@@ -619,7 +622,7 @@ class VideoDetector:
         frame's own ``(W, H)``."""
         img = _to_uint8(frame)
         H, W = img.shape[:2]
-        return np.ascontiguousarray(_downscale(img, self.max_side)), (W, H)
+        return np.ascontiguousarray(shrink_to_side(img, self.max_side)), (W, H)
 
     def detect_downscaled(self, small: np.ndarray, size: tuple[int, int]) -> Detections | None:
         """Detect on the :meth:`downscaled` copy ``small`` of a ``size = (W, H)`` frame; the result is in

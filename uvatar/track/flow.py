@@ -25,6 +25,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from uvatar.detect.holistic import shrink_to_side
 from uvatar.errors import InputError
 
 __all__ = ["grey_frame", "flow_vertices", "surface_pixels", "flow_targets", "patch_texture", "FLOW_PRESET", "MIN_TEXTURE"]
@@ -41,11 +42,7 @@ def grey_frame(frame: np.ndarray, max_side: int) -> np.ndarray:
     frame = np.asarray(frame)
     if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
         raise InputError(f"grey_frame needs an (H, W, 3) uint8 RGB frame; got {frame.shape} {frame.dtype}")
-    h, w = frame.shape[:2]
-    if max_side and max(h, w) > max_side:
-        s = max_side / max(h, w)
-        frame = cv2.resize(frame, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA)
-    return cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
+    return cv2.cvtColor(shrink_to_side(frame, max_side), cv2.COLOR_RGB2GRAY)
 
 
 def flow_vertices(body, count: int = 1500) -> torch.Tensor:
