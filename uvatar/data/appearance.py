@@ -42,7 +42,10 @@ from uvatar.body.model import BodyModel
 from uvatar.data.atlas import pad_islands, texel_layout
 from uvatar.errors import InputError
 
-__all__ = ["AppearanceConfig", "Appearance", "paint_appearance", "shell_mesh", "SKIN_TONES", "HAIR_STYLES"]
+__all__ = [
+    "AppearanceConfig", "Appearance", "paint_appearance", "shell_mesh", "SKIN_TONES", "HAIR_STYLES", "pattern_colours",
+    "fabric_variation", "garment_colour", "hsv_colour",
+]
 
 #: Anchor sRGB colours of the six skin tone buckets (I light ... VI dark).
 SKIN_TONES = np.array(
@@ -180,31 +183,31 @@ def _fields(body: BodyModel, size: int) -> dict:
 
 
 # ---------------------------------------------------------------------------------------------- colours
-def _hsv(h, s, v) -> np.ndarray:
+def hsv_colour(h, s, v) -> np.ndarray:
     return np.array(colorsys.hsv_to_rgb(h % 1.0, float(np.clip(s, 0, 1)), float(np.clip(v, 0, 1))), np.float32)
 
 
-def _garment_colour(rng, avoid: np.ndarray | None = None) -> np.ndarray:
+def garment_colour(rng, avoid: np.ndarray | None = None) -> np.ndarray:
     """A clothing colour (neutrals weighted up), redrawn while it is too close to ``avoid`` (e.g. the
     skin, so that a top never reads as bare skin)."""
     for _ in range(8):
         if rng.uniform() < 0.55:
             h, s, v = _NEUTRALS[int(rng.integers(len(_NEUTRALS)))]
-            colour = _hsv(h + rng.uniform(-0.02, 0.02), s * rng.uniform(0.7, 1.3), v * rng.uniform(0.85, 1.1))
+            colour = hsv_colour(h + rng.uniform(-0.02, 0.02), s * rng.uniform(0.7, 1.3), v * rng.uniform(0.85, 1.1))
         else:
-            colour = _hsv(rng.uniform(0, 1), rng.uniform(0.25, 0.85), rng.uniform(0.25, 0.9))
+            colour = hsv_colour(rng.uniform(0, 1), rng.uniform(0.25, 0.85), rng.uniform(0.25, 0.9))
         if avoid is None or float(np.abs(colour - avoid).sum()) > 0.35:
             break
     return colour
 
 
-def _pattern(rng, g: dict, sel: np.ndarray, base: np.ndarray, kind: str | None = None) -> tuple[np.ndarray, str]:
+def pattern_colours(rng, g: dict, sel: np.ndarray, base: np.ndarray, kind: str | None = None) -> tuple[np.ndarray, str]:
     """Colours ``(M, 3)`` of a garment pattern over the selected points."""
     x, y, z, uc = g["x"][sel], g["y"][sel], g["z"][sel], g["u_coord"][sel]
     if kind is None:
         kind = str(rng.choice(["solid", "hstripes", "vstripes", "checks", "dots", "heather", "print"],
                               p=[0.45, 0.14, 0.06, 0.1, 0.07, 0.1, 0.08]))
-    second = _garment_colour(rng)
+    second = garment_colour(rng)
     if float(np.abs(second - base).sum()) < 0.3:
         second = np.clip(1.0 - base * 0.8, 0, 1)
     col = np.broadcast_to(base, (len(x), 3)).copy()
@@ -240,7 +243,7 @@ def _pattern(rng, g: dict, sel: np.ndarray, base: np.ndarray, kind: str | None =
     return col.astype(np.float32), kind
 
 
-def _fabric(g: dict, sel: np.ndarray, rng) -> np.ndarray:
+def fabric_variation(g: dict, sel: np.ndarray, rng) -> np.ndarray:
     """Low-frequency light/dark variation of fabric (soft folds) ``(M,)``."""
     x, y, z = g["x"][sel], g["y"][sel], g["z"][sel]
     k = rng.uniform(10, 25, 3)
@@ -281,7 +284,7 @@ def _draw_look(rng, config: AppearanceConfig, gender: float, age_years: float) -
     hair = np.asarray(_HAIR_COLOURS[colour_name], np.float32) * u(0.85, 1.15)
     if rng.uniform() < 0.04:
         colour_name = "dyed"
-        hair = _hsv(rng.choice([0.85, 0.95, 0.6, 0.75, 0.5]), u(0.4, 0.8), u(0.3, 0.7))
+        hair = hsv_colour(rng.choice([0.85, 0.95, 0.6, 0.75, 0.5]), u(0.4, 0.8), u(0.3, 0.7))
     look.update(hair_style=style, hair_colour=colour_name, hair=np.clip(hair, 0, 1))
     look["fringe"] = bool(style in ("short", "bob", "medium", "long", "ponytail") and rng.uniform() < 0.35)
     look["hair_volume"] = u(0.7, 1.3)
@@ -311,10 +314,10 @@ def _draw_look(rng, config: AppearanceConfig, gender: float, age_years: float) -
     look["shoes"] = str(rng.choice(["sneakers", "boots", "dress_shoes", "barefoot"], p=[0.5, 0.2, 0.22, 0.08]))
     look["socks"] = bool(look["bottom"] in ("shorts", "skirt", "capri") and look["shoes"] == "sneakers" and rng.uniform() < 0.6)
     look["belt"] = bool(look["bottom"] in ("trousers", "jeans") and rng.uniform() < 0.35)
-    look["top_colour"] = _garment_colour(rng, avoid=look["skin"])
-    look["bottom_colour"] = (_hsv(0.6, u(0.4, 0.7), u(0.2, 0.6)) if look["bottom"] == "jeans" else _garment_colour(rng, avoid=look["skin"]))
-    look["jacket_colour"] = _garment_colour(rng, avoid=look["top_colour"])
-    look["shoe_colour"] = _garment_colour(rng)
+    look["top_colour"] = garment_colour(rng, avoid=look["skin"])
+    look["bottom_colour"] = (hsv_colour(0.6, u(0.4, 0.7), u(0.2, 0.6)) if look["bottom"] == "jeans" else garment_colour(rng, avoid=look["skin"]))
+    look["jacket_colour"] = garment_colour(rng, avoid=look["top_colour"])
+    look["shoe_colour"] = garment_colour(rng)
     return look
 
 
@@ -383,6 +386,7 @@ def paint_appearance(
     age_years: float = 30.0,
     config: AppearanceConfig = AppearanceConfig(),
     sitting: bool = False,
+    wardrobe=None,
 ) -> Appearance:
     """Draw and paint one subject's appearance (module docstring).
 
@@ -393,6 +397,11 @@ def paint_appearance(
         gender, age_years: the subject's phenotype gender in [0, 1] and age, which bias the draws.
         config: :class:`AppearanceConfig`.
         sitting: the subject sits: skirts and coats follow the thighs instead of hanging as a cone.
+        wardrobe: a :class:`uvatar.data.wardrobe.WardrobeConfig`: also draw catalogue templates
+            (:func:`uvatar.data.wardrobe.draw_wardrobe`, into ``info["wardrobe"]``) and leave off the
+            shell what they replace (hair; loose tops and coats under a template top; a skirt under a
+            template skirt). The caller dresses the subject (:func:`uvatar.data.wardrobe.dress_subject`).
+            None: the painted appearance alone (the draws are then those of earlier versions).
     Returns:
         :class:`Appearance`.
     """
@@ -402,6 +411,12 @@ def paint_appearance(
     bp, coco = L["bone_pos"], L["coco"]
     look = _draw_look(rng, config, gender, age_years)
     look["sitting"] = bool(sitting)
+    worn: dict = {}
+    if wardrobe is not None:
+        from uvatar.data.wardrobe import draw_wardrobe
+
+        worn = draw_wardrobe(np.random.default_rng(int(rng.integers(2**63 - 1))), look, gender, wardrobe)
+        look["wardrobe"] = worn
     phase = rng.uniform(0, 2 * np.pi, 8).astype(np.float32)
     n = len(g["x"])
     part, x, y, z = g["part"], g["x"], g["y"], g["z"]
@@ -423,13 +438,13 @@ def paint_appearance(
     lips = np.clip(gh["mask_lips"] * 1.4, 0, 1)
     lip_colour = skin * np.array([0.86, 0.6, 0.6], np.float32) * rng.uniform(0.85, 1.0)
     if look["lipstick"]:
-        lip_colour = _hsv(rng.choice([0.98, 0.95, 0.02, 0.9, 0.05]), rng.uniform(0.5, 0.85), rng.uniform(0.35, 0.75))
+        lip_colour = hsv_colour(rng.choice([0.98, 0.95, 0.02, 0.9, 0.05]), rng.uniform(0.5, 0.85), rng.uniform(0.35, 0.75))
     hc = hc * (1 - lips[:, None]) + lip_colour * lips[:, None]
     hs = hs + 0.3 * lips
     lid = np.clip(gh["mask_eyelids"] * 1.2, 0, 1)
     lid_colour = skin * 0.82
     if look["eyeshadow"]:
-        lid_colour = _hsv(rng.uniform(0, 1), rng.uniform(0.1, 0.5), rng.uniform(0.2, 0.6))
+        lid_colour = hsv_colour(rng.uniform(0, 1), rng.uniform(0.1, 0.5), rng.uniform(0.2, 0.6))
     hc = hc * (1 - lid[:, None]) + lid_colour * lid[:, None]
     hair = look["hair"]
     brow_colour = hair * 0.75 + skin * 0.05 if float(hair.mean()) < 0.45 else hair * 0.6
@@ -470,7 +485,7 @@ def paint_appearance(
     # nails (hands and feet only)
     li = F["limb_end_idx"]
     nails = np.clip(g["mask_fingernails"][li] + g["mask_toenails"][li], 0, 1)
-    nail_colour = (_hsv(rng.uniform(0, 1), rng.uniform(0.4, 0.9), rng.uniform(0.3, 0.8)) if look["nail_polish"]
+    nail_colour = (hsv_colour(rng.uniform(0, 1), rng.uniform(0.4, 0.9), rng.uniform(0.3, 0.8)) if look["nail_polish"]
                    else np.clip(skin * np.array([1.05, 0.95, 0.95], np.float32) + 0.08, 0, 1))
     colour[li] = colour[li] * (1 - nails[:, None]) + nail_colour * nails[:, None]
     spec[li] = spec[li] + 0.4 * nails
@@ -481,12 +496,12 @@ def paint_appearance(
     if look["dress"]:
         bottom = bottom & ~((part == 1) & (z >= h["hip"]))  # the dress' own top covers the waist
     garment = np.zeros(n, bool)
-    bot_col, bot_kind = _pattern(rng, g, bottom, look["bottom_colour"], "denim" if look["bottom"] == "jeans" else None)
+    bot_col, bot_kind = pattern_colours(rng, g, bottom, look["bottom_colour"], "denim" if look["bottom"] == "jeans" else None)
     if look["bottom"] != "skirt":
-        colour[bottom] = bot_col * _fabric(g, bottom, rng)[:, None]
+        colour[bottom] = bot_col * fabric_variation(g, bottom, rng)[:, None]
         garment |= bottom
-    top_col, top_kind = _pattern(rng, g, top, look["top_colour"])
-    colour[top] = top_col * _fabric(g, top, rng)[:, None]
+    top_col, top_kind = pattern_colours(rng, g, top, look["top_colour"])
+    colour[top] = top_col * fabric_variation(g, top, rng)[:, None]
     garment |= top
     if look["top"] == "shirt":  # a button placket down the front
         placket = top & (np.abs(x) < 0.006) & (y < 0.0) & (part == 1)
@@ -497,12 +512,12 @@ def paint_appearance(
         jacket = (((part == 1) & (z >= h["hip"] - (0.25 if look["jacket"] == "coat" else 0.02)) & ~((np.abs(x) < opening) & (y < 0.0)))
                   | ((part == 2) & (g["arm_f"] < 0.95)))
         jacket &= g["neck_d"] > 0.085
-        jacket_col, _ = _pattern(rng, g, jacket, look["jacket_colour"], "solid" if rng.uniform() < 0.7 else None)
-        colour[jacket] = jacket_col * _fabric(g, jacket, rng)[:, None]
+        jacket_col, _ = pattern_colours(rng, g, jacket, look["jacket_colour"], "solid" if rng.uniform() < 0.7 else None)
+        colour[jacket] = jacket_col * fabric_variation(g, jacket, rng)[:, None]
         garment |= jacket
     if look["belt"]:
         belt = (part == 1) & (np.abs(z - (h["hip"] + 0.09)) < 0.018)
-        colour[belt] = _hsv(0.07, 0.5, rng.uniform(0.08, 0.35))
+        colour[belt] = hsv_colour(0.07, 0.5, rng.uniform(0.08, 0.35))
         spec[belt] = 0.5
     feet = part == 5
     shoes = look["shoes"]
@@ -522,7 +537,7 @@ def paint_appearance(
         garment |= shoe
         if look["socks"]:
             sock = (part == 4) & (g["leg_f"] > 0.88) & ~shoe
-            colour[sock] = np.array([0.93, 0.93, 0.93], np.float32) if rng.uniform() < 0.6 else _garment_colour(rng)
+            colour[sock] = np.array([0.93, 0.93, 0.93], np.float32) if rng.uniform() < 0.6 else garment_colour(rng)
             garment |= sock
     spec[garment] = np.minimum(spec[garment], 0.18) if shoes == "barefoot" else spec[garment]
     spec[garment & ~feet] = 0.12
@@ -546,27 +561,27 @@ def paint_appearance(
     # ---- shell: hair and loose garments
     shell_alpha = np.zeros(n, np.float32)
     shell_col = np.zeros((n, 3), np.float32)
-    if style not in ("bald", "buzz"):
+    if style not in ("bald", "buzz") and not worn.get("hair"):
         # ragged edges: alpha-tested at 0.5, so fine noise makes strand-like borders
         grain = 0.18 * np.sin(phase[5] + 2200 * x + 900 * z) * np.sin(phase[6] + 1700 * y - 1300 * x)
         shell_alpha = np.clip(np.maximum(scalp, hang) + grain * (np.maximum(scalp, hang) > 0.05), 0, 1)
         # lighter, sun-bleached lengths further from the scalp
         tips = 1.0 + 0.2 * _smoothstep(h["ear"], h["shoulder"] - 0.25, z * -1.0 + 2 * h["ear"] - h["ear"])
         shell_col = hair_tex * tips[:, None]
-    loose = _loose_regions(g, h, look, top, jacket)
+    loose = [] if worn.get("top") else _loose_regions(g, h, look, top, jacket)
     for region, col in loose:
         w = region & (shell_alpha < 0.5)
         shell_alpha[w] = 1.0
         shell_col[w] = colour[w]
-    if look["bottom"] == "skirt":
+    if look["bottom"] == "skirt" and not worn.get("bottom"):
         skirt = _skirt_region(g, h, look)
-        skirt_col, _ = _pattern(rng, g, skirt, look["top_colour"] if look["dress"] else look["bottom_colour"])
+        skirt_col, _ = pattern_colours(rng, g, skirt, look["top_colour"] if look["dress"] else look["bottom_colour"])
         w = skirt & (shell_alpha < 0.5)
-        shell_col[w] = (skirt_col * _fabric(g, skirt, rng)[:, None])[w[skirt]]
+        shell_col[w] = (skirt_col * fabric_variation(g, skirt, rng)[:, None])[w[skirt]]
         shell_alpha[w] = 1.0
-    if look["jacket"] == "coat":
+    if look["jacket"] == "coat" and not worn.get("top"):
         coat = _skirt_region(g, h, {**look, "skirt_length": 0.5, "skirt_flare": 0.15}) & ~((np.abs(x) < 0.05) & (y < 0))
-        shell_col[coat] = look["jacket_colour"] * _fabric(g, coat, rng)[:, None]
+        shell_col[coat] = look["jacket_colour"] * fabric_variation(g, coat, rng)[:, None]
         shell_alpha[coat] = 1.0
     shell_map = pad_islands(_to_u8(np.concatenate([shell_col, shell_alpha[:, None]], 1)), L)
     covered = shell_alpha > 0.02

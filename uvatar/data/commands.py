@@ -33,6 +33,8 @@ def synth(
     shard: str = typer.Option("0/1", help="This job's part i/n: makes the shards k with k mod n == i."),
     workers: int = typer.Option(1, help="Processes on this machine (each renders whole shards)."),
     no_uv: bool = typer.Option(False, "--no-uv", help="Do not store the per-view uv.png correspondence."),
+    templates: bool = typer.Option(True, "--templates/--no-templates",
+                                   help="Dress subjects in the catalogue's hair, garments and shoes; off: painted clothes and hair only (the manifold before templates)."),
     verbose: bool = typer.Option(False, "-v", "--verbose"),
 ) -> None:
     """Render a synthetic multi-view data set of Anny subjects into WebDataset-style tar shards (resumable)."""
@@ -41,10 +43,11 @@ def synth(
 
     from uvatar.data.shards import parse_shard_spec
     from uvatar.data.synth import SynthConfig, run_synth
+    from uvatar.data.wardrobe import WardrobeConfig
 
     job = parse_shard_spec(shard)
     config = SynthConfig(subjects=subjects, views=views, size=size, seed=seed, subjects_per_shard=subjects_per_shard,
-                         store_uv=not no_uv)
+                         store_uv=not no_uv, wardrobe=WardrobeConfig() if templates else None)
     bar = tqdm(total=0, unit="view", desc="synth", dynamic_ncols=True, file=sys.stderr)
 
     def progress(done: int, total: int) -> None:

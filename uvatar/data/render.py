@@ -8,14 +8,15 @@ and a :class:`~uvatar.data.lighting.Lighting`) once, then renders any number of 
 2. per view, into a 4x multisampled RGBA8 target: the environment seen behind the person (a
    full-screen pass over the equirectangular map), the floor (shaded by the fill and the key light,
    with the key light's shadow and a contact shadow, fading into the environment with distance), the
-   body (back faces culled) and the shell (alpha-tested at 0.5, both sides drawn, for hair and loose
-   clothes). Shading per pixel: albedo from the UV texture (sRGB decoded), order-2 SH irradiance of
+   body (back faces culled; faces that worn templates hide are left out), the shell and the worn
+   template meshes (hair, garments, shoes; alpha-tested at 0.5, both sides drawn). Shading per pixel: albedo from the UV texture (sRGB decoded), order-2 SH irradiance of
    the environment plus a wrapped-Lambert key light with filtered shadows, a Blinn-Phong highlight
    whose strength the texture's alpha gives (body) or a constant (shell), then exposure, a filmic
    curve, sRGB encoding, a mild vignette and per-pixel sensor noise. The person writes alpha 1 and
    everything else alpha 0, so the resolved alpha is the person's coverage (the mask);
 3. optionally a single-sample auxiliary pass writes ``(u, v, layer, depth)`` per pixel (layer 1 body,
-   2 shell, 0 nothing): the dense correspondence from pixels to the subject's UV maps.
+   2 shell, 3 + k template mesh k in its own UV map, 0 nothing): the dense correspondence from pixels
+   to the subject's UV maps.
 
 Conventions: world = Anny body space (metres, Z up); cameras are :class:`uvatar.camera.Camera`
 (OpenCV). Window pixel ``(x, y)`` equals image ``(col + 0.5, row + 0.5)`` and row 0 is the top (as in
@@ -29,7 +30,7 @@ through :func:`uvatar.render.mesh.rasterize_mesh` (torch backend); tests compare
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -240,6 +241,7 @@ _AUX_FS = """
 #version 330
 uniform sampler2D tex;
 uniform int is_shell;
+uniform float layer_id;        // 1 body, 2 shell, 3 + k template mesh k
 uniform mat3 R;
 uniform vec3 t;
 in vec3 v_pos;
@@ -248,7 +250,7 @@ in vec2 v_uv;
 layout(location = 0) out vec4 f_aux;
 void main() {
     if (is_shell == 1 && texture(tex, v_uv).a < 0.5) discard;
-    f_aux = vec4(v_uv.x, 1.0 - v_uv.y, is_shell == 1 ? 2.0 : 1.0, (R * v_pos + t).z);
+    f_aux = vec4(v_uv.x, 1.0 - v_uv.y, layer_id, (R * v_pos + t).z);
 }
 """
 
@@ -313,6 +315,10 @@ class SubjectMeshes:
         shell_rgba: ``(Ss, Ss, 4)`` uint8 shell texture: sRGB colour and coverage alpha, or None.
         shell_faces: ``(Fs,)`` indices of the faces drawn on the shell (those holding any coverage);
             None draws all.
+        body_faces: ``(Fb,)`` indices of the body faces drawn (those no garment hides); None draws all.
+        templates: worn template meshes, drawn like the shell: each has ``vertices (N, 3)``, ``faces
+            (F, 3)``, ``uv_corners (F, 3, 2)`` (its own UV map, v up) and ``rgba (S, S, 4)`` uint8
+            (sRGB colour and coverage), e.g. :class:`uvatar.data.wardrobe.WornPiece`.
     """
 
     vertices: np.ndarray
@@ -322,6 +328,8 @@ class SubjectMeshes:
     shell_vertices: np.ndarray | None = None
     shell_rgba: np.ndarray | None = None
     shell_faces: np.ndarray | None = None
+    body_faces: np.ndarray | None = None
+    templates: list = field(default_factory=list)
 
 
 @dataclass
@@ -331,7 +339,8 @@ class RenderedView:
     Attributes:
         bgr: ``(H, W, 3)`` uint8 image in OpenCV's BGR order (``rgb`` gives RGB).
         mask: ``(H, W)`` uint8 coverage of the person (body and shell), 0..255.
-        aux: ``(H, W, 4)`` float32 ``(u, v, layer, depth)`` per pixel (layer 1 body, 2 shell, 0 none;
+        aux: ``(H, W, 4)`` float32 ``(u, v, layer, depth)`` per pixel (layer 1 body, 2 shell, 3 + k
+            template k of ``SubjectMeshes.templates`` in its own UV map, 0 none;
             depth = camera z in metres), or None when not asked for.
     """
 
@@ -504,44 +513,37 @@ class SubjectRenderer:
             if self._ibo is None:
                 self._ibo = ctx.buffer(self._topology.index.tobytes())
             layers = []
-            for is_shell, v, texture in ((0, verts, meshes.albedo), (1, meshes.shell_vertices, meshes.shell_rgba)):
+            drawn = ((0, 1, verts, meshes.albedo, meshes.body_faces),
+                     (1, 2, meshes.shell_vertices, meshes.shell_rgba, meshes.shell_faces))
+            for is_shell, layer_id, v, texture, subset in drawn:
                 if v is None or texture is None:
                     continue
-                texture = np.ascontiguousarray(texture, dtype=np.uint8)
-                if texture.ndim != 3 or texture.shape[2] != 4:
-                    raise InputError(f"textures must be (S, S, 4) uint8; got {texture.shape}")
                 data = corner_arrays(np.asarray(v, np.float32), faces, uvs, self._topology)
-                vbo = ctx.buffer(data.tobytes())
-                ibo, n_index = self._ibo, len(self._topology.index)
-                if is_shell and meshes.shell_faces is not None:
-                    chosen = self._topology.index.reshape(-1, 3)[np.asarray(meshes.shell_faces, np.int64)]
-                    if len(chosen) == 0:
-                        vbo.release()
-                        continue
-                    ibo, n_index = ctx.buffer(np.ascontiguousarray(chosen, np.uint32).tobytes()), chosen.size
-                    self._objects.append(ibo)
-                tex = ctx.texture((texture.shape[1], texture.shape[0]), 4, texture.tobytes())
-                tex.build_mipmaps()
-                tex.filter = (mgl.LINEAR_MIPMAP_LINEAR, mgl.LINEAR)
-                vaos = {
-                    name: _vertex_array(ctx, prog, vbo, ibo)
-                    for name, prog in (("surface", self.surface), ("aux", self.aux), ("shadow", self.shadow_prog))
-                }
-                self._objects += [vbo, tex, *vaos.values()]
-                layers.append((is_shell, tex, vaos, n_index))
+                layer = self._upload_layer(data, self._topology.index, texture, subset, is_shell, layer_id)
+                if layer is not None:
+                    layers.append(layer)
+            for k, mesh in enumerate(meshes.templates):
+                t_faces = np.asarray(mesh.faces, np.int64)
+                t_uvs = np.asarray(mesh.uv_corners, np.float32)
+                topology = _Topology.build(t_faces, t_uvs)
+                data = corner_arrays(np.asarray(mesh.vertices, np.float32), t_faces, t_uvs, topology)
+                layer = self._upload_layer(data, topology.index, mesh.rgba, None, 1, 3 + k)
+                if layer is not None:
+                    layers.append(layer)
             env = np.ascontiguousarray(lighting.env, np.float32)
             env_tex = ctx.texture((env.shape[1], env.shape[0]), 3, env.tobytes(), dtype="f4")
             env_tex.filter = (mgl.LINEAR, mgl.LINEAR)
             env_tex.repeat_y = False
             self._objects.append(env_tex)
             # floor: a large quad under the lowest vertex
-            pts = verts if meshes.shell_vertices is None else np.concatenate([verts, meshes.shell_vertices])
+            pts = np.concatenate([verts, *([] if meshes.shell_vertices is None else [meshes.shell_vertices]),
+                                  *(np.asarray(m.vertices, np.float32) for m in meshes.templates)])
             lo, hi = pts.min(0), pts.max(0)
             centre = 0.5 * (lo + hi)
             radius = float(np.linalg.norm(hi - lo)) * 0.5 * 1.05
             ground_vao = None
             if lighting.ground_rgb is not None:
-                z0, r = float(verts[:, 2].min()), 30.0
+                z0, r = float(pts[:, 2].min()), 30.0
                 quad = np.array(
                     [[-r, -r], [r, -r], [r, r], [-r, -r], [r, r], [-r, r]], np.float32
                 ) + centre[None, :2].astype(np.float32)
@@ -558,7 +560,7 @@ class SubjectRenderer:
             ctx.enable(mgl.DEPTH_TEST)
             ctx.disable(mgl.CULL_FACE)
             self.shadow_prog["light_mat"].write(light_bytes)
-            for is_shell, tex, vaos, n in layers:
+            for is_shell, _, tex, vaos, n in layers:
                 tex.use(0)
                 self.shadow_prog["tex"].value = 0
                 self.shadow_prog["is_shell"].value = is_shell
@@ -580,6 +582,32 @@ class SubjectRenderer:
                 "feet": np.concatenate([foot_l, foot_r]).astype(np.float32),
                 "body_xyr": (float(centre[0]), float(centre[1]), 0.35),
             }
+
+    def _upload_layer(self, data: np.ndarray, index: np.ndarray, texture: np.ndarray, subset, is_shell: int, layer_id: int):
+        """GL objects of one drawn layer: ``(is_shell, layer_id, texture, vertex arrays, index count)``, or
+        None when ``subset`` (face indices; None: all) is empty. Call inside the context."""
+        ctx, mgl = self.ctx, self.mgl
+        texture = np.ascontiguousarray(texture, dtype=np.uint8)
+        if texture.ndim != 3 or texture.shape[2] != 4:
+            raise InputError(f"textures must be (S, S, 4) uint8; got {texture.shape}")
+        chosen = index if subset is None else index.reshape(-1, 3)[np.asarray(subset, np.int64)].reshape(-1)
+        if len(chosen) == 0:
+            return None
+        vbo = ctx.buffer(data.tobytes())
+        if chosen is self._topology.index:
+            ibo = self._ibo
+        else:
+            ibo = ctx.buffer(np.ascontiguousarray(chosen, np.uint32).tobytes())
+            self._objects.append(ibo)
+        tex = ctx.texture((texture.shape[1], texture.shape[0]), 4, texture.tobytes())
+        tex.build_mipmaps()
+        tex.filter = (mgl.LINEAR_MIPMAP_LINEAR, mgl.LINEAR)
+        vaos = {
+            name: _vertex_array(ctx, prog, vbo, ibo)
+            for name, prog in (("surface", self.surface), ("aux", self.aux), ("shadow", self.shadow_prog))
+        }
+        self._objects += [vbo, tex, *vaos.values()]
+        return is_shell, layer_id, tex, vaos, len(chosen)
 
     # ------------------------------------------------------------------ views
     def _set_common(self, prog, camera: Camera, look: dict) -> None:
@@ -702,11 +730,11 @@ class SubjectRenderer:
         return RenderedView(bgr, mask, aux_out)
 
     def _draw_layers(self, prog, vao_name: str, camera: Camera, look: dict, near: float, far: float) -> None:
-        """Draw the body (back faces culled) and the shell (both sides) with ``prog``."""
+        """Draw the body (back faces culled), the shell and the templates (both sides) with ``prog``."""
         ctx, mgl = self.ctx, self.mgl
         self._set_common(prog, camera, look)
         self._set_camera(prog, camera, near, far)
-        for is_shell, tex, vaos, n in self._subject["layers"]:
+        for is_shell, layer_id, tex, vaos, n in self._subject["layers"]:
             if is_shell:
                 ctx.disable(mgl.CULL_FACE)
             else:
@@ -716,6 +744,8 @@ class SubjectRenderer:
             tex.use(0)
             prog["tex"].value = 0
             prog["is_shell"].value = is_shell
+            if "layer_id" in prog:
+                prog["layer_id"].value = float(layer_id)
             vaos[vao_name].render(mgl.TRIANGLES, vertices=n)
 
     def release(self) -> None:

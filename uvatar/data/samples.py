@@ -15,8 +15,12 @@ Subject sample, key ``s0000042`` (subject index 42):
                        vertices, shell = LBS(rest_vertices + vertex_offsets) with the body's skinning;
                        ``faces`` ``(Fs,)`` int64: the atlas faces that hold shell texels.
 ``meta.json``          age (years, group), gender, phenotypes by label, pose and expression styles,
-                       appearance choices (skin tone bucket 1-6, hair, garments, patterns), lighting
-                       (kind, SH coefficients, key light), views (keys, framings, labels).
+                       appearance choices (skin tone bucket 1-6, hair, garments, patterns, and the
+                       templates drawn, ``appearance.wardrobe``), ``worn``: the template pieces drawn
+                       (catalogue ``name``, ``piece``, ``shell``: hair or a loose garment, the Shell
+                       layer of the truth; ``uv_layer``: its value in ``uv.png``; the geometry is the
+                       asset layer's fit of ``name`` to the view's body parameters), lighting (kind,
+                       SH coefficients, key light), views (keys, framings, labels).
 ====================== ==================================================================================
 
 View sample, key ``s0000042_v03`` (view 3 of subject 42):
@@ -25,7 +29,9 @@ View sample, key ``s0000042_v03`` (view 3 of subject 42):
 ``image.png``           RGB8 ``H x W`` photo (sRGB, the person over the environment).
 ``mask.png``            L8 ``H x W``: the person's coverage (body and shell), 0..255.
 ``uv.png``              RGB16 ``H x W`` (when ``store_uv``): R = round(u * 65535), G = round(v * 65535),
-                        B = layer (0 nothing, 1 body, 2 shell): each pixel's point in the UV maps.
+                        B = layer (0 nothing, 1 body, 2 shell, 3 + k the k-th entry of the subject's
+                        ``meta.json`` ``worn`` list, in that template's own UV map): each pixel's point
+                        in the UV maps.
 ``camera.json``         :meth:`uvatar.camera.Camera.to_dict` (OpenCV K, R, t; world = Anny body space)
                         plus ``subject``, ``view_index``, ``framing``, ``view`` (label), ``azimuth_deg``,
                         ``elevation_deg``, ``roll_deg``, ``focal_mm`` and ``look`` (exposure, noise...).

@@ -4,7 +4,9 @@ For every subject index ``i`` (deterministically from ``(seed, i)`` alone; separ
 for body, appearance, lighting, views and image looks, so changing one part leaves the others):
 
 1. :func:`uvatar.data.subjects.sample_subject`: Anny shape, pose, face, hands;
-2. :func:`uvatar.data.appearance.paint_appearance`: UV albedo, shell colour/alpha and offsets;
+2. :func:`uvatar.data.appearance.paint_appearance`: UV albedo, shell colour/alpha and offsets, and
+   :mod:`uvatar.data.wardrobe`: the catalogue's hair, garment pieces, shoes, hats and eyelashes fitted,
+   posed and painted (``wardrobe=None``: the painted appearance alone, the manifold of earlier versions);
 3. :func:`uvatar.data.lighting.sample_lighting`: environment, SH fill, key light, floor;
 4. :func:`uvatar.data.cameras.sample_views`: ``views`` cameras around the person (head, half, full);
 5. :class:`uvatar.data.render.SubjectRenderer`: one OpenGL pass per view (+ the UV pass);
@@ -41,6 +43,7 @@ from uvatar.data.shards import (
     shard_subjects,
 )  # fmt: skip
 from uvatar.data.subjects import SubjectConfig, SubjectSample, sample_subject
+from uvatar.data.wardrobe import WardrobeConfig, WornPiece, dress_subject
 from uvatar.errors import InputError, UvatarError
 from uvatar.io.atomic import atomic_write_text
 
@@ -63,6 +66,7 @@ class SynthConfig:
         store_uv: write the per-view ``uv.png`` (pixel -> UV correspondence).
         png_level: PNG compression level 0-9 (1: fast, files ~10% larger than 6).
         subject, appearance, lighting, camera: the parts' configs.
+        wardrobe: how subjects wear catalogue templates; None: painted clothes and hair only.
     """
 
     subjects: int = 200
@@ -77,6 +81,7 @@ class SynthConfig:
     appearance: AppearanceConfig = AppearanceConfig()
     lighting: LightingConfig = LightingConfig()
     camera: ViewConfig = ViewConfig()
+    wardrobe: WardrobeConfig | None = WardrobeConfig()
 
     def __post_init__(self) -> None:
         if self.subjects < 1 or self.views < 1:
@@ -102,6 +107,8 @@ class Subject:
         index, key: subject index and sample key (``s0000042``).
         sample: body parameters and pose/age info; appearance: UV maps and shell; lighting.
         vertices: ``(V, 3)`` posed body; shell_vertices: ``(V, 3)`` posed shell.
+        worn: the worn template pieces (:class:`~uvatar.data.wardrobe.WornPiece`); hidden_faces: ``(F,)``
+            bool, the body faces they hide.
         coco: COCO keypoint label -> ``(3,)`` world point of the posed body.
         views: the drawn :class:`ViewSpec` per view; looks: per-view image settings.
     """
@@ -116,6 +123,8 @@ class Subject:
     coco: dict
     views: list[ViewSpec]
     looks: list[dict]
+    worn: list[WornPiece] = field(default_factory=list)
+    hidden_faces: np.ndarray | None = None
     timings: dict = field(default_factory=dict)
 
 
@@ -133,9 +142,13 @@ def make_subject(body: BodyModel, config: SynthConfig, index: int) -> Subject:
     gender = float(sample.params.phenotypes[0, body.phenotype_labels.index("gender")])
     appearance = paint_appearance(
         body, _rng(config, index, "appearance"), out.rest_vertices[0].cpu().numpy(), gender, sample.age_years,
-        config.appearance, sitting=sample.sitting,
+        config.appearance, sitting=sample.sitting, wardrobe=config.wardrobe,
     )
     t2 = time.perf_counter()
+    worn, hidden = [], None
+    if "wardrobe" in appearance.info:
+        worn, hidden = dress_subject(body, sample.params, out, appearance.info["wardrobe"], appearance.info, config.wardrobe)
+    t3 = time.perf_counter()
     shell = shell_mesh(body, out.rest_vertices[0], out.bone_transforms, appearance.shell_offsets)
     lighting = sample_lighting(_rng(config, index, "lighting"), config.lighting)
     vertices = out.vertices[0].cpu().numpy()
@@ -152,17 +165,19 @@ def make_subject(body: BodyModel, config: SynthConfig, index: int) -> Subject:
             "noise_seed": float(looks_rng.uniform(0.0, 97.0)),
             "vignette": float(looks_rng.uniform(0.0, 0.2)),
         })
-    timings = {"subject_s": t1 - t0, "paint_s": t2 - t1, "rest_s": time.perf_counter() - t2}
-    return Subject(index, f"s{index:07d}", sample, appearance, lighting, vertices, shell, coco, views, looks, timings)
+    timings = {"subject_s": t1 - t0, "paint_s": t2 - t1, "dress_s": t3 - t2, "rest_s": time.perf_counter() - t3}
+    return Subject(index, f"s{index:07d}", sample, appearance, lighting, vertices, shell, coco, views, looks, worn, hidden, timings)
 
 
 def _meshes(body: BodyModel, subject: Subject):
     from uvatar.data.render import SubjectMeshes
 
     app = subject.appearance
+    hidden = subject.hidden_faces
     return SubjectMeshes(
         subject.vertices, body.faces.cpu().numpy(), body.uv_corners.cpu().numpy(), app.albedo,
         subject.shell_vertices, app.shell_rgba, app.shell_faces,
+        body_faces=None if hidden is None or not hidden.any() else np.nonzero(~hidden)[0], templates=subject.worn,
     )
 
 
@@ -174,7 +189,9 @@ def render_subject_views(body: BodyModel, renderer, subject: Subject, config: Sy
     renderer.set_subject(_meshes(body, subject), subject.lighting)
     faces = body.faces.cpu().numpy()
     shell_ids = np.unique(faces[subject.appearance.shell_faces].reshape(-1)) if len(subject.appearance.shell_faces) else []
-    extra = subject.shell_vertices[shell_ids] if len(shell_ids) else None
+    extra = [subject.shell_vertices[shell_ids]] if len(shell_ids) else []
+    extra += [piece.vertices for piece in subject.worn if piece.piece in ("hair", "hat")]
+    extra = np.concatenate(extra) if extra else None
     vertices_t = torch.as_tensor(subject.vertices)
     centre = subject.vertices.mean(0)
     rng = _rng(config, subject.index, "framing")
@@ -210,6 +227,7 @@ def _meta(body: BodyModel, subject: Subject, view_infos: list[dict]) -> dict:
         "phenotypes": {label: round(float(v), 5) for label, v in zip(body.phenotype_labels, s.params.phenotypes[0].tolist())},
         "pose": s.info,
         "appearance": subject.appearance.info,
+        "worn": [{"name": p.name, "piece": p.piece, "shell": p.shell, "uv_layer": 3 + k} for k, p in enumerate(subject.worn)],
         "skin_tone": int(subject.appearance.info["skin_bucket"]),
         "lighting": subject.lighting.to_json(),
         "views": [{"key": f"{subject.key}_v{i['view_index']:02d}", "framing": i["framing"], "view": i["view"],
@@ -363,11 +381,14 @@ def config_from_dict(data: dict) -> SynthConfig:
     def tuples(d: dict) -> dict:
         return {k: tuple(v) if isinstance(v, list) else v for k, v in d.items()}
 
-    parts = {"subject": SubjectConfig, "appearance": AppearanceConfig, "lighting": LightingConfig, "camera": ViewConfig}
+    parts = {"subject": SubjectConfig, "appearance": AppearanceConfig, "lighting": LightingConfig, "camera": ViewConfig,
+             "wardrobe": WardrobeConfig}
     kwargs = {k: v for k, v in data.items() if k not in parts}
     for name, cls in parts.items():
         if name in data:
-            kwargs[name] = cls(**tuples(data[name]))
+            kwargs[name] = None if data[name] is None else cls(**tuples(data[name]))
+    if "wardrobe" not in data:  # a manifest of a version before templates: painted clothes only
+        kwargs["wardrobe"] = None
     return SynthConfig(**kwargs)
 
 
