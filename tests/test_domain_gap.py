@@ -44,3 +44,39 @@ def test_the_report_never_replaces_a_file_it_did_not_write(tmp_path, capsys):
     code = main(["--synth", str(tmp_path), "--realdata", str(tmp_path), "--out", str(precious)])
     assert code == 2 and "not a domain-gap report" in capsys.readouterr().err
     assert precious.read_text() == '{"mine": 1}'
+
+
+def test_person_only_crops_grey_out_the_backdrop_by_the_mask():
+    image = np.full((100, 100, 3), 200, np.uint8)  # a light backdrop
+    image[30:70, 40:60] = 20  # a dark "person"
+    mask = np.zeros((100, 100), np.float32)
+    mask[30:70, 40:60] = 1.0
+    mask[30:70, 60:63] = 0.5  # half-covered backdrop columns beside it
+    box = (40, 30, 60, 70)
+    crop = person_crop(image, box, mask)
+    plain = person_crop(image, box)
+    assert crop[CROP // 2, CROP // 2].max() == pytest.approx(20 / 255, abs=1e-6)  # the person is kept
+    assert np.allclose(crop[5, 5], 0.5) and plain[5, 5].min() > 0.75  # the backdrop is grey, not 200/255
+    # a 0.5-covered backdrop pixel is half image, half grey: crop column u + 0.5 = 224 / 48 (x + 0.5 - 26)
+    # puts image column 61 (the middle one of the three) at crop column 165
+    assert crop[CROP // 2, 165].mean() == pytest.approx(0.5 * 200 / 255 + 0.25, abs=1e-3)
+
+
+def test_synthetic_crops_keep_only_the_views_asked_for(tmp_path):
+    from uvatar.data.synth import SynthConfig, run_synth
+    from uvatar.eval.domain_gap import synthetic_crops
+
+    config = SynthConfig(subjects=1, views=4, size=64, wardrobe=None)
+    run_synth(config, tmp_path, job=(0, 1), workers=1)
+    every = synthetic_crops([tmp_path])
+    labels = []
+    from uvatar.data.samples import decode_view
+    from uvatar.data.shards import read_shard
+
+    for key, files in read_shard(next((tmp_path / "shards").glob("*.tar"))):
+        if "image.png" in files:
+            labels.append(decode_view(files).info["view"])
+    assert sum(len(v) for v in every.values()) == 4
+    for label in set(labels):
+        only = synthetic_crops([tmp_path], views=(label,))
+        assert sum(len(v) for v in only.values()) == labels.count(label)

@@ -16,7 +16,7 @@ reconstruction uses), on top of the painted body of :mod:`uvatar.data.appearance
    vertices under the piece, so a top from one outfit over trousers from another leaves no hole).
 4. :func:`paint_piece` paints each piece's texture in its own UV map, by rules on its points on the
    REFERENCE body (so patterns keep their scale): garments take the look's colours and patterns
-   (:func:`uvatar.data.appearance.pattern_colours`), a knit or woven grain, darker seams along the UV
+   (:func:`uvatar.data.appearance.pattern_colours`), an irregular grain, darker seams along the UV
    islands' borders, shading from the garment's own folds (concavity of its reference mesh), sometimes
    a chest print; hair takes the look's colour with strands across the head, darker inner layers,
    lighter lengths and coverage that frays at the mesh's open borders (alpha-tested at 0.5, so the
@@ -57,7 +57,10 @@ HAIR_TEMPLATES: dict[str, tuple[str, ...]] = {
     "afro": ("afro01",),
 }
 SKIRT_OUTFITS = ("female_elegantsuit01",)
+MAX_RASTER_PAIRS = 4_000_000  # (triangle, texel) candidates of a UV map's rasterization, at most
 UNDER_PIECE_M = 0.03  # a hidden body vertex belongs to the piece with a vertex this close (spacing ~1-2 cm)
+GRAIN = 0.04  # fabric grain: +-4 % brightness
+SEAM_DARKENING = 0.12  # stitching at the UV islands' borders
 FOLD_SHADE_PER_M = 60.0  # darkening per metre a vertex lies behind its neighbours' mean (smoothed; 2 mm: 12 %)
 
 
@@ -230,7 +233,9 @@ def _piece_hidden(name: str, faces: np.ndarray, hidden: np.ndarray, rest_body: n
 @functools.lru_cache(maxsize=64)
 def _texels(name: str, size: int) -> dict:
     """Per-texel facts of an asset's UV map (cached): covered texel index, reference point, interpolated
-    open-border distance and concavity, distance to the island's edge (texels), nearest covered texel."""
+    open-border distance and concavity, distance to the island's edge (texels), nearest covered texel.
+    The map is smaller than ``size`` where its triangles' UV boxes would make over
+    :data:`MAX_RASTER_PAIRS` (triangle, texel) candidates (its ``size`` entry says)."""
     from scipy import ndimage
 
     from uvatar.body.uv import rasterize_uv
@@ -238,6 +243,10 @@ def _texels(name: str, size: int) -> dict:
     mesh, coco, _ = _reference(name)
     faces = mesh.faces.numpy()
     rest = mesh.rest_vertices.numpy().astype(np.float64)
+    uv = mesh.uv_corners.numpy()
+    boxes = float(np.prod(uv.max(1) - uv.min(1), axis=1).sum())  # UV bounding boxes, in units of the map
+    while size > 64 and boxes * size * size > MAX_RASTER_PAIRS:  # cards that each span the map (afro01)
+        size //= 2
     raster = rasterize_uv(mesh.uv_corners.float(), size)
     idx, face, bary = (t.cpu().numpy() for t in raster.covered())
     pos = np.einsum("nk,nkd->nd", bary, rest[faces[face]])
@@ -245,6 +254,7 @@ def _texels(name: str, size: int) -> dict:
     covered = raster.mask.cpu().numpy()
     edge = ndimage.distance_transform_edt(covered)[np.divmod(idx, size)]
     _, nearest = ndimage.distance_transform_edt(~covered, return_indices=True)
+    nearest = (nearest[0] * size + nearest[1]).reshape(-1).astype(np.int32)
     return {
         "index": idx, "face": face, "pos": pos, "size": size, "nearest": nearest, "coco": coco,
         "border": np.einsum("nk,nk->n", bary, border[faces[face]]).astype(np.float32),
@@ -289,8 +299,7 @@ def _pad(values: np.ndarray, t: dict) -> np.ndarray:
     size = t["size"]
     flat = np.zeros((size * size, 4), np.uint8)
     flat[t["index"]] = values
-    nearest = t["nearest"][0] * size + t["nearest"][1]
-    return flat[nearest.reshape(-1)].reshape(size, size, 4)
+    return flat[t["nearest"]].reshape(size, size, 4)
 
 
 def _to_u8(values: np.ndarray) -> np.ndarray:
@@ -311,14 +320,9 @@ def _garment(t: dict, sel: np.ndarray, rng: np.random.Generator, base: np.ndarra
     g = _geometry(t)
     colour, _ = pattern_colours(rng, g, sel, base, kind)
     x, z = g["x"][sel], g["z"][sel]
-    weave = str(rng.choice(["knit", "twill", "plain"]))
-    if weave == "knit":  # rows of small chevrons
-        grain = np.sin(2 * np.pi * z / 0.006 + 3.0 * np.abs(np.sin(2 * np.pi * g["u_coord"][sel] / 0.008)))
-    elif weave == "twill":  # diagonal ribs
-        grain = np.sin(2 * np.pi * (z + g["u_coord"][sel] + 0.3 * x) / 0.004)
-    else:
-        grain = np.sin(2 * np.pi * z / 0.003) * np.sin(2 * np.pi * (g["u_coord"][sel] + x) / 0.003)
-    colour = colour * (1.0 + 0.05 * grain)[:, None] * fabric_variation(g, sel, rng)[:, None]
+    # irregular grain (value noise over ~1 cm cells, not a periodic weave that would alias into moire)
+    grain = _value_noise(rng, g["u_coord"][sel] + 0.5 * x, z, 0.01)
+    colour = colour * (1.0 + GRAIN * grain)[:, None] * fabric_variation(g, sel, rng)[:, None]
     if chest_print:
         coco = t["coco"]
         cz = 0.65 * coco["left_shoulder"][2] + 0.35 * coco["left_hip"][2]
@@ -329,9 +333,29 @@ def _garment(t: dict, sel: np.ndarray, rng: np.random.Generator, base: np.ndarra
         dx, dz = np.abs(x - cx) / half, np.abs(z - cz) / half
         inside = {"box": (dx < 1) & (dz < 0.6), "ring": np.abs(np.hypot(dx, dz) - 0.75) < 0.2, "diamond": dx + dz < 1}[shape]
         colour[front & inside] = garment_colour(rng, avoid=base)
-    seam = np.clip(1.0 - t["edge"][sel] / 2.5, 0.0, 1.0)  # stitching along the pattern pieces' borders
+    seam = np.clip(1.0 - t["edge"][sel] / 2.0, 0.0, 1.0)  # stitching along the pattern pieces' borders
     shade = np.clip(1.0 - FOLD_SHADE_PER_M * np.maximum(t["concave"][sel], 0.0), 0.8, 1.0)  # folds
-    return colour * (1.0 - 0.25 * seam)[:, None] * shade[:, None]
+    return colour * (1.0 - SEAM_DARKENING * seam)[:, None] * shade[:, None]
+
+
+def _value_noise(rng: np.random.Generator, a: np.ndarray, b: np.ndarray, cell, wrap_a: int | None = None) -> np.ndarray:
+    """Smooth random values in [-1, 1] at points ``(a, b)`` (``(M,)`` each): a random lattice of ``cell``
+    spacing (one number or one per coordinate), bilinearly interpolated with a smoothstep. ``wrap_a``:
+    the lattice repeats every ``wrap_a`` cells along ``a`` (an angle: no seam where it wraps)."""
+    ca, cb = (cell, cell) if np.isscalar(cell) else cell
+    ua, ub = np.asarray(a, np.float64) / ca, np.asarray(b, np.float64) / cb
+    ia, ib = np.floor(ua).astype(np.int64), np.floor(ub).astype(np.int64)
+    fa, fb = ua - ia, ub - ib
+    fa, fb = fa * fa * (3 - 2 * fa), fb * fb * (3 - 2 * fb)
+    na = wrap_a or 1021
+    table = rng.uniform(-1.0, 1.0, (na, 1021))
+
+    def at(i, j):
+        return table[i % na, j % 1021]
+
+    top = at(ia, ib) * (1 - fa) + at(ia + 1, ib) * fa
+    bottom = at(ia, ib + 1) * (1 - fa) + at(ia + 1, ib + 1) * fa
+    return (top * (1 - fb) + bottom * fb).astype(np.float32)
 
 
 def _hair(t: dict, rng: np.random.Generator, colour: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -342,9 +366,11 @@ def _hair(t: dict, rng: np.random.Generator, colour: np.ndarray) -> tuple[np.nda
     phi = np.arctan2(d[:, 0], -d[:, 1])
     phase = rng.uniform(0, 2 * np.pi, 4)
     wave = rng.uniform(0.0, 12.0)
-    bend = wave * np.sin(25 * pos[:, 2])
-    strands = (0.8 + 0.08 * np.sin(phase[0] + 40 * phi + bend)  # clumps
-               + 0.12 * np.sin(phase[1] + 260 * phi + bend) + 0.08 * np.sin(phase[2] + 1100 * phi + 2 * bend))  # strands
+    bend = wave * np.sin(25 * pos[:, 2]) / 260.0
+    # clumps and strands: value noise across the head (irregular, ~ 1 cm and ~ 1.5 mm at the ears), slowly along it
+    clumps = _value_noise(rng, phi + bend, pos[:, 2], (2 * np.pi / 40, 0.08), wrap_a=40)
+    strands = _value_noise(rng, phi + bend, pos[:, 2], (2 * np.pi / 600, 0.04), wrap_a=600)
+    strands = 0.85 + 0.1 * clumps + 0.14 * strands
     depth = np.clip(1.0 - FOLD_SHADE_PER_M * np.maximum(t["concave"], 0.0), 0.7, 1.0)  # hollows darker
     below_ears = np.clip((centre[2] - pos[:, 2]) / 0.35, 0.0, 1.0)
     tips = 1.0 + rng.uniform(0.0, 0.25) * below_ears
@@ -388,7 +414,7 @@ def paint_piece(name: str, piece: str, faces_kept: np.ndarray, look: dict, seed:
         key = "top_colour" if piece in ("top", "full") else ("top_colour" if look.get("dress") else "bottom_colour")
         base = np.asarray(look[key], np.float32)
         kind = "denim" if piece == "bottom" and look.get("bottom") == "jeans" else top_kind
-        rgb[sel] = _garment(t, sel, rng, base, kind, piece in ("top", "full") and rng.uniform() < 0.25)
+        rgb[sel] = _garment(t, sel, rng, base, kind, piece in ("top", "full") and rng.uniform() < 0.1)
     return _pad(_to_u8(np.concatenate([rgb, alpha[:, None]], 1)), t)
 
 

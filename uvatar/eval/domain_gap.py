@@ -18,6 +18,14 @@ kernel ``k(x, y) = (xᵀy / d + 1)³``, averaged over ``subsets`` random subsets
 from each side; its spread over the subsets is reported as the noise.
 The noise of the comparison between two manifolds is that spread, not a property of the metric: with
 14-40 real crops per framing the subsets overlap heavily, so differences below ~2 spreads say nothing.
+
+``--view front`` (repeatable): only synthetic views of these labels. The real crops are nearly all
+seen from the front (photos, the head and dance clips; 3 turnaround frames), while a data set's views
+go all around the person: without it the distance mostly measures that difference of viewpoints.
+
+``--person-only``: the crops keep only the person (mid-grey where the person mask is 0, blended by it;
+synthetic: ``mask.png``, real: the detector's person mask), so the backdrop, which fills much of every
+crop, does not count; the distance is then between the people alone.
 """
 
 from __future__ import annotations
@@ -42,10 +50,14 @@ FRAMINGS = ("head", "half", "full")
 CLIP_FRAMING = {"obama_address_head": "head", "unianimate_dance_full": "full", "idol_turnaround_sample": "full"}
 
 
-def person_crop(image: np.ndarray, box) -> np.ndarray:
+def person_crop(image: np.ndarray, box, mask: np.ndarray | None = None) -> np.ndarray:
     """``(CROP, CROP, 3)`` float32 RGB in [0, 1]: the square around ``box`` (x0, y0, x1, y1 pixels) with a
-    ``MARGIN`` on each side, mid-grey where it leaves ``image (H, W, 3)`` (uint8 or float in [0, 1])."""
+    ``MARGIN`` on each side, mid-grey where it leaves ``image (H, W, 3)`` (uint8 or float in [0, 1]) and,
+    given a person ``mask (H, W)`` in [0, 1], blended to mid-grey where the mask is below 1."""
     img = image.astype(np.float32) / 255.0 if image.dtype == np.uint8 else image.astype(np.float32)
+    if mask is not None:
+        m = np.clip(np.asarray(mask, np.float32), 0.0, 1.0)[..., None]
+        img = img * m + 0.5 * (1.0 - m)
     x0, y0, x1, y1 = (float(v) for v in box)
     side = max(x1 - x0, y1 - y0) * (1.0 + 2.0 * MARGIN)
     if not side > 0:
@@ -111,8 +123,11 @@ def _mask_box(mask: np.ndarray) -> tuple[float, float, float, float] | None:
     return float(xs.min()), float(ys.min()), float(xs.max() + 1), float(ys.max() + 1)
 
 
-def synthetic_crops(folders: list[Path], limit: int | None = None) -> dict[str, list[np.ndarray]]:
-    """Person crops of the views in ``uvatar synth`` folders (their ``*.tar`` shards), by framing."""
+def synthetic_crops(folders: list[Path], limit: int | None = None, person_only: bool = False,
+                    views: tuple[str, ...] | None = None) -> dict[str, list[np.ndarray]]:  # fmt: skip
+    """Person crops of the views in ``uvatar synth`` folders (their ``*.tar`` shards), by framing
+    (``person_only``: the backdrop greyed out, :func:`person_crop`; ``views``: only views with these
+    labels of their ``camera.json``, e.g. ``("front",)``)."""
     from uvatar.data.samples import decode_view
     from uvatar.data.shards import read_shard
 
@@ -129,18 +144,19 @@ def synthetic_crops(folders: list[Path], limit: int | None = None) -> dict[str, 
                 view = decode_view(files)
                 box = _mask_box(view.mask)
                 framing = view.info.get("framing")
-                if box is None or framing not in crops:
+                if box is None or framing not in crops or (views is not None and view.info.get("view") not in views):
                     continue
-                crops[framing].append(person_crop(view.image, box))
+                crops[framing].append(person_crop(view.image, box, view.mask if person_only else None))
                 count += 1
                 if limit is not None and count >= limit:
                     return crops
     return crops
 
 
-def real_crops(realdata: Path, clip_every: int = 10) -> dict[str, list[np.ndarray]]:
+def real_crops(realdata: Path, clip_every: int = 10, person_only: bool = False) -> dict[str, list[np.ndarray]]:
     """Person crops of the real photos and clip frames (module doc), by framing; frames without a
-    detected person are skipped."""
+    detected person are skipped (``person_only``: the backdrop greyed out by the detector's mask; a photo
+    without one is skipped too)."""
     import imageio.v3 as iio
 
     from uvatar.detect import VideoDetector, detect
@@ -153,7 +169,9 @@ def real_crops(realdata: Path, clip_every: int = 10) -> dict[str, list[np.ndarra
                 continue
             image = load_image(path).rgb
             det = detect(image)
-            crops[framing].append(person_crop(image, det.box))
+            if person_only and det.mask is None:
+                continue
+            crops[framing].append(person_crop(image, det.box, det.mask if person_only else None))
     for name, framing in CLIP_FRAMING.items():
         path = realdata / "video" / f"{name}.mp4"
         with VideoDetector() as detector:
@@ -161,8 +179,8 @@ def real_crops(realdata: Path, clip_every: int = 10) -> dict[str, list[np.ndarra
                 if index % clip_every:
                     continue
                 det = detector(frame)
-                if det is not None and det.box is not None:
-                    crops[framing].append(person_crop(frame, det.box))
+                if det is not None and det.box is not None and not (person_only and det.mask is None):
+                    crops[framing].append(person_crop(frame, det.box, det.mask if person_only else None))
     return crops
 
 
@@ -209,6 +227,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--limit", type=int, default=None, help="at most this many synthetic views")
     parser.add_argument("--subset-size", type=int, default=50)
     parser.add_argument("--subsets", type=int, default=100)
+    parser.add_argument("--person-only", action="store_true", help="grey out everything but the person (module doc)")
+    parser.add_argument("--view", action="append", default=None,
+                        help="only synthetic views with this label (front, three_quarter, side, back; repeatable)")
     parser.add_argument("--out", type=Path, required=True, help="JSON report to write")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
@@ -218,12 +239,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.out.exists() and not _is_gap_report(args.out):
         print(f"error: {args.out} exists and is not a domain-gap report; pass another --out", file=sys.stderr)
         return 2
-    real = {f: crop_features(c) for f, c in real_crops(args.realdata, args.clip_every).items()}
-    synthetic = {f: crop_features(c) for f, c in synthetic_crops(args.synth, args.limit).items()}
+    real = {f: crop_features(c) for f, c in real_crops(args.realdata, args.clip_every, args.person_only).items()}
+    views = tuple(args.view) if args.view else None
+    synthetic = {f: crop_features(c) for f, c in synthetic_crops(args.synth, args.limit, args.person_only, views).items()}
     report = {
         "synth": [str(p) for p in args.synth],
         "features": "ST-LPIPS VGG16 relu4_3 + relu5_3, spatial means, each scaled to length sqrt(channels) (1024)",
         "kernel": "(x.y / d + 1)^3, unbiased MMD^2",
+        "person_only": bool(args.person_only),
+        "views": list(views) if views else "all",
         "subset_size": args.subset_size,
         "subsets": args.subsets,
         "by_framing": domain_gap(real, synthetic, args.subset_size, args.subsets),
