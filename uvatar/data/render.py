@@ -9,10 +9,11 @@ and a :class:`~uvatar.data.lighting.Lighting`) once, then renders any number of 
    full-screen pass over the equirectangular map), the floor (shaded by the fill and the key light,
    with the key light's shadow and a contact shadow, fading into the environment with distance), the
    body (back faces culled; faces that worn templates hide are left out), the shell and the worn
-   template meshes (hair, garments, shoes; alpha-tested at 0.5, both sides drawn). Shading per pixel: albedo from the UV texture (sRGB decoded), order-2 SH irradiance of
-   the environment plus a wrapped-Lambert key light with filtered shadows, a Blinn-Phong highlight
-   whose strength the texture's alpha gives (body) or a constant (shell), then exposure, a filmic
-   curve, sRGB encoding, a mild vignette and per-pixel sensor noise. The person writes alpha 1 and
+   template meshes (hair, garments, shoes; alpha-tested at 0.5, both sides drawn). Shading per
+   pixel: albedo from the UV texture (sRGB decoded), order-2 SH irradiance of the environment plus
+   a wrapped-Lambert key light with filtered shadows, a Blinn-Phong highlight whose strength the
+   texture's alpha gives (body) or a constant (shell, templates), then exposure, a filmic curve, sRGB
+   encoding, a mild vignette and per-pixel sensor noise. The person writes alpha 1 and
    everything else alpha 0, so the resolved alpha is the person's coverage (the mask);
 3. optionally a single-sample auxiliary pass writes ``(u, v, layer, depth)`` per pixel (layer 1 body,
    2 shell, 3 + k template mesh k in its own UV map, 0 nothing): the dense correspondence from pixels
@@ -536,14 +537,15 @@ class SubjectRenderer:
             env_tex.repeat_y = False
             self._objects.append(env_tex)
             # floor: a large quad under the lowest vertex
-            pts = np.concatenate([verts, *([] if meshes.shell_vertices is None else [meshes.shell_vertices]),
-                                  *(np.asarray(m.vertices, np.float32) for m in meshes.templates)])
+            worn = [np.asarray(m.vertices, np.float32) for m in meshes.templates]
+            pts = np.concatenate([verts, *([] if meshes.shell_vertices is None else [meshes.shell_vertices]), *worn])
+            standing = np.concatenate([verts, *worn])  # the floor under the feet or the shoes' soles
             lo, hi = pts.min(0), pts.max(0)
             centre = 0.5 * (lo + hi)
             radius = float(np.linalg.norm(hi - lo)) * 0.5 * 1.05
             ground_vao = None
             if lighting.ground_rgb is not None:
-                z0, r = float(pts[:, 2].min()), 30.0
+                z0, r = float(standing[:, 2].min()), 30.0
                 quad = np.array(
                     [[-r, -r], [r, -r], [r, r], [-r, -r], [r, r], [-r, r]], np.float32
                 ) + centre[None, :2].astype(np.float32)

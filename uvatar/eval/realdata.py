@@ -6,7 +6,8 @@ SSIM inside the person mask, the share of the mask the body (and the shell) cove
 counts and the time to the avatar files. ``OUT/previews.png`` stacks every preview (photo | re-render |
 side | back) for inspection by eye.
 
-Command line: ``python -m uvatar.eval.realdata --data ../shared/realdata --out out/realdata``.
+Command line: ``python -m uvatar.eval.realdata --data ../shared/realdata --out out/realdata`` (``--decoder``:
+any value ``uvatar reconstruct --decoder`` takes, e.g. a training run folder).
 """
 
 from __future__ import annotations
@@ -57,15 +58,15 @@ def _row(framing: str, path: Path, report: dict, wall: float) -> dict:
     }
 
 
-def run_realdata_bench(data_dir: str | Path, out_dir: str | Path, turntable_frames: int = 48) -> list[dict]:
-    """Reconstruct every photo; returns one row per photo (``error`` set where it failed)."""
+def run_realdata_bench(data_dir: str | Path, out_dir: str | Path, turntable_frames: int = 48, decoder: str = "projection") -> list[dict]:
+    """Reconstruct every photo with ``decoder``; returns one row per photo (``error`` set where it failed)."""
     out_dir = Path(out_dir)
     rows = []
     for framing, path in find_photos(data_dir):
         start = time.perf_counter()
         target = out_dir / f"{framing}_{path.stem}"
         try:
-            report = reconstruct([path], target, ReconstructConfig(turntable_frames=turntable_frames))
+            report = reconstruct([path], target, ReconstructConfig(turntable_frames=turntable_frames, decoder=decoder))
         except UvatarError as exc:
             rows.append({"photo": path.name, "framing": framing, "error": f"{type(exc).__name__}: {exc}"})
             log.info("%s: failed (%s)", path.name, exc)
@@ -129,10 +130,11 @@ def main(argv=None) -> None:
     parser.add_argument("--data", default="../shared/realdata", help="folder with head/, half/, full/")
     parser.add_argument("--out", default="out/realdata")
     parser.add_argument("--turntable-frames", type=int, default=48)
+    parser.add_argument("--decoder", default="projection", help="projection, default, a decoder .safetensors or a training run folder")
     args = parser.parse_args(argv)
 
     log_progress_to_stderr(log)
-    rows = run_realdata_bench(args.data, args.out, args.turntable_frames)
+    rows = run_realdata_bench(args.data, args.out, args.turntable_frames, args.decoder)
 
     atomic_write_text(Path(args.out) / "realdata.json", json.dumps(rows, indent=1))
     preview_sheet(args.out, rows)
