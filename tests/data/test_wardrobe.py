@@ -77,7 +77,7 @@ def test_painted_shell_leaves_the_hair_to_the_template(body):
 
 
 def test_hair_texture_frays_at_open_borders_and_is_deterministic():
-    look = {"hair": [0.3, 0.2, 0.1]}
+    look = {"hair": [0.6, 0.4, 0.2]}
     a = paint_piece("long01", "hair", np.arange(4108), look, seed=5, size=256)
     assert np.array_equal(a, paint_piece("long01", "hair", np.arange(4108), look, seed=5, size=256))
     from uvatar.data.wardrobe import _texels
@@ -88,8 +88,10 @@ def test_hair_texture_frays_at_open_borders_and_is_deterministic():
     assert inner.sum() > 1000 and border.sum() > 100
     assert (alpha[inner] >= 0.5).mean() > 0.99  # solid hair away from the cards' edges
     assert (alpha[border] < 0.5).mean() > 0.6  # frayed (drawn alpha-tested at 0.5) at them
-    rgb = a.reshape(-1, 4)[t["index"][inner], :3].astype(float) / 255
-    assert rgb.std(0).mean() > 0.02  # strands, not a flat colour
+    red = a.reshape(-1, 4)[t["index"][inner], 0].astype(float) / 255 / 0.6
+    # strands, clumps, hollows and lengths: the brightness varies by 8-12 % (seeds 0-4 measured 0.077-0.118);
+    # the 8-bit steps alone would give 0.2 %
+    assert red.std() > 0.05
 
 
 def test_a_solid_garment_keeps_the_look_colour():

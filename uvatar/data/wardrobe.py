@@ -297,9 +297,9 @@ def _pad(values: np.ndarray, t: dict) -> np.ndarray:
     """Scatter per-texel RGBA ``values (N, 4)`` uint8 into the map, every empty texel taking its nearest
     covered texel's value (no bleeding under mipmaps)."""
     size = t["size"]
-    flat = np.zeros((size * size, 4), np.uint8)
-    flat[t["index"]] = values
-    return flat[t["nearest"]].reshape(size, size, 4)
+    flat = np.zeros(size * size, np.uint32)  # one 32-bit gather per texel
+    flat[t["index"]] = np.ascontiguousarray(values, np.uint8).view(np.uint32).reshape(-1)
+    return flat[t["nearest"]].view(np.uint8).reshape(size, size, 4)
 
 
 def _to_u8(values: np.ndarray) -> np.ndarray:
@@ -347,11 +347,11 @@ def _value_noise(rng: np.random.Generator, a: np.ndarray, b: np.ndarray, cell, w
     ia, ib = np.floor(ua).astype(np.int64), np.floor(ub).astype(np.int64)
     fa, fb = ua - ia, ub - ib
     fa, fb = fa * fa * (3 - 2 * fa), fb * fb * (3 - 2 * fb)
-    na = wrap_a or 1021
-    table = rng.uniform(-1.0, 1.0, (na, 1021))
+    na, nb = wrap_a or 257, 257  # the lattice repeats after 257 cells (2.6 m at 1 cm): nobody is that wide
+    table = rng.uniform(-1.0, 1.0, (na, nb))
 
     def at(i, j):
-        return table[i % na, j % 1021]
+        return table[i % na, j % nb]
 
     top = at(ia, ib) * (1 - fa) + at(ia + 1, ib) * fa
     bottom = at(ia, ib + 1) * (1 - fa) + at(ia + 1, ib + 1) * fa
