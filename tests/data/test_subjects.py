@@ -82,3 +82,29 @@ def test_sitting_bends_hips_and_knees(body):
     hip, knee, foot = (poses[body.bone_index(n)] for n in ("upperleg01.L", "lowerleg01.L", "foot.L"))
     assert abs(float(knee[2] - hip[2])) < 0.15 and float(hip[1] - knee[1]) > 0.25  # thigh horizontal, forward
     assert float(knee[2] - foot[2]) > 0.3  # shin down
+
+
+def test_hanging_hands_are_swung_out_of_the_thighs(body):
+    """Heavy subjects' hanging hands sank up to 4 cm into the thighs (19 of 32 hanging arms of 120
+    subjects, measured); clear_hands turns the upper arm out until the hand is outside."""
+    from uvatar.data.subjects import HAND_DEPTH_LIMIT_M, clear_hands, hand_depths
+
+    cleared, still_in, untouched = 0, 0, 0
+    for i in range(40):
+        sample = sample_subject(body, np.random.default_rng([0, i, 0]))
+        turned = sample.info.get("hands_cleared_deg", {})
+        with torch.no_grad():
+            depths = hand_depths(body, body.forward(sample.params).vertices[0])
+        for side, degrees in turned.items():
+            if degrees > 0:
+                cleared += depths[side][0] <= HAND_DEPTH_LIMIT_M
+                still_in += depths[side][0] > HAND_DEPTH_LIMIT_M
+            else:
+                untouched += 1
+                assert depths[side][0] <= HAND_DEPTH_LIMIT_M
+                again = sample.params.rotvecs.clone()
+                assert clear_hands(body, sample.params, [side]) == {side: 0.0}
+                assert torch.equal(again, sample.params.rotvecs)  # a hand already outside is left alone
+    # a hand in the thigh of a forward step is pushed across the arm and converges slowly: subject 20's
+    # left hand keeps 1.8 cm after 8 rounds (42 degrees); 2 of 67 hanging arms of 200 subjects stay in
+    assert cleared >= 3 and still_in <= 1 and untouched >= 3

@@ -16,7 +16,8 @@ never rotated, so every subject faces -Y and the cameras move around it):
   clasped in front, both hands on the hips, hands on the thighs when sitting) or one style per arm
   (hanging, relaxed, forward gesture, hand on the hip, waving, hand at the chin, holding a phone,
   hand in a pocket). Targets for the wrists are placed relative to the posed torso and reached by a
-  closed-form two-bone IK (:func:`two_bone_ik`) that keeps the elbow a hinge;
+  closed-form two-bone IK (:func:`two_bone_ik`) that keeps the elbow a hinge; hanging and relaxed arms
+  whose hands would sink into the thighs or hips (heavy subjects) are swung out (:func:`clear_hands`);
 * hands: every finger joint flexes about its own axis (relaxed, curled, fist or open);
 * face: an expression archetype (neutral, smile, laugh, talking, surprise, frown, or a random mix of
   2-4 ARKit actions) plus small gaze and blink values.
@@ -460,8 +461,95 @@ def sample_subject(body: BodyModel, rng: np.random.Generator, config: SubjectCon
     ik_sides = [s for s in ("L", "R") if styles[s] not in ("hanging", "relaxed", "forward", "hip")]
     if ik_sides:
         _apply_ik(body, params, out, styles, ik_sides, rng)
+    hanging = [s for s in ("L", "R") if styles[s] in ("hanging", "relaxed")]
+    if hanging:
+        info["hands_cleared_deg"] = clear_hands(body, params, hanging)
     info["facial"] = {k: round(v, 3) for k, v in facial.items() if v > 0.02}
     return SubjectSample(params, years, age_group(years), sitting, info)
+
+
+HAND_CLEARANCE_M = 0.01  # a hanging hand ends this far outside the thigh or hip it would sink into
+HAND_DEPTH_LIMIT_M = 0.005  # sinking less than this is left alone (skin contact)
+
+
+@functools.lru_cache(maxsize=4)
+def _hand_layout(body_id: int, body: BodyModel) -> dict:
+    """Vertex indices of each hand (hand part, mostly skinned to that side's hand bones) and of the
+    surfaces a hanging hand can sink into (torso and legs)."""
+    faces = body.faces.cpu().numpy()
+    part = np.zeros(body.n_vertices, np.int64)
+    for k in range(3):
+        part[faces[:, k]] = body.face_parts.cpu().numpy()
+    weights = body.skinning_weight_matrix.cpu().numpy()
+    out = {"surface": np.nonzero(np.isin(part, [1, 4]))[0]}  # PART_NAMES: torso 1, legs 4; hands 3
+    for side in "LR":
+        bones = [i for i, label in enumerate(body.bone_labels)
+                 if label.endswith(f".{side}") and any(k in label for k in ("wrist", "finger", "thumb", "metacarpal"))]
+        out[side] = np.nonzero((part == 3) & (weights[:, bones].sum(1) > 0.5))[0]
+    return out
+
+
+def hand_depths(body: BodyModel, vertices: torch.Tensor) -> dict[str, tuple[float, np.ndarray]]:
+    """How deep each hand sinks into the torso or legs of the posed ``vertices (V, 3)``: per side, the
+    largest depth (metres, 0 when outside) of a hand vertex behind the nearest torso or leg vertex (within
+    4 cm) along that vertex's normal, and the mean normal of the surface it sinks into (``(3,)``)."""
+    from scipy.spatial import cKDTree
+
+    from uvatar.body.skinning import vertex_normals
+
+    layout = _hand_layout(id(body), body)
+    normals = vertex_normals(vertices[None].float(), body.faces)[0].cpu().numpy().astype(np.float64)
+    v = vertices.cpu().numpy().astype(np.float64)
+    surface = layout["surface"]
+    tree = cKDTree(v[surface])
+    out = {}
+    for side in "LR":
+        hand = v[layout[side]]
+        distance, nearest = tree.query(hand)
+        on = surface[nearest]
+        behind = -np.einsum("nd,nd->n", hand - v[on], normals[on])
+        inside = (distance < 0.04) & (behind > 0.0)
+        depth = float(behind[inside].max()) if inside.any() else 0.0
+        normal = normals[on[inside]].mean(0) if inside.any() else np.zeros(3)
+        out[side] = (depth, normal)
+    return out
+
+
+def clear_hands(body: BodyModel, params: BodyParams, sides: list[str], rounds: int = 8, max_deg: float = 45.0) -> dict[str, float]:
+    """Swing the upper arms of ``sides`` out until their hands no longer sink into the thighs or hips
+    (deeper than :data:`HAND_DEPTH_LIMIT_M`; heavy subjects with hanging arms): each round turns the
+    upper arm about the shoulder, away from the surface the hand is in, by the angle that moves the hand
+    :data:`HAND_CLEARANCE_M` past it, at most ``rounds`` rounds and ``max_deg`` in all. Edits ``params``
+    in place; returns the total turn per side, degrees."""
+    chains = _chains(id(body), tuple(body.bone_parents), tuple(body.bone_labels))
+    turned = {side: 0.0 for side in sides}
+    for _ in range(rounds):
+        with torch.no_grad():
+            out = body.forward(params)
+        depths = hand_depths(body, out.vertices[0])
+        todo = [side for side in sides if depths[side][0] > HAND_DEPTH_LIMIT_M and turned[side] < max_deg]
+        if not todo:
+            break
+        poses = out.bone_poses[0].cpu().numpy().astype(np.float64)
+        rotmats = roma.rotvec_to_rotmat(params.rotvecs[0].double()).numpy()
+        for side in todo:
+            depth, normal = depths[side]
+            iu = body.bone_index(f"upperarm01.{side}")
+            shoulder, wrist = poses[iu, :3, 3], poses[body.bone_index(f"wrist.{side}"), :3, 3]
+            arm = wrist - shoulder
+            away = normal - (normal @ arm) / (arm @ arm) * arm  # the push, across the arm
+            if np.linalg.norm(away) < 1e-9:
+                continue
+            axis = np.cross(arm, away)
+            angle = min(math.atan2(depth + HAND_CLEARANCE_M, float(np.linalg.norm(arm))), math.radians(max_deg - turned[side]))
+            world = roma.rotvec_to_rotmat(torch.as_tensor(axis / np.linalg.norm(axis) * angle)).numpy()
+            parent = np.eye(3)
+            for j in chains[side]:
+                parent = parent @ rotmats[j]
+            local = parent.T @ world @ parent @ rotmats[iu]  # the world turn on top of the arm's own
+            params.rotvecs[0, iu] = roma.rotmat_to_rotvec(torch.as_tensor(local)).float()
+            turned[side] += math.degrees(angle)
+    return {side: round(value, 2) for side, value in turned.items()}
 
 
 def _apply_ik(body: BodyModel, params: BodyParams, out, styles: dict, sides: list[str], rng) -> None:
