@@ -16,8 +16,9 @@ never rotated, so every subject faces -Y and the cameras move around it):
   clasped in front, both hands on the hips, hands on the thighs when sitting) or one style per arm
   (hanging, relaxed, forward gesture, hand on the hip, waving, hand at the chin, holding a phone,
   hand in a pocket). Targets for the wrists are placed relative to the posed torso and reached by a
-  closed-form two-bone IK (:func:`two_bone_ik`) that keeps the elbow a hinge; hanging and relaxed arms
-  whose hands would sink into the thighs or hips (heavy subjects) are swung out (:func:`clear_hands`);
+  closed-form two-bone IK (:func:`two_bone_ik`) that keeps the elbow a hinge; hanging, relaxed and
+  hand-on-hip arms whose hands would sink into the thighs or hips (heavy subjects) are swung out
+  (:func:`clear_hands`);
 * hands: every finger joint flexes about its own axis (relaxed, curled, fist or open);
 * face: an expression archetype (neutral, smile, laugh, talking, surprise, frown, or a random mix of
   2-4 ARKit actions) plus small gaze and blink values.
@@ -461,9 +462,9 @@ def sample_subject(body: BodyModel, rng: np.random.Generator, config: SubjectCon
     ik_sides = [s for s in ("L", "R") if styles[s] not in ("hanging", "relaxed", "forward", "hip")]
     if ik_sides:
         _apply_ik(body, params, out, styles, ik_sides, rng)
-    hanging = [s for s in ("L", "R") if styles[s] in ("hanging", "relaxed")]
-    if hanging:
-        info["hands_cleared_deg"] = clear_hands(body, params, hanging)
+    posed_by_angles = [s for s in ("L", "R") if styles[s] in ("hanging", "relaxed", "hip")]
+    if posed_by_angles:
+        info["hands_cleared_deg"] = clear_hands(body, params, posed_by_angles)
     info["facial"] = {k: round(v, 3) for k, v in facial.items() if v > 0.02}
     return SubjectSample(params, years, age_group(years), sitting, info)
 
