@@ -59,6 +59,12 @@ def test_draw_wardrobe_follows_the_look_and_is_deterministic():
         full = draw_wardrobe(np.random.default_rng(seed), _look(), 0.2, ALWAYS)
         if "full" in outfit_pieces(full["top"]):
             assert full["bottom"] == full["top"]  # a one-piece suit is worn whole
+        else:  # jeans: a bottom piece that reaches below the knees
+            assert full["bottom"] != "female_casualsuit02"
+        shorts = draw_wardrobe(np.random.default_rng(seed), _look(bottom="shorts", top="dress"), 0.2, ALWAYS)
+        assert shorts["bottom"] == "female_casualsuit02"  # the catalogue's only shorts
+        capri = draw_wardrobe(np.random.default_rng(seed), _look(bottom="capri", top="dress"), 0.2, ALWAYS)
+        assert capri["bottom"] is None  # no template: painted
 
 
 def test_painted_shell_leaves_the_hair_to_the_template(body):

@@ -6,8 +6,9 @@ reconstruction uses), on top of the painted body of :mod:`uvatar.data.appearance
 
 1. :func:`draw_wardrobe` turns the painted look (hair style, top, bottom, shoes) into template choices
    with plausible frequencies: a hairstyle of the look's style (bald and buzz-cut heads keep the painted
-   scalp), the top piece of one outfit and the bottom piece of the same or another outfit (a painted
-   skirt or dress stays a shell cone when no template skirt is drawn), shoes unless barefoot, a hat
+   scalp), the top piece of one outfit and a bottom piece as long as the look's (shorts or long
+   trousers) of the same or another outfit (a painted skirt or dress stays a shell cone when no
+   template skirt is drawn; capris stay painted), shoes unless barefoot, a hat
    sometimes, eyelashes mostly. Its random stream is its own, so the painted look does not change.
 2. :func:`outfit_pieces` splits an outfit into ``top``, ``bottom`` (separable outfits) or ``full``
    (one-piece suits, worn whole) by the height of its connected parts on the reference body.
@@ -18,7 +19,7 @@ reconstruction uses), on top of the painted body of :mod:`uvatar.data.appearance
    REFERENCE body (so patterns keep their scale): garments take the look's colours and patterns
    (:func:`uvatar.data.appearance.pattern_colours`), an irregular grain, darker seams along the UV
    islands' borders, shading from the garment's own folds (concavity of its reference mesh), sometimes
-   a chest print; hair takes the look's colour with strands across the head, darker inner layers,
+   a chest print; hair takes the look's colour with strands across the head, darker hollows,
    lighter lengths and coverage that frays at the mesh's open borders (alpha-tested at 0.5, so the
    outline is strand-shaped); shoes get soles.
 
@@ -135,6 +136,9 @@ def draw_wardrobe(rng: np.random.Generator, look: dict, gender: float, config: W
         out["hair"] = str(rng.choice(HAIR_TEMPLATES[style]))
     outfits = asset_names("outfit")
     separable = [n for n in outfits if set(outfit_pieces(n)) == {"top", "bottom"} and n not in SKIRT_OUTFITS]
+    # bottoms as long as the look's: shorts end above the knee, trousers, jeans and leggings below it
+    shorts = look["bottom"] == "shorts"
+    bottoms = [n for n in separable if _bottom_above_knee(n) == shorts] if look["bottom"] != "capri" else []
     whole = [n for n in outfits if "full" in outfit_pieces(n)]
     if look["top"] != "dress" and u() < config.top_prob:
         pool = separable + whole
@@ -144,11 +148,11 @@ def draw_wardrobe(rng: np.random.Generator, look: dict, gender: float, config: W
     elif look["bottom"] == "skirt":
         if u() < config.skirt_prob:
             out["bottom"] = SKIRT_OUTFITS[0]
-    elif u() < config.bottom_prob:
-        if out["top"] is not None and u() < config.same_outfit_prob:
+    elif u() < config.bottom_prob and bottoms:  # capris (no template) stay painted
+        if out["top"] in bottoms and u() < config.same_outfit_prob:
             out["bottom"] = out["top"]
         else:
-            out["bottom"] = _weighted(rng, separable, _outfit_weights(separable, gender))
+            out["bottom"] = _weighted(rng, bottoms, _outfit_weights(bottoms, gender))
     if look["shoes"] != "barefoot" and u() < config.shoes_prob:
         out["shoes"] = str(rng.choice(asset_names("shoes")))
     if u() < config.hat_prob and style not in ("afro", "long", "ponytail", "bun"):
@@ -215,6 +219,14 @@ def outfit_pieces(name: str) -> dict[str, np.ndarray]:
         return {"full": np.arange(len(faces))}
     return {kind: np.nonzero(np.isin(labels, [k for k, v in kinds.items() if v == kind]))[0] for kind in ("top", "bottom")
             if kind in kinds.values()}
+
+
+@functools.cache
+def _bottom_above_knee(name: str) -> bool:
+    """True if the outfit's bottom piece ends above the knees (shorts) on the reference body."""
+    mesh, coco, _ = _reference(name)
+    z = mesh.rest_vertices.numpy()[np.unique(mesh.faces.numpy()[outfit_pieces(name)["bottom"]]), 2]
+    return float(z.min()) > 0.5 * (coco["left_knee"][2] + coco["right_knee"][2])
 
 
 def _piece_hidden(name: str, faces: np.ndarray, hidden: np.ndarray, rest_body: np.ndarray) -> np.ndarray:
