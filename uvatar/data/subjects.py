@@ -474,7 +474,7 @@ HAND_DEPTH_LIMIT_M = 0.005  # sinking less than this is left alone (skin contact
 
 
 @functools.lru_cache(maxsize=4)
-def _hand_layout(body_id: int, body: BodyModel) -> dict:
+def _hand_layout(body: BodyModel) -> dict:
     """Vertex indices of each hand (hand part, mostly skinned to that side's hand bones) and of the
     surfaces a hanging hand can sink into (torso and legs)."""
     faces = body.faces.cpu().numpy()
@@ -498,7 +498,7 @@ def hand_depths(body: BodyModel, vertices: torch.Tensor) -> dict[str, tuple[floa
 
     from uvatar.body.skinning import vertex_normals
 
-    layout = _hand_layout(id(body), body)
+    layout = _hand_layout(body)
     normals = vertex_normals(vertices[None].float(), body.faces)[0].cpu().numpy().astype(np.float64)
     v = vertices.cpu().numpy().astype(np.float64)
     surface = layout["surface"]

@@ -39,6 +39,8 @@ import numpy as np
 import torch
 
 from uvatar.assets import asset_info, asset_names, fit_assets
+from uvatar.body.skinning import vertex_normals
+from uvatar.data.atlas import pad_islands
 from uvatar.data.appearance import (
     fabric_variation,
     garment_colour,
@@ -165,17 +167,23 @@ def draw_wardrobe(rng: np.random.Generator, look: dict, gender: float, config: W
 
 # ---------------------------------------------------------------------------------------------- pieces
 @functools.cache
-def _reference(name: str):
-    """The asset fitted to the reference body (average shape, rest pose) and the body's key heights."""
+def _reference_body():
+    """The reference body (average shape, rest pose): model, parameters, output, COCO points, rest vertices."""
     from uvatar.body.model import load_body_model
 
     body = load_body_model()
     params = body.default_params(1)
     with torch.no_grad():
         output = body.forward(params)
-    (mesh,) = fit_assets([name], body, params, output=output)
     coco = dict(zip(body.keypoints.coco_labels, body.keypoints.coco(output.vertices)[0].cpu().numpy().astype(np.float64)))
-    rest_body = output.rest_vertices[0].cpu().numpy().astype(np.float64)
+    return body, params, output, coco, output.rest_vertices[0].cpu().numpy().astype(np.float64)
+
+
+@functools.cache
+def _reference(name: str):
+    """The asset fitted to the reference body, the body's COCO points and rest vertices ``(V, 3)``."""
+    body, params, output, coco, rest_body = _reference_body()
+    (mesh,) = fit_assets([name], body, params, output=output)
     return mesh, coco, rest_body
 
 
@@ -229,13 +237,13 @@ def _bottom_above_knee(name: str) -> bool:
     return float(z.min()) > 0.5 * (coco["left_knee"][2] + coco["right_knee"][2])
 
 
-def _piece_hidden(name: str, faces: np.ndarray, hidden: np.ndarray, rest_body: np.ndarray) -> np.ndarray:
+def _piece_hidden(name: str, faces: np.ndarray, hidden: np.ndarray) -> np.ndarray:
     """The asset's hidden body vertices that lie under the piece ``faces``: within
     :data:`UNDER_PIECE_M` of one of its vertices, on the reference body (a top's long sleeves hang as
     low as the trousers in the rest pose, so heights alone would not tell)."""
     from scipy.spatial import cKDTree
 
-    mesh, _, _ = _reference(name)
+    mesh, _, rest_body = _reference(name)
     piece = mesh.rest_vertices.numpy()[np.unique(faces)]
     distance, _ = cKDTree(piece).query(rest_body[hidden], distance_upper_bound=UNDER_PIECE_M)
     return hidden[np.isfinite(distance)]
@@ -266,9 +274,9 @@ def _texels(name: str, size: int) -> dict:
     covered = raster.mask.cpu().numpy()
     edge = ndimage.distance_transform_edt(covered)[np.divmod(idx, size)]
     _, nearest = ndimage.distance_transform_edt(~covered, return_indices=True)
-    nearest = (nearest[0] * size + nearest[1]).reshape(-1).astype(np.int32)
-    return {
-        "index": idx, "face": face, "pos": pos, "size": size, "nearest": nearest, "coco": coco,
+    return {  # index, size and nearest_flat: the layout atlas.pad_islands pads with
+        "index": idx, "face": face, "pos": pos, "size": size, "coco": coco,
+        "nearest_flat": (nearest[0] * size + nearest[1]).reshape(-1).astype(np.int32),
         "border": np.einsum("nk,nk->n", bary, border[faces[face]]).astype(np.float32),
         "concave": np.einsum("nk,nk->n", bary, concave[faces[face]]).astype(np.float32),
         "edge": edge.astype(np.float32),
@@ -290,12 +298,7 @@ def _vertex_fields(vertices: np.ndarray, faces: np.ndarray) -> tuple[np.ndarray,
     border = np.full(n, 0.05)
     if len(open_vertices):
         border = np.minimum(dijkstra(graph, directed=False, indices=open_vertices, min_only=True, limit=0.05), 0.05)
-    normals = np.zeros_like(vertices)
-    tri = vertices[faces]
-    fn = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
-    for k in range(3):
-        np.add.at(normals, faces[:, k], fn)
-    normals /= np.linalg.norm(normals, axis=1, keepdims=True).clip(1e-12)
+    normals = vertex_normals(torch.from_numpy(vertices)[None], torch.from_numpy(faces))[0].numpy()
     adjacency = coo_matrix((np.ones(2 * len(unique)), (np.r_[unique[:, 0], unique[:, 1]], np.r_[unique[:, 1], unique[:, 0]])), shape=(n, n)).tocsr()
     degree = np.asarray(adjacency.sum(1)).ravel().clip(1)
     mean = adjacency @ vertices / degree[:, None]
@@ -303,15 +306,6 @@ def _vertex_fields(vertices: np.ndarray, faces: np.ndarray) -> tuple[np.ndarray,
     for _ in range(3):  # folds, not single-vertex noise
         concave = adjacency @ concave / degree
     return border.astype(np.float32), concave.astype(np.float32)
-
-
-def _pad(values: np.ndarray, t: dict) -> np.ndarray:
-    """Scatter per-texel RGBA ``values (N, 4)`` uint8 into the map, every empty texel taking its nearest
-    covered texel's value (no bleeding under mipmaps)."""
-    size = t["size"]
-    flat = np.zeros(size * size, np.uint32)  # one 32-bit gather per texel
-    flat[t["index"]] = np.ascontiguousarray(values, np.uint8).view(np.uint32).reshape(-1)
-    return flat[t["nearest"]].view(np.uint8).reshape(size, size, 4)
 
 
 def _to_u8(values: np.ndarray) -> np.ndarray:
@@ -427,7 +421,7 @@ def paint_piece(name: str, piece: str, faces_kept: np.ndarray, look: dict, seed:
         base = np.asarray(look[key], np.float32)
         kind = "denim" if piece == "bottom" and look.get("bottom") == "jeans" else top_kind
         rgb[sel] = _garment(t, sel, rng, base, kind, piece in ("top", "full") and rng.uniform() < 0.1)
-    return _pad(_to_u8(np.concatenate([rgb, alpha[:, None]], 1)), t)
+    return pad_islands(_to_u8(np.concatenate([rgb, alpha[:, None]], 1)), t)
 
 
 # ---------------------------------------------------------------------------------------------- fitting
@@ -466,7 +460,6 @@ def dress_subject(body, params, output, choice: dict, look: dict, config: Wardro
     names = list(dict.fromkeys(name for name, _ in pieces))
     meshes = {m.name: m for m in fit_assets(names, body, params, output=output)}
     faces_all = body.faces.cpu().numpy()
-    _, _, rest_body = _reference(names[0])
     hidden_vertices = np.zeros(body.n_vertices, bool)
     worn = []
     for name, piece in pieces:
@@ -475,7 +468,7 @@ def dress_subject(body, params, output, choice: dict, look: dict, config: Wardro
         kept = outfit_pieces(name)[piece] if piece in ("top", "bottom", "full") else np.arange(len(faces))
         hidden = mesh.hidden_body_vertices.numpy()
         if piece in ("top", "bottom"):
-            hidden = _piece_hidden(name, faces[kept], hidden, rest_body)
+            hidden = _piece_hidden(name, faces[kept], hidden)
         hidden_vertices[hidden] = True
         loose = bool(asset_info(name).loose) and piece in ("hair", "bottom", "full")
         worn.append(WornPiece(
