@@ -40,12 +40,12 @@ import torch
 
 from uvatar.assets import asset_info, asset_names, fit_assets
 from uvatar.body.skinning import vertex_normals
-from uvatar.data.atlas import pad_islands
 from uvatar.data.appearance import (
     fabric_variation,
     garment_colour,
     pattern_colours,
 )
+from uvatar.data.atlas import pad_islands
 
 __all__ = ["HAIR_TEMPLATES", "WardrobeConfig", "WornPiece", "draw_wardrobe", "dress_subject", "outfit_pieces", "paint_piece"]
 
