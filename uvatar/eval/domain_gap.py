@@ -170,10 +170,12 @@ def real_crops(realdata: Path, clip_every: int = 10, person_only: bool = False) 
             image = load_image(path).rgb
             det = detect(image)
             if person_only and det.mask is None:
+                log.warning("%s: the detector gave no person mask; left out of the person-only crops", path.name)
                 continue
             crops[framing].append(person_crop(image, det.box, det.mask if person_only else None))
     for name, framing in CLIP_FRAMING.items():
         path = realdata / "video" / f"{name}.mp4"
+        unmasked = 0
         with VideoDetector() as detector:
             for index, frame in enumerate(iio.imiter(path)):
                 if index % clip_every:
@@ -181,6 +183,10 @@ def real_crops(realdata: Path, clip_every: int = 10, person_only: bool = False) 
                 det = detector(frame)
                 if det is not None and det.box is not None and not (person_only and det.mask is None):
                     crops[framing].append(person_crop(frame, det.box, det.mask if person_only else None))
+                elif det is not None and det.box is not None:
+                    unmasked += 1
+        if unmasked:
+            log.warning("%s: %d frames without a person mask left out of the person-only crops", path.name, unmasked)
     return crops
 
 
