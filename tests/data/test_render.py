@@ -107,3 +107,43 @@ def test_rendering_is_deterministic(body, scene):
     again = renderer.render(cams[0], {"noise_sigma": 0.0}, aux=True)
     renderer.release()
     assert np.array_equal(again.bgr, views[0].bgr) and np.array_equal(again.mask, views[0].mask)
+
+
+def _unsharp_reference(image, amount, radius):
+    """The unsharp mask with an explicit, normalised Gaussian (OpenCV's length for float images: 8 radius + 1
+    taps, odd), separable, borders mirrored without repeating the edge pixel."""
+    half = (int(round(radius * 8 + 1)) | 1) // 2
+    taps = np.exp(-0.5 * (np.arange(-half, half + 1) / radius) ** 2)
+    taps /= taps.sum()
+    x = image.astype(np.float64)
+    padded = np.pad(x, ((half, half), (half, half), (0, 0)), mode="reflect")
+    rows = sum(w * padded[k : k + x.shape[0]] for k, w in enumerate(taps))
+    blurred = sum(w * rows[:, k : k + x.shape[1]] for k, w in enumerate(taps))
+    return np.clip(np.rint(x + amount * (x - blurred)), 0, 255)
+
+
+def test_camera_sharpen_matches_the_reference_and_keeps_flat_regions():
+    from uvatar.data.render import camera_sharpen
+
+    rng = np.random.default_rng(0)
+    image = np.full((40, 48, 3), 60, np.uint8)
+    image[:, 24:] = 180  # a vertical step
+    image[5:15, 5:15] = rng.integers(0, 256, (10, 10, 3))
+    out = camera_sharpen(image, 0.8, 2.0)
+    # float32 blur against float64: the same value up to a rounding flip
+    assert np.abs(out.astype(int) - _unsharp_reference(image, 0.8, 2.0)).max() <= 1
+    assert out[30, 23, 0] < 60 and out[30, 24, 0] > 180  # the step overshoots on both sides
+    assert (out[30:, 30:] == 180).all() and (out[25:, :12] == 60).all()  # flat parts, > 4 radii from any change
+    assert camera_sharpen(image, 0.0, 2.0) is image
+
+
+def test_a_sharpened_view_is_the_plain_view_sharpened(body, scene):
+    from uvatar.data.render import camera_sharpen
+
+    subject, meshes, cams, views = scene
+    renderer = SubjectRenderer(160, 160)
+    renderer.set_subject(meshes, subject.lighting)
+    sharp = renderer.render(cams[0], {"noise_sigma": 0.0, "sharpen": 0.7, "sharpen_radius": 1.5})
+    renderer.release()
+    assert np.array_equal(sharp.bgr, camera_sharpen(views[0].bgr, 0.7, 1.5)) and np.array_equal(sharp.mask, views[0].mask)
+    assert not np.array_equal(sharp.bgr, views[0].bgr)

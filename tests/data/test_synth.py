@@ -108,3 +108,21 @@ def test_cli_synth_and_stats(tmp_path, body):
     bad = subprocess.run([sys.executable, "-m", "uvatar.cli", "synth", "-o", str(out), "--subjects", "2", "--shard", "2/2"],
                          capture_output=True, text=True, timeout=600)
     assert bad.returncode == 2 and bad.stderr.strip().startswith("error:") and len(bad.stderr.strip().splitlines()) == 1
+
+
+def test_the_camera_sharpening_is_drawn_per_view_without_moving_the_other_draws(body):
+    import dataclasses
+
+    from uvatar.data.synth import make_subject
+
+    config = dataclasses.replace(CONFIG, subjects=1, views=4, size=256, wardrobe=None)
+    looks = make_subject(body, config, 0).looks
+    plain = make_subject(body, dataclasses.replace(config, sharpen=(0.0, 0.0)), 0).looks
+    for look, before in zip(looks, plain):
+        assert 0.4 <= look["sharpen"] <= 1.0 and 1.5 / 2 <= look["sharpen_radius"] <= 3.5 / 2  # radii at 256 px
+        assert "sharpen" not in before and {k: v for k, v in look.items() if not k.startswith("sharpen")} == before
+    assert len({look["sharpen"] for look in looks}) == 4
+    old = {k: v for k, v in config.to_dict().items() if k not in ("sharpen", "sharpen_radius")}
+    assert config_from_dict(old).sharpen == (0.0, 0.0)  # a manifest written before the sharpening
+    with pytest.raises(Exception, match="sharpen must be a range"):
+        dataclasses.replace(config, sharpen=(1.0, 0.5))

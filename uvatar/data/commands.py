@@ -35,6 +35,8 @@ def synth(
     no_uv: bool = typer.Option(False, "--no-uv", help="Do not store the per-view uv.png correspondence."),
     templates: bool = typer.Option(True, "--templates/--no-templates",
                                    help="Dress subjects in the catalogue's hair, garments and shoes; off: painted clothes and hair only (the manifold before templates)."),
+    sharpen: bool = typer.Option(True, "--sharpen/--no-sharpen",
+                                 help="The camera's sharpening of each view (an unsharp mask, gain and radius drawn per view); off: the renders as drawn (the manifold before it)."),
     verbose: bool = typer.Option(False, "-v", "--verbose"),
 ) -> None:
     """Render a synthetic multi-view data set of Anny subjects into WebDataset-style tar shards (resumable)."""
@@ -47,7 +49,8 @@ def synth(
 
     job = parse_shard_spec(shard)
     config = SynthConfig(subjects=subjects, views=views, size=size, seed=seed, subjects_per_shard=subjects_per_shard,
-                         store_uv=not no_uv, wardrobe=WardrobeConfig() if templates else None)
+                         store_uv=not no_uv, wardrobe=WardrobeConfig() if templates else None,
+                         **({} if sharpen else {"sharpen": (0.0, 0.0)}))
     bar = tqdm(total=0, unit="view", desc="synth", dynamic_ncols=True, file=sys.stderr)
 
     def progress(done: int, total: int) -> None:

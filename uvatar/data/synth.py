@@ -9,7 +9,8 @@ for body, appearance, lighting, views and image looks, so changing one part leav
    posed and painted (``wardrobe=None``: the painted appearance alone, the manifold of earlier versions);
 3. :func:`uvatar.data.lighting.sample_lighting`: environment, SH fill, key light, floor;
 4. :func:`uvatar.data.cameras.sample_views`: ``views`` cameras around the person (head, half, full);
-5. :class:`uvatar.data.render.SubjectRenderer`: one OpenGL pass per view (+ the UV pass);
+5. :class:`uvatar.data.render.SubjectRenderer`: one OpenGL pass per view (+ the UV pass), then the
+   camera's sharpening (``sharpen=(0, 0)``: none, the manifold of earlier versions);
 6. :mod:`uvatar.data.samples` encodes the subject and view samples into a tar shard
    (:mod:`uvatar.data.shards`: plan, manifest, index, resume, ``--shard i/n``).
 
@@ -67,6 +68,9 @@ class SynthConfig:
         png_level: PNG compression level 0-9 (1: fast, files ~10% larger than 6).
         subject, appearance, lighting, camera: the parts' configs.
         wardrobe: how subjects wear catalogue templates; None: painted clothes and hair only.
+        sharpen: range of the camera's sharpening gain per view (:func:`uvatar.data.render.camera_sharpen`;
+            ``(0, 0)``: none, the manifold before it); sharpen_radius: range of its radius, in pixels of
+            a 512-pixel image (scaled with ``size``, so a data set at another size looks the same).
     """
 
     subjects: int = 200
@@ -82,6 +86,8 @@ class SynthConfig:
     lighting: LightingConfig = LightingConfig()
     camera: ViewConfig = ViewConfig()
     wardrobe: WardrobeConfig | None = WardrobeConfig()
+    sharpen: tuple[float, float] = (0.4, 1.0)
+    sharpen_radius: tuple[float, float] = (1.5, 3.5)
 
     def __post_init__(self) -> None:
         if self.subjects < 1 or self.views < 1:
@@ -90,6 +96,10 @@ class SynthConfig:
             raise InputError(f"--size must be in [32, 4096] pixels; got {self.size}")
         if not 0 <= self.png_level <= 9:
             raise InputError(f"png_level must be 0..9; got {self.png_level}")
+        for name in ("sharpen", "sharpen_radius"):
+            low, high = getattr(self, name)
+            if not 0 <= low <= high:
+                raise InputError(f"{name} must be a range 0 <= low <= high; got {getattr(self, name)}")
 
     @property
     def n_shards(self) -> int:
@@ -165,6 +175,12 @@ def make_subject(body: BodyModel, config: SynthConfig, index: int) -> Subject:
             "noise_seed": float(looks_rng.uniform(0.0, 97.0)),
             "vignette": float(looks_rng.uniform(0.0, 0.2)),
         })
+    # drawn after the looks above, so that adding the camera's sharpening left their draws unchanged
+    gains = looks_rng.uniform(*config.sharpen, config.views)
+    radii = looks_rng.uniform(*config.sharpen_radius, config.views) * config.size / 512.0
+    for look, gain, radius in zip(looks, gains, radii):
+        if gain > 0:
+            look.update(sharpen=float(gain), sharpen_radius=float(radius))
     timings = {"subject_s": t1 - t0, "paint_s": t2 - t1, "dress_s": t3 - t2, "rest_s": time.perf_counter() - t3}
     return Subject(index, f"s{index:07d}", sample, appearance, lighting, vertices, shell, coco, views, looks, worn, hidden, timings)
 
@@ -383,12 +399,14 @@ def config_from_dict(data: dict) -> SynthConfig:
 
     parts = {"subject": SubjectConfig, "appearance": AppearanceConfig, "lighting": LightingConfig, "camera": ViewConfig,
              "wardrobe": WardrobeConfig}
-    kwargs = {k: v for k, v in data.items() if k not in parts}
+    kwargs = tuples({k: v for k, v in data.items() if k not in parts})
     for name, cls in parts.items():
         if name in data:
             kwargs[name] = None if data[name] is None else cls(**tuples(data[name]))
     if "wardrobe" not in data:  # a manifest of a version before templates: painted clothes only
         kwargs["wardrobe"] = None
+    if "sharpen" not in data:  # a manifest of a version before the camera's sharpening
+        kwargs["sharpen"] = (0.0, 0.0)
     return SynthConfig(**kwargs)
 
 
