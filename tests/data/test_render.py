@@ -112,7 +112,7 @@ def test_rendering_is_deterministic(body, scene):
 def _unsharp_reference(image, amount, radius):
     """The unsharp mask with an explicit, normalised Gaussian (OpenCV's length for float images: 8 radius + 1
     taps, odd), separable, borders mirrored without repeating the edge pixel."""
-    half = (int(round(radius * 8 + 1)) | 1) // 2
+    half = (round(radius * 8 + 1) | 1) // 2
     taps = np.exp(-0.5 * (np.arange(-half, half + 1) / radius) ** 2)
     taps /= taps.sum()
     x = image.astype(np.float64)
