@@ -75,6 +75,27 @@ def _back_camera(body, view, size: int = 256) -> Camera:
     return Camera.look_at(target + torch.tensor([0.0, 1.3, 0.0]), target, size, size, fov_y_deg=30.0)
 
 
+def _nape_region(body, view, truth, camera) -> torch.Tensor:
+    """``(H, W)`` bool: where the true hair covers the neck from behind, 3 to 11 cm below the head joint."""
+    from uvatar.render.mesh import rasterize_mesh
+
+    head_row = camera.project(body.forward(view.params).bone_poses[0, body.bone_index("head"), :3, 3].detach()[None])[0][0, 1]
+    hair_raster = rasterize_mesh(truth.vertices.float(), truth.faces, camera, cull_backfaces=False)
+    body_depth = rasterize_mesh(view.vertices, body.faces, camera).depth
+    rows = torch.arange(camera.height)[:, None].expand(-1, camera.width)
+    metres_per_px = 2 * 1.3 * math.tan(math.radians(15)) / camera.height
+    band = (rows > head_row + 0.03 / metres_per_px) & (rows < head_row + 0.11 / metres_per_px)
+    return (hair_raster.depth < body_depth) & band
+
+
+def _hair_fraction(body, view, gaussians, camera, region) -> float:
+    """Share of ``region``'s pixels that show the hair's colour in the avatar of ``gaussians``."""
+    avatar = Avatar.from_gaussians(gaussians, view.phenotypes, view.facial)
+    image = avatar.on_vertices(view.vertices, body.faces).render(camera).image
+    near_hair = (image - torch.tensor(HAIR)).norm(dim=-1) < 0.1
+    return float(near_hair[region].float().mean())
+
+
 def test_avatar_has_long_hair_behind_its_head(body):
     """From the back, just below the skull (3 to 11 cm below the head joint: the nape, where the photo
     shows the hair reaching beside the neck), the avatar shows the hair's colour with the template, and
@@ -83,29 +104,40 @@ def test_avatar_has_long_hair_behind_its_head(body):
     template, _ = hair_template(view, body)
     config = uv_config(256, 128)
     camera = _back_camera(body, view)
-    # where the true hair covers the neck from behind: its pixels below the head joint
-    head_row = camera.project(body.forward(view.params).bone_poses[0, body.bone_index("head"), :3, 3].detach()[None])[0][0, 1]
-    from uvatar.render.mesh import rasterize_mesh
-
-    hair_raster = rasterize_mesh(truth.vertices.float(), truth.faces, camera, cull_backfaces=False)
-    body_depth = rasterize_mesh(view.vertices, body.faces, camera).depth
-    rows = torch.arange(camera.height)[:, None].expand(-1, camera.width)
-    metres_per_px = 2 * 1.3 * math.tan(math.radians(15)) / camera.height
-    band = (rows > head_row + 0.03 / metres_per_px) & (rows < head_row + 0.11 / metres_per_px)
-    region = (hair_raster.depth < body_depth) & band
+    region = _nape_region(body, view, truth, camera)
     assert region.sum() > 200
     fractions = []
     for templates in ([], [template]):
         view.templates = templates
         uv = project_view(body, view, _rgb_features(view.image), config)
-        avatar = Avatar.from_gaussians(decode_projection(uv, body, view.phenotypes, view.facial), view.phenotypes, view.facial)
-        image = avatar.on_vertices(view.vertices, body.faces).render(camera).image
-        near_hair = (image - torch.tensor(HAIR)).norm(dim=-1) < 0.1
-        fractions.append(float(near_hair[region].float().mean()))
+        fractions.append(_hair_fraction(body, view, decode_projection(uv, body, view.phenotypes, view.facial), camera, region))
     # measured: 0.43 without (the scalp's hair colour and the flat off-body pixels reach part of the nape),
     # 0.96 with the template
     assert fractions[1] - fractions[0] > 0.3, f"the template adds little hair behind the head: {fractions}"
     assert fractions[1] > 0.8, f"hair behind the head covers only {fractions[1]:.2f} of the true hair's pixels"
+
+
+def test_the_learned_decoder_keeps_the_hair_template(body):
+    """The shipped learned decoder adds the template's Gaussians as the baseline makes them (the same
+    places, sizes and colours as the projection decoder's), so its avatar has the hair behind the head too."""
+    from uvatar.dualuv.views import project_requests
+    from uvatar.model.decoder import get_decoder
+
+    view, truth = hair_photo(body, "long01")
+    template, _ = hair_template(view, body)
+    view.templates = [template]
+    decoder = get_decoder("default", body)
+    uvs = project_requests(body, [view], decoder.projections(256, 128))
+    learned = decoder.decode(uvs, body, view.phenotypes, view.facial)
+    baseline = decode_projection(uvs["avatar"], body, view.phenotypes, view.facial)
+    n = baseline.meta["stats"]["n_template"]
+    assert n > 1000 and learned.meta["stats"]["n_template"] == n and learned.meta["templates"] == baseline.meta["templates"]
+    for name in ("face_index", "barycentrics", "offsets", "rotations_wxyz", "scales", "colors"):
+        assert torch.equal(getattr(learned, name)[-n:], getattr(baseline, name)[-n:]), name  # hair: colours from the photo alone
+    assert (learned.layer[-n:] == 1).all() and (learned.opacities[-n:] == decoder.config.shell_opacity).all()
+    camera = _back_camera(body, view)
+    fraction = _hair_fraction(body, view, learned, camera, _nape_region(body, view, truth, camera))
+    assert fraction > 0.8, f"hair behind the head covers only {fraction:.2f} of the true hair's pixels"
 
 
 def _rgb_features(image: np.ndarray):

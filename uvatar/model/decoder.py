@@ -51,6 +51,11 @@ class UVGaussians:
         """The Gaussians where ``keep (N,)`` bool is true (detached), same meta."""
         return UVGaussians(*(getattr(self, name).detach()[keep] for name in _PER_GAUSSIAN), meta=self.meta)
 
+    def extend(self, other: "UVGaussians") -> "UVGaussians":
+        """These Gaussians followed by ``other``'s (in this one's dtypes and device), this one's meta."""
+        return UVGaussians(*(torch.cat([getattr(self, name), getattr(other, name).to(getattr(self, name))]) for name in _PER_GAUSSIAN),
+                           meta=self.meta)  # fmt: skip
+
 
 class Decoder(Protocol):
     """What :func:`uvatar.reconstruct.reconstruct` (and evaluation) call on any decoder."""

@@ -24,6 +24,7 @@ from uvatar.model.checkpoint import load_decoder, read_decoder, resolve_decoder
 from uvatar.model.decoder import ProjectionRequest, UVGaussians
 from uvatar.model.inputs import GaussianBase, build_base, decoder_inputs
 from uvatar.model.mae import DecoderInputs
+from uvatar.model.projection import template_layer
 
 __all__ = ["LearnedDecoder", "check_decoder_spec"]
 
@@ -75,10 +76,16 @@ class LearnedDecoder:
         return {"avatar": ProjectionRequest("rgb", uv_config(side, shell_side)), "inputs": ProjectionRequest(self.config.encoder, uv_config(r, rs))}
 
     def decode(self, uvs: dict[str, UVFeatures], body, phenotypes: torch.Tensor, facial: torch.Tensor) -> UVGaussians:
-        """Gaussians from the :meth:`projections` (several photos: already blended)."""
+        """Gaussians from the :meth:`projections` (several photos: already blended), with the fitted hair
+        and garment templates' Gaussians of the baseline added as they are (no residuals on them yet)."""
         base, core_fill, shell_fill = build_base(uvs["avatar"], body, phenotypes, facial, self.config)
         gaussians = self.decode_prepared(decoder_inputs(uvs["inputs"], core_fill, shell_fill, self.config), base)
-        log.info("learned decoder %s (%s): %d Gaussians", self.config.name, self.source, len(gaussians))
+        templates = template_layer(uvs["avatar"], body.uv_raster(core_fill.shape[-1]), core_fill[:3], len(body.faces))
+        if templates is not None:
+            gaussians = _with_templates(gaussians, templates, self.config.shell_opacity)
+            gaussians.meta["templates"] = [name for samples in uvs["avatar"].templates for name in samples.names]
+        log.info("learned decoder %s (%s): %d Gaussians (%d on templates, as the baseline makes them)", self.config.name,
+                 self.source, len(gaussians), 0 if templates is None else len(templates["face_index"]))  # fmt: skip
         return gaussians
 
     @torch.no_grad()
@@ -92,6 +99,16 @@ class LearnedDecoder:
         gaussians = gaussians.select(keep)
         gaussians.meta.update(decoder_source=self.source, decoder_s=round(time.perf_counter() - t0, 4), dropped_transparent=int((~keep).sum()))
         return gaussians
+
+
+def _with_templates(gaussians: UVGaussians, templates: dict[str, torch.Tensor], opacity: float) -> UVGaussians:
+    """``gaussians`` followed by the template Gaussians (:func:`~uvatar.model.projection.template_layer`), as
+    Shell-UV Gaussians of opacity ``opacity``."""
+    n = len(templates["face_index"])
+    extra = UVGaussians(**templates, opacities=torch.full((n,), opacity), layer=torch.ones(n, dtype=torch.uint8))
+    joined = gaussians.extend(extra)
+    joined.meta = {**gaussians.meta, "stats": {**gaussians.meta.get("stats", {}), "n_template": n}}
+    return joined
 
 
 def check_decoder_spec(spec: str) -> None:

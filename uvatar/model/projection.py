@@ -29,7 +29,7 @@ from uvatar.model.offbody import off_body_gaussians
 from uvatar.model.template_gaussians import template_gaussians
 from uvatar.quaternions import identity_wxyz
 
-__all__ = ["ProjectionConfig", "ProjectionDecoder", "decode_projection", "rest_vertices", "texel_scales"]
+__all__ = ["ProjectionConfig", "ProjectionDecoder", "decode_projection", "rest_vertices", "template_layer", "texel_scales"]
 
 log = logging.getLogger(__name__)
 
@@ -134,6 +134,26 @@ def _face_colors(raster, colors: torch.Tensor, n_faces: int) -> torch.Tensor:
     return total / count[:, None]  # 0/0: NaN where no texel
 
 
+def template_layer(uv: UVFeatures, raster, colors: torch.Tensor, n_faces: int, config: ProjectionConfig = ProjectionConfig()
+                   ) -> dict[str, torch.Tensor] | None:  # fmt: skip
+    """The Gaussians of the fitted hair and garment templates that ``uv`` was projected on (None: none).
+
+    Args:
+        uv: the projection, with its :attr:`~uvatar.dualuv.project.UVFeatures.templates` samples.
+        raster: the atlas raster of ``colors (3, R, R)``, the body's filled Core-UV colours (a garment's
+            unseen parts take the colour of the body under them).
+        n_faces: faces of the body; config: the templates' sigmas.
+    Returns:
+        ``face_index (M,)``, ``barycentrics``, ``offsets``, ``rotations_wxyz``, ``scales``, ``colors`` of all
+        templates together (:func:`~uvatar.model.template_gaussians.template_gaussians`).
+    """
+    if not uv.templates:
+        return None
+    face_colors = _face_colors(raster, colors, n_faces)
+    parts = [template_gaussians(samples, config.template_tangent_sigma, config.template_normal_sigma, face_colors) for samples in uv.templates]
+    return {key: torch.cat([part[key] for part in parts]) for key in parts[0]}
+
+
 def decode_projection(uv: UVFeatures, body, phenotypes: torch.Tensor, facial: torch.Tensor, config: ProjectionConfig = ProjectionConfig()) -> UVGaussians:
     """The baseline's Gaussians from RGB Dual-UV features.
 
@@ -182,16 +202,15 @@ def decode_projection(uv: UVFeatures, body, phenotypes: torch.Tensor, facial: to
         s_offsets = world_points_to_bound(rest, body.faces, s_face, s_bary, shell_points)
         s_rotations = identity_wxyz(len(s_face))
         stats["shell_seen_texels"] = int(shell_seen.sum())
-    face_colors = _face_colors(raster, colors, len(body.faces)) if uv.templates else None
-    t_parts = [template_gaussians(samples, config.template_tangent_sigma, config.template_normal_sigma, face_colors) for samples in uv.templates]
-    if t_parts:  # the fitted hair / garment surfaces: the unseen sides and back, coloured from the seen
-        s_face = torch.cat([s_face] + [t["face_index"] for t in t_parts])
-        s_bary = torch.cat([s_bary] + [t["barycentrics"] for t in t_parts])
-        s_offsets = torch.cat([s_offsets] + [t["offsets"] for t in t_parts])
-        s_rotations = torch.cat([s_rotations] + [t["rotations_wxyz"] for t in t_parts])
-        s_scales = torch.cat([s_scales] + [t["scales"] for t in t_parts])
-        s_colors = torch.cat([s_colors] + [t["colors"] for t in t_parts])
-        stats["n_template"] = sum(len(t["face_index"]) for t in t_parts)
+    templates = template_layer(uv, raster, colors, len(body.faces), config)
+    if templates is not None:  # the fitted hair / garment surfaces: the unseen sides and back, coloured from the seen
+        s_face = torch.cat([s_face, templates["face_index"]])
+        s_bary = torch.cat([s_bary, templates["barycentrics"]])
+        s_offsets = torch.cat([s_offsets, templates["offsets"]])
+        s_rotations = torch.cat([s_rotations, templates["rotations_wxyz"]])
+        s_scales = torch.cat([s_scales, templates["scales"]])
+        s_colors = torch.cat([s_colors, templates["colors"]])
+        stats["n_template"] = len(templates["face_index"])
         meta["templates"] = [name for samples in uv.templates for name in samples.names]
     n_shell = len(s_face)
     stats.update(n_core=n_core, n_shell=n_shell)
