@@ -77,7 +77,9 @@ class LearnedDecoder:
 
     def decode(self, uvs: dict[str, UVFeatures], body, phenotypes: torch.Tensor, facial: torch.Tensor) -> UVGaussians:
         """Gaussians from the :meth:`projections` (several photos: already blended), with the fitted hair
-        and garment templates' Gaussians of the baseline added as they are (no residuals on them yet)."""
+        and garment templates' Gaussians of the baseline added as they are (no residuals on them yet; a
+        garment's unseen parts take the colour of this decoder's baseline fill under them, which is not
+        dressed, where the projection decoder's is)."""
         base, core_fill, shell_fill = build_base(uvs["avatar"], body, phenotypes, facial, self.config)
         gaussians = self.decode_prepared(decoder_inputs(uvs["inputs"], core_fill, shell_fill, self.config), base)
         templates = template_layer(uvs["avatar"], body.uv_raster(core_fill.shape[-1]), core_fill[:3], len(body.faces))
