@@ -14,7 +14,7 @@ import torch
 
 from uvatar.body.uv import UVRaster
 
-__all__ = ["PART_NAMES", "face_parts", "interior_faces", "texel_parts"]
+__all__ = ["PART_NAMES", "face_parts", "interior_faces", "texel_parts", "vertex_parts"]
 
 PART_NAMES: tuple[str, ...] = ("head", "torso", "arms", "hands", "legs", "feet")
 
@@ -89,6 +89,18 @@ def face_parts(body) -> torch.Tensor:
             # outside the segmentation's head/hands/feet regions, keep the six-way body split honest
             parts.append({"head": "torso", "hands": "arms", "feet": "legs"}.get(part, part))
     return torch.tensor([PART_NAMES.index(p) for p in parts], dtype=torch.int64, device=body.faces.device)
+
+
+def vertex_parts(body) -> np.ndarray:
+    """``(V,)`` int64 index into :data:`PART_NAMES` for every vertex: the part of a face it is a corner of
+    (the faces' first, second, then third corners written in turn, the last write kept: a vertex on a
+    parts' border takes the part of the last face with it as its third corner, if any)."""
+    faces = body.faces.cpu().numpy()
+    per_face = body.face_parts.cpu().numpy()
+    parts = np.zeros(body.n_vertices, np.int64)
+    for k in range(3):
+        parts[faces[:, k]] = per_face
+    return parts
 
 
 def interior_faces(body) -> torch.Tensor:

@@ -39,6 +39,7 @@ import numpy as np
 import torch
 
 from uvatar.body.model import BodyModel
+from uvatar.body.parts import vertex_parts
 from uvatar.data.atlas import pad_islands, texel_layout
 from uvatar.errors import InputError
 
@@ -144,11 +145,7 @@ def _fields(body: BodyModel, size: int) -> dict:
     L = texel_layout(body, size)
     with torch.no_grad():
         ref = body.forward(body.default_params(1)).vertices[0].cpu().numpy().astype(np.float64)
-    faces = body.faces.cpu().numpy()
-    vpart = np.zeros(len(ref), np.int64)
-    fparts = body.face_parts.cpu().numpy()
-    for k in range(3):
-        vpart[faces[:, k]] = fparts
+    vpart = vertex_parts(body)
     coco, bp, fp = L["coco"], L["bone_pos"], L["face"]
     hip_z = 0.5 * (coco["left_hip"][2] + coco["right_hip"][2])
     ref_heights = {

@@ -477,10 +477,9 @@ HAND_DEPTH_LIMIT_M = 0.005  # sinking less than this is left alone (skin contact
 def _hand_layout(body: BodyModel) -> dict:
     """Vertex indices of each hand (hand part, mostly skinned to that side's hand bones) and of the
     surfaces a hanging hand can sink into (torso and legs)."""
-    faces = body.faces.cpu().numpy()
-    part = np.zeros(body.n_vertices, np.int64)
-    for k in range(3):
-        part[faces[:, k]] = body.face_parts.cpu().numpy()
+    from uvatar.body.parts import vertex_parts
+
+    part = vertex_parts(body)
     weights = body.skinning_weight_matrix.cpu().numpy()
     out = {"surface": np.nonzero(np.isin(part, [1, 4]))[0]}  # PART_NAMES: torso 1, legs 4; hands 3
     for side in "LR":
