@@ -181,10 +181,12 @@ def real_crops(realdata: Path, clip_every: int = 10, person_only: bool = False) 
                 if index % clip_every:
                     continue
                 det = detector(frame)
-                if det is not None and det.box is not None and not (person_only and det.mask is None):
-                    crops[framing].append(person_crop(frame, det.box, det.mask if person_only else None))
-                elif det is not None and det.box is not None:
+                if det is None or det.box is None:
+                    continue
+                if person_only and det.mask is None:
                     unmasked += 1
+                    continue
+                crops[framing].append(person_crop(frame, det.box, det.mask if person_only else None))
         if unmasked:
             log.warning("%s: %d frames without a person mask left out of the person-only crops", path.name, unmasked)
     return crops

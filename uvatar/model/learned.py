@@ -84,8 +84,8 @@ class LearnedDecoder:
         gaussians = self.decode_prepared(decoder_inputs(uvs["inputs"], core_fill, shell_fill, self.config), base)
         templates = template_layer(uvs["avatar"], body.uv_raster(core_fill.shape[-1]), core_fill[:3], len(body.faces))
         if templates is not None:
-            gaussians = _with_templates(gaussians, templates, self.config.shell_opacity)
-            gaussians.meta["templates"] = [name for samples in uvs["avatar"].templates for name in samples.names]
+            names = [name for samples in uvs["avatar"].templates for name in samples.names]
+            gaussians = _with_templates(gaussians, templates, names, self.config.shell_opacity)
         log.info("learned decoder %s (%s): %d Gaussians (%d on templates, as the baseline makes them)", self.config.name,
                  self.source, len(gaussians), 0 if templates is None else len(templates["face_index"]))  # fmt: skip
         return gaussians
@@ -103,13 +103,14 @@ class LearnedDecoder:
         return gaussians
 
 
-def _with_templates(gaussians: UVGaussians, templates: dict[str, torch.Tensor], opacity: float) -> UVGaussians:
-    """``gaussians`` followed by the template Gaussians (:func:`~uvatar.model.projection.template_layer`), as
-    Shell-UV Gaussians of opacity ``opacity``."""
+def _with_templates(gaussians: UVGaussians, templates: dict[str, torch.Tensor], names: list[str], opacity: float) -> UVGaussians:
+    """``gaussians`` followed by the template Gaussians (:func:`~uvatar.model.projection.template_layer`) of
+    the templates ``names``, as Shell-UV Gaussians of opacity ``opacity``; their count and names in the meta
+    (as the projection decoder records them)."""
     n = len(templates["face_index"])
     extra = UVGaussians(**templates, opacities=torch.full((n,), opacity), layer=torch.ones(n, dtype=torch.uint8))
     joined = gaussians.extend(extra)
-    joined.meta = {**gaussians.meta, "stats": {**gaussians.meta.get("stats", {}), "n_template": n}}
+    joined.meta = {**gaussians.meta, "stats": {**gaussians.meta.get("stats", {}), "n_template": n}, "templates": names}
     return joined
 
 
