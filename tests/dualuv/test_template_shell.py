@@ -133,7 +133,7 @@ def test_the_learned_decoder_keeps_the_hair_template(body):
     n = baseline.meta["stats"]["n_template"]
     assert n > 1000 and learned.meta["stats"]["n_template"] == n and learned.meta["templates"] == baseline.meta["templates"]
     for name in ("face_index", "barycentrics", "offsets", "rotations_wxyz", "scales", "colors"):
-        assert torch.equal(getattr(learned, name)[-n:], getattr(baseline, name)[-n:]), name  # hair: colours from the photo alone
+        assert torch.equal(getattr(learned, name)[-n:], getattr(baseline, name)[-n:]), name
     assert (learned.layer[-n:] == 1).all() and (learned.opacities[-n:] == decoder.config.shell_opacity).all()
     camera = _back_camera(body, view)
     fraction = _hair_fraction(body, view, learned, camera, _nape_region(body, view, truth, camera))

@@ -24,7 +24,7 @@ from uvatar.model.checkpoint import load_decoder, read_decoder, resolve_decoder
 from uvatar.model.decoder import ProjectionRequest, UVGaussians
 from uvatar.model.inputs import GaussianBase, build_base, decoder_inputs
 from uvatar.model.mae import DecoderInputs
-from uvatar.model.projection import template_layer
+from uvatar.model.projection import filled_colors, rest_vertices, template_layer
 
 __all__ = ["LearnedDecoder", "check_decoder_spec"]
 
@@ -77,12 +77,15 @@ class LearnedDecoder:
 
     def decode(self, uvs: dict[str, UVFeatures], body, phenotypes: torch.Tensor, facial: torch.Tensor) -> UVGaussians:
         """Gaussians from the :meth:`projections` (several photos: already blended), with the fitted hair
-        and garment templates' Gaussians of the baseline added as they are (no residuals on them yet; a
-        garment's unseen parts take the colour of this decoder's baseline fill under them, which is not
-        dressed, where the projection decoder's is)."""
+        and garment templates' Gaussians of the projection decoder added as it makes them (no residuals on
+        them yet; a garment's unseen parts coloured from the dressed fill, which this decoder's own
+        baseline does not use)."""
         base, core_fill, shell_fill = build_base(uvs["avatar"], body, phenotypes, facial, self.config)
         gaussians = self.decode_prepared(decoder_inputs(uvs["inputs"], core_fill, shell_fill, self.config), base)
-        templates = template_layer(uvs["avatar"], body.uv_raster(core_fill.shape[-1]), core_fill[:3], len(body.faces))
+        templates = None
+        if uvs["avatar"].templates:  # a garment's unseen parts take the colour of the dressed body under them, as in the baseline
+            colors, _, _ = filled_colors(uvs["avatar"], body, rest_vertices(body, phenotypes, facial))
+            templates = template_layer(uvs["avatar"], body.uv_raster(core_fill.shape[-1]), colors, len(body.faces))
         if templates is not None:
             names = [name for samples in uvs["avatar"].templates for name in samples.names]
             gaussians = _with_templates(gaussians, templates, names, self.config.shell_opacity)

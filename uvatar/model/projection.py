@@ -29,7 +29,7 @@ from uvatar.model.offbody import off_body_gaussians
 from uvatar.model.template_gaussians import template_gaussians
 from uvatar.quaternions import identity_wxyz
 
-__all__ = ["ProjectionConfig", "ProjectionDecoder", "decode_projection", "rest_vertices", "template_layer", "texel_scales"]
+__all__ = ["ProjectionConfig", "ProjectionDecoder", "decode_projection", "filled_colors", "rest_vertices", "template_layer", "texel_scales"]
 
 log = logging.getLogger(__name__)
 
@@ -134,6 +134,14 @@ def _face_colors(raster, colors: torch.Tensor, n_faces: int) -> torch.Tensor:
     return total / count[:, None]  # 0/0: NaN where no texel
 
 
+def filled_colors(uv: UVFeatures, body, rest: torch.Tensor, config: ProjectionConfig = ProjectionConfig()):
+    """The baseline's Core-UV colours ``(3, R, R)``: the photo's, then mirrored, the scalp, the dressing rule
+    and push-pull (:func:`~uvatar.model.fill.fill_core_colors` as ``config`` sets it), with the texels that
+    hold the photo's colours and the fill's stats; ``rest (V, 3)``: the subject's reference-pose vertices."""
+    sources = uv.core_mask & (uv.core_cos > config.dress_source_cos)
+    return fill_core_colors(uv.core, uv.core_mask, body, rest, config.mirror, config.scalp_fill, config.dress_unseen, sources)
+
+
 def template_layer(uv: UVFeatures, raster, colors: torch.Tensor, n_faces: int, config: ProjectionConfig = ProjectionConfig()
                    ) -> dict[str, torch.Tensor] | None:  # fmt: skip
     """The Gaussians of the fitted hair and garment templates that ``uv`` was projected on (None: none).
@@ -170,8 +178,7 @@ def decode_projection(uv: UVFeatures, body, phenotypes: torch.Tensor, facial: to
     rest = rest_vertices(body, phenotypes, facial)
 
     # ---- core colours: seen, then mirrored, then the scalp, then push-pull per island
-    sources = uv.core_mask & (uv.core_cos > config.dress_source_cos)
-    colors, photo_texels, stats = fill_core_colors(uv.core, uv.core_mask, body, rest, config.mirror, config.scalp_fill, config.dress_unseen, sources)
+    colors, photo_texels, stats = filled_colors(uv, body, rest, config)
     footprint = texel_footprint(rest, body.faces, body.uv_corners, resolution)
     if config.unseen_lod and resolution >= 256:
         fine, coarse_raster, coarse, coarse_colors = unseen_blocks(raster, photo_texels, colors, body)
