@@ -32,8 +32,9 @@ def test_reconstruct_with_a_learned_checkpoint(tmp_path, shared_dir, body):
     assert report["decoder"] == str(tmp_path / "run")
     avatar = Avatar.load(out / "avatar.uvatar")
     assert avatar.meta["decoder"] == "micro" and avatar.meta["decoder_source"].endswith("decoder.safetensors")
-    # the baseline at the reconstruction's side, capped at 4x the decoder's 64² maps
-    assert report["core_resolution"] >= 512 and avatar.meta["core_resolution"] == 4 * MICRO.resolution
+    # the projection avatar at the reconstruction's side, the decoder's colours from its 64² maps
+    assert report["core_resolution"] >= 512 and avatar.meta["core_resolution"] == report["core_resolution"]
+    assert json.loads(avatar.meta["decoder_config"])["resolution"] == MICRO.resolution
     assert len(avatar) == report["n_gaussians"] > 20_000
     # a quality floor (blank render ~5-8 dB, projection decoder 24.7-33.5 dB on real photos, README), not a float bound
     assert report["input_view_psnr_in_mask"] > 15, report

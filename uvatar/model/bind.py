@@ -26,7 +26,7 @@ from uvatar.model.decoder import UVGaussians
 from uvatar.model.inputs import GaussianBase, LayerBase
 from uvatar.model.mae import ATTRIBUTES, DecoderConfig
 
-__all__ = ["bind_gaussians", "layer_attributes"]
+__all__ = ["bind_gaussians", "layer_attributes", "upsample_covered"]
 
 _EPS = 1e-3
 
@@ -42,11 +42,11 @@ def _values(raw: torch.Tensor, base: LayerBase) -> torch.Tensor:
         grid = torch.stack([2 * base.uv[:, 0] - 1, 1 - 2 * base.uv[:, 1]], -1).to(raw)
         return F.grid_sample(raw[None], grid[None, None], mode="bilinear", padding_mode="border", align_corners=False)[0, :, 0].T
     if raw.shape[-1] != base.side:
-        raw = _upsample(raw, base.side, base.map_covered)
+        raw = upsample_covered(raw, base.side, base.map_covered)
     return raw.reshape(raw.shape[0], -1)[:, base.index].T
 
 
-def _upsample(raw: torch.Tensor, side: int, covered: torch.Tensor | None) -> torch.Tensor:
+def upsample_covered(raw: torch.Tensor, side: int, covered: torch.Tensor | None) -> torch.Tensor:
     """``(C, S, S)`` -> ``(C, side, side)`` bilinear, normalised over the map's covered texels: a fine texel
     near a UV island's edge takes only the island's trained values, never the untrained ones outside it."""
     size = (side, side)

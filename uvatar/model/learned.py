@@ -1,11 +1,14 @@
 """The learned decoder at inference: a checkpoint in, Gaussians out (what ``--decoder PATH|default`` runs).
 
 :class:`LearnedDecoder` loads a checkpoint (:mod:`uvatar.model.checkpoint`) and implements the
-:class:`~uvatar.model.decoder.Decoder` interface: it asks for two projections, ``"avatar"`` (RGB at
-the avatar's grid sides, the baseline its residuals sit on) and ``"inputs"`` (its encoder at its own map
-sizes), and decodes them into :class:`~uvatar.model.decoder.UVGaussians`, the same kind the projection
-decoder makes, so binding, posing, rendering and export are unchanged. :meth:`LearnedDecoder.decode_prepared`
-decodes subjects prepared by :func:`uvatar.model.inputs.prepare_subject` (evaluation, training).
+:class:`~uvatar.model.decoder.Decoder` interface: it asks for three projections, ``"avatar"`` (RGB at
+the avatar's grid sides: the projection decoder's avatar), ``"base"`` (RGB at its own map sizes: the
+baseline its residuals sit on) and ``"inputs"`` (its encoder at its own map sizes), and composes its
+output over the projection avatar (:mod:`uvatar.model.compose`): the photo's texels at full resolution,
+the decoder's colours where the photo did not see. The result is a
+:class:`~uvatar.model.decoder.UVGaussians` like the projection decoder's, so binding, posing, rendering
+and export are unchanged. :meth:`LearnedDecoder.decode_prepared` decodes subjects prepared by
+:func:`uvatar.model.inputs.prepare_subject` into the decoder's own avatar (training, benchmark).
 """
 
 from __future__ import annotations
@@ -23,14 +26,13 @@ from uvatar.model.bind import bind_gaussians
 from uvatar.model.checkpoint import load_decoder, read_decoder, resolve_decoder
 from uvatar.model.decoder import ProjectionRequest, UVGaussians
 from uvatar.model.inputs import GaussianBase, build_base, decoder_inputs
+from uvatar.model.compose import color_map, compose_over_projection, seen_weight
 from uvatar.model.mae import DecoderInputs
-from uvatar.model.projection import filled_colors, rest_vertices, template_layer
+from uvatar.model.projection import decode_projection
 
 __all__ = ["LearnedDecoder", "check_decoder_spec"]
 
 log = logging.getLogger(__name__)
-
-MAX_UPSAMPLE = 4  # the avatar's Core-UV side is at most this many times the decoder's map side
 
 
 class LearnedDecoder:
@@ -63,58 +65,50 @@ class LearnedDecoder:
         return self._encoder
 
     def projections(self, core_resolution: int, shell_resolution: int) -> dict[str, ProjectionRequest]:
-        """``"avatar"``: RGB at the avatar's sides when they line up with the decoder's maps (a multiple
-        of its side, at most :data:`MAX_UPSAMPLE` times it, the same shell ratio), else at the nearest such
-        side; ``"inputs"``: the decoder's encoder at its own sizes."""
+        """``"avatar"``: RGB at the avatar's sides (the projection avatar the decoder's colours go onto);
+        ``"base"``: RGB at the decoder's own map sizes (its baseline); ``"inputs"``: its encoder at those
+        sizes (the same projection as ``"base"`` for an RGB decoder: projected once)."""
         r, rs = self.config.resolution, self.config.shell_resolution
-        side, shell_side = core_resolution, shell_resolution
-        if side % r or shell_side * r != side * rs or side > MAX_UPSAMPLE * r:
-            # grids not lined up, or much finer than the decoder's maps (measured on the astronaut with
-            # the tiny decoder: 512² and 1024² avatars score the same, the 1024² one with 3.7x the Gaussians)
-            side = min(MAX_UPSAMPLE * r, max(r, (side // r) * r))
-            shell_side = side * rs // r
-        return {"avatar": ProjectionRequest("rgb", uv_config(side, shell_side)), "inputs": ProjectionRequest(self.config.encoder, uv_config(r, rs))}
+        return {"avatar": ProjectionRequest("rgb", uv_config(core_resolution, shell_resolution)),
+                "base": ProjectionRequest("rgb", uv_config(r, rs)), "inputs": ProjectionRequest(self.config.encoder, uv_config(r, rs))}  # fmt: skip
 
     def decode(self, uvs: dict[str, UVFeatures], body, phenotypes: torch.Tensor, facial: torch.Tensor) -> UVGaussians:
-        """Gaussians from the :meth:`projections` (several photos: already blended), with the fitted hair
-        and garment templates' Gaussians of the projection decoder added as it makes them (no residuals on
-        them yet; a garment's unseen parts coloured from the dressed fill, which this decoder's own
-        baseline does not use)."""
-        base, core_fill, shell_fill = build_base(uvs["avatar"], body, phenotypes, facial, self.config)
-        gaussians = self.decode_prepared(decoder_inputs(uvs["inputs"], core_fill, shell_fill, self.config), base)
-        templates = None
-        if uvs["avatar"].templates:  # a garment's unseen parts take the colour of the dressed body under them, as in the baseline
-            colors, _, _ = filled_colors(uvs["avatar"], body, rest_vertices(body, phenotypes, facial))
-            templates = template_layer(uvs["avatar"], body.uv_raster(core_fill.shape[-1]), colors, len(body.faces))
-        if templates is not None:
-            names = [name for samples in uvs["avatar"].templates for name in samples.names]
-            gaussians = _with_templates(gaussians, templates, names, self.config.shell_opacity)
-        log.info("learned decoder %s (%s): %d Gaussians (%d on templates, as the baseline makes them)", self.config.name,
-                 self.source, len(gaussians), 0 if templates is None else len(templates["face_index"]))  # fmt: skip
+        """The projection decoder's avatar at the avatar's atlas (photo detail, dressing, off-body pixels,
+        fitted templates) with this decoder's colours where the photo did not see and its Shell-UV
+        Gaussians (:func:`~uvatar.model.compose.compose_over_projection`)."""
+        t0 = time.perf_counter()
+        full = uvs["avatar"]
+        projection = decode_projection(full, body, phenotypes, facial)
+        base, core_fill, shell_fill = build_base(uvs["base"], body, phenotypes, facial, self.config)
+        learned = self.decode_prepared(decoder_inputs(uvs["inputs"], core_fill, shell_fill, self.config), base, drop_transparent=False)
+        n_core, n_shell = len(base.core), len(base.shell)
+        colors, covered = color_map(learned.colors[:n_core], base.core.index, base.core.side)
+        # the decoder's Shell-UV texels (not its copy of the photo-pixel layer: the projection avatar has it)
+        shell = learned.select(torch.arange(len(learned)) >= n_core)
+        shell = shell.select((torch.arange(len(shell)) < n_shell) & (shell.opacities >= 1.0 / 255.0))
+        core = projection.layer == 0
+        core_uv = (projection.barycentrics[core][:, :, None] * body.uv_corners.cpu()[projection.face_index[core]]).sum(1)
+        gaussians = compose_over_projection(projection, core_uv, seen_weight(full), colors, covered, shell)
+        gaussians.meta.update(decoder=self.config.name, decoder_config=self.config.to_json(), decoder_source=self.source,
+                              decoder_s=learned.meta["decoder_s"], decode_s=round(time.perf_counter() - t0, 4))  # fmt: skip
+        stats = gaussians.meta["stats"]
+        log.info("learned decoder %s (%s) over the projection avatar: %d Gaussians (%d core coloured by the decoder, %d of its shell)",
+                 self.config.name, self.source, len(gaussians), stats["n_decoder_colored"], stats["n_decoder_shell"])  # fmt: skip
         return gaussians
 
     @torch.no_grad()
-    def decode_prepared(self, inputs: DecoderInputs, base: GaussianBase) -> UVGaussians:
-        """Batch-1 inputs and their baseline -> the Gaussians (CPU tensors, no gradients)."""
+    def decode_prepared(self, inputs: DecoderInputs, base: GaussianBase, drop_transparent: bool = True) -> UVGaussians:
+        """Batch-1 inputs and their baseline -> the decoder's own avatar at its map sizes (CPU tensors, no
+        gradients; training and the decoder benchmark). ``drop_transparent``: leave out the Gaussians below
+        the renderer's alpha floor (1/255); off, they keep the base's order (core, shell, photo pixels)."""
         t0 = time.perf_counter()
         core, shell = self.model(inputs.to(self.device))
         gaussians = bind_gaussians(core[0].float().cpu(), shell[0].float().cpu(), base, self.config)
         # Gaussians below the renderer's alpha floor (1/255) can never be drawn: leave them out
-        keep = gaussians.opacities >= 1.0 / 255.0
+        keep = gaussians.opacities >= (1.0 / 255.0 if drop_transparent else 0.0)
         gaussians = gaussians.select(keep)
         gaussians.meta.update(decoder_source=self.source, decoder_s=round(time.perf_counter() - t0, 4), dropped_transparent=int((~keep).sum()))
         return gaussians
-
-
-def _with_templates(gaussians: UVGaussians, templates: dict[str, torch.Tensor], names: list[str], opacity: float) -> UVGaussians:
-    """``gaussians`` followed by the template Gaussians (:func:`~uvatar.model.projection.template_layer`) of
-    the templates ``names``, as Shell-UV Gaussians of opacity ``opacity``; their count and names in the meta
-    (as the projection decoder records them)."""
-    n = len(templates["face_index"])
-    extra = UVGaussians(**templates, opacities=torch.full((n,), opacity), layer=torch.ones(n, dtype=torch.uint8))
-    joined = gaussians.extend(extra)
-    joined.meta = {**gaussians.meta, "stats": {**gaussians.meta.get("stats", {}), "n_template": n}, "templates": names}
-    return joined
 
 
 def check_decoder_spec(spec: str) -> None:
