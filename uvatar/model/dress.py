@@ -93,7 +93,8 @@ def dress_unseen(colors: torch.Tensor, known: torch.Tensor, raster, body, rest_v
     # the torso's colours are its clothes': its seen skin (a neck, an open collar) is no source for them
     clothed = seen.clone()
     if skin is not None:
-        clothed &= (flat - skin.to(flat)[:, None]).norm(dim=0) > SKIN_DISTANCE
+        # squared distances: torch's norm over the leading dim of a (3, N) map is ~40x slower (0.15 s at 1024²)
+        clothed &= ((flat - skin.to(flat)[:, None]) ** 2).sum(0) > SKIN_DISTANCE**2
     if int((clothed & part("torso")).sum()) < MIN_SEEN:
         clothed = seen  # a bare torso: its skin it is
 
