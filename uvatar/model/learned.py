@@ -24,9 +24,9 @@ from uvatar.dualuv.views import uv_config
 from uvatar.encode import get_encoder
 from uvatar.model.bind import bind_gaussians
 from uvatar.model.checkpoint import load_decoder, read_decoder, resolve_decoder
+from uvatar.model.compose import color_map, compose_over_projection, seen_weight
 from uvatar.model.decoder import ProjectionRequest, UVGaussians
 from uvatar.model.inputs import GaussianBase, build_base, decoder_inputs
-from uvatar.model.compose import color_map, compose_over_projection, seen_weight
 from uvatar.model.mae import DecoderInputs
 from uvatar.model.projection import decode_projection
 
