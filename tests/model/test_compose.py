@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from uvatar.body.uv import surface_uv
 from uvatar.dualuv.project import UVFeatures
 from uvatar.model.compose import color_map, compose_over_projection, seen_weight, texel_of
 from uvatar.model.decoder import UVGaussians
@@ -32,8 +33,7 @@ def test_texel_of_finds_every_covered_texel_from_its_centre(body):
     texel: the composition reads the maps in the atlas's own row order (row 0 is v = 1)."""
     side = 128
     idx, face, bary = body.uv_raster(side).covered()
-    uv = (bary[:, :, None] * body.uv_corners[face]).sum(1)
-    assert torch.equal(texel_of(uv, side), idx)
+    assert torch.equal(texel_of(surface_uv(body.uv_corners, face, bary), side), idx)
 
 
 def test_color_map_round_trip():
@@ -119,7 +119,7 @@ def test_the_learned_decoder_keeps_what_the_photo_saw(body):
     for name in ("face_index", "barycentrics", "offsets", "scales", "opacities", "layer"):
         assert torch.equal(getattr(learned, name)[:n], getattr(baseline, name)), name
     core = baseline.layer == 0
-    uv = (baseline.barycentrics[core][:, :, None] * body.uv_corners[baseline.face_index[core]]).sum(1)
+    uv = surface_uv(body.uv_corners, baseline.face_index[core], baseline.barycentrics[core])
     w = seen_weight(uvs["avatar"]).reshape(-1)[texel_of(uv, 256)]
     frontal, unseen = w == 1, w == 0
     assert frontal.sum() > 1000 and unseen.sum() > 3000  # 5920 and 9134 Gaussians (unseen 2x2 blocks are one)

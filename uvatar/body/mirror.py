@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from uvatar.body.uv import UVRaster, uv_to_texel
+from uvatar.body.uv import UVRaster, surface_uv, uv_to_texel
 
 __all__ = ["MirrorMaps", "build_mirror_maps", "mirror_texels"]
 
@@ -88,8 +88,7 @@ def mirror_texels(raster: UVRaster, maps: MirrorMaps, uv_corners: torch.Tensor) 
     # weight of partner corner j = weight of own corner k where corner_map[f, k] == j
     perm = maps.corner_map[face]  # (N, 3)
     partner_bary = torch.zeros_like(bary).scatter_(1, perm, bary)
-    uv = (partner_bary[:, :, None] * uv_corners[partner]).sum(1)
-    texel = uv_to_texel(uv, height, width).round().long()
+    texel = uv_to_texel(surface_uv(uv_corners, partner, partner_bary), height, width).round().long()
     col = texel[:, 0].clamp(0, width - 1)
     row = texel[:, 1].clamp(0, height - 1)
     target = row * width + col

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-__all__ = ["UVRaster", "rasterize_uv", "cached_rasterize_uv", "texel_centers", "uv_to_texel", "texel_footprint"]
+__all__ = ["UVRaster", "rasterize_uv", "cached_rasterize_uv", "texel_centers", "uv_to_texel", "surface_uv", "texel_footprint"]
 
 
 @dataclass
@@ -61,6 +61,12 @@ def texel_centers(height: int, width: int, device=None) -> torch.Tensor:
 def uv_to_texel(uv: torch.Tensor, height: int, width: int) -> torch.Tensor:
     """``(..., 2)`` UV to continuous texel coordinates ``(..., 2)`` as (col, row); texel centres are integers."""
     return torch.stack([uv[..., 0] * width - 0.5, (1.0 - uv[..., 1]) * height - 0.5], dim=-1)
+
+
+def surface_uv(uv_corners: torch.Tensor, face: torch.Tensor, bary: torch.Tensor) -> torch.Tensor:
+    """``(N, 2)`` atlas UV of surface points given by ``face (N,)`` and barycentrics ``bary (N, 3)``
+    (``uv_corners (F, 3, 2)``)."""
+    return (bary[:, :, None] * uv_corners[face]).sum(1)
 
 
 def _barycentric(points: torch.Tensor, tri: torch.Tensor) -> torch.Tensor:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import torch
 
 from uvatar.body.shell import shell_vertices
-from uvatar.body.uv import UVRaster
+from uvatar.body.uv import UVRaster, surface_uv
 from uvatar.camera import Camera
 from uvatar.dualuv.scatter import scatter_to_uv
 from uvatar.dualuv.offbody import OffBodySamples, rebind, sample_off_body, spanning_matter
@@ -105,8 +105,7 @@ def sample_surface(vertices: torch.Tensor, faces: torch.Tensor, uv_corners: torc
     corners = vertices[faces[face]]  # (N, 3, 3)
     points = (bary[:, :, None] * corners).sum(1)
     normals = torch.nn.functional.normalize(torch.linalg.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0]), dim=-1)
-    uv = (bary[:, :, None] * uv_corners[face]).sum(1)
-    return SurfaceSamples(uv, points, normals, face)
+    return SurfaceSamples(surface_uv(uv_corners, face, bary), points, normals, face)
 
 
 def _view_cos(samples: SurfaceSamples, camera: Camera) -> torch.Tensor:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import torch
 
+from uvatar.body.uv import uv_to_texel
 from uvatar.dualuv.project import UVFeatures
 from uvatar.model.bind import upsample_covered
 from uvatar.model.decoder import UVGaussians
@@ -44,10 +45,10 @@ def color_map(colors: torch.Tensor, index: torch.Tensor, side: int) -> tuple[tor
 
 
 def texel_of(uv: torch.Tensor, side: int) -> torch.Tensor:
-    """``(N,)`` linear index of the texel of a ``side``² atlas under atlas coordinates ``uv (N, 2)`` (row 0 is v = 1)."""
-    col = (uv[:, 0] * side).long().clamp(0, side - 1)
-    row = ((1 - uv[:, 1]) * side).long().clamp(0, side - 1)
-    return row * side + col
+    """``(N,)`` linear index of the texel of a ``side``² atlas under atlas coordinates ``uv (N, 2)``
+    (:func:`~uvatar.body.uv.uv_to_texel`'s convention; a point on a texel border goes to the later texel)."""
+    texel = (uv_to_texel(uv, side, side) + 0.5).floor().long().clamp(0, side - 1)
+    return texel[:, 1] * side + texel[:, 0]
 
 
 def compose_over_projection(projection: UVGaussians, core_uv: torch.Tensor, weight: torch.Tensor, decoder_colors: torch.Tensor,

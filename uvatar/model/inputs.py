@@ -24,7 +24,7 @@ import torch
 from uvatar.body.parts import interior_faces
 from uvatar.body.shell import shell_vertices
 from uvatar.body.skinning import world_points_to_bound
-from uvatar.body.uv import texel_footprint
+from uvatar.body.uv import surface_uv, texel_footprint
 from uvatar.dualuv.project import UVFeatures
 from uvatar.dualuv.views import project_view, uv_config, view_shell_offsets
 from uvatar.encode import get_encoder
@@ -139,7 +139,7 @@ def build_base(
     scales = texel_scales(texel_footprint(rest, faces, body.uv_corners.cpu(), side), face, config)
     n = len(idx)
     uv_corners = body.uv_corners.cpu()
-    core = LayerBase(side, idx, _uv_of(uv_corners, face, bary), face, bary, colors.reshape(3, -1)[:, idx].T.contiguous(),
+    core = LayerBase(side, idx, surface_uv(uv_corners, face, bary), face, bary, colors.reshape(3, -1)[:, idx].T.contiguous(),
                      torch.full((n,), config.core_opacity), torch.zeros(n, 3), identity_wxyz(n), scales,
                      body.uv_raster(config.resolution).mask.cpu())  # fmt: skip
 
@@ -156,16 +156,11 @@ def build_base(
     pixels = _pixel_layer(uv, uv_corners, shell_side, config) if pixel_shell else None
     # with photo-pixel Gaussians the seen shell is drawn by them: the UV shell starts faint everywhere
     s_opacity = torch.where(shell_seen.reshape(-1)[s_idx] & (pixels is None), config.shell_opacity, config.shell_unseen_opacity)
-    shell = LayerBase(shell_side, s_idx, _uv_of(uv_corners, s_face, s_bary), s_face, s_bary,
+    shell = LayerBase(shell_side, s_idx, surface_uv(uv_corners, s_face, s_bary), s_face, s_bary,
                       shell_colors.reshape(3, -1)[:, s_idx].T.contiguous(), s_opacity.float(), s_offset, identity_wxyz(len(s_idx)), s_scales,
                       body.uv_raster(config.shell_resolution).mask.cpu())  # fmt: skip
     base = GaussianBase(core, shell, pixels, phenotypes.reshape(-1).float().cpu(), facial.reshape(-1).float().cpu())
     return base, core_fill, shell_fill
-
-
-def _uv_of(uv_corners: torch.Tensor, face: torch.Tensor, bary: torch.Tensor) -> torch.Tensor:
-    """``(N, 2)`` atlas UV of surface points given by face and barycentrics."""
-    return (bary[:, :, None] * uv_corners[face]).sum(1)
 
 
 def _pixel_layer(uv: UVFeatures, uv_corners: torch.Tensor, shell_side: int, config: DecoderConfig) -> LayerBase | None:
@@ -175,7 +170,7 @@ def _pixel_layer(uv: UVFeatures, uv_corners: torch.Tensor, shell_side: int, conf
     baseline = ProjectionConfig()
     g = {k: v.cpu() for k, v in off_body_gaussians(uv.off_body, baseline.shell_pixel_sigma, baseline.shell_pixel_thickness).items()}
     face, bary = g["face_index"], g["barycentrics"]
-    return LayerBase(shell_side, None, _uv_of(uv_corners, face, bary), face, bary, g["colors"], torch.full((len(face),), config.shell_opacity),
+    return LayerBase(shell_side, None, surface_uv(uv_corners, face, bary), face, bary, g["colors"], torch.full((len(face),), config.shell_opacity),
                      g["offsets"], g["rotations_wxyz"], g["scales"])  # fmt: skip
 
 

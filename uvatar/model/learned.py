@@ -19,6 +19,7 @@ from pathlib import Path
 
 import torch
 
+from uvatar.body.uv import surface_uv
 from uvatar.dualuv.project import UVFeatures
 from uvatar.dualuv.views import uv_config
 from uvatar.encode import get_encoder
@@ -83,11 +84,11 @@ class LearnedDecoder:
         learned = self.decode_prepared(decoder_inputs(uvs["inputs"], core_fill, shell_fill, self.config), base, drop_transparent=False)
         n_core, n_shell = len(base.core), len(base.shell)
         colors, covered = color_map(learned.colors[:n_core], base.core.index, base.core.side)
-        # the decoder's Shell-UV texels (not its copy of the photo-pixel layer: the projection avatar has it)
-        shell = learned.select(torch.arange(len(learned)) >= n_core)
-        shell = shell.select((torch.arange(len(shell)) < n_shell) & (shell.opacities >= 1.0 / 255.0))
+        # the decoder's drawable Shell-UV texels (not its copy of the photo-pixel layer: the projection avatar has it)
+        order = torch.arange(len(learned))
+        shell = learned.select((order >= n_core) & (order < n_core + n_shell) & (learned.opacities >= 1.0 / 255.0))
         core = projection.layer == 0
-        core_uv = (projection.barycentrics[core][:, :, None] * body.uv_corners.cpu()[projection.face_index[core]]).sum(1)
+        core_uv = surface_uv(body.uv_corners.cpu(), projection.face_index[core], projection.barycentrics[core])
         gaussians = compose_over_projection(projection, core_uv, seen_weight(full), colors, covered, shell)
         gaussians.meta.update(decoder=self.config.name, decoder_config=self.config.to_json(), decoder_source=self.source,
                               decoder_s=learned.meta["decoder_s"], decode_s=round(time.perf_counter() - t0, 4))  # fmt: skip
