@@ -104,3 +104,34 @@ def test_cached_raster_matches_a_fresh_one(tmp_path, body):
     assert len(list(tmp_path.glob("uv_raster_96_*.safetensors"))) == 2 and not torch.equal(other.face_index, fresh.face_index)
     files[0].write_bytes(b"damaged")
     assert torch.equal(cached_rasterize_uv(body.uv_corners, 96, tmp_path).face_index, fresh.face_index)
+
+
+def _match_faces_reference(faces: torch.Tensor, queries: torch.Tensor) -> torch.Tensor:
+    """Plain dictionary lookup by sorted vertex triple (the reference for match_faces)."""
+    lookup = {tuple(sorted(tri)): i for i, tri in enumerate(faces.tolist())}
+    return torch.tensor([lookup.get(tuple(sorted(tri)), -1) for tri in queries.tolist()], dtype=torch.int64)
+
+
+def test_match_faces_equals_the_dictionary_lookup(body):
+    from uvatar.body.mirror import match_faces
+
+    faces = body.faces.cpu()
+    mirrored = body.mirror.vertex_map[faces]
+    generator = torch.Generator().manual_seed(0)
+    # queries: the mirror images, the faces themselves with corners shuffled, and triples no face has
+    shuffled = faces.gather(1, torch.argsort(torch.rand(faces.shape, generator=generator), dim=1))
+    strays = torch.randint(0, body.n_vertices, (2000, 3), generator=generator)
+    queries = torch.cat([mirrored, shuffled, strays])
+    found = match_faces(faces, queries)
+    assert torch.equal(found, _match_faces_reference(faces, queries))
+    assert torch.equal(found[len(faces) : 2 * len(faces)], torch.arange(len(faces)))
+    assert (found[2 * len(faces) :] == -1).float().mean() > 0.99  # random triples are almost never faces
+
+
+def test_match_faces_on_tiny_meshes():
+    from uvatar.body.mirror import match_faces
+
+    faces = torch.tensor([[0, 1, 2], [2, 3, 0]])
+    assert match_faces(faces, torch.tensor([[2, 0, 1], [0, 3, 2], [1, 2, 3]])).tolist() == [0, 1, -1]
+    assert match_faces(faces[:0], torch.tensor([[0, 1, 2]])).tolist() == [-1]
+    assert match_faces(faces, torch.zeros(0, 3, dtype=torch.int64)).tolist() == []

@@ -15,7 +15,7 @@ import torch
 
 from uvatar.body.uv import UVRaster, surface_uv, uv_to_texel
 
-__all__ = ["MirrorMaps", "build_mirror_maps", "mirror_texels"]
+__all__ = ["MirrorMaps", "build_mirror_maps", "match_faces", "mirror_texels"]
 
 
 def _mirror_table_path() -> Path:
@@ -61,14 +61,38 @@ def build_mirror_maps(faces: torch.Tensor, base_mesh_vertex_indices: torch.Tenso
 
     faces_cpu = faces.cpu()
     mirrored = vertex_map[faces_cpu]  # (F, 3) vertices of the mirror image of each face
-    key = lambda tri: tuple(sorted(tri))  # noqa: E731
-    lookup = {key(tri): i for i, tri in enumerate(faces_cpu.tolist())}
-    face_map = torch.tensor([lookup.get(key(tri), -1) for tri in mirrored.tolist()], dtype=torch.int64)
+    face_map = match_faces(faces_cpu, mirrored)
     if (face_map < 0).any():
         raise RuntimeError(f"{int((face_map < 0).sum())} faces have no mirror partner")
     partner_faces = faces_cpu[face_map]  # (F, 3)
     corner_map = (partner_faces[:, None, :] == mirrored[:, :, None]).float().argmax(-1)
     return MirrorMaps(vertex_map.to(faces.device), face_map.to(faces.device), corner_map.to(faces.device))
+
+
+def match_faces(faces: torch.Tensor, queries: torch.Tensor) -> torch.Tensor:
+    """Index of the face of ``faces`` with the same three vertices as each query, in any corner order.
+
+    Args:
+        faces: ``(F, 3)`` int64 vertex indices, no two faces with the same vertex set.
+        queries: ``(Q, 3)`` int64 vertex indices.
+    Returns:
+        ``(Q,)`` int64 face index, -1 where no face has the query's vertices.
+    """
+    missing = torch.full((len(queries),), -1, dtype=torch.int64)
+    if not len(faces) or not len(queries):
+        return missing
+    n_vertices = int(max(faces.max(), queries.max())) + 1
+    if n_vertices**3 >= 2**63:
+        raise ValueError(f"{n_vertices} vertices are too many for one int64 key per vertex triple")
+
+    def keys(tris: torch.Tensor) -> torch.Tensor:  # one int64 per sorted vertex triple
+        s = tris.sort(dim=1).values
+        return (s[:, 0] * n_vertices + s[:, 1]) * n_vertices + s[:, 2]
+
+    face_keys, order = keys(faces).sort()
+    query_keys = keys(queries)
+    pos = torch.searchsorted(face_keys, query_keys).clamp(max=len(face_keys) - 1)
+    return torch.where(face_keys[pos] == query_keys, order[pos], missing)
 
 
 def mirror_texels(raster: UVRaster, maps: MirrorMaps, uv_corners: torch.Tensor) -> torch.Tensor:

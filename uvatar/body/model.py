@@ -169,6 +169,13 @@ class BodyModel:
         return build_mirror_maps(self.faces, self.base_mesh_vertex_indices)
 
     @functools.cached_property
+    def segment_names(self) -> list[str]:
+        """``F`` labels of Anny's body-part segmentation, one per face (read once from Anny's data)."""
+        from uvatar.body.parts import segment_names
+
+        return segment_names(self.uv_corners)
+
+    @functools.cached_property
     def face_parts(self) -> torch.Tensor:
         """``(F,)`` part index per face (:data:`uvatar.body.parts.PART_NAMES`)."""
         from uvatar.body.parts import face_parts

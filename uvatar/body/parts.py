@@ -14,7 +14,7 @@ import torch
 
 from uvatar.body.uv import UVRaster
 
-__all__ = ["PART_NAMES", "face_parts", "interior_faces", "texel_parts", "vertex_parts"]
+__all__ = ["PART_NAMES", "face_parts", "interior_faces", "segment_names", "texel_parts", "vertex_parts"]
 
 PART_NAMES: tuple[str, ...] = ("head", "torso", "arms", "hands", "legs", "feet")
 
@@ -36,8 +36,9 @@ _SEGMENT_TO_PART = {
 _INTERIOR = ("eye_back.L", "eye_back.R", "eye_cavity.L", "eye_cavity.R", "mouth_cavity", "tongue")
 
 
-def _segment_names(uv_corners: torch.Tensor) -> list[str]:
-    """Anny's segmentation label of every face (by the colour at its UV centroid)."""
+def segment_names(uv_corners: torch.Tensor) -> list[str]:
+    """Anny's segmentation label of every face (by the colour at its UV centroid); ``uv_corners``
+    ``(F, 3, 2)``. A BodyModel reads its own once, as ``body.segment_names``."""
     import anny.paths
     import yaml
     from PIL import Image
@@ -74,7 +75,7 @@ def _bone_part(label: str) -> str:
 
 def face_parts(body) -> torch.Tensor:
     """``(F,)`` int64 index into :data:`PART_NAMES` for every face of ``body`` (a BodyModel)."""
-    names = _segment_names(body.uv_corners)
+    names = body.segment_names
     n_faces = len(body.faces)
     bones = body.vertex_bone_indices[body.faces].reshape(n_faces, -1).cpu()  # (F, 3*9)
     weights = body.vertex_bone_weights[body.faces].reshape(n_faces, -1).cpu()
@@ -105,7 +106,7 @@ def vertex_parts(body) -> np.ndarray:
 
 def interior_faces(body) -> torch.Tensor:
     """``(F,)`` bool: eye backs, eye cavities, mouth cavity and tongue."""
-    names = _segment_names(body.uv_corners)
+    names = body.segment_names
     return torch.tensor([n in _INTERIOR for n in names], dtype=torch.bool, device=body.faces.device)
 
 
