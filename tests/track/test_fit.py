@@ -91,3 +91,37 @@ def test_proxyfit_round_trip(tmp_path, body):
     assert torch.equal(again.camera.K, fit.camera.K) and again.regime == "full"
     # JSON writes Python floats with repr, which reads back exactly (was the default approx)
     assert again.residuals["landmark_px"] == fit.residuals["landmark_px"]
+
+
+def test_nearest_distance_sq_matches_the_full_distance_matrix():
+    """Value and gradient against the plain M x N reference (float64, every pair)."""
+    from float_bounds import gamma
+
+    from uvatar.track.fit import nearest_distance_sq
+
+    generator = torch.Generator().manual_seed(0)
+    # random pixels of a 512 px photo: the nearest found through cdist (a float32 expansion
+    # |q|^2 - 2 q.p + |p|^2) may differ from the exact one only where two distances lie within that
+    # expansion's rounding, 3 * 512^2 * gamma(4) px^2, and is then no farther than that
+    queries = torch.rand(300, 2, generator=generator) * 512
+    points = torch.rand(900, 2, generator=generator) * 512
+    ours = nearest_distance_sq(queries, points).double()
+    reference = ((queries.double()[:, None] - points.double()[None]) ** 2).sum(-1).amin(1)
+    assert (ours - reference).abs().max() <= 3 * 512**2 * gamma(4) + gamma(3) * float(reference.max())
+    assert ((ours - reference).abs() <= gamma(3) * reference).float().mean() > 0.99
+
+    # a 20 px grid with queries at most 7 px off a grid point along each axis: one nearest point each
+    grid = torch.stack(torch.meshgrid(torch.arange(0, 500, 20.0), torch.arange(0, 500, 20.0), indexing="ij"), -1)
+    grid_points = grid.reshape(-1, 2).requires_grad_(True)
+    offsets = (torch.rand(300, 2, generator=generator) - 0.5) * 14
+    picked = torch.randint(0, len(grid_points), (300,), generator=generator)
+    grid_queries = (grid_points.detach()[picked] + offsets).requires_grad_(True)
+    weights = torch.rand(300, generator=generator)
+    (nearest_distance_sq(grid_queries, grid_points) * weights).sum().backward()
+    q64 = grid_queries.detach().double().requires_grad_(True)
+    p64 = grid_points.detach().double().requires_grad_(True)
+    (((q64[:, None] - p64[None]) ** 2).sum(-1).amin(1) * weights.double()).sum().backward()
+    # d/dq = 2 w (q - p), w < 1: float32 rounding of a difference of at most 7 px per axis
+    assert torch.allclose(grid_queries.grad.double(), q64.grad, rtol=0, atol=2 * 7 * gamma(3))
+    # a grid point sums this over the queries it is nearest to (picked at most ~5 times of 300)
+    assert torch.allclose(grid_points.grad.double(), p64.grad, rtol=0, atol=2 * 7 * gamma(3) * 300)
