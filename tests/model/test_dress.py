@@ -91,3 +91,32 @@ def test_seen_texels_keep_their_colour(body):
     filled, from_photo, _ = fill_core_colors(colors, seen, body, rest, mirror=False)
     assert torch.equal(filled[:, seen], colors[:, seen])
     assert torch.equal(from_photo, seen & raster.mask)
+
+
+def test_head_photo_torso_back_is_the_jacket_at_the_shoulders_not_the_collar(body):
+    """A head photo sees a shirt collar round the neck (the torso's only sideways texels, all above the
+    shoulder joints) and a jacket on the shoulders: the back is the jacket's, not the collar's."""
+    raster, rest, heights, parts = _atlas(body)
+    bones = body.forward(body.default_params(1)).bone_poses[0]
+    shoulder = float(bones[body.bone_index("upperarm01.L"), 2, 3])
+    elbow = float(bones[body.bone_index("lowerarm01.L"), 2, 3])
+    jacket = torch.tensor([0.05, 0.06, 0.12])
+    colors = SKIN[:, None, None].expand(3, RESOLUTION, RESOLUTION).clone()
+    torso, arms = _part(parts, "torso"), _part(parts, "arms")
+    collar = torso & (heights > shoulder)
+    shoulders = arms & (heights > elbow)
+    colors[:, collar] = SHIRT[:, None]
+    colors[:, shoulders] = jacket[:, None]
+    seen = _part(parts, "head") | collar | shoulders
+    filled, _, stats = dress_unseen(colors, seen, raster, body, rest, SKIN)
+    assert stats["dress_torso"] == "seen bands (shoulders' sides)"
+    assert _close(filled, torso & ~seen, jacket)
+    assert _close(filled, arms & ~seen, jacket)  # the sleeves continue the shoulders (the arms' own rule)
+
+    # a half-body photo whose torso sides are seen below the shoulders keeps them as the source
+    waist_up = torso & (heights > 0.1)
+    colors[:, waist_up & ~collar] = JEANS[:, None]  # a top of another colour than the jacket's sleeves
+    seen = _part(parts, "head") | waist_up | shoulders
+    filled, _, stats = dress_unseen(colors, seen, raster, body, rest, SKIN)
+    assert stats["dress_torso"] == "seen bands (sides)"
+    assert _close(filled, torso & ~seen & (heights > 0.1) & (heights < shoulder - 0.2), JEANS)

@@ -9,9 +9,12 @@ Per body part (torso, arms, legs, feet, hands; the head keeps the scalp and push
   :data:`SIDE_NORMAL_X` along x) when there are enough: what wraps round to the back is what covers
   the sides (an open coat's front shows a shirt that its back does not). The torso's seen texels of
   the face's skin colour (within :data:`SKIN_DISTANCE`: a neck, an open collar) are no source, unless
-  the torso is bare; A garment's back and
-  sides continue its own front at the same height (a jacket's back is the jacket, the jeans' back the
-  jeans), and the median keeps narrow front details (a tie, buttons, a logo) off the back;
+  the torso is bare. The torso's sides count below the shoulder joints only (above them they are the
+  neck and a collar); a photo that shows no torso side below them (a head photo) takes the sides of
+  the upper arms above the elbows instead (the jacket at the shoulders), else all its seen texels.
+  A garment's back and sides continue its own front at the same height (a jacket's back is the
+  jacket, the jeans' back the jeans), and the median keeps narrow front details (a tie, buttons, a
+  logo) off the back;
 * a part the photo did not see continues what it did show, else plain clothes:
   - arms: the torso's highest seen band (the sleeves of the shirt or jacket at the shoulders);
   - legs: the torso's seen texels below the hip joint (trousers or skirt at the waist), else plain
@@ -82,9 +85,15 @@ def dress_unseen(colors: torch.Tensor, known: torch.Tensor, raster, body, rest_v
     flat = colors.reshape(3, -1)[:, idx].clone()
     seen = known.reshape(-1)[idx].clone()
     out_seen = seen.clone()
-    bones = body.forward(body.default_params(1)).bone_poses[0]
+    reference = body.forward(body.default_params(1))
+    bones = reference.bone_poses[0]
     hip_z = float(bones[body.bone_index("upperleg01.L"), 2, 3])
     shin_z = float(bones[body.bone_index("lowerleg02.L"), 2, 3])
+    # the subject's shoulder and elbow heights: the average body's joints scaled by the subject's
+    # pelvis-to-crown height (heights are measured from the pelvis, z = 0)
+    scale = float(rest_vertices[:, 2].max()) / float(reference.rest_vertices[0, :, 2].max())
+    shoulder_z = scale * float(bones[body.bone_index("upperarm01.L"), 2, 3])
+    elbow_z = scale * float(bones[body.bone_index("lowerarm01.L"), 2, 3])
     rules = {}
 
     def part(name: str) -> torch.Tensor:
@@ -107,9 +116,18 @@ def dress_unseen(colors: torch.Tensor, known: torch.Tensor, raster, body, rest_v
             continue
         if int(seen_in(name).sum()) >= MIN_SEEN:
             sides = seen_in(name) & side_facing
+            how = " (sides)"
+            if name == "torso":
+                # above the shoulder joints the torso's sides are the neck and a collar, not the garment
+                # that wraps round the back; without sides below them (a head photo) the garment's
+                # sides at the shoulders (the upper arms, above the elbows) are its evidence
+                sides &= heights < shoulder_z
+                shoulders = part("arms") & clothed & side_facing & (heights > elbow_z)
+                if int(sides.sum()) < MIN_SEEN and int(shoulders.sum()) >= MIN_SEEN:
+                    sides, how = shoulders, " (shoulders' sides)"
             source = sides if int(sides.sum()) >= MIN_SEEN else seen_in(name)
             _fill_from_bands(flat, heights, source, target)
-            rules[f"dress_{name}"] = "seen bands" + (" (sides)" if source is sides else "")
+            rules[f"dress_{name}"] = "seen bands" + (how if source is sides else "")
             out_seen |= target
             continue
         torso = seen_in("torso")
