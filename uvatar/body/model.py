@@ -287,14 +287,16 @@ class BodyModel:
     __call__ = forward
 
     # ------------------------------------------------------------------ fast path for fitting
-    def rest_state(self, phenotypes: torch.Tensor) -> "RestState":
-        """Rest mesh and bones of shapes ``(B, 6)`` with a neutral face (differentiable in the shape).
+    def rest_state(self, phenotypes: torch.Tensor, facial: torch.Tensor | None = None) -> "RestState":
+        """Rest mesh and bones of shapes ``(B, 6)`` with facial actions ``(B, 52)`` (default: a neutral
+        face), differentiable in both; no posing or skinning.
 
         Fitting loops that hold the shape still reuse it with :meth:`forward_from_rest`, which then
         costs only forward kinematics and skinning.
         """
-        zeros = torch.zeros(phenotypes.shape[0], len(self.facial_labels), device=self.device)
-        _, pheno, local, facial = self._anny.get_tensor_inputs(None, phenotypes, None, zeros)
+        if facial is None:
+            facial = torch.zeros(phenotypes.shape[0], len(self.facial_labels), device=self.device)
+        _, pheno, local, facial = self._anny.get_tensor_inputs(None, phenotypes, None, facial)
         coeffs = self._anny._get_phenotype_blendshape_coefficients(pheno, local, facial)
         rest = self._anny.get_rest_model(coeffs)
         return RestState(rest["rest_vertices"], rest["rest_bone_poses"])
@@ -316,7 +318,7 @@ class BodyModel:
         with torch.no_grad():
             params = self.default_params(len(self.facial_labels) + 1)
             params.facial[1:] = torch.eye(len(self.facial_labels), device=self.device)
-            rest = self.forward(params).rest_vertices
+            rest = self.rest_state(params.phenotypes, params.facial).vertices
             return rest[1:] - rest[:1]
 
     def forward_from_rest(self, params: BodyParams, rest: "RestState") -> BodyOutput:
