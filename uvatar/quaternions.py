@@ -35,7 +35,7 @@ def rotmat_to_wxyz(rotation: torch.Tensor) -> torch.Tensor:
     r00, r01, r02 = r[..., 0, 0], r[..., 0, 1], r[..., 0, 2]
     r10, r11, r12 = r[..., 1, 0], r[..., 1, 1], r[..., 1, 2]
     r20, r21, r22 = r[..., 2, 0], r[..., 2, 1], r[..., 2, 2]
-    # candidate k (k = x, y, z, w) is 4 q_k (w, x, y, z); its k-th entry 4 q_k^2 picks it
+    # row k (k = x, y, z, w) is 4 q_k (w, x, y, z); its entry at q_k's own place, 4 q_k^2, picks the row
     candidates = torch.stack([
         torch.stack([r21 - r12, 1 + r00 - r11 - r22, r01 + r10, r02 + r20], -1),
         torch.stack([r02 - r20, r01 + r10, 1 + r11 - r22 - r00, r12 + r21], -1),
