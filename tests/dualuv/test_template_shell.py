@@ -64,6 +64,14 @@ def test_hair_template_is_carved_to_the_photo_and_coloured_from_it(body):
     filled = fill_template_colors(samples)
     seen_colours = {tuple(c) for c in samples.colors[samples.seen].tolist()}
     assert all(tuple(c) in seen_colours for c in filled[~samples.seen].tolist())
+    # skin under thin hair among the seen points (every tenth one): none of it is carried to the unseen
+    from dataclasses import replace
+
+    colours = samples.colors.clone()
+    seen_index = torch.nonzero(samples.seen)[:, 0]
+    colours[seen_index[::10]] = torch.tensor(SKIN)
+    filled = fill_template_colors(replace(samples, colors=colours))
+    assert (filled[~samples.seen] - torch.tensor(HAIR)).abs().max() < 0.02
     # the photo's off-body hair pixels get the template's front as their depth
     depth = template_front_depth([template], template.camera, template.camera.height, template.camera.width)
     assert torch.isfinite(depth[torch.as_tensor(template.pixels)]).float().mean() > 0.9

@@ -120,3 +120,26 @@ def test_head_photo_torso_back_is_the_jacket_at_the_shoulders_not_the_collar(bod
     filled, _, stats = dress_unseen(colors, seen, raster, body, rest, SKIN)
     assert stats["dress_torso"] == "seen bands (sides)"
     assert _close(filled, torso & ~seen & (heights > 0.1) & (heights < shoulder - 0.2), JEANS)
+
+
+def test_unseen_scalp_takes_the_hair_colour_given(body):
+    """A high hairline: the scalp the photo saw is forehead skin; with the hairstyle's seen colour given,
+    the unseen scalp (the back of the head) is hair, not the seen scalp's skin."""
+    from uvatar.model.fill import scalp_texels
+
+    raster, rest, _, parts = _atlas(body)
+    scalp = scalp_texels(raster, body, rest)
+    colors = SKIN[:, None, None].expand(3, RESOLUTION, RESOLUTION).clone()
+    idx, face, bary = raster.covered()
+    points = (bary[:, :, None] * rest[body.faces[face]]).sum(1)
+    facing = torch.zeros(RESOLUTION * RESOLUTION, dtype=torch.bool)
+    facing[idx] = points[:, 1] < float(points[:, 1].median())  # the front half of the body (Anny's -Y is forward)
+    front = facing.reshape(RESOLUTION, RESOLUTION) & _part(parts, "head")
+    hair = torch.tensor([0.20, 0.12, 0.08])
+    unseen_scalp = scalp & ~front
+    assert unseen_scalp.sum() > 100 and (scalp & front).sum() >= 50  # the test sees some scalp, and leaves some unseen
+    filled, _, stats = fill_core_colors(colors, front, body, rest, mirror=False, dress=False, hair=hair)
+    assert torch.equal(filled[:, unseen_scalp], hair[:, None].expand(3, int(unseen_scalp.sum())))
+    assert stats["scalp_colour"] == [round(float(c), 4) for c in hair]
+    filled, _, _ = fill_core_colors(colors, front, body, rest, mirror=False, dress=False)  # no hairstyle: the seen scalp's
+    assert torch.allclose(filled[:, unseen_scalp], SKIN[:, None].expand(3, int(unseen_scalp.sum())))

@@ -6,7 +6,7 @@ import pytest
 from hair_helpers import HAIR, hair_photo
 
 from uvatar.render.mesh import rasterize_mesh
-from uvatar.track.hair import _visible_hair, fit_hair, hair_template
+from uvatar.track.hair import _visible_hair, fit_hair, hair_clusters, hair_template
 
 # IoU of the chosen style's visible pixels with the true style's, measured on this machine: bob01 at 1.12,
 # long01 and short02 at 1.0 are each recovered exactly (1.00). The bound leaves room for a neighbouring
@@ -43,3 +43,37 @@ def test_no_mask_no_hair(body):
     view.mask = None
     template, choice = hair_template(view, body)
     assert template is None and choice.name is None
+
+
+def test_hair_clusters_reject_skin_and_background():
+    rng = np.random.default_rng(0)
+    hair, skin, background = np.array([0.30, 0.20, 0.10]), np.array([0.80, 0.60, 0.50]), np.array([0.50, 0.70, 0.90])
+
+    def around(colour, n):
+        return (colour + 0.01 * rng.standard_normal((n, 3))).astype(np.float32)
+
+    beside = around(background, 400)  # the background beside the head
+    # samples above the skull: hair, forehead skin a little lighter than the cheeks, and the mask's halo
+    samples = np.concatenate([around(hair, 500), around(skin + 0.03, 300), around(background, 300)])
+    kept, rejected = hair_clusters(samples, skin, beside)
+    assert len(kept) == 1 and np.abs(kept[0] - hair).max() < 0.01
+    assert len(rejected) == 2
+    # nothing but skin- and background-coloured samples: the share decides (blond hair, a matching wall)
+    kept, rejected = hair_clusters(np.concatenate([around(skin + 0.03, 300), around(background, 300)]), skin, beside)
+    assert len(rejected) == 0 and len(kept) >= 2
+
+
+def test_hair_colour_ignores_the_mask_halo_above_the_head(body):
+    """The person mask reaches past the hair into the background above it (MediaPipe's mask does that
+    in front of a bright window): the hair's colour and pixels stay the hair's."""
+    from scipy.ndimage import binary_dilation
+
+    view, _ = hair_photo(body, "bob01", 1.12)
+    true_mask = view.mask > 0.5
+    view.mask = binary_dilation(true_mask, iterations=12).astype(np.float32)
+    choice, evidence = fit_hair(view, body)
+    assert np.abs(evidence.hair - np.array(HAIR)).max() < 0.05
+    halo = (view.mask > 0.5) & ~true_mask  # the photo is 384 px: the working size, pixel for pixel
+    assert evidence.pixels.shape == halo.shape
+    assert not (evidence.pixels & halo).any(), "the halo's background was taken for hair"
+    assert choice.mesh is not None

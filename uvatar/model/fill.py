@@ -1,8 +1,10 @@
 """The projection baseline's colour fill of Core-UV: the one home of it, for both decoders.
 
 Texels seen by the photo keep their colour; unseen ones take their mirror texel's colour where that was
-seen; unseen scalp texels take the seen scalp's median colour (the photo's hair, or skin when bald:
-push-pull would otherwise spread face skin over the back of the head); the unseen torso, arms, hands,
+seen; unseen scalp texels take the hair's colour: that of the fitted hairstyle's seen points when the
+photo has hair (the scalp the photo saw is mostly forehead under a high hairline), else the seen scalp's
+median colour (the photo's short hair, or skin when bald: push-pull would otherwise spread face skin over
+the back of the head); the unseen torso, arms, hands,
 legs and feet are dressed (:mod:`uvatar.model.dress`), blended near the seen texels with the push-pull
 continuation (no seam at the edge of what was seen); the rest (the head) is filled by push-pull inside
 each UV island (islands nothing was seen on take the median seen colour).
@@ -42,7 +44,7 @@ def scalp_texels(raster, body, rest_vertices: torch.Tensor) -> torch.Tensor:
 
 def fill_core_colors(
     colors: torch.Tensor, seen: torch.Tensor, body, rest_vertices: torch.Tensor, mirror: bool = True, scalp: bool = True,
-    dress: bool = True, dress_sources: torch.Tensor | None = None,
+    dress: bool = True, dress_sources: torch.Tensor | None = None, hair: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, dict]:
     """Fill every covered texel of a Core-UV colour map.
 
@@ -55,6 +57,7 @@ def fill_core_colors(
             dressed by :func:`uvatar.model.dress.dress_unseen`).
         dress_sources: ``(R, R)`` bool, the seen texels the dressing rule may take colours from (default:
             all seen or mirrored ones).
+        hair: ``(3,)`` the hair's colour for the unseen scalp (default: the seen scalp texels' median).
     Returns:
         filled colours ``(3, R, R)`` in [0, 1] (covered texels filled; outside the atlas unchanged),
         ``(R, R)`` bool "colour from the photo" (seen or mirrored from a seen texel), and stats.
@@ -74,8 +77,10 @@ def fill_core_colors(
     if scalp:
         hair_seen = scalp_mask & known
         stats.update(scalp_texels=int(scalp_mask.sum()), scalp_seen_fraction=float(hair_seen.sum() / scalp_mask.sum().clamp(min=1)))
-        if hair_seen.sum() >= MIN_SCALP_TEXELS:
+        if hair is None and hair_seen.sum() >= MIN_SCALP_TEXELS:
             hair = colors[:, hair_seen].median(dim=1).values
+        if hair is not None:
+            stats["scalp_colour"] = [round(float(c), 4) for c in hair]
             fill = scalp_mask & ~known
             colors = torch.where(fill[None], hair[:, None, None], colors)
             known = known | fill

@@ -24,12 +24,12 @@ from uvatar.body.uv import texel_footprint
 from uvatar.dualuv.project import UVFeatures
 from uvatar.dualuv.views import uv_config
 from uvatar.model.decoder import ProjectionRequest, UVGaussians
-from uvatar.model.fill import fill_core_colors
+from uvatar.model.fill import MIN_SCALP_TEXELS, fill_core_colors
 from uvatar.model.offbody import off_body_gaussians
 from uvatar.model.template_gaussians import template_gaussians
 from uvatar.quaternions import identity_wxyz
 
-__all__ = ["ProjectionConfig", "ProjectionDecoder", "decode_projection", "filled_colors", "rest_vertices", "template_layer", "texel_scales"]
+__all__ = ["ProjectionConfig", "ProjectionDecoder", "decode_projection", "filled_colors", "rest_vertices", "seen_hair_colour", "template_layer", "texel_scales"]
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +53,7 @@ class ProjectionConfig:
     template_normal_sigma: float = 0.25  # and along the template's normal
     normal_sigma: float = 0.08  # flat: sigma along the normal, in texel sides
     mirror: bool = True
-    scalp_fill: bool = True  # unseen scalp texels take the seen scalp's median colour (hair), not push-pull skin
+    scalp_fill: bool = True  # unseen scalp texels take the hair's colour (the hairstyle's seen points, else the seen scalp), not push-pull skin
     dress_unseen: bool = True  # unseen torso, arms, legs, feet and hands are dressed (uvatar.model.dress), not bare
     dress_source_cos: float = 0.3  # the dressing rule's colours come from texels seen at least this frontally (cos of
     # the view): at the outline one photo pixel smears over many texels and mixes in the background. (Those
@@ -143,7 +143,17 @@ def filled_colors(uv: UVFeatures, body, rest: torch.Tensor, config: ProjectionCo
     and push-pull (:func:`~uvatar.model.fill.fill_core_colors` as ``config`` sets it), with the texels that
     hold the photo's colours and the fill's stats; ``rest (V, 3)``: the subject's reference-pose vertices."""
     sources = uv.core_mask & (uv.core_cos > config.dress_source_cos)
-    return fill_core_colors(uv.core, uv.core_mask, body, rest, config.mirror, config.scalp_fill, config.dress_unseen, sources)
+    return fill_core_colors(uv.core, uv.core_mask, body, rest, config.mirror, config.scalp_fill, config.dress_unseen, sources,
+                            seen_hair_colour(uv.templates))  # fmt: skip
+
+
+def seen_hair_colour(templates) -> torch.Tensor | None:
+    """``(3,)`` median colour of the points the photo saw on the fitted hairstyle (``templates``: the
+    projection's :class:`~uvatar.dualuv.template_shell.TemplateSamples`), or None (no hairstyle, or it
+    saw fewer than :data:`~uvatar.model.fill.MIN_SCALP_TEXELS` of them)."""
+    seen = [t.colors[t.seen] for t in templates or () if t.kind == "hair"]
+    colours = torch.cat(seen) if seen else torch.zeros(0, 3)
+    return colours.median(0).values if len(colours) >= MIN_SCALP_TEXELS else None
 
 
 def template_layer(uv: UVFeatures, raster, colors: torch.Tensor, n_faces: int, config: ProjectionConfig = ProjectionConfig()

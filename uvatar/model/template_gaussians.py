@@ -5,10 +5,13 @@ lying in the template's surface.
 The fill (:func:`fill_template_colors`): an unseen point (the back and the sides of the hair, its length
 behind the shoulders) is reflected through the plane across the photo's viewing axis through the
 template's centre (front and back swap; left, right, up and down stay) and takes the colour of the
-seen point nearest to its reflection (or, if none is within :data:`REFLECT_REACH_M`, the seen point
-nearest in height: hair longer at the back than the photo shows at the front). Neighbouring unseen points map to neighbouring seen points, so
-the seen texture (strands, highlights, the colour's changes from the roots to the tips) carries over, and
-every colour is one the photo showed on that template: never skin, never a flat grey.
+source point nearest to its reflection (or, if none is within :data:`REFLECT_REACH_M`, the source point
+nearest in height: hair longer at the back than the photo shows at the front). The sources are the
+:data:`SOURCE_SHARE` of the seen points whose colours lie nearest the seen median (:func:`typical_colours`):
+the hair pixels also take in skin under thin hair, the background through it and the mixed outline, which
+must not be carried round to the back. Neighbouring unseen points map to neighbouring sources, so the seen
+texture (strands, highlights, the colour's changes from the roots to the tips) carries over, and every
+colour is one the photo showed on that template: never skin, never a flat grey.
 """
 
 from __future__ import annotations
@@ -20,12 +23,13 @@ import torch
 from uvatar.dualuv.template_shell import TemplateSamples
 from uvatar.quaternions import rotmat_to_wxyz
 
-__all__ = ["fill_template_colors", "template_gaussians"]
+__all__ = ["fill_template_colors", "template_gaussians", "typical_colours"]
 
 log = logging.getLogger(__name__)
 
 REFLECT_REACH_M = 0.04  # a reflected point farther than this from every seen point looks for one by height
 HEIGHT_WEIGHT = 0.2  # weight of the horizontal axes in that search
+SOURCE_SHARE = 0.6  # the unseen points take colours from this share of the seen ones, those nearest their median colour
 
 
 def fill_template_colors(samples: TemplateSamples, face_colors: torch.Tensor | None = None) -> torch.Tensor | None:
@@ -53,7 +57,8 @@ def fill_template_colors(samples: TemplateSamples, face_colors: torch.Tensor | N
     centre = samples.points.mean(0)
     points = samples.points[todo]
     reflected = points - 2 * ((points - centre) @ axis)[:, None] * axis[None]
-    seen_points = samples.points[seen]
+    sources = typical_colours(samples.colors, seen)
+    seen_points = samples.points[sources]
     distance, nearest = cKDTree(seen_points.numpy()).query(reflected.numpy())
     # no seen point near the reflection (hair longer at the back than the photo shows at the front):
     # the seen point nearest in height, the other two axes counting a fifth (strands run downwards)
@@ -62,8 +67,19 @@ def fill_template_colors(samples: TemplateSamples, face_colors: torch.Tensor | N
         squash = torch.tensor([HEIGHT_WEIGHT, HEIGHT_WEIGHT, 1.0])
         _, by_height = cKDTree((seen_points * squash).numpy()).query((points[far] * squash).numpy())
         nearest[far.numpy()] = by_height
-    colors[todo] = samples.colors[seen][torch.as_tensor(nearest, dtype=torch.long)]
+    colors[todo] = samples.colors[sources][torch.as_tensor(nearest, dtype=torch.long)]
     return colors
+
+
+def typical_colours(colors: torch.Tensor, seen: torch.Tensor, share: float = SOURCE_SHARE) -> torch.Tensor:
+    """``(N,)`` bool: the ``share`` of the ``seen (N,)`` points whose ``colors (N, 3)`` lie nearest the seen
+    points' median colour (ties kept). The photo's hair has highlights and shadows, which these keep;
+    the farthest colours are what the hair pixels also took in: skin under thin hair, the background
+    through it, the mixed outline."""
+    median = colors[seen].median(0).values
+    distance = (colors - median).norm(dim=-1)
+    limit = distance[seen].quantile(share)
+    return seen & (distance <= limit)
 
 
 def template_gaussians(samples: TemplateSamples, tangent_sigma: float = 0.6, normal_sigma: float = 0.25,

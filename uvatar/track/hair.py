@@ -32,7 +32,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
-from scipy.ndimage import binary_erosion, label
+from scipy.ndimage import binary_dilation, binary_erosion, label
 
 from uvatar.assets import AssetMesh, asset_info, asset_names, fit_assets
 from uvatar.body.parts import PART_NAMES
@@ -40,7 +40,7 @@ from uvatar.io.image import area_resize
 from uvatar.render.mesh import rasterize_mesh
 from uvatar.track.templates import ShellTemplate, work_frame
 
-__all__ = ["HairEvidence", "HairChoice", "hair_evidence", "choose_hair", "scale_mesh", "fit_hair", "hair_template", "MIN_IOU", "SCALES"]
+__all__ = ["HairEvidence", "HairChoice", "hair_evidence", "hair_clusters", "choose_hair", "scale_mesh", "fit_hair", "hair_template", "MIN_IOU", "SCALES"]
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +53,9 @@ FOREHEAD_M = 0.055  # the hairline's height above the eyes on the reference body
 LONG_BELOW_CHIN = 0.08  # hair pixels this many head heights below the chin: long hair (styles reaching the back)
 MIN_HAIR_FRACTION = 0.02  # hair-colour evidence above the skull, as a fraction of the head box's pixels
 MIN_CLUSTER_SHARE = 0.2  # colour clusters of the hair samples holding less than this are no hair colour
+SKIN_CLUSTER_DIST = 0.12  # a cluster of the hair samples this close (RGB) to the skin is forehead above the bald body's skull
+BACKGROUND_CLUSTER_DIST = 0.07  # ... this close to a colour of the background beside the head is the person mask's halo
+BACKGROUND_RING_PX = 3  # the background beside the head starts this many working pixels outside the mask (its soft edge)
 SKIN_GUESS = (0.75, 0.55, 0.45)  # the skin colour when the lower face is hidden (a back view)
 
 
@@ -157,7 +160,9 @@ def hair_evidence(image: np.ndarray, mask: np.ndarray, vertices: torch.Tensor, b
         hair = None
         hair_px = np.zeros((h, w), bool)
     else:
-        hair, d_hair = _hair_colours(samples, rgb)
+        beside_head = (cols >= x0 - head_w) & (cols <= x1 + head_w) & (rows >= y0 - 0.6 * head_h) & (rows <= y1)
+        background = rgb[beside_head & ~binary_dilation(person, iterations=BACKGROUND_RING_PX)]
+        hair, d_hair = _hair_colours(samples, rgb, skin, background)
         d_skin = np.linalg.norm(rgb - skin, axis=-1)
         hair_px = person & roi & ~skin_px & (d_hair < d_skin) & (d_hair < tolerance)
         hair_px = _attached_to_head(hair_px, y1)
@@ -180,22 +185,54 @@ def _attached_to_head(hair_px: np.ndarray, chin_row: float) -> np.ndarray:
     return np.isin(labels, attached[attached > 0])
 
 
-def _hair_colours(samples: np.ndarray, rgb: np.ndarray, k: int = 3) -> tuple[np.ndarray, np.ndarray]:
-    """The hair's colour (median of ``samples (N, 3)``) and every pixel's distance ``(h, w)`` to the
-    nearest of ``k`` colour clusters of the samples that hold at least :data:`MIN_CLUSTER_SHARE` of them
-    (hair has highlights and shadows: one colour and one tolerance would take only its middle tone)."""
+def _kmeans(data: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """``k`` colour clusters of ``data (N, 3)``: centres ``(k', 3)`` and the share of the data each holds ``(k',)``
+    (``k' = min(k, N)``; OpenCV's k-means++, seeded: the same photo gives the same clusters)."""
     import cv2
 
-    median = np.median(samples, 0)
-    data = samples.astype(np.float32)
+    data = np.ascontiguousarray(data, dtype=np.float32)
     k = min(k, len(data))
     criteria = (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_MAX_ITER, 20, 1e-3)
     cv2.setRNGSeed(0)
     _, labels, centres = cv2.kmeans(data, k, None, criteria, 2, cv2.KMEANS_PP_CENTERS)
-    share = np.bincount(labels.ravel(), minlength=k) / len(data)
-    centres = centres[share >= MIN_CLUSTER_SHARE]  # a few stray pixels (background at the edge) are no hair colour
-    dist = np.linalg.norm(rgb[:, :, None, :] - centres[None, None], axis=-1).min(-1)
-    return median, dist
+    return centres, np.bincount(labels.ravel(), minlength=k) / len(data)
+
+
+def hair_clusters(samples: np.ndarray, skin: np.ndarray, background: np.ndarray | None = None, k: int = 3) -> tuple[np.ndarray, np.ndarray]:
+    """The hair's colours among the ``k`` colour clusters of ``samples (N, 3)`` (hair has highlights and
+    shadows: one colour and one tolerance would take only its middle tone).
+
+    A cluster is the hair's when it holds at least :data:`MIN_CLUSTER_SHARE` of the samples (a few stray
+    pixels are no hair colour) and lies neither within :data:`SKIN_CLUSTER_DIST` of ``skin (3,)`` (the
+    forehead of a high hairline, above the body's skull) nor within :data:`BACKGROUND_CLUSTER_DIST` of
+    one of ``k`` clusters of ``background (M, 3)`` (the colours beside the head: the person mask reaching
+    past the hair into a window behind it). When that leaves none, the share alone decides: the photo's
+    hair looks like its skin or its background, and nothing tells them apart.
+
+    Returns:
+        the hair's cluster centres ``(a, 3)`` and those rejected as skin or background ``(b, 3)``.
+    """
+    centres, share = _kmeans(samples, k)
+    centres = centres[share >= MIN_CLUSTER_SHARE]
+    keep = np.linalg.norm(centres - skin, axis=-1) >= SKIN_CLUSTER_DIST
+    if background is not None and len(background) >= k:
+        background_centres, _ = _kmeans(background, k)
+        keep &= np.linalg.norm(centres[:, None] - background_centres[None], axis=-1).min(1) >= BACKGROUND_CLUSTER_DIST
+    if not keep.any():
+        return centres, centres[:0]
+    return centres[keep], centres[~keep]
+
+
+def _hair_colours(samples: np.ndarray, rgb: np.ndarray, skin: np.ndarray, background: np.ndarray | None = None
+                  ) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """The hair's colour (median of the ``samples (N, 3)`` nearer one of the hair's clusters than the
+    rejected ones, :func:`hair_clusters`) and every pixel of ``rgb (h, w, 3)``'s distance ``(h, w)`` to
+    the nearest hair cluster."""
+    hair, rejected = hair_clusters(samples, skin, background)
+    to_hair = np.linalg.norm(samples[:, None] - hair[None], axis=-1).min(1)
+    to_rejected = np.linalg.norm(samples[:, None] - rejected[None], axis=-1).min(1) if len(rejected) else np.inf
+    dist = np.linalg.norm(rgb[:, :, None, :] - hair[None, None], axis=-1).min(-1)
+    return np.median(samples[to_hair <= to_rejected], 0), dist
 
 
 def scale_mesh(mesh: AssetMesh, scale: float, posed_centre: torch.Tensor, rest_centre: torch.Tensor) -> AssetMesh:
