@@ -360,6 +360,7 @@ def eval_command(
     avatar_resolution: int = typer.Option(0, help="Core-UV side of learned avatars (0: the decoder's own)."),
     projection_resolution: int = typer.Option(512, help="Core-UV side of the projection decoder."),
     threads: int = typer.Option(0, help="CPU threads (0: the cores free, re-read per subject; OMP_NUM_THREADS also forces a count)."),
+    hair: bool = typer.Option(True, "--hair/--no-hair", help="Fit a hairstyle to each photo, as reconstruct does (--no-hair: the body and garment shell alone)."),
     overwrite: bool = typer.Option(False, "--overwrite", help=OVERWRITE_HELP),
     verbose: bool = typer.Option(False, "-v", "--verbose"),
 ) -> None:
@@ -377,7 +378,7 @@ def eval_command(
     names = tuple(f.strip() for f in framings.split(",") if f.strip())
     with atomic_dir(out, overwrite=overwrite) as tmp, tqdm(unit="subject", desc="evaluating", file=sys.stderr) as bar:
         result = evaluate_decoder(decoder, data, size, names, seed, avatar_resolution, projection_resolution,
-                                  figure=tmp / "eval.png", on_subject=lambda row: bar.update(1), threads=threads)  # fmt: skip
+                                  figure=tmp / "eval.png", on_subject=lambda row: bar.update(1), threads=threads, hair=hair)  # fmt: skip
         (tmp / "eval.json").write_text(json.dumps(result, indent=1))
         (tmp / "eval.md").write_text(format_markdown(result) + "\n")
     typer.echo(format_markdown(result))

@@ -3,7 +3,7 @@
 For each subject (``synthetic:N``: seeds ``seed .. seed + N - 1``, each in every framing asked for;
 a ``uvatar synth`` folder: its validation subjects), the decoder gets the input photo with the TRUE
 posed body and camera (:func:`uvatar.data.truth.render_synthetic_subject`; no tracker, so only the
-decoder is judged), its avatar is posed on the true body and rendered over white into the truth views:
+decoder is judged) and the hairstyle fitted to it as ``uvatar reconstruct`` fits it (``hair``), its avatar is posed on the true body and rendered over white into the truth views:
 the input view (0 deg), the sides (90 and 270 deg) and the back (180 deg), which the photo never saw.
 Per view:
 
@@ -46,6 +46,7 @@ from uvatar.metrics import masked_psnr_ssim
 from uvatar.model.decoder import get_decoder
 from uvatar.model.projection import ProjectionDecoder
 from uvatar.threads import stage_threads
+from uvatar.track.hair import hair_template
 
 __all__ = ["evaluate_decoder", "format_markdown", "GROUPS", "EVAL_AZIMUTHS"]
 
@@ -56,9 +57,13 @@ GROUPS = ("input", "side", "back")
 METRICS = ("psnr", "ssim", "lpips", "identity")
 
 
-def _avatar(body, raw: RawSubject, decoder, core_resolution: int) -> Avatar:
-    """A decoder's avatar of a raw subject (its true body and camera) at a Core-UV side (the shell at half)."""
+def _avatar(body, raw: RawSubject, decoder, core_resolution: int, hair: bool = True) -> Avatar:
+    """A decoder's avatar of a raw subject (its true body and camera) at a Core-UV side (the shell at half);
+    ``hair``: the hairstyle fitted to the photo first, as ``uvatar reconstruct`` does."""
     view = raw.view
+    if hair:
+        template, _ = hair_template(view, body)
+        view.templates = [template] if template is not None else []
     uvs = project_requests(body, [view], decoder.projections(core_resolution, core_resolution // 2))
     return Avatar.from_gaussians(decoder.decode(uvs, body, view.phenotypes, view.facial), view.phenotypes, view.facial)
 
@@ -138,6 +143,7 @@ def evaluate_decoder(
     figure: str | Path | None = None,
     on_subject=None,
     threads: int = 0,
+    hair: bool = True,
 ) -> dict:
     """Score a decoder on novel views (module docstring).
 
@@ -153,6 +159,8 @@ def evaluate_decoder(
         figure: write the truth-over-render figure here.
         on_subject: called with each finished row (progress).
         threads: torch CPU threads (0: the free cores, re-read for each subject; :mod:`uvatar.threads`).
+        hair: fit a hairstyle to each photo (:func:`uvatar.track.hair.hair_template`), as ``uvatar
+            reconstruct`` does; False scores the decoder on the body and its garment shell alone.
     Returns:
         ``{"rows", "summary", "config", "wall_s"}``.
     """
@@ -174,9 +182,9 @@ def evaluate_decoder(
             stage.recheck()
             t0 = time.perf_counter()
             if learned is None:
-                avatar = _avatar(body, raw, ProjectionDecoder(), projection_resolution)
+                avatar = _avatar(body, raw, ProjectionDecoder(), projection_resolution, hair)
             else:
-                avatar = _avatar(body, raw, learned, avatar_resolution or learned.config.resolution)
+                avatar = _avatar(body, raw, learned, avatar_resolution or learned.config.resolution, hair)
             decode_s = time.perf_counter() - t0
             row = _score_subject(body, raw, avatar, scorer, raw.framing not in examples)
             row["decode_s"] = round(decode_s, 3)
@@ -195,7 +203,7 @@ def evaluate_decoder(
         "config": {"decoder": decoder, "decoder_source": learned.source if learned else "projection",
                    "decoder_config": json.loads(learned.config.to_json()) if learned else None, "data": data, "size": size,
                    "framings": list(used), "seed": seed, "avatar_resolution": avatar_resolution or (learned.config.resolution if learned else projection_resolution),
-                   "azimuths": list(EVAL_AZIMUTHS), "identity": scorer is not None},  # fmt: skip
+                   "azimuths": list(EVAL_AZIMUTHS), "identity": scorer is not None, "hair": hair},  # fmt: skip
         "wall_s": round(time.perf_counter() - start, 1),
     }
     if figure is not None and examples:
@@ -249,7 +257,9 @@ def format_markdown(result: dict) -> str:
     lines += [
         "",
         f"Decoder `{cfg['decoder']}` ({cfg['decoder_source']}), avatar Core-UV {cfg['avatar_resolution']}², data {cfg['data']}, "
-        f"{cfg['size']} px views, first seed {cfg['seed']}. Input photo with the TRUE body and camera (no tracker); avatar on "
+        f"{cfg['size']} px views, first seed {cfg['seed']}. Input photo with the TRUE body and camera (no tracker), "
+        + ("a hairstyle fitted to it as `uvatar reconstruct` does" if cfg.get("hair", False) else "no hairstyle fitted (--no-hair)")
+        + "; avatar on "
         "the true posed body; PSNR/SSIM inside the truth mask, ST-LPIPS (VGG) over the whole image, both over white; side = "
         "90 and 270 deg, back = 180 deg about the body from the input view. Identity: dlib face-descriptor distance "
         f"render vs truth (same person below 0.6), where dlib finds both faces. Wall time {result['wall_s']:.0f} s.",

@@ -4,10 +4,13 @@ The photo's hair (:func:`hair_evidence`), at the templates' working size
 (:data:`uvatar.track.templates.WORK_SIDE` pixels along the longer side):
 
 * skin colour: the median of the person's pixels on the body's lower face (cheeks, mouth, chin);
-* hair colour: the median of the person's pixels just above the body's skull outline (the hair that
-  stands above the bald body model's head; the mask eroded by 2 px, its soft edge is background), or,
-  when too few, of the non-skin pixels on the body's scalp (short hair); too few of those too (under
-  :data:`MIN_HAIR_FRACTION` of the head's box) and the person has no hair to fit;
+* hair colour: the person's pixels just above the body's skull outline (the hair that stands above the
+  bald body model's head; the mask eroded by 2 px, its soft edge is background), or, when too few, the
+  non-skin pixels on the body's scalp (short hair); too few of those too (under
+  :data:`MIN_HAIR_FRACTION` of the head's box) and the person has no hair to fit. Their colour clusters
+  (:func:`hair_clusters`) that look like the skin (a high forehead) or like the background beside the
+  head (the person mask reaching past the hair) are not the hair's; the hair colour is the median of the
+  samples nearest the others;
 * hair pixels: person pixels near the head (its box widened by one head width each side and reaching one
   head height below the chin, where long hair falls), neither on the face's skin up to the hairline nor
   on the body's torso or arms (clothes there look like hair too often), that are closer to the hair
