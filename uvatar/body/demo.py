@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from uvatar.body.parts import PART_NAMES, texel_parts
+from uvatar.body.parts import PART_NAMES, texel_parts, vertex_parts
 from uvatar.io.atomic import atomic_dir
 
 __all__ = ["PART_COLORS", "checker_texture", "split_uv_seams", "demo_pose", "write_body_demo"]
@@ -101,9 +101,7 @@ def write_body_demo(out_dir: str | Path, body, overwrite: bool = False, extra=No
     covered = texel_part >= 0
     atlas[covered.numpy()] = PART_COLORS[texel_part[covered].numpy()]
 
-    vertex_part = torch.zeros(len(rest), dtype=torch.int64)
-    vertex_part[faces.reshape(-1)] = parts.repeat_interleave(3)
-    vertex_colors = PART_COLORS[vertex_part.numpy()]
+    vertex_colors = PART_COLORS[vertex_parts(body)]
     tpose = body.forward(body.tpose_params()).vertices[0].detach().cpu()
 
     with atomic_dir(out_dir, overwrite=overwrite) as tmp:

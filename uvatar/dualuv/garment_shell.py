@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from uvatar.body.parts import PART_NAMES
+from uvatar.body.parts import PART_NAMES, vertex_parts
 from uvatar.body.shell import shell_offsets
 from uvatar.body.skinning import vertex_normals
 from uvatar.render.mesh import rasterize_mesh
@@ -37,13 +37,6 @@ PARTS = ("torso", "legs")  # sleeves are left out: the arms move most between th
 # and matter between an arm and the torso in the photo would become a web between them
 
 
-def _vertex_parts(body) -> torch.Tensor:
-    """``(V,)`` part index of each vertex (of one face containing it)."""
-    parts = torch.full((body.n_vertices,), -1, dtype=torch.int64)
-    parts[body.faces.cpu().reshape(-1)] = body.face_parts.cpu().repeat_interleave(3)
-    return parts
-
-
 def garment_inflation(body, fitted_offsets: torch.Tensor, off_body: torch.Tensor | None = None) -> torch.Tensor:
     """``(V,)`` metres each vertex of the torso and legs is inflated by (module docstring; 0 elsewhere),
     from the silhouette-fitted ``fitted_offsets (V,)``; ``off_body (V,)`` bool: vertices whose widening
@@ -54,7 +47,7 @@ def garment_inflation(body, fitted_offsets: torch.Tensor, off_body: torch.Tensor
         widening = torch.where(off_body.cpu(), widening, torch.zeros_like(widening))
     heights = body.forward(body.default_params(1)).vertices[0, :, 2].detach().cpu()
     bands = torch.floor(heights / BAND_M).long()
-    parts = _vertex_parts(body)
+    parts = torch.as_tensor(vertex_parts(body))  # one part per vertex, the same every run (a border vertex's is fixed)
     inflation = torch.zeros_like(widening)
     for name in PARTS:
         in_part = parts == PART_NAMES.index(name)
