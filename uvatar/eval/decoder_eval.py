@@ -3,8 +3,9 @@
 For each subject (``synthetic:N``: seeds ``seed .. seed + N - 1``, each in every framing asked for;
 a ``uvatar synth`` folder: its validation subjects), the decoder gets the input photo with the TRUE
 posed body and camera (:func:`uvatar.data.truth.render_synthetic_subject`; no tracker, so only the
-decoder is judged) and the hairstyle fitted to it as ``uvatar reconstruct`` fits it (``hair``), its avatar is posed on the true body and rendered over white into the truth views:
-the input view (0 deg), the sides (90 and 270 deg) and the back (180 deg), which the photo never saw.
+decoder is judged) and the hairstyle fitted to it as ``uvatar reconstruct`` fits it (``hair``); its
+avatar is posed on the true body and rendered over white into the truth views: the input view (0 deg),
+the sides (90 and 270 deg) and the back (180 deg), which the photo never saw.
 Per view:
 
 * PSNR and SSIM inside the truth mask (:func:`uvatar.metrics.masked_psnr_ssim`);
