@@ -143,3 +143,25 @@ def test_unseen_scalp_takes_the_hair_colour_given(body):
     assert stats["scalp_colour"] == [round(float(c), 4) for c in hair]
     filled, _, _ = fill_core_colors(colors, front, body, rest, mirror=False, dress=False)  # no hairstyle: the seen scalp's
     assert torch.allclose(filled[:, unseen_scalp], SKIN[:, None].expand(3, int(unseen_scalp.sum())))
+
+
+def test_a_face_filling_the_frame_gets_a_plain_top_not_its_neck(body):
+    """A face filling the frame sees the torso only above the collar line (the neck, its shadow darker
+    than the face): nothing there says what the torso wears, so it gets the plain top (the neck's shadow
+    made it brown-pink, a bare look); skin seen below the collar line is a bare torso."""
+    from uvatar.model.dress import COLLAR_M, TOP
+
+    raster, rest, heights, parts = _atlas(body)
+    colors = SKIN[:, None, None].expand(3, RESOLUTION, RESOLUTION).clone()
+    torso = _part(parts, "torso")
+    shoulder = float(body.forward(body.default_params(1)).bone_poses[0, body.bone_index("upperarm01.L"), 2, 3])
+    neck = torso & (heights > shoulder + COLLAR_M + 0.01)
+    colors[:, neck & (heights < shoulder + COLLAR_M + 0.04)] = SKIN[:, None] * 0.5  # the chin's shadow on the neck
+    seen = _part(parts, "head") | neck
+    filled, _, stats = dress_unseen(colors, seen, raster, body, rest, SKIN)
+    assert stats["dress_torso"] == "plain" and stats["dress_arms"] == "plain"
+    assert _close(filled, torso & ~seen, torch.tensor(TOP)) and _close(filled, _part(parts, "arms"), torch.tensor(TOP))
+    chest = torso & (heights > shoulder - 0.15)  # skin seen down the chest: a bare torso
+    filled, _, stats = dress_unseen(SKIN[:, None, None].expand(3, RESOLUTION, RESOLUTION).clone(), _part(parts, "head") | chest,
+                                    raster, body, rest, SKIN)  # fmt: skip
+    assert stats["dress_torso"].startswith("seen bands") and _close(filled, torso & ~chest, SKIN)

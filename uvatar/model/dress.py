@@ -8,8 +8,9 @@ Per body part (torso, arms, legs, feet, hands; the head keeps the scalp and push
   nearest band that has some; the seen texels facing sideways (reference-pose normal at least
   :data:`SIDE_NORMAL_X` along x) when there are enough: what wraps round to the back is what covers
   the sides (an open coat's front shows a shirt that its back does not). The torso's seen texels of
-  the face's skin colour (within :data:`SKIN_DISTANCE`: a neck, an open collar) are no source, unless
-  the torso is bare. The torso's sides count below the shoulder joints only (above them they are the
+  the face's skin colour (within :data:`SKIN_DISTANCE`: a neck, an open collar) and the torso's
+  texels above the collar line (:data:`COLLAR_M` above the shoulder joints: the neck, lit or in the
+  chin's shadow) are no source, unless the torso is bare (its skin seen below the collar line). The torso's sides count below the shoulder joints only (above them they are the
   neck and a collar); a photo that shows no torso side below them (a head photo) takes the sides of
   the upper arms above the elbows instead (the jacket at the shoulders), else all its seen texels.
   A garment's back and sides continue its own front at the same height (a jacket's back is the
@@ -21,8 +22,8 @@ Per body part (torso, arms, legs, feet, hands; the head keeps the scalp and push
     dark trousers (:data:`TROUSERS`);
   - feet: the legs' lowest seen band if the legs were seen below the mid-shin joint, else plain dark shoes
     (:data:`SHOES`);
-  - torso: plain top (:data:`TOP`); hands: skin (the seen face's median skin colour, else
-    :data:`SKIN`).
+  - torso (also one seen above the collar line only: a face filling the frame): plain top
+    (:data:`TOP`); hands: skin (the seen face's median skin colour, else :data:`SKIN`).
 """
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ BAND_M = 0.04  # height of a colour band, metres
 BAND_WINDOW = 2  # bands each side pooled into a band's median (a 20 cm window)
 MIN_SEEN = 50
 SKIN_DISTANCE = 0.12  # seen texels nearer the face's skin colour (RGB distance) are no source for clothes
+COLLAR_M = 0.05  # the collar line, this far above the shoulder joints (the average body's; scaled): above it the
+# torso is the neck, whose skin and shadows say nothing about the clothes
 SIDE_NORMAL_X = 0.5  # texels whose reference-pose normal points this much sideways: the garment's sides  # fewer seen texels than this say nothing reliable about a part's clothes
 TROUSERS = (0.17, 0.18, 0.22)  # plain dark trousers (a charcoal grey-blue)
 SHOES = (0.10, 0.10, 0.11)
@@ -99,13 +102,15 @@ def dress_unseen(colors: torch.Tensor, known: torch.Tensor, raster, body, rest_v
     def part(name: str) -> torch.Tensor:
         return parts == PART_NAMES.index(name)
 
-    # the torso's colours are its clothes': its seen skin (a neck, an open collar) is no source for them
-    clothed = seen.clone()
+    # the torso's colours are its clothes': its seen skin (a neck, an open collar) is no source for them,
+    # nor is anything above the collar line (the neck, in the chin's shadow or lit)
+    collar_z = shoulder_z + scale * COLLAR_M
+    clothed = seen & ~(part("torso") & (heights >= collar_z))
     if skin is not None:
         # squared distances: torch's norm over the leading dim of a (3, N) map is ~40x slower (0.15 s at 1024²)
         clothed &= ((flat - skin.to(flat)[:, None]) ** 2).sum(0) > SKIN_DISTANCE**2
-    if int((clothed & part("torso")).sum()) < MIN_SEEN:
-        clothed = seen  # a bare torso: its skin it is
+    if int((clothed & part("torso")).sum()) < MIN_SEEN and int((seen & part("torso") & (heights < collar_z)).sum()) >= MIN_SEEN:
+        clothed = seen  # a bare torso (skin seen below the collar line): its skin it is
 
     def seen_in(name: str) -> torch.Tensor:
         return part(name) & (clothed if name == "torso" else seen)
