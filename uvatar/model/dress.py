@@ -10,7 +10,8 @@ Per body part (torso, arms, legs, feet, hands; the head keeps the scalp and push
   the sides (an open coat's front shows a shirt that its back does not). The torso's seen texels of
   the face's skin colour (within :data:`SKIN_DISTANCE`: a neck, an open collar) and the torso's
   texels above the collar line (:data:`COLLAR_M` above the shoulder joints: the neck, lit or in the
-  chin's shadow) are no source, unless the torso is bare (its skin seen below the collar line). The torso's sides count below the shoulder joints only (above them they are the
+  chin's shadow) are no source, unless the torso is bare (its skin seen below the collar line). The
+  torso's sides count below the shoulder joints only (above them they are the
   neck and a collar); a photo that shows no torso side below them (a head photo) takes the sides of
   the upper arms above the elbows instead (the jacket at the shoulders), else all its seen texels.
   A garment's back and sides continue its own front at the same height (a jacket's back is the
