@@ -148,8 +148,9 @@ def hair_evidence(image: np.ndarray, mask: np.ndarray, vertices: torch.Tensor, b
     y1 = float(chin[:, 1].max())
     head_w, head_h = max(x1 - x0, 1.0), max(y1 - y0, 1.0)
     rows, cols = np.mgrid[0:h, 0:w]
-    roi = (cols >= x0 - head_w) & (cols <= x1 + head_w) & (rows >= y0 - 0.6 * head_h) & (rows <= y1 + head_h)
-    roi &= ~(on_body & ~head[fid])  # the body's torso and arms: clothes there look like hair too often
+    around_head = (cols >= x0 - head_w) & (cols <= x1 + head_w) & (rows >= y0 - 0.6 * head_h)  # one head width each side
+    # down to one head height below the chin, off the body's torso and arms (clothes there look like hair too often)
+    roi = around_head & (rows <= y1 + head_h) & ~(on_body & ~head[fid])
 
     # above the skull: person pixels in the head's columns above the highest head pixel of the column
     top = np.where(head_px.any(0), head_px.argmax(0), -1)
@@ -163,8 +164,7 @@ def hair_evidence(image: np.ndarray, mask: np.ndarray, vertices: torch.Tensor, b
         hair = None
         hair_px = np.zeros((h, w), bool)
     else:
-        beside_head = (cols >= x0 - head_w) & (cols <= x1 + head_w) & (rows >= y0 - 0.6 * head_h) & (rows <= y1)
-        background = rgb[beside_head & ~binary_dilation(person, iterations=BACKGROUND_RING_PX)]
+        background = rgb[around_head & (rows <= y1) & ~binary_dilation(person, iterations=BACKGROUND_RING_PX)]
         hair, d_hair = _hair_colours(samples, rgb, skin, background)
         d_skin = np.linalg.norm(rgb - skin, axis=-1)
         hair_px = person & roi & ~skin_px & (d_hair < d_skin) & (d_hair < tolerance)
