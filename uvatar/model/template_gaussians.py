@@ -5,12 +5,17 @@ lying in the template's surface.
 The fill (:func:`fill_template_colors`): an unseen point (the back and the sides of the hair, its length
 behind the shoulders) is reflected through the plane across the photo's viewing axis through the
 template's centre (front and back swap; left, right, up and down stay) and takes the colour of the
-source point nearest to its reflection (or, if none is within :data:`REFLECT_REACH_M`, the source point
-nearest in height: hair longer at the back than the photo shows at the front). The sources are the
-:data:`SOURCE_SHARE` of the seen points whose colours lie nearest the seen median (:func:`typical_colours`):
-the hair pixels also take in skin under thin hair, the background through it and the mixed outline, which
-must not be carried round to the back. Neighbouring unseen points map to neighbouring sources, so the seen
-texture (strands, highlights, the colour's changes from the roots to the tips) carries over, and every
+source point nearest to its reflection. Where none is within :data:`REFLECT_REACH_M` (the back of the
+head behind a face, hair longer at the back than the photo shows at the front) it takes the colour of
+the source point nearest along the strands: the height counts :data:`STRAND_WEIGHT` of the horizontal
+distance, so a column of hair down the back of the head continues the seen hair above or beside it, as
+strands fall; each such point draws one of its :data:`STRAND_CHOICES` nearest sources (a seeded draw:
+one photo, one avatar), so the back shows the seen hair's grain, not one source's colour spread into a
+patch (searched by height, each row of the back took one colour: horizontal bands no hair shows).
+The sources are the :data:`SOURCE_SHARE` of the seen points whose colours lie nearest the seen median
+(:func:`typical_colours`): the hair pixels also take in skin under thin hair, the background through it
+and the mixed outline, which must not be carried round to the back. Neighbouring reflected points map to neighbouring sources, so the
+seen texture (strands, highlights, the colour's changes from the roots to the tips) carries over, and every
 colour is one the photo showed on that template: never skin, never a flat grey.
 """
 
@@ -27,8 +32,9 @@ __all__ = ["fill_template_colors", "template_gaussians", "typical_colours"]
 
 log = logging.getLogger(__name__)
 
-REFLECT_REACH_M = 0.04  # a reflected point farther than this from every seen point looks for one by height
-HEIGHT_WEIGHT = 0.2  # weight of the horizontal axes in that search
+REFLECT_REACH_M = 0.04  # a reflected point farther than this from every seen point looks along the strands
+STRAND_CHOICES = 16  # each such point takes one of this many nearest sources, drawn at random (seeded)
+STRAND_WEIGHT = 0.2  # weight of the height (world Z) against the horizontal axes in that search
 SOURCE_SHARE = 0.6  # the unseen points take colours from this share of the seen ones, those nearest their median colour
 
 
@@ -60,13 +66,16 @@ def fill_template_colors(samples: TemplateSamples, face_colors: torch.Tensor | N
     sources = typical_colours(samples.colors, seen)
     seen_points = samples.points[sources]
     distance, nearest = cKDTree(seen_points.numpy()).query(reflected.numpy())
-    # no seen point near the reflection (hair longer at the back than the photo shows at the front):
-    # the seen point nearest in height, the other two axes counting a fifth (strands run downwards)
+    # no seen point near the reflection: the seen point nearest along the strands (height counting a
+    # fifth: strands run down the world's Z, the body's up)
     far = torch.as_tensor(distance > REFLECT_REACH_M)
     if bool(far.any()):
-        squash = torch.tensor([HEIGHT_WEIGHT, HEIGHT_WEIGHT, 1.0])
-        _, by_height = cKDTree((seen_points * squash).numpy()).query((points[far] * squash).numpy())
-        nearest[far.numpy()] = by_height
+        squash = torch.tensor([1.0, 1.0, STRAND_WEIGHT])
+        k = min(STRAND_CHOICES, len(seen_points))
+        _, candidates = cKDTree((seen_points * squash).numpy()).query((points[far] * squash).numpy(), k=k)
+        candidates = torch.as_tensor(candidates).reshape(-1, k)
+        pick = torch.randint(k, (len(candidates),), generator=torch.Generator().manual_seed(0))
+        nearest[far.numpy()] = candidates[torch.arange(len(candidates)), pick].numpy()
     colors[todo] = samples.colors[sources][torch.as_tensor(nearest, dtype=torch.long)]
     return colors
 

@@ -1,0 +1,69 @@
+"""The unseen hair's colours (uvatar.model.template_gaussians.fill_template_colors) on a hand-made
+template: where the photo's seen hair is not across the head from a point, the point continues the hair
+of its own side (strands fall down the head), not the hair at its height on the other side."""
+
+import math
+
+import torch
+
+from uvatar.dualuv.template_shell import TemplateSamples
+from uvatar.model.template_gaussians import REFLECT_REACH_M, STRAND_CHOICES, fill_template_colors
+
+LEFT_HIGH = (0.20, 0.10, 0.05)  # the hair seen on the head's front left, high
+RIGHT_LOW = (0.60, 0.45, 0.30)  # the hair seen on its front right, low (two-tone hair)
+
+
+def _sphere(n: int, radius: float) -> torch.Tensor:
+    """``(n, 3)`` points spread evenly over a sphere (Fibonacci lattice), world Z up."""
+    i = torch.arange(n, dtype=torch.float64) + 0.5
+    z = 1 - 2 * i / n
+    ring = torch.sqrt(1 - z * z)
+    angle = math.pi * (3 - math.sqrt(5)) * i
+    return (radius * torch.stack([ring * torch.cos(angle), ring * torch.sin(angle), z], -1)).float()
+
+
+def _samples(points: torch.Tensor, colors: torch.Tensor, seen: torch.Tensor) -> TemplateSamples:
+    n = len(points)
+    return TemplateSamples(
+        face=torch.zeros(n, dtype=torch.long), barycentrics=torch.full((n, 3), 1 / 3), offsets=torch.zeros(n, 3),
+        frames=torch.eye(3).expand(n, 3, 3), points=points, colors=colors, seen=seen, drawn=torch.ones(n, dtype=torch.bool),
+        spacing=torch.full((n,), 0.005), view_dir=torch.tensor([0.0, 1.0, 0.0]), names=("test",), kind="hair",
+    )  # fmt: skip
+
+
+def test_unseen_hair_far_from_the_seen_continues_its_own_side():
+    points = _sphere(6000, 0.1)  # a head 10 cm in radius; the camera looks along +Y at its front (-Y)
+    x, y, z = points.unbind(-1)
+    left_high = (x < -0.02) & (y < -0.05) & (z > 0.03)
+    right_low = (x > 0.02) & (y < -0.05) & (z < -0.03)
+    seen = left_high | right_low
+    colors = torch.zeros(len(points), 3)
+    colors[left_high] = torch.tensor(LEFT_HIGH)
+    colors[right_low] = torch.tensor(RIGHT_LOW)
+    filled = fill_template_colors(_samples(points, colors, seen))
+
+    # points on the back whose reflection through the front lands on no seen hair: across the head from
+    # them the photo saw nothing, so the fill falls back to the search along the strands
+    reflected = points * torch.tensor([1.0, -1.0, 1.0])
+    gap = torch.cdist(reflected, points[seen]).min(1).values
+    back = (y > 0.02) & (gap > REFLECT_REACH_M)
+    back_left_low = back & (x < -0.04) & (z < -0.03)
+    back_right_high = back & (x > 0.04) & (z > 0.03)
+    assert back_left_low.sum() > 50 and back_right_high.sum() > 50
+    # searched by height these took the other side's colour; along the strands they keep their side's
+    # (each draws among its STRAND_CHOICES nearest sources, all on its side for these clusters of hundreds)
+    assert seen.sum() > 10 * STRAND_CHOICES
+    assert torch.equal(filled[back_left_low], torch.tensor(LEFT_HIGH).expand(int(back_left_low.sum()), 3))
+    assert torch.equal(filled[back_right_high], torch.tensor(RIGHT_LOW).expand(int(back_right_high.sum()), 3))
+    # every unseen colour is one the photo showed on the hair; seen points keep theirs
+    assert torch.equal(filled[seen], colors[seen])
+    shown = {LEFT_HIGH, RIGHT_LOW}
+    assert all(tuple(round(v, 6) for v in c) in {tuple(round(v, 6) for v in s) for s in shown} for c in filled[~seen].tolist())
+
+
+def test_unseen_hair_fill_is_the_same_every_call():
+    points = _sphere(3000, 0.1)
+    seen = points[:, 1] < -0.06
+    colors = torch.rand(len(points), 3, generator=torch.Generator().manual_seed(1))
+    samples = _samples(points, colors, seen)
+    assert torch.equal(fill_template_colors(samples), fill_template_colors(samples))
