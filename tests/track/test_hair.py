@@ -77,3 +77,25 @@ def test_hair_colour_ignores_the_mask_halo_above_the_head(body):
     assert evidence.pixels.shape == halo.shape
     assert not (evidence.pixels & halo).any(), "the halo's background was taken for hair"
     assert choice.mesh is not None
+
+
+def test_a_dark_line_along_the_shoulders_is_no_long_hair(body):
+    """The person mask's soft edge along a dark collar, the shoulders or a helmet ring is a line of mixed
+    pixels near the hair's colour that joins the hair at the neck: short hair must not be taken for long
+    (a braid was chosen for the bundled astronaut, hanging down her back)."""
+    from scipy.ndimage import binary_dilation
+
+    from uvatar.assets import asset_info
+
+    view, truth = hair_photo(body, "short02")
+    true_mask = view.mask > 0.5
+    wide = binary_dilation(true_mask, iterations=2)  # the mask reaches 2 px past the person
+    hair_rows = np.nonzero(((view.image - np.array(HAIR)) ** 2).sum(-1) < 1e-4)[0]
+    rows = np.arange(wide.shape[0])[:, None]
+    line = wide & ~true_mask & (rows > hair_rows.max() - 4)  # from the hair's lowest row down the neck and shoulders
+    view.image[line] = HAIR
+    view.mask = wide.astype(np.float32)
+    choice, evidence = fit_hair(view, body)
+    assert not evidence.long, "the line along the shoulders was taken for hair falling below the chin"
+    assert choice.mesh is not None and not asset_info(choice.name).loose, f"chose {choice.name}"
+    assert _match_iou(body, view, choice.mesh, truth) >= MIN_MATCH_IOU

@@ -15,7 +15,10 @@ The photo's hair (:func:`hair_evidence`), at the templates' working size
   head height below the chin, where long hair falls), neither on the face's skin up to the hairline nor
   on the body's torso or arms (clothes there look like hair too often), that are closer to the hair
   colour than to the skin colour and within ``tolerance`` of one of its colour clusters (hair has
-  highlights and shadows), in connected parts that reach above the chin.
+  highlights and shadows), below the chin not on the mask's soft edge (its outer 2 px: along a dark
+  collar, the shoulders or a helmet ring they are a line of mixed pixels in the hair's colour that
+  joins the hair at the neck and made short hair look long), in connected parts that reach above the
+  chin.
 
 The hairstyle (:func:`choose_hair`): every shipped hairstyle is fitted to the body
 (:func:`uvatar.assets.fit_assets`), scaled about the skull's centre by the middle of :data:`SCALES`
@@ -167,7 +170,10 @@ def hair_evidence(image: np.ndarray, mask: np.ndarray, vertices: torch.Tensor, b
         background = rgb[around_head & (rows <= y1) & ~binary_dilation(person, iterations=BACKGROUND_RING_PX)]
         hair, d_hair = _hair_colours(samples, rgb, skin, background)
         d_skin = np.linalg.norm(rgb - skin, axis=-1)
-        hair_px = person & roi & ~skin_px & (d_hair < d_skin) & (d_hair < tolerance)
+        # below the chin, not on the mask's soft edge: there it runs along a collar, the shoulders or a
+        # helmet ring in a dark line of mixed pixels that joins the hair at the neck (short hair looked long)
+        edge_below_chin = ~inner & (rows > y1)
+        hair_px = person & roi & ~skin_px & ~edge_below_chin & (d_hair < d_skin) & (d_hair < tolerance)
         hair_px = _attached_to_head(hair_px, y1)
     # long hair falls beside the face, within a quarter head width of its sides (a collar or a helmet ring
     # of the hair's colour reaches out to the shoulders)
