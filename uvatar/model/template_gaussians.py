@@ -14,9 +14,10 @@ one photo, one avatar), so the back shows the seen hair's grain, not one source'
 patch (searched by height, each row of the back took one colour: horizontal bands no hair shows).
 The sources are the :data:`SOURCE_SHARE` of the seen points whose colours lie nearest the seen median
 (:func:`typical_colours`): the hair pixels also take in skin under thin hair, the background through it
-and the mixed outline, which must not be carried round to the back. Neighbouring reflected points map to neighbouring sources, so the
-seen texture (strands, highlights, the colour's changes from the roots to the tips) carries over, and every
-colour is one the photo showed on that template: never skin, never a flat grey.
+and the mixed outline, which must not be carried round to the back. Neighbouring reflected points map to
+neighbouring sources, so the seen texture (strands, highlights, the colour's changes from the roots to
+the tips) carries over, and every colour is one the photo showed on that template: never skin, never a
+flat grey.
 """
 
 from __future__ import annotations
