@@ -22,7 +22,7 @@ import torch
 
 from uvatar.errors import InputError
 
-__all__ = ["Camera", "intrinsics_from_fov", "look_at_rotation", "orbit", "orbit_camera"]
+__all__ = ["Camera", "framed_centre", "intrinsics_from_fov", "look_at_rotation", "orbit", "orbit_camera"]
 
 
 def intrinsics_from_fov(width: int, height: int, fov_y_deg: float) -> torch.Tensor:
@@ -229,6 +229,17 @@ def orbit(
         )
         cams.append(Camera.look_at(target_t + radius * offset, target_t, width, height, fov_y_deg))
     return cams
+
+
+def framed_centre(camera: Camera, vertices: torch.Tensor) -> torch.Tensor:
+    """``(3,)`` the median of the ``vertices (V, 3)`` that ``camera`` frames (in front of it, projecting
+    inside its image; all of them when it frames none): the point to orbit a view about so that it keeps
+    what the photo framed. The bounding box of the whole body would not do: for a head photo its centre
+    lies at the chest or beside a raised arm, and a head turned about it leaves the frame."""
+    pixels, depth = camera.project(vertices)
+    inside = (depth > 0) & (pixels[:, 0] >= 0) & (pixels[:, 0] < camera.width) & (pixels[:, 1] >= 0) & (pixels[:, 1] < camera.height)
+    framed = vertices[inside] if bool(inside.any()) else vertices
+    return framed.median(0).values
 
 
 def orbit_camera(camera: Camera, vertices: torch.Tensor, azimuth_deg: float) -> Camera:

@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from uvatar.camera import Camera, orbit_camera
+from uvatar.camera import Camera, framed_centre, orbit_camera
 from uvatar.data.photo import render_scene, synthetic_scene
 from uvatar.data.samples import decode_view
 from uvatar.data.shards import read_shard
@@ -125,13 +125,15 @@ def render_synthetic_subject(body, seed: int, framing: str, size: int, azimuths=
     """A synthetic subject of :mod:`uvatar.data.photo` with truth views about the body.
 
     The input photo is the scene's own view over a random smooth background with mild sensor noise; the
-    truth views are that camera turned by ``azimuths`` (:func:`uvatar.camera.orbit_camera`),
-    rendered over white.
+    truth views are that camera turned by ``azimuths`` (:func:`uvatar.camera.orbit_camera`) about the
+    vertical through the centre of what it frames (:func:`uvatar.camera.framed_centre`: a head photo's
+    side and back views show the head), rendered over white.
     """
     scene = synthetic_scene(body, seed, framing, size)
+    pivot = framed_centre(scene.camera, scene.vertices)[None]
     views = []
     for azimuth in azimuths:
-        camera = orbit_camera(scene.camera, scene.vertices, azimuth)
+        camera = orbit_camera(scene.camera, pivot, azimuth)
         image, cover = render_scene(body, scene, camera)
         white, mask = _over_white(image, cover)
         views.append(TrainView(white, mask, camera, view_azimuth_label(azimuth), float(azimuth)))

@@ -5,7 +5,8 @@ For each subject (a seed of :func:`uvatar.eval.synthetic_photos.make_synthetic_p
 1. the synthetic photo (its own truth camera) is written to a temporary PNG and reconstructed with
    :func:`uvatar.reconstruct.reconstruct` (the projection decoder);
 2. for each azimuth, a truth camera is made by turning the input camera rigidly about the vertical
-   (world Z) axis through the centre of the true posed mesh's bounding box: same distance to that
+   (world Z) axis through the centre of what the input camera frames (the median of the true posed
+   mesh's vertices inside its image, :func:`uvatar.camera.framed_centre`): same distance to that
    axis, same height, same intrinsics; azimuth 0 is exactly the input camera, positive azimuths turn
    counter-clockwise seen from above (as :func:`uvatar.camera.orbit`), 180 looks at the side opposite
    the input view;
@@ -43,7 +44,7 @@ from PIL import Image, ImageDraw
 
 from uvatar.avatar import Avatar
 from uvatar.body.model import BodyModel, load_body_model
-from uvatar.camera import Camera, orbit_camera
+from uvatar.camera import Camera, framed_centre, orbit_camera
 from uvatar.data.photo import SyntheticScene, make_synthetic_photo, render_scene, synthetic_scene
 from uvatar.errors import InputError, UvatarError
 from uvatar.eval import log_progress_to_stderr
@@ -100,8 +101,9 @@ def _evaluate_subject(body, seed, framing, size, azimuths, turntable_frames, wor
     posed = avatar.on_vertices(scene.vertices, body.faces.cpu())
     row["psnr"], row["ssim"], row["mask_fraction"] = {}, {}, {}
     images = []
+    pivot = framed_centre(scene.camera, scene.vertices)[None]  # what the photo framed stays in the views
     for az in azimuths:
-        cam = orbit_camera(scene.camera, scene.vertices, az)
+        cam = orbit_camera(scene.camera, pivot, az)
         truth, mask = render_subject(body, scene, cam)
         with torch.no_grad():
             render = posed.render(cam, background=(1.0, 1.0, 1.0)).image.clamp(0, 1).cpu()
