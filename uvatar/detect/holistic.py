@@ -115,8 +115,10 @@ def _flush_stderr() -> None:
 
 
 def _mp():
+    from uvatar.detect.mediapipe_import import import_mediapipe
+
     try:
-        import mediapipe as mp
+        mp = import_mediapipe()  # without its plotting helpers' matplotlib (0.2-0.4 s)
     except ImportError as exc:  # pragma: no cover - mediapipe is a hard dependency
         raise DependencyError("mediapipe is not installed; run `pip install mediapipe==0.10.21`") from exc
     return mp
