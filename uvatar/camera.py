@@ -150,6 +150,12 @@ class Camera:
         pixels = uvw[..., :2] / depth.unsqueeze(-1)
         return pixels, depth
 
+    def in_frame(self, pixels: torch.Tensor, depth: torch.Tensor | None = None) -> torch.Tensor:
+        """``(...)`` bool: the ``pixels (..., 2)`` of :meth:`project` lie inside the image (and, given their
+        ``depth (...)``, in front of the camera)."""
+        inside = (pixels[..., 0] >= 0) & (pixels[..., 0] < self.width) & (pixels[..., 1] >= 0) & (pixels[..., 1] < self.height)
+        return inside & (depth > 0) if depth is not None else inside
+
     def backproject(self, pixels: torch.Tensor, depth: torch.Tensor) -> torch.Tensor:
         """Inverse of :meth:`project`: ``(..., 2)`` pixels and ``(...)`` depth to ``(..., 3)`` world points."""
         K = self.K.to(pixels)
@@ -236,8 +242,7 @@ def framed_centre(camera: Camera, vertices: torch.Tensor) -> torch.Tensor:
     inside its image; all of them when it frames none): the point to orbit a view about so that it keeps
     what the photo framed. The bounding box of the whole body would not do: for a head photo its centre
     lies at the chest or beside a raised arm, and a head turned about it leaves the frame."""
-    pixels, depth = camera.project(vertices)
-    inside = (depth > 0) & (pixels[:, 0] >= 0) & (pixels[:, 0] < camera.width) & (pixels[:, 1] >= 0) & (pixels[:, 1] < camera.height)
+    inside = camera.in_frame(*camera.project(vertices))
     framed = vertices[inside] if bool(inside.any()) else vertices
     return framed.median(0).values
 

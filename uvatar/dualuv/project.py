@@ -198,7 +198,7 @@ def project_dual_uv(
     shell_raster = rasterize_mesh(shell, faces, camera)
     shell_samples = sample_surface(shell, faces, body.uv_corners, body.uv_raster(config.shell_resolution * config.supersample), keep)
     shell_pixels, _ = camera.project(shell_samples.points)
-    in_image = (shell_pixels[:, 0] >= 0) & (shell_pixels[:, 0] < camera.width) & (shell_pixels[:, 1] >= 0) & (shell_pixels[:, 1] < camera.height)
+    in_image = camera.in_frame(shell_pixels)
     col = shell_pixels[:, 0].floor().long().clamp(0, camera.width - 1)
     row = shell_pixels[:, 1].floor().long().clamp(0, camera.height - 1)
     # Off the body by a margin, and inside the person mask by a margin: pixels at the body's outline or the

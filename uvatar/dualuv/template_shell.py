@@ -168,7 +168,7 @@ def project_template(template: ShellTemplate, image: np.ndarray, mask: np.ndarra
     raster = rasterize_mesh(vertices, body.faces.cpu(), camera)
     in_front = visible_points(points, raster, camera, depth_tol=0.0)
     pixels, depth = camera.project(points)
-    inside = (depth > 0) & (pixels[:, 0] >= 0) & (pixels[:, 0] < camera.width) & (pixels[:, 1] >= 0) & (pixels[:, 1] < camera.height)
+    inside = camera.in_frame(pixels, depth)
     person = binary_dilation(mask > 0.5, iterations=carve_px) if carve_px > 0 else mask > 0.5
     matter = binary_dilation(template.pixels, iterations=1)
     core = binary_erosion(template.pixels, iterations=1)  # the matter's edge pixels mix in their neighbours

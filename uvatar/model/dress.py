@@ -37,11 +37,11 @@ __all__ = ["BAND_M", "BAND_WINDOW", "MIN_SEEN", "TROUSERS", "SHOES", "TOP", "SKI
 
 BAND_M = 0.04  # height of a colour band, metres
 BAND_WINDOW = 2  # bands each side pooled into a band's median (a 20 cm window)
-MIN_SEEN = 50
+MIN_SEEN = 50  # fewer seen texels than this say nothing reliable about a part's clothes
 SKIN_DISTANCE = 0.12  # seen texels nearer the face's skin colour (RGB distance) are no source for clothes
 COLLAR_M = 0.05  # the collar line, this far above the shoulder joints (the average body's; scaled): above it the
 # torso is the neck, whose skin and shadows say nothing about the clothes
-SIDE_NORMAL_X = 0.5  # texels whose reference-pose normal points this much sideways: the garment's sides  # fewer seen texels than this say nothing reliable about a part's clothes
+SIDE_NORMAL_X = 0.5  # texels whose reference-pose normal points this much sideways: the garment's sides
 TROUSERS = (0.17, 0.18, 0.22)  # plain dark trousers (a charcoal grey-blue)
 SHOES = (0.10, 0.10, 0.11)
 TOP = (0.35, 0.36, 0.40)
