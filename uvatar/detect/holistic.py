@@ -541,7 +541,9 @@ def detect(
         source: a name for the photo (file name) used in messages.
 
     Returns:
-        :class:`Detections` in pixels of the original image.
+        :class:`Detections` in pixels of the original image; the person mask's edge snapped to the
+        photo's colours (:func:`uvatar.detect.mask_edges.snap_mask_edges`; the video detector's masks are
+        left as MediaPipe gives them).
 
     Raises:
         InputError: ``image`` is not an ``(H, W, 3)`` float/uint8 array.
@@ -581,6 +583,10 @@ def detect(
     if n_people > 1:
         warnings.append(f"{n_people} people in the photo; fitting the main (largest, most central) one")
     det.n_people = n_people
+    if det.mask is not None:  # the upsampled segmentation's contour strays into the background
+        from uvatar.detect.mask_edges import snap_mask_edges
+
+        det.mask = snap_mask_edges(img.astype(np.float32) / 255.0, det.mask)
     det.warnings = warnings + det.warnings
     for w_ in warnings:
         log.info("%s: %s", name, w_)
