@@ -165,3 +165,55 @@ def test_a_face_filling_the_frame_gets_a_plain_top_not_its_neck(body):
     filled, _, stats = dress_unseen(SKIN[:, None, None].expand(3, RESOLUTION, RESOLUTION).clone(), _part(parts, "head") | chest,
                                     raster, body, rest, SKIN)  # fmt: skip
     assert stats["dress_torso"].startswith("seen bands") and _close(filled, torso & ~chest, SKIN)
+
+
+def _texel_normals(body, raster, rest):
+    """``(3, R, R)`` reference-pose face normal of each covered texel (NaN elsewhere) and the sign of the
+    body's front along y (the eyes are in front of the head joint)."""
+    idx, face, _ = raster.covered()
+    tri = rest[body.faces]
+    normals = torch.nn.functional.normalize(torch.linalg.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0]), dim=-1)
+    out = torch.full((3, RESOLUTION * RESOLUTION), float("nan"))
+    out[:, idx] = normals[face].T
+    bones = body.forward(body.default_params(1)).bone_poses[0]
+    front = float(torch.sign(bones[body.bone_index("eye.L"), 1, 3] - bones[body.bone_index("head"), 1, 3]))
+    return out.reshape(3, RESOLUTION, RESOLUTION), front
+
+
+def test_shadowed_sides_do_not_dress_the_back(body):
+    """Forearms held in front of the belly shade the torso's sides below them: a side darker than both
+    the front at its height and the sides above it is a shadow, and the back there continues the garment
+    (it was the shadow's colour); a garment dark at its sides all the way up (an open coat over a light
+    shirt) keeps its sides, and trousers dark at the front and sides alike stay trousers at the back."""
+    from uvatar.model.dress import BAND_M, SIDE_NORMAL_X
+
+    raster, rest, heights, parts = _atlas(body)
+    normals, front_sign = _texel_normals(body, raster, rest)
+    torso = _part(parts, "torso")
+    side = normals[0].abs() >= SIDE_NORMAL_X
+    facing_camera = front_sign * normals[1] > -0.2
+    seen = _part(parts, "head") | (torso & facing_camera)
+    low = heights < 4 * BAND_M  # below the forearms
+    dress, shadow = torch.tensor([0.85, 0.42, 0.55]), torch.tensor([0.09, 0.05, 0.06])  # a pink dress (not the skin)
+    colors = SKIN[:, None, None].expand(3, RESOLUTION, RESOLUTION).clone()
+    colors[:, torso] = dress[:, None]
+    colors[:, torso & side & low & seen] = shadow[:, None]
+    back = torso & ~seen & low & (heights > float(heights[torso].min()) + BAND_M)
+    assert back.sum() > 200 and (torso & side & low & seen).sum() >= 50
+    filled, _, stats = dress_unseen(colors, seen, raster, body, rest, SKIN)
+    assert stats["dress_torso"] == "seen bands (sides, shadows left out)"
+    assert _close(filled, back, dress)  # was the shadow's colour
+
+    coat, shirt = torch.tensor([0.08, 0.07, 0.06]), torch.tensor([0.90, 0.90, 0.88])
+    colors[:, torso & ~side] = shirt[:, None]
+    colors[:, torso & side] = coat[:, None]
+    filled, _, stats = dress_unseen(colors, seen, raster, body, rest, SKIN)
+    assert stats["dress_torso"] == "seen bands (sides)"
+    assert _close(filled, torso & ~seen & (heights < 0.3), coat)
+
+    trousers = torch.tensor([0.10, 0.10, 0.12])
+    colors[:, torso] = shirt[:, None]
+    colors[:, torso & low] = trousers[:, None]  # front and sides alike
+    filled, _, stats = dress_unseen(colors, seen, raster, body, rest, SKIN)
+    assert stats["dress_torso"] == "seen bands (sides)"
+    assert _close(filled, back & (heights < BAND_M), trousers)

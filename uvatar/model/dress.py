@@ -7,7 +7,9 @@ Per body part (torso, arms, legs, feet, hands; the head keeps the scalp and push
   the seen texels of its part in its band and the :data:`BAND_WINDOW` bands each side, or of the
   nearest band that has some; the seen texels facing sideways (reference-pose normal at least
   :data:`SIDE_NORMAL_X` along x) when there are enough: what wraps round to the back is what covers
-  the sides (an open coat's front shows a shirt that its back does not). The torso's seen texels of
+  the sides (an open coat's front shows a shirt that its back does not), except the sides in a shadow
+  (:func:`shadowed_sides`: darker than half the front at their height and the sides above: the gap
+  under forearms held in front of the belly). The torso's seen texels of
   the face's skin colour (within :data:`SKIN_DISTANCE`: a neck, an open collar) and the torso's
   texels above the collar line (:data:`COLLAR_M` above the shoulder joints: the neck, lit or in the
   chin's shadow) are no source, unless the torso is bare (its skin seen below the collar line). The
@@ -33,7 +35,7 @@ import torch
 
 from uvatar.body.parts import PART_NAMES, texel_parts
 
-__all__ = ["BAND_M", "BAND_WINDOW", "MIN_SEEN", "TROUSERS", "SHOES", "TOP", "SKIN", "dress_unseen"]
+__all__ = ["BAND_M", "BAND_WINDOW", "MIN_SEEN", "SHADOW_RATIO", "TROUSERS", "SHOES", "TOP", "SKIN", "dress_unseen", "shadowed_sides"]
 
 BAND_M = 0.04  # height of a colour band, metres
 BAND_WINDOW = 2  # bands each side pooled into a band's median (a 20 cm window)
@@ -42,6 +44,9 @@ SKIN_DISTANCE = 0.12  # seen texels nearer the face's skin colour (RGB distance)
 COLLAR_M = 0.05  # the collar line, this far above the shoulder joints (the average body's; scaled): above it the
 # torso is the neck, whose skin and shadows say nothing about the clothes
 SIDE_NORMAL_X = 0.5  # texels whose reference-pose normal points this much sideways: the garment's sides
+SHADOW_RATIO = 0.5  # sides darker than this fraction of both the part's front at their height and its sides
+# above them are in a shadow (under forearms held in front, an arm's or a held object's): no source
+LUMA = (0.2126, 0.7152, 0.0722)  # Rec. 709 luminance weights
 TROUSERS = (0.17, 0.18, 0.22)  # plain dark trousers (a charcoal grey-blue)
 SHOES = (0.10, 0.10, 0.11)
 TOP = (0.35, 0.36, 0.40)
@@ -58,6 +63,35 @@ def _band_medians(colors: torch.Tensor, heights: torch.Tensor) -> tuple[torch.Te
     near = [(bands - b).abs() <= BAND_WINDOW for b in unique.tolist()]
     medians = torch.stack([colors[:, m].median(dim=1).values for m in near]) if len(unique) else torch.zeros(0, 3)
     return medians, unique
+
+
+def shadowed_sides(colors: torch.Tensor, heights: torch.Tensor, sides: torch.Tensor, front: torch.Tensor) -> torch.Tensor:
+    """``(N,)`` bool: the ``sides`` texels in a shadow: in bands whose sides' median luminance (the band
+    and its :data:`BAND_WINDOW` neighbours) is below :data:`SHADOW_RATIO` times both the median of the
+    part's ``front`` texels at that height (seen, not facing sideways) and the median of the sides' bands
+    above it.
+
+    ``colors (3, N)``, ``heights (N,)`` metres; ``sides``, ``front`` ``(N,)`` bool. A garment that is
+    darker at its sides all the way up (an open dark coat over a light shirt) keeps its sides, and so
+    does a dark garment below a light one at the sides and the front alike (trousers below a shirt);
+    a side darker than both the front at its height and the sides above it is a shadow (the gap under
+    forearms held in front of the belly), whose colour is not what wraps round the back."""
+    luma = torch.tensor(LUMA).to(colors) @ colors
+    out = torch.zeros_like(sides)
+    if not bool(sides.any()) or not bool(front.any()):
+        return out
+    side_luma, side_bands = _band_medians(luma[None, sides], heights[sides])
+    front_luma, front_bands = _band_medians(luma[None, front], heights[front])
+    side_luma, front_luma = side_luma[:, 0], front_luma[:, 0]
+    front = front_luma[(side_bands[:, None] - front_bands[None, :]).abs().argmin(1)]
+    shadow_bands = []
+    for i, band in enumerate(side_bands.tolist()):
+        above = side_luma[side_bands > band]
+        if len(above) and side_luma[i] < SHADOW_RATIO * front[i] and side_luma[i] < SHADOW_RATIO * above.median():
+            shadow_bands.append(band)
+    if shadow_bands:
+        out = sides & torch.isin(torch.floor(heights / BAND_M).long(), torch.tensor(shadow_bands))
+    return out
 
 
 def _fill_from_bands(colors: torch.Tensor, heights: torch.Tensor, seen: torch.Tensor, target: torch.Tensor) -> None:
@@ -131,6 +165,9 @@ def dress_unseen(colors: torch.Tensor, known: torch.Tensor, raster, body, rest_v
                 shoulders = part("arms") & clothed & side_facing & (heights > elbow_z)
                 if int(sides.sum()) < MIN_SEEN and int(shoulders.sum()) >= MIN_SEEN:
                     sides, how = shoulders, " (shoulders' sides)"
+            shadow = shadowed_sides(flat, heights, sides, seen_in(name) & ~side_facing)
+            if bool(shadow.any()) and int((sides & ~shadow).sum()) >= MIN_SEEN:
+                sides, how = sides & ~shadow, how[:-1] + ", shadows left out)"
             source = sides if int(sides.sum()) >= MIN_SEEN else seen_in(name)
             _fill_from_bands(flat, heights, source, target)
             rules[f"dress_{name}"] = "seen bands" + (how if source is sides else "")
