@@ -116,3 +116,39 @@ def test_garment_inflation_is_the_same_every_run(body):
             assert torch.equal(garment_inflation(body, fitted), first)
     finally:
         torch.set_num_threads(threads)
+
+
+def _hair_region(body, vertices, bones, camera, height: int, width: int) -> np.ndarray:
+    """``(height, width)`` bool: long hair in a front view, from the top of the head to 10 cm below the
+    shoulder joints and 15 cm each side of the head's centre (beside the neck it reaches ~9 cm past it)."""
+    head = body.face_parts.cpu() == PART_NAMES.index("head")
+    top = vertices[body.faces.cpu()[head].reshape(-1)][:, 2].max()
+    centre = bones[body.bone_index("head"), :3, 3].cpu().clone()
+    shoulder = bones[body.bone_index("upperarm01.L"), 2, 3].cpu()
+    corners = torch.stack([centre + torch.tensor([-0.15, 0.0, 0.0]), centre + torch.tensor([0.15, 0.0, 0.0])])
+    corners[0, 2], corners[1, 2] = top, shoulder - 0.10
+    (x0, y0), (x1, y1) = camera.project(corners)[0].tolist()
+    rows, cols = np.mgrid[0:height, 0:width]
+    return (cols >= x0) & (cols <= x1) & (rows >= y0) & (rows <= y1)
+
+
+def test_long_hair_beside_the_neck_is_no_garment(body):
+    """Long hair widens the silhouette beside the neck; that widening is the hair's (another template's
+    matter), not a garment's: a garment grown from it rose up the back of the neck and stood out through
+    the hair at the nape (the woman with the phone's back, in her shirt's yellow)."""
+    from uvatar.track.templates import work_frame
+
+    params = body.default_params(1)
+    with torch.no_grad():
+        out = body.forward(params)
+    vertices, bones = out.vertices[0].cpu(), out.bone_poses[0].cpu()
+    centre = (vertices.amax(0) + vertices.amin(0)) / 2
+    camera = Camera.look_at(centre + torch.tensor([0.0, -3.2, 0.0]), centre, SIZE, SIZE, fov_y_deg=40.0)
+    body_mask = rasterize_mesh(vertices, body.faces, camera).mask.numpy()
+    mask = body_mask | _hair_region(body, vertices, bones, camera, SIZE, SIZE)
+    view = FittedView(np.full((SIZE, SIZE, 3), 0.8, np.float32), mask.astype(np.float32), params, vertices, camera)
+    offsets = view_shell_offsets(body, view)
+    work_camera, person = work_frame(view.mask, camera)
+    hair = _hair_region(body, vertices, bones, work_camera, *person.shape) & person
+    assert garment_template(body, view, offsets) is not None  # without knowing the hair: a "garment" at the neck
+    assert garment_template(body, view, offsets, exclude=hair) is None

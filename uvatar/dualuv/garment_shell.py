@@ -8,7 +8,9 @@ body. Cloth hangs around the body: the garment surface here inflates the body al
 found at the same height of the same part (torso and legs: bands of :data:`BAND_M` metres of the
 reference pose; a band takes the :data:`INFLATION_QUANTILE` quantile of its vertices' widening, and the
 larger of its neighbours' so a hem does not step). Only faces whose three vertices inflate by at least
-:data:`LOOSE_M` form the template: tight clothes stay on the body (Core-UV).
+:data:`LOOSE_M` form the template: tight clothes stay on the body (Core-UV). A vertex's widening counts
+only where its widened point lies beside the body and off the hair (another template's matter): long hair
+beside the neck widened it, and the garment grown from it stood out through the hair at the nape.
 
 Its matter is the person's pixels off the body and off the hair; the projection
 (:func:`uvatar.dualuv.template_shell.project_template`) carves it to the outline, puts the photo's
@@ -83,7 +85,10 @@ def garment_template(body, view, fitted_offsets: torch.Tensor, exclude: np.ndarr
     widened, _ = camera.project(vertices + normals * fitted_offsets.cpu()[:, None])
     col = widened[:, 0].floor().long().clamp(0, w - 1).numpy()
     row = widened[:, 1].floor().long().clamp(0, h - 1).numpy()
-    inflation = garment_inflation(body, fitted_offsets, torch.as_tensor(~on_body[row, col]))
+    beside = ~on_body[row, col]  # a widening is the garment's where it reaches beside the body ...
+    if exclude is not None:
+        beside &= ~exclude[row, col]  # ... and not onto the hair (long hair widens the neck and shoulders)
+    inflation = garment_inflation(body, fitted_offsets, torch.as_tensor(beside))
     loose = (inflation[faces] >= LOOSE_M).all(1)
     if not loose.any():
         return None
