@@ -83,11 +83,11 @@ def shadowed_sides(colors: torch.Tensor, heights: torch.Tensor, sides: torch.Ten
     side_luma, side_bands = _band_medians(luma[None, sides], heights[sides])
     front_luma, front_bands = _band_medians(luma[None, front], heights[front])
     side_luma, front_luma = side_luma[:, 0], front_luma[:, 0]
-    front = front_luma[(side_bands[:, None] - front_bands[None, :]).abs().argmin(1)]
+    front_at_height = front_luma[(side_bands[:, None] - front_bands[None, :]).abs().argmin(1)]
     shadow_bands = []
     for i, band in enumerate(side_bands.tolist()):
         above = side_luma[side_bands > band]
-        if len(above) and side_luma[i] < SHADOW_RATIO * front[i] and side_luma[i] < SHADOW_RATIO * above.median():
+        if len(above) and side_luma[i] < SHADOW_RATIO * front_at_height[i] and side_luma[i] < SHADOW_RATIO * above.median():
             shadow_bands.append(band)
     if shadow_bands:
         out = sides & torch.isin(torch.floor(heights / BAND_M).long(), torch.tensor(shadow_bands))
