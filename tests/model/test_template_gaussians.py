@@ -67,3 +67,34 @@ def test_unseen_hair_fill_is_the_same_every_call():
     colors = torch.rand(len(points), 3, generator=torch.Generator().manual_seed(1))
     samples = _samples(points, colors, seen)
     assert torch.equal(fill_template_colors(samples), fill_template_colors(samples))
+
+
+def test_an_open_lighter_coat_continues_its_own_cloth_round_the_back():
+    """Under an open coat the body's sides show the top inside it, and the dressing rule made that the
+    back (Megan's navy under her brown coat); cloth clearly brighter than the body under it is a lighter
+    garment, and its back continues its own cloth at each height. Darker cloth than the body under it
+    may be shadow (inside an open jacket, under the arms): the body's colour stays."""
+    from dataclasses import replace
+
+    from uvatar.model.template_gaussians import OWN_CLOTH_GAIN
+
+    points = _sphere(4000, 0.15)  # a coat round a torso; the camera looks along +Y at its front (-Y)
+    x, y, z = points.unbind(-1)
+    seen = (x.abs() > 0.1) & (y < 0)  # the coat beside the body (its flaps beyond the body's outline)
+    upper, lower = torch.tensor([0.45, 0.29, 0.25]), torch.tensor([0.50, 0.33, 0.28])  # lit a little differently
+    colors = torch.zeros(len(points), 3)
+    colors[seen & (z > 0)] = upper
+    colors[seen & (z <= 0)] = lower
+    navy = torch.tensor([[0.10, 0.12, 0.20]])  # the body's dressed colour under it (one face)
+    coat = replace(_samples(points, colors, seen), kind="garment")
+    filled = fill_template_colors(coat, navy)
+    back_high, back_low = ~seen & (y > 0) & (z > 0.1), ~seen & (y > 0) & (z < -0.1)
+    assert back_high.sum() > 100 and back_low.sum() > 100
+    assert torch.equal(filled[back_high], upper.expand(int(back_high.sum()), 3))
+    assert torch.equal(filled[back_low], lower.expand(int(back_low.sum()), 3))
+    assert torch.equal(filled[seen], colors[seen])
+
+    body = torch.tensor([[0.40, 0.30, 0.25]])  # a body under it nearly as bright as the cloth (not by the gain)
+    assert float(upper @ torch.tensor([0.2126, 0.7152, 0.0722])) < OWN_CLOTH_GAIN * float(body[0] @ torch.tensor([0.2126, 0.7152, 0.0722]))
+    filled = fill_template_colors(coat, body)
+    assert torch.equal(filled[~seen], body.expand(int((~seen).sum()), 3))

@@ -17,7 +17,9 @@ The sources are the :data:`SOURCE_SHARE` of the seen points whose colours lie ne
 and the mixed outline, which must not be carried round to the back. Neighbouring reflected points map to
 neighbouring sources, so the seen texture (strands, highlights, the colour's changes from the roots to
 the tips) carries over, and every colour is one the photo showed on that template: never skin, never a
-flat grey.
+flat grey. A garment's unseen points take the dressed body's colour under them, or, when the garment is
+its own lighter cloth over a darker top (an open coat), its own seen cloth at their height
+(:func:`own_cloth_colors`).
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ import torch
 from uvatar.dualuv.template_shell import TemplateSamples
 from uvatar.quaternions import rotmat_to_wxyz
 
-__all__ = ["fill_template_colors", "template_gaussians", "typical_colours"]
+__all__ = ["fill_template_colors", "template_gaussians", "typical_colours", "own_cloth_colors"]
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +39,11 @@ REFLECT_REACH_M = 0.04  # a reflected point farther than this from every seen po
 STRAND_CHOICES = 16  # each such point takes one of this many nearest sources, drawn at random (seeded)
 STRAND_WEIGHT = 0.2  # weight of the height (world Z) against the horizontal axes in that search
 SOURCE_SHARE = 0.6  # the unseen points take colours from this share of the seen ones, those nearest their median colour
+OWN_CLOTH_GAIN = 1.2  # a garment whose seen cloth is this much brighter than the dressed body under its unseen points
+# is its own, lighter garment over a darker top (an open coat): its back continues its own cloth
+OWN_CLOTH_BAND_M = 0.08  # height bands (world Z) of that continuation; each pools its neighbours
+OWN_CLOTH_MIN_SEEN = 30  # seen points a band's window needs (else the body's colour under it stays)
+LUMA = (0.2126, 0.7152, 0.0722)  # Rec. 709 luminance weights
 
 
 def fill_template_colors(samples: TemplateSamples, face_colors: torch.Tensor | None = None) -> torch.Tensor | None:
@@ -45,7 +52,8 @@ def fill_template_colors(samples: TemplateSamples, face_colors: torch.Tensor | N
 
     ``face_colors (F, 3)``: the body's filled colour per face (NaN where none); a garment's unseen points
     take their body face's colour (the garment's back continues the dressed body's back, whose colours
-    follow the seen garment at the same height: :mod:`uvatar.model.dress`), not the reflection."""
+    follow the seen garment at the same height: :mod:`uvatar.model.dress`), not the reflection, unless
+    the garment is its own lighter cloth (:func:`own_cloth_colors`)."""
     seen = samples.seen
     colors = samples.colors.clone()
     todo = ~seen
@@ -53,6 +61,8 @@ def fill_template_colors(samples: TemplateSamples, face_colors: torch.Tensor | N
         under = face_colors[samples.face]
         usable = todo & ~torch.isnan(under).any(-1)
         colors[usable] = under[usable]
+        own, own_colors = own_cloth_colors(samples, under, usable)
+        colors[own] = own_colors
         todo &= ~usable
     if not bool(todo.any()):
         return colors
@@ -79,6 +89,40 @@ def fill_template_colors(samples: TemplateSamples, face_colors: torch.Tensor | N
         nearest[far.numpy()] = candidates[torch.arange(len(candidates)), pick].numpy()
     colors[todo] = samples.colors[sources][torch.as_tensor(nearest, dtype=torch.long)]
     return colors
+
+
+def own_cloth_colors(samples: TemplateSamples, under: torch.Tensor, unseen: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Which of a garment's ``unseen (N,)`` points continue its own seen cloth, and their colours
+    ``(M, 3)``: all of them in height bands whose window (:data:`OWN_CLOTH_BAND_M`, one band each side)
+    holds :data:`OWN_CLOTH_MIN_SEEN` seen points, when the seen cloth's median is at least
+    :data:`OWN_CLOTH_GAIN` times as bright as the median of the body's colours ``under (N, 3)`` its unseen
+    points; none otherwise.
+
+    The body under an open coat shows, at its sides, the top inside the coat (Megan's navy under her
+    brown coat): the dressing rule makes that the back. A garment's own seen points are the person's
+    pixels beyond the body's outline, which also hold the shadows inside an open jacket and under the arms
+    (the turnaround's jacket: its seen median 0.22 against 0.29 under it); shadows only darken, so cloth
+    clearly brighter than the body under it is a lighter garment over a darker one, and its back is that
+    garment. A darker garment (a black coat over a maroon dress) keeps the body's colours: its dark seen
+    cloth cannot be told from shadows."""
+    none = torch.zeros_like(unseen), torch.zeros(0, 3)
+    seen = samples.seen
+    if not bool(unseen.any()) or int(seen.sum()) < OWN_CLOTH_MIN_SEEN:
+        return none
+    luma = torch.tensor(LUMA)
+    cloth = samples.colors[seen].median(0).values
+    if float(cloth @ luma) < OWN_CLOTH_GAIN * float(under[unseen].median(0).values @ luma):
+        return none
+    bands = torch.floor(samples.points[:, 2] / OWN_CLOTH_BAND_M).long()
+    own = torch.zeros_like(unseen)
+    colors = torch.zeros(len(unseen), 3)
+    for band in torch.unique(bands[unseen]).tolist():
+        window = seen & ((bands - band).abs() <= 1)
+        if int(window.sum()) >= OWN_CLOTH_MIN_SEEN:
+            target = unseen & (bands == band)
+            own |= target
+            colors[target] = samples.colors[window].median(0).values
+    return own, colors[own]
 
 
 def typical_colours(colors: torch.Tensor, seen: torch.Tensor, share: float = SOURCE_SHARE) -> torch.Tensor:
