@@ -29,6 +29,7 @@ import logging
 import torch
 
 from uvatar.dualuv.template_shell import TemplateSamples
+from uvatar.model.dress import LUMA
 from uvatar.quaternions import rotmat_to_wxyz
 
 __all__ = ["fill_template_colors", "template_gaussians", "typical_colours", "own_cloth_colors"]
@@ -43,7 +44,6 @@ OWN_CLOTH_GAIN = 1.2  # a garment whose seen cloth is this much brighter than th
 # is its own, lighter garment over a darker top (an open coat): its back continues its own cloth
 OWN_CLOTH_BAND_M = 0.08  # height bands (world Z) of that continuation; each pools its neighbours
 OWN_CLOTH_MIN_SEEN = 30  # seen points a band's window needs (else the body's colour under it stays)
-LUMA = (0.2126, 0.7152, 0.0722)  # Rec. 709 luminance weights
 
 
 def fill_template_colors(samples: TemplateSamples, face_colors: torch.Tensor | None = None) -> torch.Tensor | None:
@@ -101,7 +101,7 @@ def own_cloth_colors(samples: TemplateSamples, under: torch.Tensor, unseen: torc
     The body under an open coat shows, at its sides, the top inside the coat (Megan's navy under her
     brown coat): the dressing rule makes that the back. A garment's own seen points are the person's
     pixels beyond the body's outline, which also hold the shadows inside an open jacket and under the arms
-    (the turnaround's jacket: its seen median 0.22 against 0.29 under it); shadows only darken, so cloth
+    (the turnaround's jacket: its seen median's luminance 0.22 against 0.29 under it); shadows only darken, so cloth
     clearly brighter than the body under it is a lighter garment over a darker one, and its back is that
     garment. A darker garment (a black coat over a maroon dress) keeps the body's colours: its dark seen
     cloth cannot be told from shadows."""
