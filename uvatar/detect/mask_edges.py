@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
-from scipy.ndimage import distance_transform_edt
 
 __all__ = ["snap_mask_edges", "snap_mask_edges_reference", "EDGE_BAND", "BACKGROUND_GAP_PX"]
 
@@ -90,7 +89,7 @@ def snap_mask_edges(image: np.ndarray, mask: np.ndarray, band: float = EDGE_BAND
 def snap_mask_edges_reference(image: np.ndarray, mask: np.ndarray, band: float = EDGE_BAND, gap: int = BACKGROUND_GAP_PX) -> np.ndarray:
     """:func:`snap_mask_edges` with SciPy's exact Euclidean distances and nearest pixels (the plain
     version: slower, the same rule)."""
-    from scipy.ndimage import binary_dilation, label, uniform_filter
+    from scipy.ndimage import binary_dilation, distance_transform_edt, label, uniform_filter
 
     mask = np.asarray(mask, np.float32)
     person = mask > 0.5

@@ -76,12 +76,12 @@ def shadowed_sides(colors: torch.Tensor, heights: torch.Tensor, sides: torch.Ten
     does a dark garment below a light one at the sides and the front alike (trousers below a shirt);
     a side darker than both the front at its height and the sides above it is a shadow (the gap under
     forearms held in front of the belly), whose colour is not what wraps round the back."""
-    luma = torch.tensor(LUMA).to(colors) @ colors
     out = torch.zeros_like(sides)
     if not bool(sides.any()) or not bool(front.any()):
         return out
-    side_luma, side_bands = _band_medians(luma[None, sides], heights[sides])
-    front_luma, front_bands = _band_medians(luma[None, front], heights[front])
+    weights = torch.tensor(LUMA).to(colors)
+    side_luma, side_bands = _band_medians((weights @ colors[:, sides])[None], heights[sides])
+    front_luma, front_bands = _band_medians((weights @ colors[:, front])[None], heights[front])
     side_luma, front_luma = side_luma[:, 0], front_luma[:, 0]
     front_at_height = front_luma[(side_bands[:, None] - front_bands[None, :]).abs().argmin(1)]
     shadow_bands = []
