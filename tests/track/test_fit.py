@@ -124,3 +124,35 @@ def test_nearest_distance_sq_matches_the_full_distance_matrix():
     assert torch.allclose(grid_queries.grad.double(), q64.grad, rtol=0, atol=2 * 7 * gamma(3))
     # a grid point sums this over the queries it is nearest to (picked at most ~5 times of 300)
     assert torch.allclose(grid_points.grad.double(), p64.grad, rtol=0, atol=2 * 7 * gamma(3) * 300)
+
+
+def test_neck_angle_is_the_angle_of_the_composed_rotations():
+    from uvatar.track.fit import neck_angle
+
+    gen = torch.Generator().manual_seed(3)
+    chain = (torch.randn(3, 3, generator=gen, dtype=torch.float64) * 0.4).requires_grad_(True)
+    composed = roma.rotvec_composition([chain[0], chain[1], chain[2]])
+    assert float(neck_angle(chain)) == pytest.approx(float(composed.norm()), abs=1e-6)  # acos near its clamp: ~1e-6 rad
+    neck_angle(chain).backward()
+    assert torch.isfinite(chain.grad).all()
+    still = torch.zeros(3, 3, requires_grad=True)
+    neck_angle(still).backward()  # the identity: no NaN from the clamped acos
+    assert torch.equal(still.grad, torch.zeros(3, 3))
+
+
+def test_the_head_turns_on_the_torso_within_the_neck_bound(body):
+    """Each neck bone may turn up to the per-bone bound, but the three together only up to ``max_neck_angle``."""
+    from uvatar.track.fit import FREE_BONES, _Fitter
+
+    det, _, _ = _detections_of(body, _true_body(body, 0))
+    config = FitConfig()
+    fitter = _Fitter(body, det, "half", config)
+    bones = list(fitter.free)
+    unseen = torch.zeros(len(bones), dtype=torch.bool)
+    for each, expected in ((0.3, 0.0), (0.6, (1.8 - config.max_neck_angle) ** 2)):
+        free_rot = torch.zeros(len(bones), 3)
+        for name in FREE_BONES["head"]:
+            free_rot[bones.index(body.bone_index(name)), 2] = each  # about the vertical: turns add up
+        terms = fitter.pose_priors(free_rot, unseen, bones)
+        assert float(terms["joint_limit"]) == 0.0  # each bone well inside its own bound
+        assert float(terms["neck_limit"]) == pytest.approx(expected, abs=1e-5)

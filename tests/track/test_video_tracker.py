@@ -60,6 +60,20 @@ def test_root_rotation_stays_continuous_through_a_turn():
     assert root_yaw_deg(torch.tensor([0.0, 0.0, math.radians(30)])) == pytest.approx(30.0, abs=1e-6)
 
 
+def test_a_body_facing_away_keeps_only_a_half_weight_nose_of_its_face_points():
+    from uvatar.track.video import _FACE_POINTS, AWAY_NOSE_WEIGHT, _without_face
+
+    det = dataclasses.replace(_det(1), face=np.zeros((478, 2), np.float32))
+    away = _without_face(det)
+    nose = BODY_INDEX["nose"]
+    assert away.face is None and away.face_z is None
+    assert away.body_visibility[nose] == pytest.approx(AWAY_NOSE_WEIGHT * det.body_visibility[nose])
+    others = [i for i in _FACE_POINTS if i != nose]
+    assert (away.body_visibility[others] == 0).all() and (det.body_visibility[others] > 0).all()  # the input is not changed
+    ears = [BODY_INDEX["left_ear"], BODY_INDEX["right_ear"]]
+    assert np.array_equal(away.body_visibility[ears], det.body_visibility[ears])
+
+
 def test_bad_options_are_input_errors():
     from uvatar.errors import InputError
 
@@ -128,6 +142,13 @@ def test_synthetic_turn_is_tracked_with_one_shape_bounded_error_and_no_side_swap
     assert 240 < turn < 400, (turn, truth_turn)
     steps = np.diff(yaw)
     assert (steps > -20.0).all(), steps.round(1)
+    # the head turns with the body: measured at most 30 degrees on the neck (143 before the neck's bound and
+    # its prior in back views: the head stayed facing the camera while the body turned away)
+    from uvatar.track.fit import FREE_BONES, neck_angle
+
+    neck = [body.bone_index(b) for b in FREE_BONES["head"]]
+    necks = np.degrees([float(neck_angle(f.fit.params.rotvecs[0, neck])) for f in tracked])
+    assert necks.max() < 60.0, necks.round(0)
     # jitter: mean |acceleration| of root-relative joints, bounded against the truth's own
     from uvatar.eval.video_tracking import joint_jitter
 

@@ -44,7 +44,7 @@ from uvatar.camera import Camera
 from uvatar.detect.detections import BODY_INDEX, Detections
 from uvatar.track.proxyfit import ProxyFit
 
-__all__ = ["FitConfig", "fit_proxy", "photo_camera", "temporal_terms", "FREE_BONES"]
+__all__ = ["FitConfig", "fit_proxy", "photo_camera", "temporal_terms", "neck_angle", "FREE_BONES"]
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +82,9 @@ class FitConfig:
     w_shape_prior: float = 1e-3
     w_facial_prior: float = 1e-4
     max_bone_angle: float = 2.2  # radians; soft bound per fitted bone
+    max_neck_angle: float = 1.3  # radians; soft bound on the head's turn on the torso (neck01, neck02 and head
+    # composed; a person turns the head ~80 degrees at most). Each bone's own bound let the video tracker
+    # carry the head 60-160 degrees round on the body through the turnaround clip's back views
     yaw_starts: tuple[float, ...] = (0.0, 45.0, -45.0, 90.0, -90.0, 180.0)
     silhouette_fill: float = 0.75  # weight of "the body reaches the mask outline" against "stays inside"
     silhouette_side: int = 192  # mask resolution (longer side) of the silhouette term
@@ -95,6 +98,16 @@ def photo_camera(width: int, height: int, fov_deg: float = 45.0) -> Camera:
     K = torch.tensor([[focal, 0.0, width / 2], [0.0, focal, height / 2], [0.0, 0.0, 1.0]])
     R = torch.tensor([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]])
     return Camera(K, R, torch.zeros(3), width, height)
+
+
+def neck_angle(chain: torch.Tensor) -> torch.Tensor:
+    """Radians the head turns on the torso: the angle of the ``(K, 3)`` rotation vectors ``chain`` (neck
+    to head, parent first) composed. Differentiable; its gradient is zero at the identity and at a half turn."""
+    rotation = torch.eye(3, dtype=chain.dtype, device=chain.device)
+    for matrix in roma.rotvec_to_rotmat(chain):
+        rotation = rotation @ matrix
+    cos = ((torch.diagonal(rotation).sum() - 1.0) / 2.0).clamp(-1.0 + 1e-6, 1.0 - 1e-6)
+    return torch.acos(cos)
 
 
 def _gmof(residual_sq: torch.Tensor, scale: float) -> torch.Tensor:
@@ -187,6 +200,7 @@ class _Fitter:
         self.camera = photo_camera(self.width, self.height, config.fov_deg)
         parts = ["head", "spine"] + (["arms"] if regime in ("half", "full") else []) + (["legs"] if regime == "full" else [])
         self.free = [body.bone_index(b) for p in parts for b in FREE_BONES[p]]
+        self.neck_bones = [body.bone_index(b) for b in FREE_BONES["head"]]  # parent first
         unseen = [] if regime == "full" else list(FREE_BONES["legs"])
         if regime == "head":
             unseen += list(FREE_BONES["arms"])
@@ -293,18 +307,21 @@ class _Fitter:
         loss_in = _gmof(nearest_distance_sq(t.outline, pixels[in_frame]) / t.box_h**2, scale).mean()
         return (loss_out + self.config.silhouette_fill * loss_in) / scale**2
 
-    def pose_priors(self, free_rot: torch.Tensor, unseen_mask: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Pose prior on the seen bones, a stronger one on the unseen, and a soft joint limit.
+    def pose_priors(self, free_rot: torch.Tensor, unseen_mask: torch.Tensor, bones: list[int]) -> dict[str, torch.Tensor]:
+        """Pose prior on the seen bones, a stronger one on the unseen, a soft joint limit per bone and one
+        on the neck's bones together (:func:`neck_angle`).
 
         Args:
-            free_rot: ``(N, 3)`` rotation vectors of the fitted bones; unseen_mask: ``(N,)`` bool.
+            free_rot: ``(N, 3)`` rotation vectors of the fitted ``bones`` (N indices); unseen_mask: ``(N,)`` bool.
         """
         cfg = self.config
         angles = free_rot.norm(dim=-1)
+        chain = [bones.index(b) for b in self.neck_bones if b in bones]
         return {
             "pose_prior": cfg.w_pose_prior * ((~unseen_mask).float() * angles.pow(2)).sum(),
             "unseen_prior": cfg.w_unseen_prior * (unseen_mask.float() * angles.pow(2)).sum(),
             "joint_limit": torch.relu(angles - cfg.max_bone_angle).pow(2).sum(),
+            "neck_limit": torch.relu(neck_angle(free_rot[chain]) - cfg.max_neck_angle).pow(2),
         }
 
     # -------------------------------------------------------------- stage 1: rigid root
@@ -430,7 +447,7 @@ class _Fitter:
                 terms["hands"] = cfg.w_hands * self.hand_loss(out.vertices[0], out.bone_poses, scale)
             if use_sil:
                 terms["silhouette"] = cfg.w_silhouette * self.silhouette_loss(out.vertices[0], scale)
-            terms.update(self.pose_priors(free_rot, unseen_mask))
+            terms.update(self.pose_priors(free_rot, unseen_mask, free_list))
             terms["shape_prior"] = cfg.w_shape_prior * (torch.sigmoid(shape_logit) - 0.5).pow(2).sum()
             loss = sum(terms.values())
             loss.backward()
