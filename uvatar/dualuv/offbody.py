@@ -12,8 +12,9 @@ Where along its ray does such a pixel's matter lie? Not on the front of the shel
 outline, so re-posing swings those samples away from the head and opens cracks. The sample is placed
 at the depth of the nearest body pixel (the body's outline, where the ray grazes it) and bound to that
 body face. Each sample also records the photo's ray as a frame in that face's frame (its third axis is
-the ray), the spacing of the samples at its depth, and the shell's offset at its face: what a decoder
-needs to give the matter extent along the ray, which the photo cannot see.
+the ray), the spacing of the samples at its depth, the shell's offset at its face, and its ``reach``
+(:func:`matter_reach`): what a decoder needs to give the matter extent along the ray, which the photo
+cannot see.
 """
 
 from __future__ import annotations
@@ -26,9 +27,9 @@ import torch
 from uvatar.body.skinning import bound_points_to_world, world_points_to_bound
 from uvatar.camera import Camera
 
-__all__ = ["OffBodySamples", "sample_off_body", "spanning_matter", "rebind"]
+__all__ = ["OffBodySamples", "sample_off_body", "between_body_parts", "body_axes", "distance_to_axes", "matter_reach", "spanning_matter", "rebind"]
 
-_FIELDS = ("face", "barycentrics", "offsets", "ray_frames", "features", "pixels", "spacing", "shell_offset")
+_FIELDS = ("face", "barycentrics", "offsets", "ray_frames", "features", "pixels", "spacing", "shell_offset", "reach")
 
 
 @dataclass
@@ -44,6 +45,8 @@ class OffBodySamples:
         spacing: ``(N,)`` metres between neighbouring samples at the point's depth.
         shell_offset: ``(N,)`` metres, the shell's mean offset at the sample's face (how far loose matter
             may reach from the body there).
+        reach: ``(N,)`` metres the matter at the pixel extends along the ray either side of the sample
+            (:func:`matter_reach`; 0 on a fitted template's front, whose surface places it).
     """
 
     face: torch.Tensor
@@ -54,6 +57,7 @@ class OffBodySamples:
     pixels: torch.Tensor
     spacing: torch.Tensor
     shell_offset: torch.Tensor
+    reach: torch.Tensor
 
     def __len__(self) -> int:
         return int(self.face.shape[0])
@@ -87,6 +91,8 @@ def sample_off_body(
     keep_faces: torch.Tensor | None = None,
     max_side: int = 512,
     front_depth: torch.Tensor | None = None,
+    reach_faces: torch.Tensor | None = None,
+    axes: torch.Tensor | None = None,
 ) -> OffBodySamples:
     """One sample per grid pixel that the mask calls person and the body misses.
 
@@ -100,6 +106,9 @@ def sample_off_body(
         max_side: samples along the image's longer side (stride ``ceil(max(H, W) / max_side)`` pixels).
         front_depth: ``(H, W)`` camera depth of a fitted template's front (``inf`` where none): a sample
             there lies on the template instead of at the body's outline depth.
+        reach_faces: ``(F,)`` bool, faces whose samples get a ``reach`` (:func:`matter_reach`) where their
+            pixel is on an outline (not :func:`between_body_parts`) off any template; None: none do.
+        axes: ``(S, 2, 3)`` the posed body's axes (:func:`body_axes`), needed with ``reach_faces``.
     """
     height, width = person.shape
     stride = max(1, math.ceil(max(height, width) / max_side))
@@ -113,7 +122,8 @@ def sample_off_body(
     covered = body_face >= 0
     if not wanted.any() or not covered.any():
         empty = torch.zeros(0, dtype=torch.long)
-        return OffBodySamples(empty, torch.zeros(0, 3), torch.zeros(0, 3), torch.zeros(0, 3, 3), feature_map.sample(torch.zeros(0, 2)), torch.zeros(0, 2), torch.zeros(0), torch.zeros(0))
+        return OffBodySamples(empty, torch.zeros(0, 3), torch.zeros(0, 3), torch.zeros(0, 3, 3), feature_map.sample(torch.zeros(0, 2)), torch.zeros(0, 2),
+                              torch.zeros(0), torch.zeros(0), torch.zeros(0))  # fmt: skip
 
     from scipy.ndimage import distance_transform_edt
 
@@ -123,16 +133,92 @@ def sample_off_body(
     face = body_face[near_i, near_j]
     bary = body_raster.barycentrics[near_rows, near_cols]
     depth = body_raster.depth[near_rows, near_cols]
+    on_template = torch.zeros(len(depth), dtype=torch.bool)
     if front_depth is not None:
-        on_template = front_depth[grid_rows[wanted], grid_cols[wanted]]
-        depth = torch.where(torch.isfinite(on_template), on_template, depth)
+        front = front_depth[grid_rows[wanted], grid_cols[wanted]]
+        on_template = torch.isfinite(front)
+        depth = torch.where(on_template, front, depth)
     pixels = torch.stack([grid_cols[wanted], grid_rows[wanted]], -1).float() + 0.5
     points = camera.backproject(pixels, depth)
     offsets = world_points_to_bound(posed_vertices, faces, face, bary, points)
     _, frames = bound_points_to_world(posed_vertices[None], faces, face, bary)
     local = frames[0].transpose(-1, -2) @ _ray_frames(camera, points)
     spacing = stride * depth / float(camera.K[0, 0])
-    return OffBodySamples(face, bary, offsets, local, feature_map.sample(pixels), pixels, spacing, shell_offsets[faces[face]].mean(-1))
+    matter = torch.zeros(len(depth))
+    if reach_faces is not None:
+        to_outside = torch.as_tensor(distance_transform_edt(person[grid_rows, grid_cols].numpy()), dtype=torch.float32)[wanted] * stride
+        metres = depth / float(camera.K[0, 0])  # per pixel
+        open_sides = ~between_body_parts(covered, person[grid_rows, grid_cols])[wanted]
+        to_axis, beside = distance_to_axes(points, axes)
+        tube = reach_faces[face] & open_sides & beside & ~on_template
+        matter = torch.where(tube, matter_reach(to_axis, to_outside * metres), 0.0)
+    return OffBodySamples(face, bary, offsets, local, feature_map.sample(pixels), pixels, spacing, shell_offsets[faces[face]].mean(-1), matter)
+
+
+def between_body_parts(body: torch.Tensor, person: torch.Tensor) -> torch.Tensor:
+    """``(H, W)`` bool: pixels off the body whose run of person pixels along their row has body pixels on
+    both sides of them (matter between an arm and the torso, between the legs: not an outline).
+
+    Args:
+        body: ``(H, W)`` bool pixels of the body; person: ``(H, W)`` bool the person mask.
+    """
+    return _body_before(body, person) & _body_before(body.flip(1), person.flip(1)).flip(1) & ~body
+
+
+def _body_before(body: torch.Tensor, person: torch.Tensor) -> torch.Tensor:
+    """``(H, W)`` bool: a body pixel comes before the pixel (lower column) in its row's run of person pixels."""
+    cols = torch.arange(body.shape[1]).expand_as(body)
+    last_body = torch.where(body, cols, -1).cummax(1).values
+    last_gap = torch.where(person, -1, cols).cummax(1).values
+    return last_body > last_gap
+
+
+#: The body's axes as segments between its COCO keypoints (:func:`body_axes`): limbs, feet, and the torso
+#: from the hips' midpoint to the shoulders'.
+_AXIS_SEGMENTS = (
+    ("left_shoulder", "left_elbow"), ("left_elbow", "left_wrist"), ("right_shoulder", "right_elbow"), ("right_elbow", "right_wrist"),
+    ("left_hip", "left_knee"), ("left_knee", "left_ankle"), ("right_hip", "right_knee"), ("right_knee", "right_ankle"),
+    ("left_heel", "left_big_toe"), ("right_heel", "right_big_toe"),
+)  # fmt: skip
+
+
+def body_axes(keypoints: torch.Tensor, labels: list[str]) -> torch.Tensor:
+    """``(S, 2, 3)`` segments along the body's limbs, feet and torso from its ``(K, 3)`` COCO keypoints
+    named by ``labels`` (:attr:`~uvatar.body.keypoints.BodyKeypoints.coco_labels`)."""
+    at = {name: keypoints[labels.index(name)] for name in labels}
+    segments = [torch.stack([at[a], at[b]]) for a, b in _AXIS_SEGMENTS]
+    hips = (at["left_hip"] + at["right_hip"]) / 2
+    shoulders = (at["left_shoulder"] + at["right_shoulder"]) / 2
+    return torch.stack(segments + [torch.stack([hips, shoulders])])
+
+
+def distance_to_axes(points: torch.Tensor, axes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(N,)`` distance of each of ``points (N, 3)`` to the nearest of the segments ``axes (S, 2, 3)``, and
+    ``(N,)`` bool: the point is beside that segment (its foot on the segment lies between the ends), not
+    beyond an end (above the shoulders, past a hand or a foot)."""
+    start, along = axes[:, 0], axes[:, 1] - axes[:, 0]
+    t = ((points[:, None] - start[None]) * along[None]).sum(-1) / along.pow(2).sum(-1).clamp(min=1e-12)[None]
+    nearest = start[None] + t.clamp(0, 1)[..., None] * along[None]
+    distance, which = (points[:, None] - nearest).norm(dim=-1).min(1)
+    foot = t.gather(1, which[:, None])[:, 0]
+    return distance, (foot > 0) & (foot < 1)
+
+
+def matter_reach(to_axis: torch.Tensor, to_outside: torch.Tensor) -> torch.Tensor:
+    """``(N,)`` metres that matter seen beyond the body's outline reaches along the photo's ray either side.
+
+    The matter (a sleeve, a trouser leg, a coat's flare) is taken as a tube round the body's nearest axis
+    (:func:`body_axes`) that just meets the person mask's edge: a point at ``x = to_axis`` from the axis,
+    ``e = to_outside`` inside the mask's edge, lies on a circle of radius ``x + e``, whose chord through it
+    along the ray (which runs across the axis there: the point is at the depth where the ray grazes the
+    body) has half-length ``sqrt(e^2 + 2 x e)``. Zero at the mask's edge, deepest next to the body.
+
+    Args:
+        to_axis: ``(N,)`` metres from each sample's point to the nearest body axis.
+        to_outside: ``(N,)`` metres from each sample's pixel to the nearest pixel off the person mask.
+    """
+    x, e = to_axis.clamp(min=0), to_outside.clamp(min=0)
+    return (e * e + 2 * x * e).sqrt()
 
 
 def _row_gaps(first: torch.Tensor, second: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -20,7 +20,7 @@ from uvatar.body.shell import shell_vertices
 from uvatar.body.uv import UVRaster, surface_uv
 from uvatar.camera import Camera
 from uvatar.dualuv.scatter import scatter_to_uv
-from uvatar.dualuv.offbody import OffBodySamples, rebind, sample_off_body, spanning_matter
+from uvatar.dualuv.offbody import OffBodySamples, body_axes, rebind, sample_off_body, spanning_matter
 from uvatar.dualuv.template_shell import bind_to_nearest_faces, project_template, template_front_depth
 from uvatar.render.mesh import rasterize_mesh, visible_points
 
@@ -42,6 +42,7 @@ class DualUVConfig:
     shell_pixel_side: int = 512  # image-space shell samples along the photo's longer side (0: none)
     garment_shell: bool = True  # a loose garment's surface from the silhouette (uvatar.dualuv.garment_shell)
     skirts_on_hips: bool = True  # off-body samples between the legs (skirts, dresses) bind to the hips, not a leg
+    off_body_reach: bool = True  # off-body samples below the head record how deep their matter reaches (uvatar.dualuv.offbody.matter_reach)
 
 
 @dataclass
@@ -178,7 +179,7 @@ def project_dual_uv(
             which needs ``image (H, W, 3)``, the photo's RGB), and off-body pixels on a template's
             matter lie on its front (:func:`~uvatar.dualuv.template_shell.template_front_depth`).
     """
-    from uvatar.body.parts import interior_faces
+    from uvatar.body.parts import PART_NAMES, interior_faces
 
     faces = body.faces
     keep = ~interior_faces(body)
@@ -231,7 +232,9 @@ def project_dual_uv(
         person = mask > config.mask_threshold
         if config.shell_pixel_side > 0:
             front = template_front_depth(templates, camera, camera.height, camera.width) if templates else None
-            off_body = sample_off_body(feature_map, body_raster, posed_vertices, faces, camera, person, shell_offsets, keep, config.shell_pixel_side, front)
+            below_head = body.face_parts.to(faces.device) != PART_NAMES.index("head")  # hair beyond its template: no depth, or it streaks
+            off_body = sample_off_body(feature_map, body_raster, posed_vertices, faces, camera, person, shell_offsets, keep, config.shell_pixel_side, front,
+                                       below_head if config.off_body_reach else None, body_axes(body.keypoints.coco(posed_vertices[None])[0], body.keypoints.coco_labels))  # fmt: skip
             stats["shell_pixel_samples"] = len(off_body)
             if config.skirts_on_hips:  # matter spanning the legs rides the hips
                 spanning = spanning_matter(off_body, body_raster, body)

@@ -168,7 +168,7 @@ def _pixel_layer(uv: UVFeatures, uv_corners: torch.Tensor, shell_side: int, conf
     if uv.off_body is None or len(uv.off_body) == 0:
         return None
     baseline = ProjectionConfig()
-    g = {k: v.cpu() for k, v in off_body_gaussians(uv.off_body, baseline.shell_pixel_sigma, baseline.shell_pixel_thickness).items()}
+    g = {k: v.cpu() for k, v in off_body_gaussians(uv.off_body, baseline.shell_pixel_sigma, baseline.shell_pixel_thickness, baseline.shell_pixel_reach).items()}
     face, bary = g["face_index"], g["barycentrics"]
     return LayerBase(shell_side, None, surface_uv(uv_corners, face, bary), face, bary, g["colors"], torch.full((len(face),), config.shell_opacity),
                      g["offsets"], g["rotations_wxyz"], g["scales"])  # fmt: skip

@@ -4,9 +4,12 @@
   :func:`uvatar.model.fill.fill_core_colors` (mirror, scalp, push-pull). One flat, opaque Gaussian per
   covered texel, sized by the texel's footprint on the body surface.
 * Shell: where the photo sees the person off the body (hair, hats, loose clothing, held objects), one
-  round Gaussian per off-body photo pixel (:func:`uvatar.model.offbody.off_body_gaussians`), on a fitted
-  template's front where one explains the pixel, else at the body's outline depth; without a person
-  mask, one Gaussian per Shell-UV texel that was seen. Fitted templates (hair) add their unseen sides
+  Gaussian per off-body photo pixel (:func:`uvatar.model.offbody.off_body_gaussians`), on a fitted
+  template's front where one explains the pixel, else at the body's outline depth, round, or deepened
+  along the photo's ray by its reach where it is the outline of matter round a limb or the torso
+  (:func:`uvatar.dualuv.offbody.matter_reach`: a sleeve, a trouser leg, a coat's flare is as deep from the
+  side and as wide from behind as the photo shows it wide); without a person mask, one Gaussian per
+  Shell-UV texel that was seen. Fitted templates (hair) add their unseen sides
   and back, coloured from their seen part (:mod:`uvatar.model.template_gaussians`).
 """
 
@@ -49,6 +52,9 @@ class ProjectionConfig:
     shell_pixel_thickness: float = 0.0  # off-body Gaussians: extent along the ray, in shell offsets at their face
     # (at least their width). 0: round, not needles: the photo cannot see that extent, and stretched along
     # the photo's rays they were fans of needles from the side; the depth of hair comes from its template
+    shell_pixel_reach: float = 0.5  # and at least this times their reach (sigma; uvatar.dualuv.offbody.matter_reach):
+    # the turnaround clip's bins at 45-180 degrees +0.5 to +0.9 dB over round ones; 0.5 puts 0.14 opacity at the
+    # tube's far side, so it fades there rather than ending in a hard cut
     template_tangent_sigma: float = 0.6  # template shell Gaussians: sigma in the surface, in sample spacings
     template_normal_sigma: float = 0.25  # and along the template's normal
     normal_sigma: float = 0.08  # flat: sigma along the normal, in texel sides
@@ -210,7 +216,7 @@ def decode_projection(uv: UVFeatures, body, phenotypes: torch.Tensor, facial: to
     shell_res = uv.shell.shape[-1]
     meta = {"decoder": "projection", "core_resolution": resolution, "shell_resolution": shell_res}
     if uv.off_body is not None:  # off-body photo pixels, elongated along their rays
-        shell = off_body_gaussians(uv.off_body, config.shell_pixel_sigma, config.shell_pixel_thickness)
+        shell = off_body_gaussians(uv.off_body, config.shell_pixel_sigma, config.shell_pixel_thickness, config.shell_pixel_reach)
         s_face, s_bary, s_offsets = shell["face_index"], shell["barycentrics"], shell["offsets"]
         s_rotations, s_scales, s_colors = shell["rotations_wxyz"], shell["scales"], shell["colors"]
         stats["shell_from"] = meta["shell"] = "photo pixels"

@@ -1,0 +1,102 @@
+"""How deep off-body matter reaches along the photo's ray (uvatar.dualuv.offbody.matter_reach and the
+pieces it stands on), on exact geometry and on a synthetic front photo of a body in a skirt."""
+
+import numpy as np
+import torch
+
+from tests.dualuv.test_garment_shell import SIZE, _skirt_photo
+from uvatar.body.shell import shell_offsets
+from uvatar.dualuv.offbody import between_body_parts, body_axes, distance_to_axes, matter_reach, sample_off_body
+from uvatar.encode import get_encoder
+from uvatar.render.mesh import rasterize_mesh
+
+
+def test_reach_is_the_half_chord_of_the_tube_that_meets_the_mask_edge():
+    """A tube of radius R round an axis; a point at x from the axis, on a ray across the axis direction
+    through it: the ray's chord through the tube, found by intersecting line and circle."""
+    x = torch.tensor([0.0, 0.03, 0.05, 0.05, 0.12, 0.2], dtype=torch.float64)
+    e = torch.tensor([0.04, 0.0, 0.02, 0.1, 0.05, 0.01], dtype=torch.float64)
+    radius = x + e
+    # the ray: points (x, t); inside the circle while x^2 + t^2 <= R^2
+    t = torch.linspace(0, 0.5, 500_001, dtype=torch.float64)
+    half_chord = torch.stack([t[(xi**2 + t**2) <= ri**2].max() for xi, ri in zip(x, radius)])
+    assert torch.allclose(matter_reach(x, e), half_chord, atol=1e-6)  # the grid's step
+    assert float(matter_reach(torch.tensor([0.05]), torch.tensor([0.0]))) == 0.0  # nothing at the mask's edge
+    assert float(matter_reach(torch.tensor([0.05]), torch.tensor([-0.01]))) == 0.0
+
+
+def _between_reference(body: np.ndarray, person: np.ndarray) -> np.ndarray:
+    out = np.zeros_like(body)
+    for r, c in zip(*np.nonzero(person & ~body)):
+        left = right = False
+        k = c - 1
+        while k >= 0 and person[r, k]:
+            left |= body[r, k]
+            k -= 1
+        k = c + 1
+        while k < body.shape[1] and person[r, k]:
+            right |= body[r, k]
+            k += 1
+        out[r, c] = left and right
+    return out
+
+
+def test_between_body_parts_matches_a_walk_along_each_row():
+    rng = np.random.default_rng(4)
+    person = rng.random((40, 60)) > 0.15
+    body = person & (rng.random((40, 60)) > 0.6)
+    got = between_body_parts(torch.as_tensor(body), torch.as_tensor(person)).numpy()
+    assert np.array_equal(got, _between_reference(body, person))
+    person_row = torch.tensor([[1, 1, 1, 1, 1, 0, 1, 1]], dtype=torch.bool)
+    body_row = torch.zeros_like(person_row)
+    body_row[0, [0, 3]] = True
+    # 1 and 2 lie between body pixels; 4 has body on its left only (its run ends at the gap); 6, 7 none
+    assert between_body_parts(body_row, person_row)[0].tolist() == [False, True, True, False, False, False, False, False]
+
+
+def test_distance_to_axes_matches_dense_points_on_the_segments():
+    gen = torch.Generator().manual_seed(2)
+    axes = torch.randn(5, 2, 3, generator=gen, dtype=torch.float64)
+    points = torch.randn(200, 3, generator=gen, dtype=torch.float64) * 1.5
+    t = torch.linspace(0, 1, 20_001, dtype=torch.float64)
+    dense = axes[:, :1] + t[None, :, None] * (axes[:, 1:] - axes[:, :1])  # (S, T, 3)
+    brute = (points[:, None, None] - dense[None]).norm(dim=-1)  # (N, S, T)
+    distance, beside = distance_to_axes(points, axes)
+    # the dense points are 1/20000 of a segment apart (at most ~3e-4): the nearest is within half of that
+    assert torch.allclose(distance, brute.amin((1, 2)), atol=2e-4)
+    nearest_t = t[brute.amin(1).argmin(1)]
+    assert torch.equal(beside, (nearest_t > 0) & (nearest_t < 1))
+    assert not beside.all() and beside.any()
+
+
+def test_the_skirt_reaches_back_where_it_is_an_outline_and_not_between_the_legs(body):
+    view, (top, hem) = _skirt_photo(body, flare_m=0.12)
+    raster = rasterize_mesh(view.vertices, body.faces, view.camera)
+    features = get_encoder("rgb")(view.image)
+    person = torch.as_tensor(view.mask > 0.5)
+    keypoints = body.keypoints.coco(view.vertices[None].to(body.device))[0].cpu()
+    axes = body_axes(keypoints, body.keypoints.coco_labels)
+    every_face = torch.ones(len(body.faces), dtype=torch.bool)
+    args = (features, raster, view.vertices, body.faces.cpu(), view.camera, person, shell_offsets(body).cpu())
+    samples = sample_off_body(*args, max_side=SIZE, reach_faces=every_face, axes=axes)
+    plain = sample_off_body(*args, max_side=SIZE)
+    assert (plain.reach == 0).all() and torch.equal(plain.pixels, samples.pixels)
+    col, row = samples.pixels[:, 0], samples.pixels[:, 1]
+    skirt = (row > top + 2) & (row < hem - 2)
+    centre = (col - SIZE / 2).abs() < 3
+    assert (samples.reach[skirt & centre] == 0).all()  # between the legs: body on both sides
+    outside = skirt & ((col - SIZE / 2).abs() > (col[skirt] - SIZE / 2).abs().max() - 8)  # the hem's outer columns
+    assert outside.any() and (samples.reach[outside] > 0).all()
+    # never deeper than the tube round the nearest axis through the mask's edge along the sample's row (the
+    # edge in any direction is no farther than along the row, and the reach grows with that distance)
+    points = samples.world_points(view.vertices, body.faces.cpu())
+    to_axis, _ = distance_to_axes(points, axes)
+    _, depth = view.camera.project(points)
+    mask = torch.as_tensor(view.mask > 0.5)
+    cols = torch.arange(SIZE).float() + 0.5
+    row_index = row.long()
+    right_end = torch.where(mask[row_index], cols[None], -1.0).amax(1)
+    left_end = torch.where(mask[row_index], cols[None], float(SIZE)).amin(1)
+    along_row = torch.minimum(right_end - col, col - left_end).clamp(min=0) + 1.0  # pixels, one to spare for the grid
+    bound = matter_reach(to_axis, along_row * depth / float(view.camera.K[0, 0]))
+    assert (samples.reach <= bound + 1e-6).all()
