@@ -317,11 +317,14 @@ class _Fitter:
         cfg = self.config
         angles = free_rot.norm(dim=-1)
         chain = [bones.index(b) for b in self.neck_bones if b in bones]
+        neck = torch.zeros(())
+        if float(angles[chain].detach().sum()) > cfg.max_neck_angle:  # else within the bound (angles of composed rotations add up to at most the sum)
+            neck = torch.relu(neck_angle(free_rot[chain]) - cfg.max_neck_angle).pow(2)
         return {
             "pose_prior": cfg.w_pose_prior * ((~unseen_mask).float() * angles.pow(2)).sum(),
             "unseen_prior": cfg.w_unseen_prior * (unseen_mask.float() * angles.pow(2)).sum(),
             "joint_limit": torch.relu(angles - cfg.max_bone_angle).pow(2).sum(),
-            "neck_limit": torch.relu(neck_angle(free_rot[chain]) - cfg.max_neck_angle).pow(2),
+            "neck_limit": neck,
         }
 
     # -------------------------------------------------------------- stage 1: rigid root
