@@ -1,12 +1,14 @@
 """How deep off-body matter reaches along the photo's ray (uvatar.dualuv.offbody.matter_reach and the
 pieces it stands on), on exact geometry and on a synthetic front photo of a body in a skirt."""
 
+import math
+
 import numpy as np
 import torch
 
 from tests.dualuv.test_garment_shell import SIZE, _skirt_photo
 from uvatar.body.shell import shell_offsets
-from uvatar.dualuv.offbody import between_body_parts, body_axes, distance_to_axes, matter_reach, sample_off_body
+from uvatar.dualuv.offbody import STRAIGHT_LIMB_DEG, between_body_parts, body_axes, distance_to_axes, matter_reach, sample_off_body, straight_axes
 from uvatar.encode import get_encoder
 from uvatar.render.mesh import rasterize_mesh
 
@@ -61,12 +63,29 @@ def test_distance_to_axes_matches_dense_points_on_the_segments():
     t = torch.linspace(0, 1, 20_001, dtype=torch.float64)
     dense = axes[:, :1] + t[None, :, None] * (axes[:, 1:] - axes[:, :1])  # (S, T, 3)
     brute = (points[:, None, None] - dense[None]).norm(dim=-1)  # (N, S, T)
-    distance, beside = distance_to_axes(points, axes)
+    distance, beside, which = distance_to_axes(points, axes)
     # the dense points are 1/20000 of a segment apart (at most ~3e-4): the nearest is within half of that
     assert torch.allclose(distance, brute.amin((1, 2)), atol=2e-4)
     nearest_t = t[brute.amin(1).argmin(1)]
     assert torch.equal(beside, (nearest_t > 0) & (nearest_t < 1))
     assert not beside.all() and beside.any()
+    assert torch.equal(which, brute.amin(2).argmin(1))
+
+
+def test_a_bent_limb_gives_no_axis_for_a_tube(body):
+    rest = body.forward(body.default_params(1)).vertices
+    axes = body_axes(body.keypoints.coco(rest)[0], body.keypoints.coco_labels)
+    assert straight_axes(axes).all()  # the A-pose: limbs straight, feet and torso always
+    bent = axes.clone()
+    elbow, wrist = bent[0, 1], bent[1, 1]
+    forearm = (wrist - elbow).norm()
+    upper = torch.nn.functional.normalize(bent[0, 1] - bent[0, 0], dim=0)
+    side = torch.nn.functional.normalize(torch.linalg.cross(upper, torch.tensor([0.0, 1.0, 0.0])), dim=0)
+    for degrees, straight in ((STRAIGHT_LIMB_DEG - 5, True), (STRAIGHT_LIMB_DEG + 5, False)):
+        turn = math.radians(degrees)
+        bent[1, 1] = elbow + forearm * (math.cos(turn) * upper + math.sin(turn) * side)
+        usable = straight_axes(bent)
+        assert usable[:2].tolist() == [straight, straight] and usable[2:].all()  # the other limbs untouched
 
 
 def test_the_skirt_reaches_back_where_it_is_an_outline_and_not_between_the_legs(body):
@@ -90,7 +109,7 @@ def test_the_skirt_reaches_back_where_it_is_an_outline_and_not_between_the_legs(
     # never deeper than the tube round the nearest axis through the mask's edge along the sample's row (the
     # edge in any direction is no farther than along the row, and the reach grows with that distance)
     points = samples.world_points(view.vertices, body.faces.cpu())
-    to_axis, _ = distance_to_axes(points, axes)
+    to_axis, _, _ = distance_to_axes(points, axes)
     _, depth = view.camera.project(points)
     mask = torch.as_tensor(view.mask > 0.5)
     cols = torch.arange(SIZE).float() + 0.5

@@ -22,12 +22,14 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from uvatar.body.skinning import bound_points_to_world, world_points_to_bound
 from uvatar.camera import Camera
 
-__all__ = ["OffBodySamples", "sample_off_body", "between_body_parts", "body_axes", "distance_to_axes", "matter_reach", "spanning_matter", "rebind"]
+__all__ = ["OffBodySamples", "sample_off_body", "between_body_parts", "body_axes", "straight_axes", "distance_to_axes", "matter_reach", "spanning_matter",
+           "rebind"]  # fmt: skip
 
 _FIELDS = ("face", "barycentrics", "offsets", "ray_frames", "features", "pixels", "spacing", "shell_offset", "reach")
 
@@ -107,7 +109,8 @@ def sample_off_body(
         front_depth: ``(H, W)`` camera depth of a fitted template's front (``inf`` where none): a sample
             there lies on the template instead of at the body's outline depth.
         reach_faces: ``(F,)`` bool, faces whose samples get a ``reach`` (:func:`matter_reach`) where their
-            pixel is on an outline (not :func:`between_body_parts`) off any template; None: none do.
+            pixel is on an outline (not :func:`between_body_parts`), off any template, beside an axis of a
+            straight limb or the torso (:func:`distance_to_axes`, :func:`straight_axes`); None: none do.
         axes: ``(S, 2, 3)`` the posed body's axes (:func:`body_axes`), needed with ``reach_faces``.
     """
     height, width = person.shape
@@ -146,11 +149,14 @@ def sample_off_body(
     spacing = stride * depth / float(camera.K[0, 0])
     matter = torch.zeros(len(depth))
     if reach_faces is not None:
-        to_outside = torch.as_tensor(distance_transform_edt(person[grid_rows, grid_cols].numpy()), dtype=torch.float32)[wanted] * stride
+        # the image's border counts as the matter's edge: where the frame cuts it, no deeper than the frame
+        # shows it wide (a jacket's hem below the frame gave a half-body photo 10-18 cm spikes)
+        framed = np.pad(person[grid_rows, grid_cols].numpy(), 1)
+        to_outside = torch.as_tensor(distance_transform_edt(framed)[1:-1, 1:-1], dtype=torch.float32)[wanted] * stride
         metres = depth / float(camera.K[0, 0])  # per pixel
         open_sides = ~between_body_parts(covered, person[grid_rows, grid_cols])[wanted]
-        to_axis, beside = distance_to_axes(points, axes)
-        tube = reach_faces[face] & open_sides & beside & ~on_template
+        to_axis, beside, which = distance_to_axes(points, axes)
+        tube = reach_faces[face] & open_sides & beside & straight_axes(axes)[which] & ~on_template
         matter = torch.where(tube, matter_reach(to_axis, to_outside * metres), 0.0)
     return OffBodySamples(face, bary, offsets, local, feature_map.sample(pixels), pixels, spacing, shell_offsets[faces[face]].mean(-1), matter)
 
@@ -180,6 +186,12 @@ _AXIS_SEGMENTS = (
     ("left_hip", "left_knee"), ("left_knee", "left_ankle"), ("right_hip", "right_knee"), ("right_knee", "right_ankle"),
     ("left_heel", "left_big_toe"), ("right_heel", "right_big_toe"),
 )  # fmt: skip
+_LIMB_PAIRS = ((0, 1), (2, 3), (4, 5), (6, 7))  # upper and lower segment of each arm and leg in _AXIS_SEGMENTS
+#: A limb bent more than this (degrees between its two segments) gives its matter no reach (:func:`straight_axes`).
+#: Fitted bends: the turnaround's outstretched arms 33 and 40 (at 30 they lost their reach, -0.5 dB at
+#: 135-180), the astronaut's lowered arms 46 and 61, andrea's 56-59, Obama's crossed arms 72-96 (the
+#: matter beside them shot out in spikes once the arms were re-posed).
+STRAIGHT_LIMB_DEG = 45.0
 
 
 def body_axes(keypoints: torch.Tensor, labels: list[str]) -> torch.Tensor:
@@ -192,16 +204,29 @@ def body_axes(keypoints: torch.Tensor, labels: list[str]) -> torch.Tensor:
     return torch.stack(segments + [torch.stack([hips, shoulders])])
 
 
-def distance_to_axes(points: torch.Tensor, axes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(N,)`` distance of each of ``points (N, 3)`` to the nearest of the segments ``axes (S, 2, 3)``, and
-    ``(N,)`` bool: the point is beside that segment (its foot on the segment lies between the ends), not
-    beyond an end (above the shoulders, past a hand or a foot)."""
+def straight_axes(axes: torch.Tensor, max_bend_deg: float = STRAIGHT_LIMB_DEG) -> torch.Tensor:
+    """``(S,)`` bool: the segments of :func:`body_axes` that belong to a straight limb (its two segments
+    within ``max_bend_deg`` of a line), the feet and the torso. A bent limb's matter is no tube round one
+    axis (the sleeve's fold inside an elbow, a coat beside a forearm folded across the body), and
+    re-posing the limb swings it out."""
+    usable = torch.ones(len(axes), dtype=torch.bool)
+    direction = torch.nn.functional.normalize(axes[:, 1] - axes[:, 0], dim=-1)
+    for upper, lower in _LIMB_PAIRS:
+        cos = float((direction[upper] * direction[lower]).sum())
+        usable[[upper, lower]] = cos >= math.cos(math.radians(max_bend_deg))
+    return usable
+
+
+def distance_to_axes(points: torch.Tensor, axes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Each of ``points (N, 3)`` against the nearest of the segments ``axes (S, 2, 3)``: ``(N,)`` its
+    distance, ``(N,)`` bool whether the point is beside it (its foot on the segment lies between the ends),
+    not beyond an end (above the shoulders, past a hand or a foot), and ``(N,)`` that segment's index."""
     start, along = axes[:, 0], axes[:, 1] - axes[:, 0]
     t = ((points[:, None] - start[None]) * along[None]).sum(-1) / along.pow(2).sum(-1).clamp(min=1e-12)[None]
     nearest = start[None] + t.clamp(0, 1)[..., None] * along[None]
     distance, which = (points[:, None] - nearest).norm(dim=-1).min(1)
     foot = t.gather(1, which[:, None])[:, 0]
-    return distance, (foot > 0) & (foot < 1)
+    return distance, (foot > 0) & (foot < 1), which
 
 
 def matter_reach(to_axis: torch.Tensor, to_outside: torch.Tensor) -> torch.Tensor:
