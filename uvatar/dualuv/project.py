@@ -42,7 +42,7 @@ class DualUVConfig:
     shell_pixel_side: int = 512  # image-space shell samples along the photo's longer side (0: none)
     garment_shell: bool = True  # a loose garment's surface from the silhouette (uvatar.dualuv.garment_shell)
     skirts_on_hips: bool = True  # off-body samples between the legs (skirts, dresses) bind to the hips, not a leg
-    off_body_reach: bool = True  # off-body samples below the head record how deep their matter reaches (uvatar.dualuv.offbody.matter_reach)
+    off_body_reach: bool = True  # off-body samples record how deep their matter reaches (uvatar.dualuv.offbody.matter_reach)
 
 
 @dataclass
@@ -232,9 +232,13 @@ def project_dual_uv(
         person = mask > config.mask_threshold
         if config.shell_pixel_side > 0:
             front = template_front_depth(templates, camera, camera.height, camera.width) if templates else None
-            below_head = body.face_parts.to(faces.device) != PART_NAMES.index("head")  # hair beyond its template: no depth, or it streaks
+            reach_faces = axes = None
+            if config.off_body_reach:  # below the head: hair beyond its template gets no depth (it streaked)
+                reach_faces = body.face_parts.to(faces.device) != PART_NAMES.index("head")
+                keypoints = body.keypoints.coco(posed_vertices[None].to(body.device))[0].to(posed_vertices.device)
+                axes = body_axes(keypoints, body.keypoints.coco_labels)
             off_body = sample_off_body(feature_map, body_raster, posed_vertices, faces, camera, person, shell_offsets, keep, config.shell_pixel_side, front,
-                                       below_head if config.off_body_reach else None, body_axes(body.keypoints.coco(posed_vertices[None])[0], body.keypoints.coco_labels))  # fmt: skip
+                                       reach_faces, axes)  # fmt: skip
             stats["shell_pixel_samples"] = len(off_body)
             if config.skirts_on_hips:  # matter spanning the legs rides the hips
                 spanning = spanning_matter(off_body, body_raster, body)
