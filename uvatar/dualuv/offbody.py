@@ -121,7 +121,8 @@ def sample_off_body(
     body_face = body_raster.face_index[grid_rows, grid_cols]
     if keep_faces is not None:
         body_face = torch.where(keep_faces[body_face.clamp(min=0)], body_face, -1)
-    wanted = person[grid_rows, grid_cols] & (body_raster.face_index[grid_rows, grid_cols] < 0)
+    person_grid = person[grid_rows, grid_cols]
+    wanted = person_grid & (body_raster.face_index[grid_rows, grid_cols] < 0)
     covered = body_face >= 0
     if not wanted.any() or not covered.any():
         empty = torch.zeros(0, dtype=torch.long)
@@ -151,10 +152,10 @@ def sample_off_body(
     if reach_faces is not None:
         # the image's border counts as the matter's edge: where the frame cuts it, no deeper than the frame
         # shows it wide (a jacket's hem below the frame gave a half-body photo 10-18 cm spikes)
-        framed = np.pad(person[grid_rows, grid_cols].numpy(), 1)
+        framed = np.pad(person_grid.numpy(), 1)
         to_outside = torch.as_tensor(distance_transform_edt(framed)[1:-1, 1:-1], dtype=torch.float32)[wanted] * stride
         metres = depth / float(camera.K[0, 0])  # per pixel
-        open_sides = ~between_body_parts(covered, person[grid_rows, grid_cols])[wanted]
+        open_sides = ~between_body_parts(covered, person_grid)[wanted]
         to_axis, beside, which = distance_to_axes(points, axes)
         tube = reach_faces[face] & open_sides & beside & straight_axes(axes)[which] & ~on_template
         matter = torch.where(tube, matter_reach(to_axis, to_outside * metres), 0.0)

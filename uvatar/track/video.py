@@ -69,8 +69,8 @@ _FACE_POINTS = [i for i in range(11) if BODY_LANDMARKS[i] not in ("left_ear", "r
 #: The nose's weight (times its visibility) while the body faces away. MediaPipe assumes a face towards it
 #: and guesses the nose on the back of a head, but the guess leans the way the head turns: without it the
 #: turnaround clip's track turned back on itself past the back (her profile fitted facing the wrong way,
-#: side bin 9.8 dB against 10.7), with it at full weight the synthetic turning clip's median joint error
-#: grew from 93 to 104 mm (98 at half).
+#: side bin 10.05 dB against 10.67), with it at full weight the synthetic turning clip's median joint error
+#: grew from 97 to 104 mm (98 at half).
 AWAY_NOSE_WEIGHT = 0.5
 _KEY_POINTS = {
     "head": ["nose", "left_eye", "right_eye", "left_ear", "right_ear", "left_shoulder", "right_shoulder"],
