@@ -298,9 +298,11 @@ class _Fitter:
         fitted = z[child] - z[parent]
         return torch.relu(-fitted * torch.sign(target)).pow(2).mean() / 0.03**2
 
-    def silhouette_loss(self, vertices: torch.Tensor, scale: float) -> torch.Tensor:
+    def silhouette_loss(self, vertices: torch.Tensor, scale: float, ids: torch.Tensor | None = None) -> torch.Tensor:
+        """The body inside the person mask and reaching its outline, read on ``vertices (V, 3)`` at
+        ``ids`` (default :attr:`silhouette_vertices`)."""
         t = self.targets
-        pixels = self.project(vertices[self.silhouette_vertices])
+        pixels = self.project(vertices[self.silhouette_vertices if ids is None else ids])
         in_frame = (pixels[:, 0] >= 0) & (pixels[:, 0] < self.width) & (pixels[:, 1] >= 0) & (pixels[:, 1] < self.height)
         outside = _sample_map(t.dist_outside, pixels[in_frame], self.width, self.height)
         loss_out = _gmof(outside.pow(2), scale).mean()

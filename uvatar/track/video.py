@@ -35,6 +35,9 @@
      registration at the texture level instead of only at the landmarks' few points. Not while the
      predicted body faces away: there it tipped the synthetic turning clip into a left/right swap
      (frames 20-23, with the clip rendered on one thread; none without it).
+   * in half and full clips, the photo fit's silhouette term on the frame's person mask (``w_silhouette``):
+     the body inside the mask and reaching its outline, so that a turned body and its limbs meet the
+     person's outline where the landmarks say little (side and back views, occluded limbs).
 
 The single-photo tracker (:func:`uvatar.track.track_photo`) stays the one for photos.
 """
@@ -133,6 +136,13 @@ class VideoTrackConfig:
             (checked both ways to ``flow_max_error`` pixels at the detection scale), pull the fit with
             a Geman-McClure penalty of scale ``flow_scale`` box heights, except while the predicted body
             faces away; 0 turns it off.
+        w_silhouette: weight of the photo fit's silhouette term in half and full clips (the body inside the
+            frame's person mask and reaching its outline: :meth:`~uvatar.track.fit._Fitter.silhouette_loss`),
+            read on ``silhouette_points`` of the photo fit's outer vertices; 0 turns it off. The landmarks
+            alone left the body turned short of the person at the side and the back and the limbs off
+            their outline (the turnaround clip's avatar left 8-11 % of her mask uncovered at 90-180
+            degrees); it costs about 80 ms a frame (dance clip: 3.9 -> 3.0 frames/s). Measured in
+            docs/completion_eval.md ("The tracker fits the silhouette").
     """
 
     fov_deg: float = 45.0
@@ -162,6 +172,8 @@ class VideoTrackConfig:
     flow_scale: float = 0.01
     flow_max_error: float = 1.0
     hold_torso_in_head_clips: bool = True
+    w_silhouette: float = 1.0
+    silhouette_points: int = 1000
 
     def validate(self) -> None:
         if self.regime not in (None, "head", "half", "full"):
@@ -173,6 +185,8 @@ class VideoTrackConfig:
             raise InputError(f"root_acceleration_scale must be >= 0; got {self.root_acceleration_scale}")
         if not 1.0 <= self.fov_deg <= 170.0:
             raise InputError(f"fov_deg must lie in [1, 170]; got {self.fov_deg}")
+        if not (self.w_silhouette >= 0.0 and isinstance(self.silhouette_points, int) and self.silhouette_points >= 1):
+            raise InputError(f"w_silhouette must be >= 0 and silhouette_points an integer >= 1; got {self.w_silhouette}, {self.silhouette_points!r}")
         if not (self.w_flow >= 0.0 and self.flow_scale > 0.0 and self.flow_max_error > 0.0 and self.flow_points >= 1):
             raise InputError(f"w_flow must be >= 0 and flow_scale, flow_max_error, flow_points > 0; got {self.w_flow}, {self.flow_scale}, {self.flow_max_error}, {self.flow_points}")
 
@@ -358,6 +372,7 @@ class _ClipTracker:
         self.history: list[BodyParams] = []  # the last two frames' parameters (root rotvec unwrapped)
         self.anchor: BodyParams | None = None  # the first frame's parameters, given (used once)
         self._subset: _SubsetBody | None = None  # skinning of the vertices the per-frame terms read
+        self._silhouette_ids: torch.Tensor | None = None  # the silhouette term's vertices (a subset of the photo fit's)
         self.evaluations = 0  # loss evaluations of the per-frame fits so far (for profiling)
         self._last_yaw: float | None = None  # for unwrapping the reported yaw
         self.flow_ids = flow_vertices(body, config.flow_points) if config.w_flow > 0 else None
@@ -436,7 +451,8 @@ class _ClipTracker:
             if self.history:  # no velocity across a gap
                 self.history = self.history[-1:]
             return TrackedFrame(index, None, None)
-        fit_det = dataclasses.replace(det, mask=None) if det.mask is not None else det  # no silhouette term per frame
+        silhouette = self.config.w_silhouette > 0 and self.regime in ("half", "full")
+        fit_det = det if silhouette or det.mask is None else dataclasses.replace(det, mask=None)
         pred = anchored.detach() if anchored is not None else self._predict()
         swapped, away = False, False
         if pred is not None:
@@ -568,12 +584,18 @@ class _ClipTracker:
             decay = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=0.1 ** (1.0 / cfg.steps))
         unseen = set(fitter.unseen) | (set(fitter.neck_bones) if away else set())
         unseen_mask = torch.tensor([b in unseen for b in free_list])
+        silhouette = cfg.w_silhouette > 0 and fitter.targets.dist_outside is not None
+        if self._silhouette_ids is None:
+            every = max(1, math.ceil(len(fitter.silhouette_vertices) / cfg.silhouette_points))
+            self._silhouette_ids = fitter.silhouette_vertices[::every]
         if self._subset is None:
-            self._subset = _SubsetBody(body, self.rest, with_face=True, extra=self.flow_ids)
+            extra_ids = [ids for ids in (self.flow_ids, self._silhouette_ids if cfg.w_silhouette > 0 else None) if ids is not None]
+            self._subset = _SubsetBody(body, self.rest, with_face=True, extra=torch.cat(extra_ids) if extra_ids else None)
         subset = self._subset
         confident = torch.as_tensor(fitter.det.body_visibility) >= cfg.confident_visibility
         scales = torch.where(confident, cfg.confident_scale, cfg.robust_scale).float()
-        extra = subset.gather(flow[0]) if flow is not None else None
+        skinned = [ids for ids in (flow[0] if flow is not None else None, self._silhouette_ids if silhouette else None) if ids is not None]
+        extra = subset.gather(torch.unique(torch.cat(skinned))) if skinned else None
         history = self.history if temporal else []
         past_rot = [h.rotvecs[0, free] for h in history]
         past_root = [h.rotvecs[0, 0] for h in history]
@@ -593,6 +615,8 @@ class _ClipTracker:
             terms = {"landmarks": _landmark_loss(fitter, keypoints, scales, cfg.robust_scale)}
             if flow is not None:
                 terms["flow"] = cfg.w_flow * _flow_loss(fitter, vertices[0, flow[0]], flow[1], cfg.flow_scale, cfg.robust_scale)
+            if silhouette:
+                terms["silhouette"] = cfg.w_silhouette * fitter.silhouette_loss(vertices[0], cfg.robust_scale, self._silhouette_ids)
             if use_face:
                 terms["face"] = fitter.config.w_face * fitter.face_loss(vertices[0], cfg.robust_scale)
                 terms["facial_prior"] = fitter.config.w_facial_prior * facial.abs().sum()
