@@ -338,7 +338,8 @@ def test_subset_skinning_gives_the_full_bodys_landmarks_and_face_points(body):
     rest64 = rest.vertices[0, asked].double() + torch.einsum("f,fvd->vd", params.facial[0].double(), body.facial_basis[:, asked].double())
     blended = torch.einsum("vj,jrc->vrc", body.skinning_weight_matrix[asked].double(), t64)
     truth64 = torch.einsum("vrc,vc->vr", blended[..., :3], rest64) + blended[..., 3] + params.translation[0].double()
-    homogeneous = torch.cat([rest64.abs() + torch.einsum("f,fvd->vd", params.facial[0].double().abs(), body.facial_basis[:, asked].double().abs()), torch.ones(len(asked), 1, dtype=torch.float64)], -1)
+    summed = rest.vertices[0, asked].double().abs() + torch.einsum("f,fvd->vd", params.facial[0].double().abs(), body.facial_basis[:, asked].double().abs())
+    homogeneous = torch.cat([summed, torch.ones(len(asked), 1, dtype=torch.float64)], -1)  # magnitudes of the rest point's sums
     n = 52 + 4 * body.n_bones + 2
     magnitude = torch.einsum("vj,jrc,vc->vr", body.skinning_weight_matrix[asked].double().abs(), t64.abs(), homogeneous) + params.translation[0].double().abs()
     error = (skinned[0, asked].double() - truth64).abs()
