@@ -451,8 +451,8 @@ class _ClipTracker:
             if self.history:  # no velocity across a gap
                 self.history = self.history[-1:]
             return TrackedFrame(index, None, None)
-        silhouette = self.config.w_silhouette > 0 and self.regime in ("half", "full")
-        fit_det = det if silhouette or det.mask is None else dataclasses.replace(det, mask=None)
+        # the mask only for the silhouette term (the fitter builds its targets in half and full clips only)
+        fit_det = det if self.config.w_silhouette > 0 or det.mask is None else dataclasses.replace(det, mask=None)
         pred = anchored.detach() if anchored is not None else self._predict()
         swapped, away = False, False
         if pred is not None:
