@@ -56,6 +56,21 @@ def test_inflation_is_round_the_body_and_zero_on_head_hands_feet(body):
     assert float(inflation.max()) <= 0.1 + 1e-6  # never more than the widening itself
 
 
+def test_a_flare_seen_beside_the_hips_hangs_round_the_seat(body):
+    """A jacket's flare widens the hips' side vertices (the legs part); the torso's vertices at the same
+    heights (the seat, at the back) hang at the same distance, not on the body."""
+    rest = body.forward(body.default_params(1)).vertices[0].detach().cpu()
+    parts = torch.as_tensor(vertex_parts(body))
+    legs, torso = parts == PART_NAMES.index("legs"), parts == PART_NAMES.index("torso")
+    hips = (rest[:, 2] > float(rest[torso, 2].min())) & (rest[:, 2] < float(rest[legs, 2].max()))
+    offsets = shell_offsets(body).cpu().clone()
+    offsets[legs & hips & (rest[:, 0].abs() > 0.1)] += 0.06  # the flare, seen beside the hips only
+    inflation = garment_inflation(body, offsets)
+    seat = torso & hips & (rest[:, 1] > 0.05)  # the torso's back at those heights (the body faces -y)
+    assert seat.sum() > 10 and float(inflation[seat].min()) >= LOOSE_M
+    assert float(inflation[torso & (rest[:, 2] > float(rest[legs, 2].max()) + 0.2)].max()) == 0  # the chest stays
+
+
 def test_tight_photo_gets_no_garment(body):
     view, _ = _skirt_photo(body)
     view.mask = rasterize_mesh(view.vertices, body.faces, view.camera).mask.float().numpy()  # the body alone

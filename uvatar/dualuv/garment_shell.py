@@ -7,7 +7,10 @@ flares at the sides in a front photo grows sideways only, and from the side it w
 body. Cloth hangs around the body: the garment surface here inflates the body all round by the widening
 found at the same height of the same part (torso and legs: bands of :data:`BAND_M` metres of the
 reference pose; a band takes the :data:`INFLATION_QUANTILE` quantile of its vertices' widening, and the
-larger of its neighbours' so a hem does not step). Only faces whose three vertices inflate by at least
+larger of its neighbours' so a hem does not step). At the hips, where the two parts share heights,
+each vertex takes the larger of its own part's band and the other's: a jacket's flare is seen beside
+the hips (the legs' vertices) and hangs round the buttocks too (the torso's, at the back), else the
+jacket's back ends a hand above its hem with a hole over the seat. Only faces whose three vertices inflate by at least
 :data:`LOOSE_M` form the template: tight clothes stay on the body (Core-UV). A vertex's widening counts
 only where its widened point lies beside the body and off the hair (another template's matter): long hair
 beside the neck widened it, and the garment grown from it stood out through the hair at the nape.
@@ -51,6 +54,7 @@ def garment_inflation(body, fitted_offsets: torch.Tensor, off_body: torch.Tensor
     bands = torch.floor(heights / BAND_M).long()
     parts = torch.as_tensor(vertex_parts(body))  # one part per vertex, the same every run (a border vertex's is fixed)
     inflation = torch.zeros_like(widening)
+    per_part = {}
     for name in PARTS:
         in_part = parts == PART_NAMES.index(name)
         if not in_part.any():
@@ -63,6 +67,12 @@ def garment_inflation(body, fitted_offsets: torch.Tensor, off_body: torch.Tensor
         padded = torch.nn.functional.pad(per_band[None, None], (1, 1), mode="replicate")[0, 0]
         smooth = torch.stack([padded[:-2], padded[1:-1], padded[2:]]).amax(0)
         inflation[in_part] = smooth[part_bands - low]
+        per_part[name] = (low, smooth)
+    if len(per_part) == 2:  # the hips: where the parts share heights, each takes the other's band if larger
+        for name, other in (("torso", "legs"), ("legs", "torso")):
+            low, smooth = per_part[other]
+            shared = (parts == PART_NAMES.index(name)) & (bands >= low) & (bands < low + len(smooth))
+            inflation[shared] = torch.maximum(inflation[shared], smooth[bands[shared] - low])
     return inflation
 
 
