@@ -63,6 +63,28 @@ def test_hair_clusters_reject_skin_and_background():
     assert len(rejected) == 0 and len(kept) >= 2
 
 
+def test_a_lit_forehead_is_skin_not_hair():
+    """The skin colour comes from the shaded lower face; a high forehead above the skull is the same skin
+    in more light (far in RGB, near in chromaticity): not a hair colour. Hair of the skin's
+    chromaticity but darker than the face (blond, light brown) stays hair."""
+    from uvatar.track.hair import SKIN_CLUSTER_DIST, lit_skin
+
+    rng = np.random.default_rng(0)
+    skin = np.array([0.53, 0.31, 0.28])  # Biden three-quarter's cheeks in the brow's shade
+    forehead = skin * 1.35  # lit: 0.25 from the cheeks in RGB, the same chromaticity
+    white_hair = np.array([0.87, 0.84, 0.82])
+    assert np.linalg.norm(forehead - skin) > SKIN_CLUSTER_DIST
+    assert lit_skin(forehead, skin).all() and not lit_skin(white_hair, skin).any()
+    assert not lit_skin(skin * 0.6, skin).any()  # the same chromaticity, darker: hair it may be
+
+    def around(colour, n):
+        return (colour + 0.01 * rng.standard_normal((n, 3))).astype(np.float32)
+
+    kept, rejected = hair_clusters(np.concatenate([around(forehead, 500), around(white_hair, 300)]), skin)
+    assert len(kept) == 1 and np.abs(kept[0] - white_hair).max() < 0.01
+    assert len(rejected) >= 1 and all(np.abs(r - forehead).max() < 0.03 for r in rejected)  # k-means may split it
+
+
 def test_hair_colour_ignores_the_mask_halo_above_the_head(body):
     """The person mask reaches past the hair into the background above it (MediaPipe's mask does that
     in front of a bright window): the hair's colour and pixels stay the hair's."""

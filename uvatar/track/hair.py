@@ -8,7 +8,8 @@ The photo's hair (:func:`hair_evidence`), at the templates' working size
   bald body model's head; the mask eroded by 2 px, its soft edge is background), or, when too few, the
   non-skin pixels on the body's scalp (short hair); too few of those too (under
   :data:`MIN_HAIR_FRACTION` of the head's box) and the person has no hair to fit. Their colour clusters
-  (:func:`hair_clusters`) that look like the skin (a high forehead) or like the background beside the
+  (:func:`hair_clusters`) that look like the skin (a high forehead), or are the skin in more light
+  (:func:`lit_skin`: a lit forehead above the shaded cheeks), or look like the background beside the
   head (the person mask reaching past the hair) are not the hair's; the hair colour is the median of the
   samples nearest the others;
 * hair pixels: person pixels near the head (its box widened by one head width each side and reaching one
@@ -46,7 +47,7 @@ from uvatar.io.image import area_resize
 from uvatar.render.mesh import rasterize_mesh
 from uvatar.track.templates import ShellTemplate, work_frame
 
-__all__ = ["HairEvidence", "HairChoice", "hair_evidence", "hair_clusters", "choose_hair", "scale_mesh", "fit_hair", "hair_template", "MIN_IOU", "SCALES"]
+__all__ = ["HairEvidence", "HairChoice", "hair_evidence", "hair_clusters", "lit_skin", "choose_hair", "scale_mesh", "fit_hair", "hair_template", "MIN_IOU", "SCALES"]
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +60,7 @@ FOREHEAD_M = 0.055  # the hairline's height above the eyes on the reference body
 LONG_BELOW_CHIN = 0.08  # hair pixels this many head heights below the chin: long hair (styles reaching the back)
 MIN_HAIR_FRACTION = 0.02  # hair-colour evidence above the skull, as a fraction of the head box's pixels
 MIN_CLUSTER_SHARE = 0.2  # colour clusters of the hair samples holding less than this are no hair colour
+LIT_SKIN_CHROMA = 0.035  # a cluster this near the skin's chromaticity and brighter than it is the lit forehead
 SKIN_CLUSTER_DIST = 0.12  # a cluster of the hair samples this close (RGB) to the skin is forehead above the bald body's skull
 BACKGROUND_CLUSTER_DIST = 0.07  # ... this close to a colour of the background beside the head is the person mask's halo
 BACKGROUND_RING_PX = 3  # the background beside the head starts this many working pixels outside the mask (its soft edge)
@@ -213,7 +215,7 @@ def hair_clusters(samples: np.ndarray, skin: np.ndarray, background: np.ndarray 
 
     A cluster is the hair's when it holds at least :data:`MIN_CLUSTER_SHARE` of the samples (a few stray
     pixels are no hair colour) and lies neither within :data:`SKIN_CLUSTER_DIST` of ``skin (3,)`` (the
-    forehead of a high hairline, above the body's skull) nor within :data:`BACKGROUND_CLUSTER_DIST` of
+    forehead of a high hairline, above the body's skull), nor is that skin lit (:func:`lit_skin`), nor within :data:`BACKGROUND_CLUSTER_DIST` of
     one of ``k`` clusters of ``background (M, 3)`` (the colours beside the head: the person mask reaching
     past the hair into a window behind it). When that leaves none, the share alone decides: the photo's
     hair looks like its skin or its background, and nothing tells them apart.
@@ -223,13 +225,27 @@ def hair_clusters(samples: np.ndarray, skin: np.ndarray, background: np.ndarray 
     """
     centres, share = _kmeans(samples, k)
     centres = centres[share >= MIN_CLUSTER_SHARE]
-    keep = np.linalg.norm(centres - skin, axis=-1) >= SKIN_CLUSTER_DIST
+    keep = (np.linalg.norm(centres - skin, axis=-1) >= SKIN_CLUSTER_DIST) & ~lit_skin(centres, skin)
     if background is not None and len(background) >= k:
         background_centres, _ = _kmeans(background, k)
         keep &= np.linalg.norm(centres[:, None] - background_centres[None], axis=-1).min(1) >= BACKGROUND_CLUSTER_DIST
     if not keep.any():
         return centres, centres[:0]
     return centres[keep], centres[~keep]
+
+
+def lit_skin(colours: np.ndarray, skin: np.ndarray) -> np.ndarray:
+    """``(N,)`` bool: ``colours (N, 3)`` that are the skin ``(3,)`` in more light: its chromaticity (the
+    colour divided by its sum) within :data:`LIT_SKIN_CHROMA`, and at least as bright. The lower face the
+    skin colour is taken from is often in the brow's and nose's shade, the forehead above it lit; a lit
+    forehead then lies far from the skin in RGB (Biden three-quarter's: 0.24) but not in chromaticity
+    (0.03). Hair clusters of the skin's chromaticity (blond, light brown) were darker than the face on
+    the photos measured (docs/completion_eval.md); a brighter one would be dropped here, leaving the
+    hair its darker tones."""
+    colours = np.atleast_2d(colours)
+    chroma = colours / np.clip(colours.sum(-1, keepdims=True), 1e-6, None)
+    near = np.linalg.norm(chroma - skin / max(float(skin.sum()), 1e-6), axis=-1) < LIT_SKIN_CHROMA
+    return near & (colours.sum(-1) >= skin.sum())
 
 
 def _hair_colours(samples: np.ndarray, rgb: np.ndarray, skin: np.ndarray, background: np.ndarray | None = None
