@@ -215,7 +215,8 @@ def hair_clusters(samples: np.ndarray, skin: np.ndarray, background: np.ndarray 
 
     A cluster is the hair's when it holds at least :data:`MIN_CLUSTER_SHARE` of the samples (a few stray
     pixels are no hair colour) and lies neither within :data:`SKIN_CLUSTER_DIST` of ``skin (3,)`` (the
-    forehead of a high hairline, above the body's skull), nor is that skin lit (:func:`lit_skin`), nor within :data:`BACKGROUND_CLUSTER_DIST` of
+    forehead of a high hairline, above the body's skull), nor is that skin lit (:func:`lit_skin`), nor
+    within :data:`BACKGROUND_CLUSTER_DIST` of
     one of ``k`` clusters of ``background (M, 3)`` (the colours beside the head: the person mask reaching
     past the hair into a window behind it). When that leaves none, the share alone decides: the photo's
     hair looks like its skin or its background, and nothing tells them apart.
