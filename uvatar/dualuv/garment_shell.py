@@ -11,9 +11,10 @@ larger of its neighbours' so a hem does not step). At the hips, where the two pa
 each vertex takes the larger of its own part's band and the other's: a jacket's flare is seen beside
 the hips (the legs' vertices) and hangs round the buttocks too (the torso's, at the back), else the
 jacket's back ends a hand above its hem with a hole over the seat. Only faces whose three vertices
-inflate by at least :data:`LOOSE_M` form the template: tight clothes stay on the body (Core-UV). A vertex's widening counts
-only where its widened point lies beside the body and off the hair (another template's matter): long hair
-beside the neck widened it, and the garment grown from it stood out through the hair at the nape.
+inflate by at least :data:`LOOSE_M` form the template: tight clothes stay on the body (Core-UV). A
+vertex's widening counts only where its widened point lies beside the body and off the hair (another
+template's matter): long hair beside the neck widened it, and the garment grown from it stood out
+through the hair at the nape.
 
 Its matter is the person's pixels off the body and off the hair; the projection
 (:func:`uvatar.dualuv.template_shell.project_template`) carves it to the outline, puts the photo's
