@@ -7,7 +7,7 @@ import torch
 
 from uvatar.body.parts import PART_NAMES, texel_parts
 from uvatar.model.dress import SHOES, TROUSERS, dress_unseen
-from uvatar.model.fill import DRESS_BLEND_UV, fill_core_colors
+from uvatar.model.fill import DRESS_BLEND_M, DRESS_BLEND_UV, fill_core_colors, surface_distance
 from uvatar.model.projection import rest_vertices
 
 SKIN = torch.tensor([0.80, 0.60, 0.50])
@@ -217,3 +217,39 @@ def test_shadowed_sides_do_not_dress_the_back(body):
     filled, _, stats = dress_unseen(colors, seen, raster, body, rest, SKIN)
     assert stats["dress_torso"] == "seen bands (sides)"
     assert _close(filled, back & (heights < BAND_M), trousers)
+
+
+def test_the_seen_texture_continues_near_it_on_the_body_not_in_the_atlas(body):
+    """A head photo's seen shirt front: its push-pull continuation blends into the dressed texels only
+    near it on the body. The atlas lays the torso's back beside its front, so a ramp measured in the
+    atlas put the shirt's colour on a block of the lower back."""
+    raster, rest, heights, parts = _atlas(body)
+    torso = _part(parts, "torso")
+    top = float(heights[torso].max())
+    colors = SKIN[:, None, None].expand(3, RESOLUTION, RESOLUTION).clone()
+    collar = torso & (heights > top - 0.12)
+    colors[:, collar] = SHIRT[:, None]
+    seen = _part(parts, "head") | collar
+    dressed_only, _, _ = dress_unseen(colors, seen, raster, body, rest, SKIN)
+    filled, _, _ = fill_core_colors(colors, seen, body, rest, mirror=False)
+    distance = surface_distance(raster, body, rest, seen & raster.mask, 2 * DRESS_BLEND_M)
+    far = (distance >= 2 * DRESS_BLEND_M) & raster.mask & ~_part(parts, "head")
+    assert far.sum() > 0.5 * raster.mask.sum()
+    # beyond the ramp the fill is the rule's colour exactly (a convex blend with weight 1: float32 equal)
+    assert torch.equal(filled[:, far], dressed_only[:, far])
+
+
+def test_surface_distance_is_the_distance_between_texels_on_the_body(body):
+    raster, rest, _, parts = _atlas(body)
+    idx, face, bary = raster.covered()
+    points = (bary[:, :, None] * rest[body.faces[face]]).sum(1)
+    known = torch.zeros(RESOLUTION * RESOLUTION, dtype=torch.bool)
+    known[idx[::97]] = True
+    distance = surface_distance(raster, body, rest, known.reshape(RESOLUTION, RESOLUTION), 0.05).reshape(-1)
+    brute = torch.cdist(points.double(), points[::97].double()).min(1).values
+    # both in float64 from the same float32 points; the result rounded to float32 (under 0.05 m: off by
+    # at most 0.05 * 2**-24)
+    near = brute < 0.05
+    assert torch.allclose(distance[idx][near].double(), brute[near], rtol=0, atol=2**-24)
+    assert torch.isinf(distance[idx][brute > 0.05 + 1e-6]).all()
+    assert torch.isinf(distance.reshape(RESOLUTION, RESOLUTION)[~raster.mask]).all()

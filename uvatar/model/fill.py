@@ -5,8 +5,8 @@ seen; unseen scalp texels take the hair's colour: that of the fitted hairstyle's
 photo has hair (the scalp the photo saw is mostly forehead under a high hairline), else the seen scalp's
 median colour (the photo's short hair, or skin when bald: push-pull would otherwise spread face skin over
 the back of the head); the unseen torso, arms, hands,
-legs and feet are dressed (:mod:`uvatar.model.dress`), blended near the seen texels with the push-pull
-continuation (no seam at the edge of what was seen); the rest (the head) is filled by push-pull inside
+legs and feet are dressed (:mod:`uvatar.model.dress`), blended near the seen texels (near in the atlas and
+on the body) with the push-pull continuation (no seam at the edge of what was seen); the rest (the head) is filled by push-pull inside
 each UV island (islands nothing was seen on take the median seen colour).
 """
 
@@ -19,11 +19,14 @@ from uvatar.body.parts import PART_NAMES, texel_parts
 from uvatar.body.uv_fill import mirror_fill, push_pull_islands
 from uvatar.model.dress import dress_unseen
 
-__all__ = ["fill_core_colors", "pool_colors", "scalp_texels"]
+__all__ = ["fill_core_colors", "pool_colors", "scalp_texels", "surface_distance"]
 
-MIN_SCALP_TEXELS = 50
-DRESS_BLEND_UV = 0.02  # dressed texels within this distance (fraction of the atlas side) of a seen one keep the
-# push-pull continuation of the seen texels; over the next as much they blend into the rule's colour  # fewer seen scalp texels than this say nothing reliable about the hair colour
+MIN_SCALP_TEXELS = 50  # fewer seen scalp texels than this say nothing reliable about the hair colour
+DRESS_BLEND_UV = 0.02  # dressed texels within this distance (fraction of the atlas side) of a seen one, and
+DRESS_BLEND_M = 0.03  # within this distance on the body (metres over the reference pose), keep the push-pull
+# continuation of the seen texels; over the next as much (in either) they blend into the rule's colour. Push-pull
+# continues what is near in the atlas; the atlas lays the torso's back beside its front, and by the atlas alone
+# a head photo's shirt and collar coloured a block of the lower back
 
 
 def scalp_texels(raster, body, rest_vertices: torch.Tensor) -> torch.Tensor:
@@ -99,12 +102,29 @@ def fill_core_colors(
         # next to what was seen the push-pull continuation (the seen texture, no seam), the rule further away
         from scipy.ndimage import distance_transform_edt
 
-        distance = torch.as_tensor(distance_transform_edt(~known.numpy()), dtype=torch.float32)
+        in_atlas = torch.as_tensor(distance_transform_edt(~known.numpy()), dtype=torch.float32)
         ramp = DRESS_BLEND_UV * colors.shape[-1]
-        weight = ((distance - ramp) / ramp).clamp(0, 1)[None]
+        on_body = surface_distance(raster, body, rest_vertices, known, 2 * DRESS_BLEND_M)
+        weight = torch.maximum((in_atlas - ramp) / ramp, (on_body - DRESS_BLEND_M) / DRESS_BLEND_M).clamp(0, 1)[None]
         blended = pulled * (1 - weight) + dressed_colors * weight
         pulled = torch.where((dressed & ~known)[None], blended, pulled)  # what was seen keeps its colour
     return pulled.clamp(0, 1), from_photo, stats
+
+
+def surface_distance(raster, body, rest_vertices: torch.Tensor, known: torch.Tensor, max_distance: float) -> torch.Tensor:
+    """``(R, R)`` metres from each covered texel of ``raster`` to the nearest ``known (R, R)`` texel, over the
+    subject's reference pose ``rest_vertices (V, 3)`` (straight-line, between texel centres on the body);
+    ``inf`` beyond ``max_distance``, where no texel is known, and outside the atlas."""
+    from scipy.spatial import cKDTree
+
+    idx, face, bary = raster.covered()
+    points = (bary[:, :, None] * rest_vertices[body.faces[face]]).sum(1).numpy()
+    seen = known.reshape(-1)[idx].numpy()
+    out = torch.full((known.numel(),), float("inf"))
+    if seen.any():
+        distance, _ = cKDTree(points[seen]).query(points, distance_upper_bound=max_distance, workers=torch.get_num_threads())
+        out[idx] = torch.as_tensor(distance, dtype=torch.float32)
+    return out.reshape(known.shape)
 
 
 def pool_colors(colors: torch.Tensor, covered: torch.Tensor, side: int) -> torch.Tensor:
