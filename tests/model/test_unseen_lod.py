@@ -47,3 +47,35 @@ def test_unseen_blocks_leave_no_see_through_holes():
     config = ProjectionConfig()
     assert _sheet_coverage(config.unseen_tangent_sigma, config.core_opacity) >= 0.94
     assert _sheet_coverage(config.tangent_sigma, config.core_opacity) < 0.86  # why the unseen blocks differ
+    # blocks far from what the photo coloured (no outline of its view near them) are wider: nothing shows
+    assert _sheet_coverage(config.unseen_far_sigma, config.core_opacity) >= 0.985
+
+
+def test_blocks_far_from_the_photo_are_far_on_the_body(body):
+    """A head photo's back: the blocks more than ``unseen_far_m`` over the body from every block holding a
+    photo texel are flagged far (drawn wider), those nearer are not; the atlas' own layout (the torso's back
+    beside its front) does not count."""
+    from uvatar.model.projection import ProjectionConfig, far_from_photo, rest_vertices
+
+    config = ProjectionConfig()
+    params = body.default_params(1)
+    rest = rest_vertices(body, params.phenotypes[0], params.facial[0])
+    raster = body.uv_raster(256)
+    idx, face, bary = raster.covered()
+    points = (bary[:, :, None] * rest[body.faces[face]]).sum(1)
+    photo = torch.zeros(256 * 256, dtype=torch.bool)
+    photo[idx[points[:, 1] < -0.08]] = True  # the front of the head and chest (the body faces -y)
+    photo = photo.reshape(256, 256)
+    _, coarse_raster, coarse, _ = unseen_blocks(raster, photo, torch.zeros(3, 256, 256), body)
+    far = far_from_photo(coarse_raster, photo, body, rest, config.unseen_far_m)
+    assert 0 < far.sum() < coarse_raster.mask.sum()  # test setup: some of each
+    near_photo = photo.reshape(128, 2, 128, 2).any(3).any(1) & coarse_raster.mask
+    c_idx, c_face, c_bary = coarse_raster.covered()
+    centres = (c_bary[:, :, None] * rest[body.faces[c_face]]).sum(1)
+    seen_centres = centres[near_photo.reshape(-1)[c_idx]]
+    nearest = torch.cdist(centres.double(), seen_centres.double()).min(1).values
+    flagged = far.reshape(-1)[c_idx]
+    # the same float32 points (surface_distance rounds its float64 distances to float32: 2**-24 relative)
+    assert (nearest[flagged] > config.unseen_far_m * (1 - 2**-23)).all()
+    assert (nearest[~flagged] <= config.unseen_far_m * (1 + 2**-23)).all()
+    assert not far[near_photo].any()

@@ -27,12 +27,12 @@ from uvatar.body.uv import texel_footprint
 from uvatar.dualuv.project import UVFeatures
 from uvatar.dualuv.views import uv_config
 from uvatar.model.decoder import ProjectionRequest, UVGaussians
-from uvatar.model.fill import MIN_SCALP_TEXELS, fill_core_colors
+from uvatar.model.fill import MIN_SCALP_TEXELS, fill_core_colors, surface_distance
 from uvatar.model.offbody import off_body_gaussians
 from uvatar.model.template_gaussians import template_gaussians
 from uvatar.quaternions import identity_wxyz
 
-__all__ = ["ProjectionConfig", "ProjectionDecoder", "decode_projection", "filled_colors", "rest_vertices", "seen_hair_colour", "template_layer", "texel_scales"]
+__all__ = ["ProjectionConfig", "ProjectionDecoder", "decode_projection", "far_from_photo", "filled_colors", "rest_vertices", "seen_hair_colour", "template_layer", "texel_scales"]
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +48,10 @@ class ProjectionConfig:
     # back drawn at 0.5 let 15 % of the front through at its thinnest (a head photo's shirt and tie showed on
     # its back), 5 % at 0.6; 0.75 (under 1 %) spilled past the outline into the photo's own view (51 synthetic
     # subjects: input ST-LPIPS 0.054 -> 0.059, Biden's own view -0.13 dB)
+    unseen_far_sigma: float = 0.75  # and for the blocks farther than unseen_far_m over the body from every texel the
+    # photo coloured (far_from_photo): no outline of the photo's view is near them, and at 0.6 the front's shirt and
+    # tie still showed on a head photo's back (at most 1 % through at 0.75)
+    unseen_far_m: float = 0.05
     shell_pixel_sigma: float = 0.6  # off-body Gaussians: width (sigma) in pixel spacings
     shell_pixel_thickness: float = 0.0  # off-body Gaussians: extent along the ray, in shell offsets at their face
     # (at least their width). 0: round, not needles: the photo cannot see that extent, and stretched along
@@ -136,6 +140,15 @@ def unseen_blocks(raster, photo_texels: torch.Tensor, colors: torch.Tensor, body
     return fine, coarse_raster, coarse, coarse_colors
 
 
+def far_from_photo(coarse_raster, photo_texels: torch.Tensor, body, rest: torch.Tensor, distance_m: float) -> torch.Tensor:
+    """``(H/2, W/2)`` bool: the blocks of ``coarse_raster`` (:func:`unseen_blocks`) farther than ``distance_m``
+    over the subject's reference pose ``rest (V, 3)`` from every block holding a texel of ``photo_texels
+    (H, W)`` (seen or mirrored); all of them when there is none."""
+    half = coarse_raster.mask.shape[0]
+    near_photo = photo_texels.reshape(half, 2, half, 2).any(3).any(1) & coarse_raster.mask
+    return torch.isinf(surface_distance(coarse_raster, body, rest, near_photo, distance_m)) & coarse_raster.mask
+
+
 def _face_colors(raster, colors: torch.Tensor, n_faces: int) -> torch.Tensor:
     """``(F, 3)`` mean colour of each face's covered texels of the ``(3, R, R)`` map (NaN: none)."""
     idx, face, _ = raster.covered()
@@ -205,8 +218,10 @@ def decode_projection(uv: UVFeatures, body, phenotypes: torch.Tensor, facial: to
         idx, face, bary, scales, core_colors = _gaussians_on_raster(raster, keep, footprint, config, colors, fine)
         coarse_footprint = texel_footprint(rest, body.faces, body.uv_corners, resolution // 2)
         coarse_config = replace(config, tangent_sigma=config.unseen_tangent_sigma)
-        _, c_face, c_bary, c_scales, c_colors = _gaussians_on_raster(coarse_raster, keep, coarse_footprint, coarse_config, coarse_colors, coarse)
-        stats.update(n_core_fine=len(face), n_core_coarse=len(c_face))
+        c_idx, c_face, c_bary, c_scales, c_colors = _gaussians_on_raster(coarse_raster, keep, coarse_footprint, coarse_config, coarse_colors, coarse)
+        far = far_from_photo(coarse_raster, photo_texels, body, rest, config.unseen_far_m).reshape(-1)[c_idx]
+        c_scales[far, :2] *= config.unseen_far_sigma / config.unseen_tangent_sigma
+        stats.update(n_core_fine=len(face), n_core_coarse=len(c_face), n_core_coarse_far=int(far.sum()))
         face, bary, scales, core_colors = torch.cat([face, c_face]), torch.cat([bary, c_bary]), torch.cat([scales, c_scales]), torch.cat([core_colors, c_colors])
     else:
         idx, face, bary, scales, core_colors = _gaussians_on_raster(raster, keep, footprint, config, colors)
