@@ -8,7 +8,7 @@ import torch
 
 from tests.dualuv.test_garment_shell import SIZE, _skirt_photo
 from uvatar.body.shell import shell_offsets
-from uvatar.dualuv.offbody import STRAIGHT_LIMB_DEG, between_body_parts, body_axes, distance_to_axes, matter_reach, sample_off_body, straight_axes
+from uvatar.dualuv.offbody import STRAIGHT_LIMB_DEG, TUBE_BEYOND_M, between_body_parts, body_axes, distance_to_axes, matter_reach, sample_off_body, straight_axes
 from uvatar.encode import get_encoder
 from uvatar.render.mesh import rasterize_mesh
 
@@ -119,3 +119,31 @@ def test_the_skirt_reaches_back_where_it_is_an_outline_and_not_between_the_legs(
     along_row = torch.minimum(right_end - col, col - left_end).clamp(min=0) + 1.0  # pixels, one to spare for the grid
     bound = matter_reach(to_axis, along_row * depth / float(view.camera.K[0, 0]))
     assert (samples.reach <= bound + 1e-6).all()
+
+
+def test_matter_far_beyond_the_body_is_as_deep_as_it_is_thick(body):
+    """A skirt whose hem flares 30 cm beside the hips: its samples more than TUBE_BEYOND_M beyond the
+    body's outline (an object held there, not cloth round the legs) reach at most their distance to the
+    mask's edge; nearer ones keep the tube round the axis, which is deeper."""
+    view, (top, hem) = _skirt_photo(body, flare_m=0.3)
+    raster = rasterize_mesh(view.vertices, body.faces, view.camera)
+    person = torch.as_tensor(view.mask > 0.5)
+    keypoints = body.keypoints.coco(view.vertices[None].to(body.device))[0].cpu()
+    axes = body_axes(keypoints, body.keypoints.coco_labels)
+    every_face = torch.ones(len(body.faces), dtype=torch.bool)
+    samples = sample_off_body(get_encoder("rgb")(view.image), raster, view.vertices, body.faces.cpu(), view.camera, person,
+                              shell_offsets(body).cpu(), max_side=SIZE, reach_faces=every_face, axes=axes)  # fmt: skip
+    from scipy.ndimage import distance_transform_edt
+
+    points = samples.world_points(view.vertices, body.faces.cpu())
+    _, depth = view.camera.project(points)
+    metres = depth / float(view.camera.K[0, 0])
+    rows, cols = samples.pixels[:, 1].long(), samples.pixels[:, 0].long()
+    to_body = torch.as_tensor(distance_transform_edt(~raster.mask.numpy()), dtype=torch.float32)[rows, cols] * metres
+    to_edge = torch.as_tensor(distance_transform_edt(np.pad(person.numpy(), 1))[1:-1, 1:-1], dtype=torch.float32)[rows, cols] * metres
+    # the samples' depth is their body pixel's (float32 projection): 1e-6 relative spares the comparison
+    far = to_body > TUBE_BEYOND_M * (1 + 1e-6)
+    near = (to_body < TUBE_BEYOND_M * (1 - 1e-6)) & (samples.reach > 0)
+    assert far.sum() > 100 and near.sum() > 100  # test setup: both kinds on the skirt
+    assert (samples.reach[far] <= to_edge[far] * (1 + 1e-5)).all()
+    assert (samples.reach[near] > to_edge[near] * 1.01).any()  # the tube: deeper than the edge is far

@@ -8,7 +8,8 @@
   template's front where one explains the pixel, else at the body's outline depth, round, or deepened
   along the photo's ray by its reach where it is the outline of matter round a limb or the torso
   (:func:`uvatar.dualuv.offbody.matter_reach`: a sleeve, a trouser leg, a coat's flare is as deep from the
-  side and as wide from behind as the photo shows it wide); without a person mask, one Gaussian per
+  side and as wide from behind as the photo shows it wide; matter far beside the body, a held bag, only as
+  deep as it is thick); without a person mask, one Gaussian per
   Shell-UV texel that was seen. Fitted templates (hair) add their unseen sides
   and back, coloured from their seen part (:mod:`uvatar.model.template_gaussians`).
 """
