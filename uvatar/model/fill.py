@@ -121,9 +121,13 @@ def surface_distance(raster, body, rest_vertices: torch.Tensor, known: torch.Ten
     points = (bary[:, :, None] * rest_vertices[body.faces[face]]).sum(1).numpy()
     seen = known.reshape(-1)[idx].numpy()
     out = torch.full((known.numel(),), float("inf"))
-    if seen.any():
-        distance, _ = cKDTree(points[seen]).query(points, distance_upper_bound=max_distance, workers=torch.get_num_threads())
-        out[idx] = torch.as_tensor(distance, dtype=torch.float32)
+    out[idx[seen]] = 0.0
+    if seen.any() and not seen.all():
+        # texel centres lie on a surface: the median-split tree took 2 s for a 1024² atlas, the sliding
+        # midpoint one 0.14 s
+        tree = cKDTree(points[seen], balanced_tree=False, compact_nodes=False)
+        distance, _ = tree.query(points[~seen], distance_upper_bound=max_distance, workers=torch.get_num_threads())
+        out[idx[~seen]] = torch.as_tensor(distance, dtype=torch.float32)
     return out.reshape(known.shape)
 
 
