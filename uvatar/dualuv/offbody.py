@@ -162,7 +162,8 @@ def sample_off_body(
         tube = reach_faces[face] & open_sides & beside & straight_axes(axes)[which] & ~on_template
         matter = torch.where(tube, matter_reach(to_axis, to_outside * metres), 0.0)
         # matter far beyond the body's outline is no garment round the axis (a bag held beside the legs: a
-        # tube through it was a smear tens of centimetres deep from the side): as deep as the photo shows it thick there
+        # tube through it was a smear tens of centimetres deep from the side): as deep as the photo shows
+        # it thick there
         beyond = torch.as_tensor(to_body, dtype=torch.float32)[wanted] * stride * metres
         matter = torch.where(beyond > TUBE_BEYOND_M, torch.minimum(matter, to_outside * metres), matter)
     return OffBodySamples(face, bary, offsets, local, feature_map.sample(pixels), pixels, spacing, shell_offsets[faces[face]].mean(-1), matter)

@@ -4,10 +4,10 @@ Texels seen by the photo keep their colour; unseen ones take their mirror texel'
 seen; unseen scalp texels take the hair's colour: that of the fitted hairstyle's seen points when the
 photo has hair (the scalp the photo saw is mostly forehead under a high hairline), else the seen scalp's
 median colour (the photo's short hair, or skin when bald: push-pull would otherwise spread face skin over
-the back of the head); the unseen torso, arms, hands,
-legs and feet are dressed (:mod:`uvatar.model.dress`), blended near the seen texels (near in the atlas and
-on the body) with the push-pull continuation (no seam at the edge of what was seen); the rest (the head) is filled by push-pull inside
-each UV island (islands nothing was seen on take the median seen colour).
+the back of the head); the unseen torso, arms, hands, legs and feet are dressed (:mod:`uvatar.model.dress`),
+blended near the seen texels (near in the atlas and on the body) with the push-pull continuation (no seam
+at the edge of what was seen); the rest (the head) is filled by push-pull inside each UV island (islands
+nothing was seen on take the median seen colour).
 """
 
 from __future__ import annotations
