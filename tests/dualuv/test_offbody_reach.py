@@ -147,3 +147,59 @@ def test_matter_far_beyond_the_body_is_as_deep_as_it_is_thick(body):
     assert far.sum() > 100 and near.sum() > 100  # test setup: both kinds on the skirt
     assert (samples.reach[far] <= to_edge[far] * (1 + 1e-5)).all()
     assert (samples.reach[near] > to_edge[near] * 1.01).any()  # the tube: deeper than the edge is far
+
+
+def test_matter_beside_a_limb_folded_in_front_rides_the_torso_when_near_it(body):
+    """Samples whose nearest body pixel is on a bent limb's faces (the legs stand in for folded arms: the
+    raster's leg pixels are moved 10 cm nearer the camera, in front of the torso) are bound to the nearest
+    torso pixel when that is within BESIDE_BENT_M, at that pixel's depth and with no reach; farther ones
+    stay on the limb. A limb behind the torso's depth keeps every sample. The same pixels either way."""
+    import dataclasses
+
+    from scipy.ndimage import distance_transform_edt
+
+    from uvatar.body.parts import PART_NAMES
+    from uvatar.dualuv.offbody import BESIDE_BENT_M
+
+    view, (top, hem) = _skirt_photo(body, flare_m=0.3)
+    raster = rasterize_mesh(view.vertices, body.faces, view.camera)
+    person = torch.as_tensor(view.mask > 0.5)
+    keypoints = body.keypoints.coco(view.vertices[None].to(body.device))[0].cpu()
+    axes = body_axes(keypoints, body.keypoints.coco_labels)
+    every_face = torch.ones(len(body.faces), dtype=torch.bool)
+    legs = (body.face_parts == PART_NAMES.index("legs")).cpu()
+    torso_faces = (body.face_parts == PART_NAMES.index("torso")).cpu()
+    on_leg_pixels = raster.mask & legs[raster.face_index.clamp(min=0)]
+    features, encoder_args = get_encoder("rgb")(view.image), (view.vertices, body.faces.cpu(), view.camera, person, shell_offsets(body).cpu())
+
+    def sample(shift_m: float, bent: bool):
+        shifted = dataclasses.replace(raster, depth=torch.where(on_leg_pixels, raster.depth + shift_m, raster.depth))
+        extra = {"bent_faces": legs, "torso_faces": torso_faces} if bent else {}
+        return sample_off_body(features, shifted, *encoder_args, max_side=SIZE, reach_faces=every_face, axes=axes, **extra), shifted
+
+    plain, _ = sample(-0.1, bent=False)
+    moved, shifted = sample(-0.1, bent=True)
+    assert torch.equal(plain.pixels, moved.pixels)
+    rows, cols = moved.pixels[:, 1].long(), moved.pixels[:, 0].long()
+    torso = raster.mask & torso_faces[raster.face_index.clamp(min=0)]
+    to_torso_px, (near_r, near_c) = distance_transform_edt(~torso.numpy(), return_indices=True)
+    torso_depth = raster.depth[torch.as_tensor(near_r)[rows, cols], torch.as_tensor(near_c)[rows, cols]]
+    to_torso = torch.as_tensor(to_torso_px, dtype=torch.float32)[rows, cols] * torso_depth / float(view.camera.K[0, 0])
+    on_legs = legs[plain.face]
+    # a grid of stride 1 (SIZE samples a side): the distance transform above is the sampler's own
+    near = on_legs & (to_torso < BESIDE_BENT_M * (1 - 1e-5))
+    far = on_legs & (to_torso > BESIDE_BENT_M * (1 + 1e-5))
+    assert near.sum() > 50 and far.sum() > 50  # test setup: the skirt's top is beside the hips, its hem far below them
+    assert torso_faces[moved.face[near]].all() and (moved.reach[near] == 0).all()
+    assert legs[moved.face[far]].all() and torch.equal(moved.reach[far], plain.reach[far])
+    # each moved sample lies on its pixel's ray at the depth of the torso pixel it is now bound to
+    points = moved.world_points(view.vertices, body.faces.cpu())
+    pixels, depth = view.camera.project(points[near])
+    assert torch.allclose(pixels, moved.pixels[near], atol=1e-2)
+    assert torch.allclose(depth, torso_depth[near], rtol=1e-4)
+    untouched = ~on_legs
+    assert torch.equal(moved.face[untouched], plain.face[untouched]) and torch.equal(moved.reach[untouched], plain.reach[untouched])
+    # the limb behind the torso: its sleeve is at its own depth, nothing moves
+    behind, _ = sample(0.1, bent=True)
+    behind_plain, _ = sample(0.1, bent=False)
+    assert torch.equal(behind.face, behind_plain.face) and torch.equal(behind.offsets, behind_plain.offsets)

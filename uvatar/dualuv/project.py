@@ -20,7 +20,7 @@ from uvatar.body.shell import shell_vertices
 from uvatar.body.uv import UVRaster, surface_uv
 from uvatar.camera import Camera
 from uvatar.dualuv.scatter import scatter_to_uv
-from uvatar.dualuv.offbody import OffBodySamples, body_axes, rebind, sample_off_body, spanning_matter
+from uvatar.dualuv.offbody import OffBodySamples, bent_limb_faces, body_axes, rebind, sample_off_body, spanning_matter
 from uvatar.dualuv.template_shell import bind_to_nearest_faces, project_template, template_front_depth
 from uvatar.render.mesh import rasterize_mesh, visible_points
 
@@ -43,6 +43,7 @@ class DualUVConfig:
     garment_shell: bool = True  # a loose garment's surface from the silhouette (uvatar.dualuv.garment_shell)
     skirts_on_hips: bool = True  # off-body samples between the legs (skirts, dresses) bind to the hips, not a leg
     off_body_reach: bool = True  # off-body samples record how deep their matter reaches (uvatar.dualuv.offbody.matter_reach)
+    beside_bent_on_torso: bool = True  # off-body samples beside a bent arm and near the torso ride the torso, not the arm
 
 
 @dataclass
@@ -232,13 +233,16 @@ def project_dual_uv(
         person = mask > config.mask_threshold
         if config.shell_pixel_side > 0:
             front = template_front_depth(templates, camera, camera.height, camera.width) if templates else None
-            reach_faces = axes = None
+            reach_faces = axes = bent = torso = None
             if config.off_body_reach:  # below the head: hair beyond its template gets no depth (it streaked)
                 reach_faces = body.face_parts.to(faces.device) != PART_NAMES.index("head")
                 keypoints = body.keypoints.coco(posed_vertices[None].to(body.device))[0].to(posed_vertices.device)
                 axes = body_axes(keypoints, body.keypoints.coco_labels)
+                # folded arms: the coat beside them is the coat's, not flaps that swing out with the forearms
+                bent = bent_limb_faces(body, axes).to(faces.device) if config.beside_bent_on_torso else None
+                torso = body.face_parts.to(faces.device) == PART_NAMES.index("torso")
             off_body = sample_off_body(feature_map, body_raster, posed_vertices, faces, camera, person, shell_offsets, keep, config.shell_pixel_side, front,
-                                       reach_faces, axes)  # fmt: skip
+                                       reach_faces, axes, bent, torso)  # fmt: skip
             stats["shell_pixel_samples"] = len(off_body)
             if config.skirts_on_hips:  # matter spanning the legs rides the hips
                 spanning = spanning_matter(off_body, body_raster, body)
