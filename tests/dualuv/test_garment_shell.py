@@ -167,3 +167,30 @@ def test_long_hair_beside_the_neck_is_no_garment(body):
     hair = _hair_region(body, vertices, bones, work_camera, *person.shape) & person
     assert garment_template(body, view, offsets) is not None  # without knowing the hair: a "garment" at the neck
     assert garment_template(body, view, offsets, exclude=hair) is None
+
+
+def test_a_garment_keeps_its_back_near_the_outline_with_smaller_splats(body):
+    """The skirt's surface behind its own front near the mask's edge (where the rays pass beside the body) is
+    drawn, its splats shrunk to at least EDGE_SPLAT_MIN of the sample spacing; taken as hair (which keeps
+    the older rule) the same template drops those points, so the garment has more drawn points, and every
+    point the hair rule draws the garment draws too, at full size."""
+    import dataclasses
+
+    from uvatar.dualuv.template_shell import EDGE_SPLAT_MIN, project_template
+
+    view, _ = _skirt_photo(body, flare_m=0.2)
+    template = garment_template(body, view, view_shell_offsets(body, view))
+    assert template is not None
+    small = torch.nn.functional.interpolate(torch.as_tensor(view.mask)[None, None], size=template.pixels.shape, mode="area")[0, 0].numpy()
+    spacing = 0.004
+    garment = project_template(template, view.image, small, view.vertices, body, spacing=spacing)
+    as_hair = project_template(dataclasses.replace(template, kind="hair"), view.image, small, view.vertices, body, spacing=spacing)
+    shrunk = garment.drawn & (garment.spacing < spacing)
+    assert int(shrunk.sum()) > 20  # test setup: the skirt's back near its outline
+    assert (garment.spacing >= EDGE_SPLAT_MIN * spacing * (1 - 1e-6)).all() and (garment.spacing <= spacing).all()
+    assert (as_hair.spacing == spacing).all()
+    assert int(garment.drawn.sum()) == int(as_hair.drawn.sum()) + int(shrunk.sum())
+    # the hair rule's drawn points are among the garment's full-size ones (same even samples, same order)
+    full = garment.drawn & (garment.spacing == spacing)
+    hair_points = {tuple(p) for p in as_hair.points[as_hair.drawn].tolist()}
+    assert hair_points == {tuple(p) for p in garment.points[full].tolist()}

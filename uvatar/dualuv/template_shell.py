@@ -22,7 +22,10 @@ photo and the fitted body (drawn in the photo's camera):
   than its splat reaches: dropped (it would show beside the body in the photo's own view);
 * it is beside the body on the matter, :data:`SELF_HIDDEN_SPACINGS` spacings behind the template's own
   front at its pixel (the back half of a bun, a coat's flare towards the back) and far enough inside the
-  matter that its splat stays there: UNSEEN too.
+  matter that its splat stays there: UNSEEN too. A garment's such points nearer the matter's edge are
+  kept as well, their splats shrunk towards it (to :data:`EDGE_SPLAT_MIN` of their size): dropped, they
+  left a seam down each side of a jacket's back where its rays pass beside the body, seen from behind as
+  two light lines (the hair keeps the rule: its back half's splats spilled over the face).
 
 Every kept point is bound to the body face its template face was extruded from (a garment shell), or to
 the nearest body face among the template's ``bind_parts`` (a separate mesh: hair), with its offset in
@@ -47,6 +50,7 @@ __all__ = ["TemplateSamples", "sample_surface", "project_template", "template_fr
 #: sample positions inside each triangle
 R2_ALPHA = (0.7548776662466927, 0.5698402909980532)
 SELF_HIDDEN_SPACINGS = 3.0  # a point this many sample spacings behind the template's own front is hidden by it
+EDGE_SPLAT_MIN = 0.4  # a garment's hidden point near the matter's edge keeps at least this share of its splat's size
 SPLAT_SIGMA = 0.6  # the decoder's Gaussian sigma in sample spacings (uvatar.model.projection.ProjectionConfig)
 _FIELDS = ("face", "barycentrics", "offsets", "frames", "points", "colors", "seen", "drawn", "spacing")
 
@@ -62,7 +66,8 @@ class TemplateSamples:
         points: ``(N, 3)`` metres, in the photo's world and pose; colors: ``(N, 3)`` RGB, valid where seen.
         seen: ``(N,)`` bool, the photo saw the point on the template's matter.
         drawn: ``(N,)`` bool, the point becomes a Gaussian (False: the photo's off-body pixels draw it).
-        spacing: ``(N,)`` metres between neighbouring samples.
+        spacing: ``(N,)`` metres between neighbouring samples, the size of the point's splat (smaller for a
+            garment's hidden points near the matter's edge).
         view_dir: ``(3,)`` the photo camera's viewing axis in the world (for the decoder's fill).
         names: templates that contributed; kind: their catalogue kind (``"hair"``, ``"garment"``).
     """
@@ -185,7 +190,11 @@ def project_template(template: ShellTemplate, image: np.ndarray, mask: np.ndarra
     own = rasterize_mesh(template.vertices, template.faces, camera, cull_backfaces=False).depth
     own_front = at(own.cpu().numpy()).float()
     matter_inset = at(distance_transform_edt(template.pixels)).float()
-    behind_front = in_front & on_matter & (depth > own_front + SELF_HIDDEN_SPACINGS * spacing) & (matter_inset >= reach)
+    behind_front = in_front & on_matter & (depth > own_front + SELF_HIDDEN_SPACINGS * spacing)
+    if template.kind != "garment":
+        behind_front &= matter_inset >= reach
+    # a garment's hidden point near the matter's edge: its splat shrunk towards the edge (module docstring)
+    shrink = torch.where(behind_front & (matter_inset < reach), (matter_inset / reach).clamp(min=EDGE_SPLAT_MIN, max=1.0), 1.0)
     rows = np.nonzero(template.pixels.any(1))[0]
     lowest = float(rows.max() + 1 + length_px) if len(rows) else -1.0
     above_end = pixels[:, 1] <= lowest
@@ -202,7 +211,7 @@ def project_template(template: ShellTemplate, image: np.ndarray, mask: np.ndarra
         face, bary, offsets = bind_to_nearest_faces(points, vertices, body, template.bind_parts)
     _, body_frames = bound_points_to_world(vertices[None], body.faces.cpu(), face, bary)
     frames = body_frames[0].transpose(-1, -2) @ _tangent_frames(normals)
-    return TemplateSamples(face, bary, offsets, frames, points, colors, seen, drawn, torch.full((len(face),), float(spacing)),
+    return TemplateSamples(face, bary, offsets, frames, points, colors, seen, drawn, float(spacing) * shrink[keep],
                            camera.R[2].clone(), (template.name,), template.kind)  # fmt: skip
 
 
