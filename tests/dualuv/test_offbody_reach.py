@@ -203,3 +203,90 @@ def test_matter_beside_a_limb_folded_in_front_rides_the_torso_when_near_it(body)
     behind, _ = sample(0.1, bent=True)
     behind_plain, _ = sample(0.1, bent=False)
     assert torch.equal(behind.face, behind_plain.face) and torch.equal(behind.offsets, behind_plain.offsets)
+
+
+def _jacket_photo(body, flare_m: float = 0.06):
+    """A front view of the reference body whose person mask adds ``flare_m`` of matter beside the torso on
+    both sides, from the hips up to the chest (a boxy jacket seen past the body's outline)."""
+    from uvatar.camera import Camera
+    from uvatar.track.view import FittedView
+
+    params = body.default_params(1)
+    with torch.no_grad():
+        out = body.forward(params)
+    vertices = out.vertices[0].cpu()
+    centre = (vertices.amax(0) + vertices.amin(0)) / 2
+    camera = Camera.look_at(centre + torch.tensor([0.0, -3.2, 0.0]), centre, SIZE, SIZE, fov_y_deg=40.0)
+    body_mask = rasterize_mesh(vertices, body.faces, camera).mask.numpy()
+    bones = out.bone_poses[0]
+    hip = bones[body.bone_index("upperleg01.L"), :3, 3].cpu()
+    chest = hip + torch.tensor([0.0, 0.0, 0.3])
+    (hip_px, chest_px), _ = camera.project(torch.stack([hip, chest]))[0], None
+    flare = int(flare_m * camera.K[0, 0].item() / 3.2)
+    mask = body_mask.copy()
+    for row in range(int(chest_px[1]), int(hip_px[1])):
+        cols = np.nonzero(body_mask[row, SIZE // 2 - 40:SIZE // 2 + 40])[0] + SIZE // 2 - 40  # the torso's run
+        if len(cols):
+            mask[row, max(0, cols.min() - flare):cols.min()] = True
+            mask[row, cols.max() + 1:cols.max() + 1 + flare] = True
+    image = np.full((SIZE, SIZE, 3), 0.8, np.float32)
+    image[mask & ~body_mask] = (0.5, 0.4, 0.3)
+    return FittedView(image, mask.astype(np.float32), params, vertices, camera)
+
+
+def test_torso_half_depth_is_the_extent_of_the_torso_bands_along_the_view(body):
+    from uvatar.body.parts import PART_NAMES
+    from uvatar.dualuv.offbody import torso_half_depth
+
+    view = _jacket_photo(body)
+    faces = body.faces.cpu()
+    torso_faces = (body.face_parts == PART_NAMES.index("torso")).cpu()
+    axes = body_axes(body.keypoints.coco(view.vertices[None].to(body.device))[0].cpu(), body.keypoints.coco_labels)
+    axis = axes[-1]
+    direction = torch.nn.functional.normalize(axis[1] - axis[0], dim=0)
+    points = axis[0] + torch.linspace(0.05, 0.4, 8)[:, None] * direction + torch.tensor([0.2, 0.0, 0.0])
+    band = 0.03
+    got = torso_half_depth(view.vertices, faces, torso_faces, axis, points, view.camera, band)
+    ids = torch.unique(faces[torso_faces].reshape(-1))
+    verts = view.vertices[ids].double()
+    bands = torch.floor((verts - axis[0].double()) @ direction.double() / band)
+    along = verts @ view.camera.R[2].double()
+    for point, value in zip(points.double(), got):
+        b = torch.floor((point - axis[0].double()) @ direction.double() / band)
+        near = (bands - b).abs() <= 1
+        expected = (along[near].max() - along[near].min()) / 2
+        # float32 against float64 on metre-scale coordinates: a few ulps of 1 m (and a vertex on a band's
+        # border may fall either side of it; none did here)
+        assert abs(float(value) - float(expected)) < 1e-5
+    assert (got > 0.05).all() and (got < 0.2).all()  # a torso is 10-40 cm deep
+
+
+def test_matter_beside_the_torso_reaches_no_deeper_than_the_torso(body):
+    """Matter round the torso's axis reaches along the ray at most the torso's half depth at its height
+    plus its distance beyond the body's outline; without the torso's faces it is the round tube's."""
+    from scipy.ndimage import distance_transform_edt
+
+    from uvatar.body.parts import PART_NAMES
+    from uvatar.dualuv.offbody import torso_half_depth
+
+    view = _jacket_photo(body, flare_m=0.1)
+    raster = rasterize_mesh(view.vertices, body.faces, view.camera)
+    person = torch.as_tensor(view.mask > 0.5)
+    axes = body_axes(body.keypoints.coco(view.vertices[None].to(body.device))[0].cpu(), body.keypoints.coco_labels)
+    every_face = torch.ones(len(body.faces), dtype=torch.bool)
+    torso_faces = (body.face_parts == PART_NAMES.index("torso")).cpu()
+    args = (get_encoder("rgb")(view.image), raster, view.vertices, body.faces.cpu(), view.camera, person, shell_offsets(body).cpu())
+    tube = sample_off_body(*args, max_side=SIZE, reach_faces=every_face, axes=axes)
+    capped = sample_off_body(*args, max_side=SIZE, reach_faces=every_face, axes=axes, torso_faces=torso_faces)
+    assert torch.equal(tube.pixels, capped.pixels) and torch.equal(tube.face, capped.face)
+    points = capped.world_points(view.vertices, body.faces.cpu())
+    _, _, which = distance_to_axes(points, axes)
+    round_torso = (which == len(axes) - 1) & (tube.reach > 0)
+    assert round_torso.sum() > 50  # test setup: the jacket beside the waist
+    _, depth = view.camera.project(points)
+    rows, cols = capped.pixels[:, 1].long(), capped.pixels[:, 0].long()
+    beyond = torch.as_tensor(distance_transform_edt(~raster.mask.numpy()), dtype=torch.float32)[rows, cols] * depth / float(view.camera.K[0, 0])
+    bound = torso_half_depth(view.vertices, body.faces.cpu(), torso_faces, axes[-1], points, view.camera) + beyond
+    assert (capped.reach[round_torso] <= bound[round_torso] * (1 + 1e-5)).all()
+    assert (capped.reach[round_torso] < tube.reach[round_torso]).any()  # the round tube was deeper somewhere
+    assert torch.equal(capped.reach[~round_torso], tube.reach[~round_torso])

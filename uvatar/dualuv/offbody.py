@@ -28,7 +28,7 @@ import torch
 from uvatar.body.skinning import bound_points_to_world, world_points_to_bound
 from uvatar.camera import Camera
 
-__all__ = ["OffBodySamples", "sample_off_body", "bent_limb_faces", "between_body_parts", "body_axes", "straight_axes", "distance_to_axes", "matter_reach", "spanning_matter",
+__all__ = ["OffBodySamples", "sample_off_body", "bent_limb_faces", "torso_half_depth", "between_body_parts", "body_axes", "straight_axes", "distance_to_axes", "matter_reach", "spanning_matter",
            "rebind", "TUBE_BEYOND_M"]  # fmt: skip
 
 _FIELDS = ("face", "barycentrics", "offsets", "ray_frames", "features", "pixels", "spacing", "shell_offset", "reach")
@@ -116,11 +116,14 @@ def sample_off_body(
             distance to the mask's edge where they lie more than :data:`TUBE_BEYOND_M` beyond the body's
             outline; None: none do.
         axes: ``(S, 2, 3)`` the posed body's axes (:func:`body_axes`), needed with ``reach_faces``.
-        bent_faces: ``(F,)`` bool, faces of bent limbs (:func:`bent_limb_faces`), with ``torso_faces (F,)``
-            bool: a sample whose nearest body pixel is on a bent limb that lies :data:`FOLDED_IN_FRONT_M` in
-            front of the nearest torso pixel is bound to that torso pixel instead, at its depth and with no
-            reach, when it is at most :data:`BESIDE_BENT_M` away (the coat's side beside folded arms, not a
-            flap that swings out with the forearm when the avatar is re-posed).
+        torso_faces: ``(F,)`` bool, the torso's faces: the reach of matter round the torso's axis is at most
+            the torso's half depth along the view at its height (:func:`torso_half_depth`) plus its distance
+            beyond the body's outline; None: no such cap.
+        bent_faces: ``(F,)`` bool, faces of bent limbs (:func:`bent_limb_faces`), with ``torso_faces``: a
+            sample whose nearest body pixel is on a bent limb that lies :data:`FOLDED_IN_FRONT_M` in front of
+            the nearest torso pixel is bound to that torso pixel instead, at its depth and with no reach,
+            when it is at most :data:`BESIDE_BENT_M` away (the coat's side beside folded arms, not a flap
+            that swings out with the forearm when the avatar is re-posed).
     """
     height, width = person.shape
     stride = max(1, math.ceil(max(height, width) / max_side))
@@ -186,6 +189,13 @@ def sample_off_body(
         # it thick there
         beyond = torch.as_tensor(to_body, dtype=torch.float32)[wanted] * stride * metres
         matter = torch.where(beyond > TUBE_BEYOND_M, torch.minimum(matter, to_outside * metres), matter)
+        # the torso is no round tube: the matter beside it reaches along the ray no farther than the torso's
+        # own half depth there plus its distance beyond the outline (a jacket's flare, 17 cm either side of
+        # the turnaround's waist as a tube, was a fan of needles across the belly from the side)
+        round_torso = tube & (which == len(axes) - 1)
+        if torso_faces is not None and bool(round_torso.any()):
+            cap = torso_half_depth(posed_vertices, faces, torso_faces, axes[-1], points[round_torso], camera) + beyond[round_torso]
+            matter[round_torso] = torch.minimum(matter[round_torso], cap)
     return OffBodySamples(face, bary, offsets, local, feature_map.sample(pixels), pixels, spacing, shell_offsets[faces[face]].mean(-1), matter)
 
 
@@ -237,6 +247,28 @@ BESIDE_BENT_M = 0.08
 #: torso's, it floated off the body in the back view (synthetic head subjects: back ST-LPIPS 0.148 -> 0.156
 #: without this test, 0.148 with it).
 FOLDED_IN_FRONT_M = 0.03
+
+
+def torso_half_depth(posed_vertices: torch.Tensor, faces: torch.Tensor, torso_faces: torch.Tensor, axis: torch.Tensor,
+                     points: torch.Tensor, camera: Camera, band_m: float = 0.03) -> torch.Tensor:
+    """``(N,)`` metres: half the torso's depth along the camera's view at the height of each of ``points
+    (N, 3)`` along the torso's ``axis (2, 3)``: the vertices of ``torso_faces (F,)`` bool in the
+    ``band_m`` band of that height and the bands either side (0 where there are none)."""
+    ids = torch.unique(faces[torso_faces].reshape(-1))
+    verts = posed_vertices[ids]
+    direction = torch.nn.functional.normalize(axis[1] - axis[0], dim=0)
+    along_view = verts @ camera.R[2].to(verts)
+    bands = torch.floor((verts - axis[0]) @ direction / band_m).long()
+    wanted = torch.floor((points - axis[0]) @ direction / band_m).long()
+    low = int(torch.minimum(bands.min(), wanted.min())) - 1
+    size = int(torch.maximum(bands.max(), wanted.max())) - low + 2
+    big = torch.finfo(verts.dtype).max
+    front = torch.full((size,), big).scatter_reduce(0, bands - low, along_view, "amin")
+    back = torch.full((size,), -big).scatter_reduce(0, bands - low, along_view, "amax")
+    index = wanted - low
+    nearest_front = torch.stack([front[index - 1], front[index], front[index + 1]]).amin(0)
+    farthest_back = torch.stack([back[index - 1], back[index], back[index + 1]]).amax(0)
+    return torch.where(farthest_back >= nearest_front, (farthest_back - nearest_front) / 2, torch.zeros(len(points)))
 
 
 def bent_limb_faces(body, axes: torch.Tensor, max_bend_deg: float = STRAIGHT_LIMB_DEG) -> torch.Tensor:

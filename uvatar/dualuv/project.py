@@ -240,7 +240,7 @@ def project_dual_uv(
                 axes = body_axes(keypoints, body.keypoints.coco_labels)
                 # folded arms: the coat beside them is the coat's, not flaps that swing out with the forearms
                 bent = bent_limb_faces(body, axes).to(faces.device) if config.beside_bent_on_torso else None
-                torso = body.face_parts.to(faces.device) == PART_NAMES.index("torso")
+                torso = body.face_parts.to(faces.device) == PART_NAMES.index("torso")  # its depth caps the reach beside it
             off_body = sample_off_body(feature_map, body_raster, posed_vertices, faces, camera, person, shell_offsets, keep, config.shell_pixel_side, front,
                                        reach_faces, axes, bent, torso)  # fmt: skip
             stats["shell_pixel_samples"] = len(off_body)
