@@ -263,12 +263,12 @@ def torso_half_depth(posed_vertices: torch.Tensor, faces: torch.Tensor, torso_fa
     low = int(torch.minimum(bands.min(), wanted.min())) - 1
     size = int(torch.maximum(bands.max(), wanted.max())) - low + 2
     big = torch.finfo(verts.dtype).max
-    front = torch.full((size,), big).scatter_reduce(0, bands - low, along_view, "amin")
-    back = torch.full((size,), -big).scatter_reduce(0, bands - low, along_view, "amax")
+    front = torch.full((size,), big, device=verts.device).scatter_reduce(0, bands - low, along_view, "amin")
+    back = torch.full((size,), -big, device=verts.device).scatter_reduce(0, bands - low, along_view, "amax")
     index = wanted - low
     nearest_front = torch.stack([front[index - 1], front[index], front[index + 1]]).amin(0)
     farthest_back = torch.stack([back[index - 1], back[index], back[index + 1]]).amax(0)
-    return torch.where(farthest_back >= nearest_front, (farthest_back - nearest_front) / 2, torch.zeros(len(points)))
+    return torch.where(farthest_back >= nearest_front, (farthest_back - nearest_front) / 2, torch.zeros_like(farthest_back))
 
 
 def bent_limb_faces(body, axes: torch.Tensor, max_bend_deg: float = STRAIGHT_LIMB_DEG) -> torch.Tensor:
