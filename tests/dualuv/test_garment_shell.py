@@ -19,16 +19,22 @@ from uvatar.track.view import FittedView
 SIZE = 256
 
 
-def _skirt_photo(body, flare_m: float = 0.12):
-    """A front view of the reference body (legs apart in its A-pose) whose person mask adds a trapezoid
-    skirt from the hips to above the knees, ``flare_m`` wider than the hips at its hem on each side."""
+def front_view(body):
+    """The reference body (its A-pose) seen from the front 3.2 m away, ``SIZE`` pixels square: its params,
+    ``body.forward`` output, vertices ``(V, 3)``, camera and body mask ``(SIZE, SIZE)`` bool."""
     params = body.default_params(1)
     with torch.no_grad():
         out = body.forward(params)
     vertices = out.vertices[0].cpu()
     centre = (vertices.amax(0) + vertices.amin(0)) / 2
     camera = Camera.look_at(centre + torch.tensor([0.0, -3.2, 0.0]), centre, SIZE, SIZE, fov_y_deg=40.0)
-    body_mask = rasterize_mesh(vertices, body.faces, camera).mask.numpy()
+    return params, out, vertices, camera, rasterize_mesh(vertices, body.faces, camera).mask.numpy()
+
+
+def _skirt_photo(body, flare_m: float = 0.12):
+    """A front view of the reference body (legs apart in its A-pose) whose person mask adds a trapezoid
+    skirt from the hips to above the knees, ``flare_m`` wider than the hips at its hem on each side."""
+    params, out, vertices, camera, body_mask = front_view(body)
     bones = out.bone_poses[0]
     hip = bones[body.bone_index("upperleg01.L"), :3, 3].cpu()
     knee = bones[body.bone_index("lowerleg01.L"), :3, 3].cpu()

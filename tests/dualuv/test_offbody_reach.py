@@ -6,7 +6,7 @@ import math
 import numpy as np
 import torch
 
-from tests.dualuv.test_garment_shell import SIZE, _skirt_photo
+from tests.dualuv.test_garment_shell import SIZE, _skirt_photo, front_view
 from uvatar.body.shell import shell_offsets
 from uvatar.dualuv.offbody import STRAIGHT_LIMB_DEG, TUBE_BEYOND_M, between_body_parts, body_axes, distance_to_axes, matter_reach, sample_off_body, straight_axes
 from uvatar.encode import get_encoder
@@ -72,6 +72,16 @@ def test_distance_to_axes_matches_dense_points_on_the_segments():
     assert torch.equal(which, brute.amin(2).argmin(1))
 
 
+def _reach_inputs(body, view):
+    """What :func:`sample_off_body` needs for reaches from a synthetic ``view``: the body's raster, the
+    person mask ``(H, W)`` bool, the body's axes and every face allowed a reach."""
+    raster = rasterize_mesh(view.vertices, body.faces, view.camera)
+    person = torch.as_tensor(view.mask > 0.5)
+    keypoints = body.keypoints.coco(view.vertices[None].to(body.device))[0].cpu()
+    axes = body_axes(keypoints, body.keypoints.coco_labels)
+    return raster, person, axes, torch.ones(len(body.faces), dtype=torch.bool)
+
+
 def test_a_bent_limb_gives_no_axis_for_a_tube(body):
     rest = body.forward(body.default_params(1)).vertices
     axes = body_axes(body.keypoints.coco(rest)[0], body.keypoints.coco_labels)
@@ -126,11 +136,7 @@ def test_matter_far_beyond_the_body_is_as_deep_as_it_is_thick(body):
     body's outline (an object held there, not cloth round the legs) reach at most their distance to the
     mask's edge; nearer ones keep the tube round the axis, which is deeper."""
     view, (top, hem) = _skirt_photo(body, flare_m=0.3)
-    raster = rasterize_mesh(view.vertices, body.faces, view.camera)
-    person = torch.as_tensor(view.mask > 0.5)
-    keypoints = body.keypoints.coco(view.vertices[None].to(body.device))[0].cpu()
-    axes = body_axes(keypoints, body.keypoints.coco_labels)
-    every_face = torch.ones(len(body.faces), dtype=torch.bool)
+    raster, person, axes, every_face = _reach_inputs(body, view)
     samples = sample_off_body(get_encoder("rgb")(view.image), raster, view.vertices, body.faces.cpu(), view.camera, person,
                               shell_offsets(body).cpu(), max_side=SIZE, reach_faces=every_face, axes=axes)  # fmt: skip
     from scipy.ndimage import distance_transform_edt
@@ -162,11 +168,7 @@ def test_matter_beside_a_limb_folded_in_front_rides_the_torso_when_near_it(body)
     from uvatar.dualuv.offbody import BESIDE_BENT_M
 
     view, (top, hem) = _skirt_photo(body, flare_m=0.3)
-    raster = rasterize_mesh(view.vertices, body.faces, view.camera)
-    person = torch.as_tensor(view.mask > 0.5)
-    keypoints = body.keypoints.coco(view.vertices[None].to(body.device))[0].cpu()
-    axes = body_axes(keypoints, body.keypoints.coco_labels)
-    every_face = torch.ones(len(body.faces), dtype=torch.bool)
+    raster, person, axes, every_face = _reach_inputs(body, view)
     legs = (body.face_parts == PART_NAMES.index("legs")).cpu()
     torso_faces = (body.face_parts == PART_NAMES.index("torso")).cpu()
     on_leg_pixels = raster.mask & legs[raster.face_index.clamp(min=0)]
@@ -208,16 +210,9 @@ def test_matter_beside_a_limb_folded_in_front_rides_the_torso_when_near_it(body)
 def _jacket_photo(body, flare_m: float = 0.06):
     """A front view of the reference body whose person mask adds ``flare_m`` of matter beside the torso on
     both sides, from the hips up to the chest (a boxy jacket seen past the body's outline)."""
-    from uvatar.camera import Camera
     from uvatar.track.view import FittedView
 
-    params = body.default_params(1)
-    with torch.no_grad():
-        out = body.forward(params)
-    vertices = out.vertices[0].cpu()
-    centre = (vertices.amax(0) + vertices.amin(0)) / 2
-    camera = Camera.look_at(centre + torch.tensor([0.0, -3.2, 0.0]), centre, SIZE, SIZE, fov_y_deg=40.0)
-    body_mask = rasterize_mesh(vertices, body.faces, camera).mask.numpy()
+    params, out, vertices, camera, body_mask = front_view(body)
     bones = out.bone_poses[0]
     hip = bones[body.bone_index("upperleg01.L"), :3, 3].cpu()
     chest = hip + torch.tensor([0.0, 0.0, 0.3])
@@ -270,10 +265,7 @@ def test_matter_beside_the_torso_reaches_no_deeper_than_the_torso(body):
     from uvatar.dualuv.offbody import torso_half_depth
 
     view = _jacket_photo(body, flare_m=0.1)
-    raster = rasterize_mesh(view.vertices, body.faces, view.camera)
-    person = torch.as_tensor(view.mask > 0.5)
-    axes = body_axes(body.keypoints.coco(view.vertices[None].to(body.device))[0].cpu(), body.keypoints.coco_labels)
-    every_face = torch.ones(len(body.faces), dtype=torch.bool)
+    raster, person, axes, every_face = _reach_inputs(body, view)
     torso_faces = (body.face_parts == PART_NAMES.index("torso")).cpu()
     args = (get_encoder("rgb")(view.image), raster, view.vertices, body.faces.cpu(), view.camera, person, shell_offsets(body).cpu())
     tube = sample_off_body(*args, max_side=SIZE, reach_faces=every_face, axes=axes)
