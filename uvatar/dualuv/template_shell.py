@@ -23,9 +23,9 @@ photo and the fitted body (drawn in the photo's camera):
 * it is beside the body on the matter, :data:`SELF_HIDDEN_SPACINGS` spacings behind the template's own
   front at its pixel (the back half of a bun, a coat's flare towards the back) and far enough inside the
   matter that its splat stays there: UNSEEN too. A garment's such points nearer the matter's edge are
-  kept as well, their splats shrunk towards it (to :data:`EDGE_SPLAT_MIN` of their size): dropped, they
-  left a seam down each side of a jacket's back where its rays pass beside the body, seen from behind as
-  two light lines (the hair keeps the rule: its back half's splats spilled over the face).
+  kept as well, their splats shrunk towards it (to no less than :data:`EDGE_SPLAT_MIN` of their size):
+  dropped, they left a seam down each side of a jacket's back where its rays pass beside the body, seen
+  from behind as two light lines (the hair keeps the rule: its back half's splats spilled over the face).
 
 Every kept point is bound to the body face its template face was extruded from (a garment shell), or to
 the nearest body face among the template's ``bind_parts`` (a separate mesh: hair), with its offset in
