@@ -32,6 +32,7 @@ __all__ = [
     "RestState",
     "load_body_model",
     "default_cache_dir",
+    "rest_vertices",
 ]
 
 log = logging.getLogger(__name__)
@@ -360,6 +361,16 @@ class BodyModel:
             got = tuple(getattr(params, name).shape)
             if got != shape:
                 raise InputError(f"BodyParams.{name} must have shape {shape}; got {got}")
+
+
+def rest_vertices(body: BodyModel, phenotypes: torch.Tensor, facial: torch.Tensor) -> torch.Tensor:
+    """``(V, 3)`` the subject's vertices in the reference pose (shape ``phenotypes (6,)`` and face
+    ``facial (52,)`` its own): where an avatar's Gaussians are bound."""
+    params = body.default_params(1)
+    params.phenotypes = phenotypes.reshape(1, -1).to(params.phenotypes)
+    params.facial = facial.reshape(1, -1).to(params.facial)
+    with torch.no_grad():
+        return body.forward(params).vertices[0].cpu()
 
 
 @functools.lru_cache(maxsize=4)

@@ -19,6 +19,7 @@ import torch
 from uvatar.body.shell import shell_vertices
 from uvatar.body.uv import UVRaster, surface_uv
 from uvatar.camera import Camera
+from uvatar.dualuv.floaters import hold_floating_matter
 from uvatar.dualuv.scatter import scatter_to_uv
 from uvatar.dualuv.offbody import OffBodySamples, bent_limb_faces, body_axes, rebind, sample_off_body, spanning_matter
 from uvatar.dualuv.template_shell import bind_to_nearest_faces, project_template, template_front_depth
@@ -44,6 +45,7 @@ class DualUVConfig:
     skirts_on_hips: bool = True  # off-body samples between the legs (skirts, dresses) bind to the hips, not a leg
     off_body_reach: bool = True  # off-body samples record how deep their matter reaches (uvatar.dualuv.offbody.matter_reach)
     beside_bent_on_torso: bool = True  # off-body samples beside a bent arm and near the torso ride the torso, not the arm
+    hold_floaters: bool = True  # off-body pieces that float off the body in the reference pose ride the matter they hung on (uvatar.dualuv.floaters)
 
 
 @dataclass
@@ -165,6 +167,7 @@ def project_dual_uv(
     config: DualUVConfig = DualUVConfig(),
     templates: list | None = None,
     image=None,
+    rest_vertices: torch.Tensor | None = None,
 ) -> UVFeatures:
     """Core-UV and Shell-UV of one photo.
 
@@ -179,6 +182,9 @@ def project_dual_uv(
             the photo is projected onto each (:func:`~uvatar.dualuv.template_shell.project_template`,
             which needs ``image (H, W, 3)``, the photo's RGB), and off-body pixels on a template's
             matter lie on its front (:func:`~uvatar.dualuv.template_shell.template_front_depth`).
+        rest_vertices: ``(V, 3)`` the same body in the reference pose: with ``config.hold_floaters``,
+            off-body pieces that float there ride the matter they hung on in the photo
+            (:func:`~uvatar.dualuv.floaters.hold_floating_matter`); None: not looked for.
     """
     from uvatar.body.parts import PART_NAMES, interior_faces
 
@@ -250,6 +256,9 @@ def project_dual_uv(
                     face, bary, _ = bind_to_nearest_faces(off_body.world_points(posed_vertices, faces)[spanning], posed_vertices, body, ("torso",))
                     off_body = rebind(off_body, spanning, posed_vertices, faces, face, bary)
                 stats["shell_pixels_between_legs"] = int(spanning.sum())
+            if config.hold_floaters and rest_vertices is not None:
+                off_body, held = hold_floating_matter(off_body, template_samples, posed_vertices, rest_vertices, faces)
+                stats.update(held)
         shell_cover = (shell_raster.face_index >= 0) & person
         stats["mask_covered_by_body"] = float(((body_raster.face_index >= 0) & person).sum() / person.sum().clamp(min=1))
         stats["mask_covered_by_body_or_shell"] = float((((body_raster.face_index >= 0) | shell_cover) & person).sum() / person.sum().clamp(min=1))

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import torch
 
+from uvatar.body.model import rest_vertices
 from uvatar.body.parts import PART_NAMES
 from uvatar.body.shell import shell_offsets
 from uvatar.body.uv import texel_footprint
@@ -71,7 +72,8 @@ def project_view(body, view: FittedView, feature_map, config: DualUVConfig, shel
     start = time.perf_counter()
     templates = view_templates(body, view, offsets, config)
     garment_s = time.perf_counter() - start
-    uv = project_dual_uv(feature_map, body, view.vertices, view.camera, view.mask_tensor, offsets, config, templates, view.image)
+    rest = rest_vertices(body, view.params.phenotypes, view.params.facial)
+    uv = project_dual_uv(feature_map, body, view.vertices, view.camera, view.mask_tensor, offsets, config, templates, view.image, rest)
     uv.stats["garment_fit_s"] = round(garment_s, 4)
     return uv
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass, replace
 
 import torch
 
+from uvatar.body.model import rest_vertices
 from uvatar.body.parts import interior_faces
 from uvatar.body.shell import shell_vertices
 from uvatar.body.skinning import world_points_to_bound
@@ -87,16 +88,6 @@ class ProjectionDecoder:
 
     def decode(self, uvs: dict[str, UVFeatures], body, phenotypes: torch.Tensor, facial: torch.Tensor) -> UVGaussians:
         return decode_projection(uvs["avatar"], body, phenotypes, facial, self.config)
-
-
-def rest_vertices(body, phenotypes: torch.Tensor, facial: torch.Tensor) -> torch.Tensor:
-    """``(V, 3)`` the subject's vertices in the reference pose (shape and face its own): where the
-    Gaussians are bound."""
-    params = body.default_params(1)
-    params.phenotypes = phenotypes.reshape(1, -1).to(params.phenotypes)
-    params.facial = facial.reshape(1, -1).to(params.facial)
-    with torch.no_grad():
-        return body.forward(params).vertices[0].cpu()
 
 
 def texel_scales(footprint: torch.Tensor, face: torch.Tensor, config) -> torch.Tensor:
