@@ -11,13 +11,18 @@
 3. PSNR / SSIM inside the target frame's person mask (:func:`uvatar.metrics.masked_psnr_ssim`), at
    ``size`` pixels along the longer side.
 
+With ``avatar_dir`` (``--avatar DIR``), step 1 is skipped: the avatar folder given (``avatar.uvatar`` and
+``report.json``, as ``uvatar reconstruct`` writes them, from the same source frame) is scored instead,
+read and not changed; so a baseline built by another version of UVatar (a git worktree of it) is scored
+by today's harness, beside today's avatar.
+
 For scale, each row also scores the source frame itself pasted unchanged over the target ("copy
 source"): an avatar that re-poses well must beat it once the person has moved. The error includes the
 tracker's. Rows of the video tracker also give the fitted turn from the source frame
 (``yaw_from_source_deg``).
 
 Command line: ``python -m uvatar.eval.reenact VIDEO --out out/reenact [--source 0 --every 10 --first 0
---decoder projection]``.
+--decoder projection | --avatar DIR]``.
 """
 
 from __future__ import annotations
@@ -37,12 +42,14 @@ log = logging.getLogger(__name__)
 
 
 def run_reenactment(video: str | Path, out_dir: str | Path, source: int = 0, every: int = 10, size: int = 512, figure_frames: int = 4,
-                    decoder: str = "projection", first: int = 0, tracker: str = "video") -> dict:  # fmt: skip
+                    decoder: str = "projection", first: int = 0, tracker: str = "video", avatar_dir: str | Path | None = None) -> dict:  # fmt: skip
     """Reconstruct frame ``source`` of ``video`` and score the avatar on every ``every``-th other frame from ``first`` on.
 
     Args:
         tracker: "video" (:func:`uvatar.track.video.track_video` over the whole clip, the avatar's shape
             held) or "photo" (each target frame on its own).
+        avatar_dir: an avatar folder already built from frame ``source`` (``avatar.uvatar``, ``report.json``)
+            to score instead of reconstructing one (``decoder`` is then not used).
     Returns:
         ``{"video", "source", "rows": [{"frame", "psnr", "ssim", "copy_psnr", "copy_ssim"}], "summary"}``;
         also writes ``OUT/reenact.json`` and ``OUT/reenact.png`` (target | avatar rows).
@@ -57,18 +64,27 @@ def run_reenactment(video: str | Path, out_dir: str | Path, source: int = 0, eve
     from uvatar.reconstruct import ReconstructConfig, reconstruct
     from uvatar.track import track_photo
 
+    from uvatar.errors import InputError
+
     out_dir = Path(out_dir)
     frames, fps = read_video(video)
     if not 0 <= source < len(frames):
-        from uvatar.errors import InputError
-
         raise InputError(f"source frame {source} is outside the clip's {len(frames)} frames; pass --source between 0 and {len(frames) - 1}")
+    if avatar_dir is not None:
+        folder = Path(avatar_dir)
+        if not (folder / "avatar.uvatar").is_file() or not (folder / "report.json").is_file():
+            raise InputError(f"{folder} is no avatar folder: --avatar needs avatar.uvatar and report.json in it, as `uvatar reconstruct` writes them")
+        decoder = f"given avatar {folder}"
+    out_dir.mkdir(parents=True, exist_ok=True)
     body = load_body_model()
-    with tempfile.TemporaryDirectory() as work:
-        path = Path(work) / "source.png"
-        save_image(path, frames[source].astype(np.float32) / 255)
-        report = reconstruct([path], out_dir / "avatar", ReconstructConfig(turntable_frames=0, decoder=decoder))
-    avatar = Avatar.load(out_dir / "avatar" / "avatar.uvatar")
+    if avatar_dir is None:
+        folder = out_dir / "avatar"
+        with tempfile.TemporaryDirectory() as work:
+            path = Path(work) / "source.png"
+            save_image(path, frames[source].astype(np.float32) / 255)
+            reconstruct([path], folder, ReconstructConfig(turntable_frames=0, decoder=decoder))
+    report = json.loads((folder / "report.json").read_text())
+    avatar = Avatar.load(folder / "avatar.uvatar")
     source_image = frames[source].astype(np.float32) / 255
 
     rows, figure = [], []
@@ -178,11 +194,13 @@ def main(argv=None) -> None:
     parser.add_argument("--first", type=int, default=0, help="first target frame (targets: first, first+every, ...)")
     parser.add_argument("--decoder", default="projection", help="projection, default, a decoder .safetensors or a training run folder")
     parser.add_argument("--tracker", default="video", choices=("video", "photo"), help="video: one track of the clip (avatar's shape held); photo: each frame on its own")
+    parser.add_argument("--avatar", default=None, help="score this avatar folder (built from the source frame, e.g. by another version) instead of reconstructing")
     args = parser.parse_args(argv)
     from uvatar.eval import log_progress_to_stderr
 
     log_progress_to_stderr(log)
-    result = run_reenactment(args.video, args.out, args.source, args.every, args.size, decoder=args.decoder, first=args.first, tracker=args.tracker)
+    result = run_reenactment(args.video, args.out, args.source, args.every, args.size, decoder=args.decoder, first=args.first, tracker=args.tracker,
+                             avatar_dir=args.avatar)  # fmt: skip
     print(format_table(result))  # noqa: T201 - command-line output
 
 
