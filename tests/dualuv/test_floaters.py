@@ -62,7 +62,7 @@ def test_components_agree_with_all_pairs():
     sheet = torch.cat([grid, torch.zeros(len(grid), 1)], 1)
     points = torch.cat([
         sheet, sheet + torch.tensor([0.0, 0.0, 0.1]),  # two parallel sheets 10 cm apart
-        torch.tensor([[0.3, 0.0, z] for z in np.arange(0, 0.1, STEP)]).float(),  # a strand between them, far off
+        torch.tensor([[0.3, 0.0, z] for z in np.arange(0, 0.1, STEP)]).float(),  # a strand as tall as the gap between them, off to the side
         torch.rand(20, 3, generator=gen) + 1.0,  # lone points
     ])  # fmt: skip
     extents = torch.full((len(points),), 1.2 * STEP)

@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 from uvatar.body.skinning import bound_points_to_world
+from uvatar.dualuv.offbody import OffBodySamples, rebind
 
 __all__ = ["EXTENT_SPACINGS", "MAX_EXTENT_M", "NEIGHBOURS", "HOLD_M", "touching_body", "matter_components", "matter_components_reference",
            "unanchored", "hold_floating_matter"]  # fmt: skip
@@ -117,7 +118,8 @@ def _extents(spacing: torch.Tensor) -> torch.Tensor:
     return (EXTENT_SPACINGS * spacing).clamp(max=MAX_EXTENT_M)
 
 
-def hold_floating_matter(samples, templates: list, posed_vertices: torch.Tensor, rest_vertices: torch.Tensor, faces: torch.Tensor):
+def hold_floating_matter(samples: OffBodySamples, templates: list, posed_vertices: torch.Tensor, rest_vertices: torch.Tensor,
+                         faces: torch.Tensor) -> tuple[OffBodySamples, dict]:  # fmt: skip
     """``(samples, stats)``: off-body ``samples`` (:class:`~uvatar.dualuv.offbody.OffBodySamples`) with the
     pieces that float in the reference pose bound to the held matter nearest them in the photo's pose
     (module docstring); the samples' points in the photo's pose do not move.
@@ -131,8 +133,6 @@ def hold_floating_matter(samples, templates: list, posed_vertices: torch.Tensor,
         stats: ``off_body_floating`` (samples that floated), ``off_body_held`` (of them, now bound to held
         matter; the rest had none within :data:`HOLD_M`).
     """
-    from uvatar.dualuv.offbody import rebind
-
     n = len(samples)
     if n == 0:
         return samples, {"off_body_floating": 0, "off_body_held": 0}

@@ -61,10 +61,9 @@ def run_reenactment(video: str | Path, out_dir: str | Path, source: int = 0, eve
     from uvatar.io.video import read_video
     from uvatar.metrics import masked_psnr_ssim
     from uvatar.io.image import area_resize
+    from uvatar.errors import InputError
     from uvatar.reconstruct import ReconstructConfig, reconstruct
     from uvatar.track import track_photo
-
-    from uvatar.errors import InputError
 
     out_dir = Path(out_dir)
     frames, fps = read_video(video)
