@@ -184,6 +184,14 @@ class BodyModel:
         return face_parts(self)
 
     @functools.cached_property
+    def left_faces(self) -> torch.Tensor:
+        """``(F,)`` bool: the faces on the body's left (Anny's left is +x), by their centres in the
+        reference pose (computed once)."""
+        with torch.no_grad():
+            rest = self.forward(self.default_params(1)).vertices[0]
+        return rest[self.faces].mean(1)[:, 0] > 0
+
+    @functools.cached_property
     def keypoints(self):
         """:class:`~uvatar.body.keypoints.BodyKeypoints` (COCO and MediaPipe-33 body points)."""
         from uvatar.body.keypoints import BodyKeypoints

@@ -141,6 +141,7 @@ def hold_floating_matter(samples: OffBodySamples, templates: list, posed_vertice
     t_bary = torch.cat([t.barycentrics[t.drawn] for t in drawn]) if drawn else torch.zeros(0, 3)
     t_offsets = torch.cat([t.offsets[t.drawn] for t in drawn]) if drawn else torch.zeros(0, 3)
     t_spacing = torch.cat([t.spacing[t.drawn] for t in drawn]) if drawn else torch.zeros(0)
+    t_posed = torch.cat([t.points[t.drawn] for t in drawn]) if drawn else torch.zeros(0, 3)  # in the photo's pose
 
     rest = torch.cat([samples.world_points(rest_vertices, faces), bound_points_to_world(rest_vertices[None], faces, t_face, t_bary, t_offsets)[0][0]])
     extents = _extents(torch.cat([samples.spacing, t_spacing]))
@@ -154,7 +155,7 @@ def hold_floating_matter(samples: OffBodySamples, templates: list, posed_vertice
     from scipy.spatial import cKDTree
 
     posed = samples.world_points(posed_vertices, faces)
-    anchor_points = torch.cat([posed[~afloat], bound_points_to_world(posed_vertices[None], faces, t_face, t_bary, t_offsets)[0][0]])
+    anchor_points = torch.cat([posed[~afloat], t_posed])
     anchor_face = torch.cat([samples.face[~afloat], t_face])
     anchor_bary = torch.cat([samples.barycentrics[~afloat], t_bary])
     members = torch.nonzero(afloat).squeeze(1)

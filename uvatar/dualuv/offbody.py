@@ -271,19 +271,13 @@ def torso_half_depth(posed_vertices: torch.Tensor, faces: torch.Tensor, torso_fa
     return torch.where(farthest_back >= nearest_front, (farthest_back - nearest_front) / 2, torch.zeros_like(farthest_back))
 
 
-def left_side_faces(body) -> torch.Tensor:
-    """``(F,)`` bool: the body's faces on its left (Anny's left is +x), by their centres in the reference pose."""
-    rest = body.forward(body.default_params(1)).vertices[0].detach().cpu()
-    return rest[body.faces.cpu()].mean(1)[:, 0] > 0
-
-
 def bent_limb_faces(body, axes: torch.Tensor, max_bend_deg: float = STRAIGHT_LIMB_DEG) -> torch.Tensor:
     """``(F,)`` bool: the arm and hand faces of each arm bent more than ``max_bend_deg`` (:func:`straight_axes`
     on the posed body's ``axes`` from :func:`body_axes`)."""
     from uvatar.body.parts import PART_NAMES
 
     parts = body.face_parts.cpu()
-    left_side = left_side_faces(body)
+    left_side = body.left_faces.cpu()
     arm = (parts == PART_NAMES.index("arms")) | (parts == PART_NAMES.index("hands"))
     straight = straight_axes(axes, max_bend_deg)
     out = torch.zeros(len(parts), dtype=torch.bool)
@@ -370,7 +364,7 @@ def spanning_matter(samples: OffBodySamples, body_raster, body) -> torch.Tensor:
     if len(samples) == 0:
         return torch.zeros(0, dtype=torch.bool)
     parts = body.face_parts.cpu()
-    left_side = left_side_faces(body)
+    left_side = body.left_faces.cpu()
     face_id = body_raster.face_index.cpu()
     covered = face_id >= 0
     fid = face_id.clamp(min=0)
