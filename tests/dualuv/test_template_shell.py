@@ -50,6 +50,9 @@ def test_hair_template_is_carved_to_the_photo_and_coloured_from_it(body):
     small = torch.nn.functional.interpolate(torch.as_tensor(view.mask)[None, None], size=template.pixels.shape, mode="area")[0, 0].numpy()
     samples = project_template(template, view.image, small, view.vertices, body)
     assert len(samples) > 1000 and samples.seen.any() and (~samples.seen).any()
+    # the face's skin in the photo comes with the hair (the fill leaves skin under thin hair out of its sources)
+    assert template.skin is not None and torch.allclose(samples.skin, torch.as_tensor(template.skin, dtype=torch.float32))
+    assert (samples.skin - torch.tensor(SKIN)).abs().max() < 0.02
     # carving: every kept point projects inside the person mask widened by carve_px (2 px) + 1 px rounding
     from scipy.ndimage import binary_dilation
 
@@ -156,3 +159,31 @@ def _rgb_features(image: np.ndarray):
 
 def test_skin_is_not_hair():  # the two colours of the synthetic photos must be told apart by the fill checks
     assert math.dist(HAIR, SKIN) > 0.3
+
+
+def test_hidden_hair_is_not_drawn_just_under_the_seen_skin(body, monkeypatch):
+    """A hairstyle's points just behind the body's front (under the forehead the photo saw bare) showed
+    through the skin in the photo's own view (Gaussians sorted by their centres interleave) and put hair
+    on the forehead from above: the drawn points behind the body lie at least UNDER_SEEN_M behind its
+    front at their pixel. Without that margin the long hair of the synthetic photo has such points."""
+    from uvatar.dualuv import template_shell
+    from uvatar.render.mesh import rasterize_mesh, visible_points
+
+    view, _ = hair_photo(body, "long01")
+    template, _ = hair_template(view, body)
+    small = torch.nn.functional.interpolate(torch.as_tensor(view.mask)[None, None], size=template.pixels.shape, mode="area")[0, 0].numpy()
+    camera = template.camera
+    raster = rasterize_mesh(view.vertices, body.faces.cpu(), camera)
+
+    def behind_by(samples):
+        pixels, depth = camera.project(samples.points)
+        col = pixels[:, 0].floor().long().clamp(0, camera.width - 1)
+        row = pixels[:, 1].floor().long().clamp(0, camera.height - 1)
+        behind = samples.drawn & ~visible_points(samples.points, raster, camera, depth_tol=0.0)
+        return (depth - raster.depth[row, col])[behind]
+
+    gaps = behind_by(project_template(template, view.image, small, view.vertices, body))
+    assert len(gaps) > 1000 and (gaps >= template_shell.UNDER_SEEN_M - 1e-6).all()
+    monkeypatch.setattr(template_shell, "UNDER_SEEN_M", 0.0)
+    gaps = behind_by(project_template(template, view.image, small, view.vertices, body))
+    assert (gaps < 0.01).sum() > 50

@@ -100,3 +100,41 @@ def test_an_open_lighter_coat_continues_its_own_cloth_round_the_back():
     assert float(upper @ luma) < OWN_CLOTH_GAIN * float(body[0] @ luma)
     filled = fill_template_colors(coat, body)
     assert torch.equal(filled[~seen], body.expand(int((~seen).sum()), 3))
+
+
+def test_skin_under_light_hair_is_not_carried_round_to_the_back():
+    """White hair over a pink scalp: the photo's hair points also show the scalp and the forehead (Biden
+    official's: 42 % of them), and their pink, carried round, covered the back of the head in patches. The
+    points of the skin's colour are no sources; brown hair of the skin's chromaticity, darker than the
+    skin, stays one; and where most of the seen hair is skin-coloured, every seen point stays a source."""
+    from dataclasses import replace
+
+    from uvatar.model.template_gaussians import SKIN_LUMA_SHARE, seen_hair, skin_coloured
+
+    skin = torch.tensor([0.80, 0.52, 0.47])
+    white, pink = torch.tensor([0.86, 0.84, 0.82]), torch.tensor([0.85, 0.58, 0.52])  # pink: the skin, lit a little
+    brown = skin * (SKIN_LUMA_SHARE / 2)  # the skin's chromaticity, half as bright as the threshold
+    assert skin_coloured(torch.stack([pink, skin]), skin).all()
+    assert not skin_coloured(torch.stack([white, brown]), skin).any()
+
+    points = _sphere(4000, 0.1)
+    x, y, z = points.unbind(-1)
+    seen = y < -0.03
+    scalp = seen & (torch.sin(40 * x) * torch.sin(40 * z) > 0.05)  # pink spots among the white strands
+    assert 0.4 < scalp.sum() / seen.sum() < 0.5  # over 0.4: the 0.6 nearest the (white) median take pink in too
+    colors = torch.zeros(len(points), 3)
+    colors[seen] = white
+    colors[scalp] = pink
+    samples = replace(_samples(points, colors, seen), skin=skin)
+    assert torch.equal(seen_hair(samples), seen & ~scalp)
+    filled = fill_template_colors(samples)
+    assert torch.equal(filled[~seen], white.expand(int((~seen).sum()), 3))
+    assert torch.equal(filled[seen], colors[seen])
+    # without the skin known (or for a template that has none) the pink is a source as before
+    assert (fill_template_colors(_samples(points, colors, seen))[~seen] == pink).all(-1).any()
+
+    colors[scalp] = brown  # brown hair with darker strands of the skin's chromaticity: both are hair
+    assert torch.equal(seen_hair(replace(samples, colors=colors)), seen)
+    colors[seen] = pink  # the photo's "hair" is all skin-coloured (a bald head): all stay sources
+    colors[scalp] = white
+    assert torch.equal(seen_hair(replace(samples, colors=colors)), seen)

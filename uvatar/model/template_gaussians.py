@@ -32,7 +32,7 @@ from uvatar.dualuv.template_shell import TemplateSamples
 from uvatar.model.dress import LUMA
 from uvatar.quaternions import rotmat_to_wxyz
 
-__all__ = ["fill_template_colors", "template_gaussians", "typical_colours", "own_cloth_colors"]
+__all__ = ["fill_template_colors", "template_gaussians", "typical_colours", "seen_hair", "skin_coloured", "own_cloth_colors"]
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +40,11 @@ REFLECT_REACH_M = 0.04  # a reflected point farther than this from every seen po
 STRAND_CHOICES = 16  # each such point takes one of this many nearest sources, drawn at random (seeded)
 STRAND_WEIGHT = 0.2  # weight of the height (world Z) against the horizontal axes in that search
 SOURCE_SHARE = 0.6  # the unseen points take colours from this share of the seen ones, those nearest their median colour
+SKIN_CHROMA = 0.08  # a seen hair point within this of the skin's chromaticity (colour / its sum) ...
+SKIN_LUMA_SHARE = 0.8  # ... and at least this share of the skin's luminance is the skin under thin hair
+# (Biden official's white hair: 42 % of its seen points, whose pink patches covered the back of the head;
+# at 0.6 of the luminance the woman on the phone's dark brown hair lost 13 %, italo's red-brown 38 %)
+SKIN_MAX_SHARE = 0.5  # when more of the seen hair is skin-coloured, the photo's hair looks like its skin: all stay sources
 OWN_CLOTH_GAIN = 1.2  # a garment whose seen cloth is this much brighter than the dressed body under its unseen points
 # is its own, lighter garment over a darker top (an open coat): its back continues its own cloth
 OWN_CLOTH_BAND_M = 0.08  # height bands (world Z) of that continuation; each pools its neighbours
@@ -74,7 +79,7 @@ def fill_template_colors(samples: TemplateSamples, face_colors: torch.Tensor | N
     centre = samples.points.mean(0)
     points = samples.points[todo]
     reflected = points - 2 * ((points - centre) @ axis)[:, None] * axis[None]
-    sources = typical_colours(samples.colors, seen)
+    sources = typical_colours(samples.colors, seen_hair(samples))
     seen_points = samples.points[sources]
     distance, nearest = cKDTree(seen_points.numpy()).query(reflected.numpy())
     # no seen point near the reflection: the seen point nearest along the strands (height counting a
@@ -123,6 +128,26 @@ def own_cloth_colors(samples: TemplateSamples, under: torch.Tensor, unseen: torc
             own |= target
             colors[target] = samples.colors[window].median(0).values
     return own, colors[own]
+
+
+def seen_hair(samples: TemplateSamples) -> torch.Tensor:
+    """``(N,)`` bool: the seen points that show the hair itself: all seen ones but those of the skin's
+    colour (:func:`skin_coloured`, with the template's ``skin``), unless they are more than
+    :data:`SKIN_MAX_SHARE` of them."""
+    if samples.skin is None:
+        return samples.seen
+    skin = samples.seen & skin_coloured(samples.colors, samples.skin)
+    return samples.seen & ~skin if int(skin.sum()) <= SKIN_MAX_SHARE * int(samples.seen.sum()) else samples.seen
+
+
+def skin_coloured(colors: torch.Tensor, skin: torch.Tensor) -> torch.Tensor:
+    """``(N,)`` bool: ``colors (N, 3)`` that are the ``skin (3,)``'s: chromaticity (the colour divided by
+    its sum) within :data:`SKIN_CHROMA` of it, and at least :data:`SKIN_LUMA_SHARE` as bright. Hair of the
+    skin's chromaticity (brown, auburn) is darker than the skin; white hair is farther in chromaticity."""
+    luma = torch.tensor(LUMA)
+    chroma = colors / colors.sum(-1, keepdim=True).clamp(min=1e-6)
+    near = (chroma - skin / skin.sum().clamp(min=1e-6)).norm(dim=-1) < SKIN_CHROMA
+    return near & (colors @ luma >= SKIN_LUMA_SHARE * float(skin @ luma))
 
 
 def typical_colours(colors: torch.Tensor, seen: torch.Tensor, share: float = SOURCE_SHARE) -> torch.Tensor:

@@ -362,5 +362,6 @@ def hair_template(view, body) -> tuple[ShellTemplate | None, HairChoice]:
     choice, evidence = fit_hair(view, body)
     if choice.mesh is None or evidence is None:
         return None, choice
-    template = ShellTemplate(choice.name, "hair", choice.mesh.vertices.float(), choice.mesh.faces, evidence.pixels, evidence.camera, HAIR_BIND_PARTS)
+    template = ShellTemplate(choice.name, "hair", choice.mesh.vertices.float(), choice.mesh.faces, evidence.pixels, evidence.camera, HAIR_BIND_PARTS,
+                             skin=evidence.skin)
     return template, choice

@@ -31,6 +31,8 @@ class ShellTemplate:
         source_faces: ``(F,)`` int64 the body face each template face was extruded from (a shell of the
             body: its samples stay bound there), or None (a separate mesh: bound to the nearest face of
             ``bind_parts``).
+        skin: ``(3,)`` RGB of the face's skin in the photo, or None (a hair template's pixels also show the
+            skin under thin hair: :func:`uvatar.model.template_gaussians.skin_coloured`).
     """
 
     name: str
@@ -41,6 +43,7 @@ class ShellTemplate:
     camera: Camera
     bind_parts: tuple[str, ...]
     source_faces: torch.Tensor | None = None
+    skin: np.ndarray | None = None
 
 
 def work_frame(mask: np.ndarray, camera: Camera) -> tuple[Camera, np.ndarray]:
