@@ -200,3 +200,47 @@ def test_a_garment_keeps_its_back_near_the_outline_with_smaller_splats(body):
     full = garment.drawn & (garment.spacing == spacing)
     hair_points = {tuple(p) for p in as_hair.points[as_hair.drawn].tolist()}
     assert hair_points == {tuple(p) for p in garment.points[full].tolist()}
+
+
+def test_a_widening_across_a_folded_arm_is_no_garment(body, monkeypatch):
+    """A torso vertex widened to a point nearest the pixel of a bent arm that lies in front of the vertex
+    reaches across the arm (its sleeve), not along cloth hanging from the torso: it does not count. Straight
+    arms (the reference A-pose) flag nothing; the same arms taken for bent flag only torso vertices behind
+    them, none level with them (the torso's sides at the arms' depth); moved 10 cm nearer the camera in the
+    raster (folded in front), they flag more, those sides among them, each nearest an arm pixel."""
+    import dataclasses
+
+    from scipy.ndimage import distance_transform_edt
+
+    from uvatar.body.skinning import vertex_normals
+    from uvatar.dualuv import offbody
+    from uvatar.dualuv.garment_shell import across_folded_arm
+    from uvatar.dualuv.offbody import FOLDED_IN_FRONT_M
+
+    _, _, vertices, camera, _ = front_view(body)
+    raster = rasterize_mesh(vertices, body.faces, camera)
+    face_id = raster.face_index.numpy()
+    normals = vertex_normals(vertices[None], body.faces.cpu())[0]
+    widened, _ = camera.project(vertices + 0.15 * normals)  # 15 cm out along the normals: the sides reach past the arms
+    col = widened[:, 0].floor().long().clamp(0, SIZE - 1).numpy()
+    row = widened[:, 1].floor().long().clamp(0, SIZE - 1).numpy()
+    assert not across_folded_arm(body, vertices, camera, raster, row, col).any()
+
+    parts = body.face_parts.cpu()
+    arms = (parts == PART_NAMES.index("arms")) | (parts == PART_NAMES.index("hands"))
+    monkeypatch.setattr(offbody, "bent_limb_faces", lambda *args, **kwargs: arms)
+    torso = vertex_parts(body) == PART_NAMES.index("torso")
+    _, (near_row, near_col) = distance_transform_edt(face_id < 0, return_indices=True)
+    nearest = face_id[near_row[row, col], near_col[row, col]]
+    arm_depth = raster.depth.numpy()[near_row[row, col], near_col[row, col]]
+    _, depth = camera.project(vertices)
+    level = torso & arms.numpy()[nearest] & (np.abs(depth.numpy() - arm_depth) < FOLDED_IN_FRONT_M)
+    at_side = across_folded_arm(body, vertices, camera, raster, row, col)
+    assert level.sum() > 20 and not (at_side & level).any()
+    assert (depth.numpy()[at_side] > arm_depth[at_side] + FOLDED_IN_FRONT_M).all()
+
+    on_arm = raster.mask & arms[raster.face_index.clamp(min=0)]
+    folded = dataclasses.replace(raster, depth=torch.where(on_arm, raster.depth - 0.1, raster.depth))
+    across = across_folded_arm(body, vertices, camera, folded, row, col)
+    assert across.sum() > at_side.sum() and (across & level).sum() > 10 and not (across & ~torso).any()
+    assert arms.numpy()[nearest[across]].all()

@@ -193,18 +193,46 @@ def test_matter_beside_a_limb_folded_in_front_rides_the_torso_when_near_it(body)
     far = on_legs & (to_torso > BESIDE_BENT_M * (1 + 1e-5))
     assert near.sum() > 50 and far.sum() > 50  # test setup: the skirt's top is beside the hips, its hem far below them
     assert torso_faces[moved.face[near]].all() and (moved.reach[near] == 0).all()
-    assert legs[moved.face[far]].all() and torch.equal(moved.reach[far], plain.reach[far])
+    assert legs[moved.face[far]].all() and torch.equal(moved.offsets[far], plain.offsets[far])
     # each moved sample lies on its pixel's ray at the depth of the torso pixel it is now bound to
     points = moved.world_points(view.vertices, body.faces.cpu())
     pixels, depth = view.camera.project(points[near])
     assert torch.allclose(pixels, moved.pixels[near], atol=1e-2)
     assert torch.allclose(depth, torso_depth[near], rtol=1e-4)
     untouched = ~on_legs
-    assert torch.equal(moved.face[untouched], plain.face[untouched]) and torch.equal(moved.reach[untouched], plain.reach[untouched])
+    assert torch.equal(moved.face[untouched], plain.face[untouched]) and torch.equal(moved.offsets[untouched], plain.offsets[untouched])
     # the limb behind the torso: its sleeve is at its own depth, nothing moves
     behind, _ = sample(0.1, bent=True)
     behind_plain, _ = sample(0.1, bent=False)
     assert torch.equal(behind.face, behind_plain.face) and torch.equal(behind.offsets, behind_plain.offsets)
+
+
+def test_no_tube_beside_a_folded_limb(body):
+    """Matter within BESIDE_BENT_M of a bent limb's pixels is the coat round the folded arm, not a tube round
+    another axis: no reach there (the legs stand in for folded arms, as above); farther matter keeps the
+    reach it has without bent limbs, and there is some within that distance that had one."""
+    from scipy.ndimage import distance_transform_edt
+
+    from uvatar.body.parts import PART_NAMES
+    from uvatar.dualuv.offbody import BESIDE_BENT_M
+
+    view, _ = _skirt_photo(body, flare_m=0.3)
+    raster, person, axes, every_face = _reach_inputs(body, view)
+    legs = (body.face_parts == PART_NAMES.index("legs")).cpu()
+    torso_faces = (body.face_parts == PART_NAMES.index("torso")).cpu()
+    features, args = get_encoder("rgb")(view.image), (view.vertices, body.faces.cpu(), view.camera, person, shell_offsets(body).cpu())
+    common = {"max_side": SIZE, "reach_faces": every_face, "axes": axes}
+    plain = sample_off_body(features, raster, *args, **common)
+    folded = sample_off_body(features, raster, *args, **common, bent_faces=legs, torso_faces=torso_faces)
+    assert torch.equal(plain.pixels, folded.pixels)
+    # metres to the nearest bent-limb pixel at the sample's depth (stride 1: the sampler's own transform)
+    to_bent_px = torch.as_tensor(distance_transform_edt(~(raster.mask & legs[raster.face_index.clamp(min=0)]).numpy()), dtype=torch.float32)
+    _, depth = view.camera.project(plain.world_points(view.vertices, body.faces.cpu()))
+    to_bent = to_bent_px[plain.pixels[:, 1].long(), plain.pixels[:, 0].long()] * depth / float(view.camera.K[0, 0])
+    near, far = to_bent < BESIDE_BENT_M * (1 - 1e-4), to_bent > BESIDE_BENT_M * (1 + 1e-4)
+    assert (plain.reach[near] > 0).sum() > 50  # test setup: the skirt beside the legs is a tube without bent limbs
+    assert (folded.reach[near] == 0).all()
+    assert (plain.reach[far] > 0).sum() > 50 and torch.equal(folded.reach[far], plain.reach[far])
 
 
 def _jacket_photo(body, flare_m: float = 0.06):

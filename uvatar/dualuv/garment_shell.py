@@ -14,7 +14,7 @@ jacket's back ends a hand above its hem with a hole over the seat. Only faces wh
 inflate by at least :data:`LOOSE_M` form the template: tight clothes stay on the body (Core-UV). A
 vertex's widening counts only where its widened point lies beside the body and off the hair (another
 template's matter): long hair beside the neck widened it, and the garment grown from it stood out
-through the hair at the nape.
+through the hair at the nape; nor where it reaches across a folded arm (:func:`across_folded_arm`).
 
 Its matter is the person's pixels off the body and off the hair; the projection
 (:func:`uvatar.dualuv.template_shell.project_template`) carves it to the outline, puts the photo's
@@ -34,7 +34,7 @@ from uvatar.body.skinning import vertex_normals
 from uvatar.render.mesh import rasterize_mesh
 from uvatar.track.templates import ShellTemplate, work_frame
 
-__all__ = ["BAND_M", "LOOSE_M", "garment_inflation", "garment_template"]
+__all__ = ["BAND_M", "LOOSE_M", "across_folded_arm", "garment_inflation", "garment_template"]
 
 BAND_M = 0.04
 LOOSE_M = 0.03  # widening (metres) below this is tight clothing or fit error: no garment shell there
@@ -77,6 +77,36 @@ def garment_inflation(body, fitted_offsets: torch.Tensor, off_body: torch.Tensor
     return inflation
 
 
+def across_folded_arm(body, vertices: torch.Tensor, camera, raster, row: np.ndarray, col: np.ndarray) -> np.ndarray:
+    """``(V,)`` bool: torso vertices (of the posed body ``vertices (V, 3)``) whose widened point, at pixel
+    ``(row (V,), col (V,))`` of the body's ``raster`` (:class:`~uvatar.render.mesh.MeshRaster`) in
+    ``camera``, lies nearest the pixel of a bent arm (:func:`~uvatar.dualuv.offbody.bent_limb_faces`) that is
+    :data:`~uvatar.dualuv.offbody.FOLDED_IN_FRONT_M` nearer the camera than the vertex: the vertex lies
+    behind an arm folded in front of it, and the silhouette beyond it is the arm and the sleeve round it,
+    not cloth hanging from the torso. Counted, the widening across Obama's and Biden's folded arms and the
+    astronaut's lowered ones grew the chest bands all round, into fins behind the back from the side.
+    Beside a straight arm (the turnaround's outstretched ones) or level with a bent one at the body's side
+    (Megan's, andrea's) the matter is the coat's own: it counts (taken out too, Megan's coat lost its upper
+    back to the top under it, andrea's its red below the waist)."""
+    from scipy.ndimage import distance_transform_edt
+
+    from uvatar.dualuv.offbody import FOLDED_IN_FRONT_M, bent_limb_faces, body_axes
+
+    keypoints = body.keypoints.coco(vertices[None].to(body.device))[0].cpu()
+    bent = bent_limb_faces(body, body_axes(keypoints, body.keypoints.coco_labels)).numpy()
+    torso = vertex_parts(body) == PART_NAMES.index("torso")
+    face_id = raster.face_index.cpu().numpy()
+    on_body = face_id >= 0
+    if not bent.any() or not on_body.any():
+        return np.zeros(len(torso), bool)
+    _, (near_row, near_col) = distance_transform_edt(~on_body, return_indices=True)
+    near_row, near_col = near_row[row, col], near_col[row, col]
+    nearest = face_id[near_row, near_col]
+    _, vertex_depth = camera.project(vertices)
+    in_front = raster.depth.cpu().numpy()[near_row, near_col] < vertex_depth.numpy() - FOLDED_IN_FRONT_M
+    return torso & (nearest >= 0) & bent[np.clip(nearest, 0, None)] & in_front
+
+
 def garment_template(body, view, fitted_offsets: torch.Tensor, exclude: np.ndarray | None = None) -> ShellTemplate | None:
     """The loose garment of a :class:`~uvatar.track.view.FittedView` as a shell template, or None when
     nothing is loose (or the view has no person mask).
@@ -92,13 +122,15 @@ def garment_template(body, view, fitted_offsets: torch.Tensor, exclude: np.ndarr
     normals = vertex_normals(vertices[None], faces)[0]
     camera, person = work_frame(view.mask, view.camera)
     h, w = person.shape
-    on_body = rasterize_mesh(vertices, faces, camera).mask.cpu().numpy()
+    raster = rasterize_mesh(vertices, faces, camera)
+    on_body = raster.mask.cpu().numpy()
     widened, _ = camera.project(vertices + normals * fitted_offsets.cpu()[:, None])
     col = widened[:, 0].floor().long().clamp(0, w - 1).numpy()
     row = widened[:, 1].floor().long().clamp(0, h - 1).numpy()
     beside = ~on_body[row, col]  # a widening is the garment's where it reaches beside the body ...
     if exclude is not None:
         beside &= ~exclude[row, col]  # ... and not onto the hair (long hair widens the neck and shoulders)
+    beside &= ~across_folded_arm(body, vertices, camera, raster, row, col)  # ... nor across a folded arm
     inflation = garment_inflation(body, fitted_offsets, torch.as_tensor(beside))
     loose = (inflation[faces] >= LOOSE_M).all(1)
     if not loose.any():

@@ -123,7 +123,10 @@ def sample_off_body(
             sample whose nearest body pixel is on a bent limb that lies :data:`FOLDED_IN_FRONT_M` in front of
             the nearest torso pixel is bound to that torso pixel instead, at its depth and with no reach,
             when it is at most :data:`BESIDE_BENT_M` away (the coat's side beside folded arms, not a flap
-            that swings out with the forearm when the avatar is re-posed).
+            that swings out with the forearm when the avatar is re-posed). With ``reach_faces``: no sample
+            within :data:`BESIDE_BENT_M` of a bent limb's pixel gets a reach (the coat beside the elbows of
+            folded arms, as a tube round the torso, stood out 15-20 cm along the photo's rays: needles from
+            the side).
     """
     height, width = person.shape
     stride = max(1, math.ceil(max(height, width) / max_side))
@@ -183,6 +186,11 @@ def sample_off_body(
         open_sides = ~between_body_parts(covered, person_grid)[wanted]
         to_axis, beside, which = distance_to_axes(points, axes)
         tube = reach_faces[face] & open_sides & beside & straight_axes(axes)[which] & ~on_template & ~moved
+        if bent_faces is not None:  # beside a folded arm the matter is the coat round the arm, no tube round the torso
+            bent_pixels = covered & bent_faces[body_face.clamp(min=0)]
+            if bool(bent_pixels.any()):
+                to_bent = torch.as_tensor(distance_transform_edt(~bent_pixels.numpy()), dtype=torch.float32)[wanted] * stride * metres
+                tube &= to_bent > BESIDE_BENT_M
         matter = torch.where(tube, matter_reach(to_axis, to_outside * metres), 0.0)
         # matter far beyond the body's outline is no garment round the axis (a bag held beside the legs: a
         # tube through it was a smear tens of centimetres deep from the side): as deep as the photo shows
