@@ -9,7 +9,7 @@ import torch
 from uvatar.body.parts import PART_NAMES, vertex_parts
 from uvatar.body.shell import shell_offsets
 from uvatar.camera import Camera
-from uvatar.dualuv.garment_shell import LOOSE_M, garment_inflation, garment_template
+from uvatar.dualuv.garment_shell import BAND_M, LOOSE_M, garment_inflation, garment_template
 from uvatar.dualuv.offbody import rebind, sample_off_body, spanning_matter
 from uvatar.dualuv.views import view_shell_offsets
 from uvatar.encode import get_encoder
@@ -75,6 +75,28 @@ def test_a_flare_seen_beside_the_hips_hangs_round_the_seat(body):
     seat = torso & hips & (rest[:, 1] > 0.05)  # the torso's back at those heights (the body faces -y)
     assert seat.sum() > 10 and float(inflation[seat].min()) >= LOOSE_M
     assert float(inflation[torso & (rest[:, 2] > float(rest[legs, 2].max()) + 0.2)].max()) == 0  # the chest stays
+
+
+def test_a_hem_over_the_seat_is_coloured_like_the_torso(body):
+    """The garment's faces on the legs at the torso's heights (the hips rule) take their unseen colour
+    from the nearest torso face; the legs' faces below the torso keep their own (a skirt's)."""
+    view, _ = _skirt_photo(body)
+    template = garment_template(body, view, view_shell_offsets(body, view))
+    assert template is not None and template.colour_faces is not None
+    face_parts = body.face_parts.cpu()
+    source, colour = template.source_faces, template.colour_faces
+    legs, torso = PART_NAMES.index("legs"), PART_NAMES.index("torso")
+    rest = body.forward(body.default_params(1)).vertices[0].detach().cpu()
+    parts = torch.as_tensor(vertex_parts(body))
+    torso_low = float(rest[parts == torso, 2].min())
+    highest = rest[body.faces.cpu()[source], 2].max(1).values  # each garment face's highest vertex
+    moved = colour != source
+    assert bool(moved.any())
+    assert (face_parts[source[moved]] == legs).all() and (face_parts[colour[moved]] == torso).all()
+    below = (face_parts[source] == legs) & (highest < torso_low - 2 * BAND_M)
+    assert bool(below.any()) and not bool(moved[below].any())  # the skirt below the seat keeps its own
+    assert torch.equal(colour[face_parts[source] == torso], source[face_parts[source] == torso])
+    assert float(highest[moved].min()) >= math.floor(torso_low / BAND_M) * BAND_M  # at the torso's heights
 
 
 def test_tight_photo_gets_no_garment(body):

@@ -138,3 +138,27 @@ def test_skin_under_light_hair_is_not_carried_round_to_the_back():
     colors[seen] = pink  # the photo's "hair" is all skin-coloured (a bald head): all stay sources
     colors[scalp] = white
     assert torch.equal(seen_hair(replace(samples, colors=colors)), seen)
+
+
+def test_a_garments_unseen_point_takes_its_colour_faces_colour():
+    """A jacket's hem over the seat rides the legs' faces but is the torso's garment: its unseen points
+    take the colour of their ``colour_face`` (the torso's), not the jeans' under them; whether the cloth is
+    a lighter garment of its own is still judged against the body under it."""
+    from dataclasses import replace
+
+    points = _sphere(2000, 0.15)
+    y = points[:, 1]
+    seen = y < -0.1
+    colors = torch.zeros(len(points), 3)
+    colors[seen] = torch.tensor([0.22, 0.18, 0.14])  # the jacket's seen front, in shadow (not lighter: no own cloth)
+    face = torch.zeros(len(points), dtype=torch.long)  # all on a leg face (0) ...
+    colour_face = torch.where(y > 0.05, 1, 0)  # ... the back's hem coloured like a torso face (1)
+    face_colors = torch.tensor([[0.15, 0.20, 0.35], [0.40, 0.32, 0.25]])  # jeans, the jacket's back
+    hem = replace(_samples(points, colors, seen), kind="garment", face=face, colour_face=colour_face)
+    filled = fill_template_colors(hem, face_colors)
+    back, middle = ~seen & (y > 0.05), ~seen & (y <= 0.05)
+    assert back.sum() > 100 and middle.sum() > 100
+    assert torch.equal(filled[back], face_colors[1].expand(int(back.sum()), 3))
+    assert torch.equal(filled[middle], face_colors[0].expand(int(middle.sum()), 3))
+    assert torch.equal(filled[seen], colors[seen])
+    assert torch.equal(fill_template_colors(replace(hem, colour_face=None), face_colors)[back], face_colors[0].expand(int(back.sum()), 3))

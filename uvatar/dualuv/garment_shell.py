@@ -10,7 +10,8 @@ reference pose; a band takes the :data:`INFLATION_QUANTILE` quantile of its vert
 larger of its neighbours' so a hem does not step). At the hips, where the two parts share heights,
 each vertex takes the larger of its own part's band and the other's: a jacket's flare is seen beside
 the hips (the legs' vertices) and hangs round the buttocks too (the torso's, at the back), else the
-jacket's back ends a hand above its hem with a hole over the seat. Only faces whose three vertices
+jacket's back ends a hand above its hem with a hole over the seat; the unseen back of those leg faces
+takes the torso's colour (:func:`torso_colour_faces`), not the trousers'. Only faces whose three vertices
 inflate by at least :data:`LOOSE_M` form the template: tight clothes stay on the body (Core-UV). A
 vertex's widening counts only where its widened point lies beside the body and off the hair (another
 template's matter): long hair beside the neck widened it, and the garment grown from it stood out
@@ -34,7 +35,7 @@ from uvatar.body.skinning import vertex_normals
 from uvatar.render.mesh import rasterize_mesh
 from uvatar.track.templates import ShellTemplate, work_frame
 
-__all__ = ["BAND_M", "LOOSE_M", "across_folded_arm", "garment_inflation", "garment_template"]
+__all__ = ["BAND_M", "LOOSE_M", "across_folded_arm", "garment_bands", "garment_inflation", "garment_template", "torso_colour_faces"]
 
 BAND_M = 0.04
 LOOSE_M = 0.03  # widening (metres) below this is tight clothing or fit error: no garment shell there
@@ -48,6 +49,13 @@ def garment_inflation(body, fitted_offsets: torch.Tensor, off_body: torch.Tensor
     from the silhouette-fitted ``fitted_offsets (V,)``; ``off_body (V,)`` bool: vertices whose widening
     counts (their widened point lies beside the body in the photo, not over another part of it, as an
     inner thigh's normal points at the other leg)."""
+    return garment_bands(body, fitted_offsets, off_body)[0]
+
+
+def garment_bands(body, fitted_offsets: torch.Tensor, off_body: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`garment_inflation`'s ``(V,)`` inflation and ``(V,)`` bool: the legs' vertices at the hips
+    that took the torso's band, larger than their own (a jacket's flare hanging round the buttocks: its
+    cloth is the torso's garment, not the trousers')."""
     widening = (fitted_offsets.cpu() - shell_offsets(body).cpu()).clamp(min=0)
     if off_body is not None:
         widening = torch.where(off_body.cpu(), widening, torch.zeros_like(widening))
@@ -69,12 +77,15 @@ def garment_inflation(body, fitted_offsets: torch.Tensor, off_body: torch.Tensor
         smooth = torch.stack([padded[:-2], padded[1:-1], padded[2:]]).amax(0)
         inflation[in_part] = smooth[part_bands - low]
         per_part[name] = (low, smooth)
+    from_torso = torch.zeros_like(widening, dtype=torch.bool)
     if len(per_part) == 2:  # the hips: where the parts share heights, each takes the other's band if larger
         for name, other in (("torso", "legs"), ("legs", "torso")):
             low, smooth = per_part[other]
             shared = (parts == PART_NAMES.index(name)) & (bands >= low) & (bands < low + len(smooth))
+            if name == "legs":
+                from_torso |= shared
             inflation[shared] = torch.maximum(inflation[shared], smooth[bands[shared] - low])
-    return inflation
+    return inflation, from_torso
 
 
 def across_folded_arm(body, vertices: torch.Tensor, camera, raster, row: np.ndarray, col: np.ndarray) -> np.ndarray:
@@ -131,7 +142,7 @@ def garment_template(body, view, fitted_offsets: torch.Tensor, exclude: np.ndarr
     if exclude is not None:
         beside &= ~exclude[row, col]  # ... and not onto the hair (long hair widens the neck and shoulders)
     beside &= ~across_folded_arm(body, vertices, camera, raster, row, col)  # ... nor across a folded arm
-    inflation = garment_inflation(body, fitted_offsets, torch.as_tensor(beside))
+    inflation, from_torso = garment_bands(body, fitted_offsets, torch.as_tensor(beside))
     loose = (inflation[faces] >= LOOSE_M).all(1)
     if not loose.any():
         return None
@@ -140,4 +151,24 @@ def garment_template(body, view, fitted_offsets: torch.Tensor, exclude: np.ndarr
     if exclude is not None:
         matter &= ~exclude
     kept = torch.nonzero(loose).squeeze(1)
-    return ShellTemplate("garment", "garment", surface, faces[kept], matter, camera, PARTS, source_faces=kept)
+    colour_faces = torso_colour_faces(body, vertices, kept, from_torso[faces[kept]].any(1))
+    return ShellTemplate("garment", "garment", surface, faces[kept], matter, camera, PARTS, source_faces=kept,
+                         colour_faces=colour_faces)  # fmt: skip
+
+
+def torso_colour_faces(body, vertices: torch.Tensor, kept: torch.Tensor, hem: torch.Tensor) -> torch.Tensor:
+    """``(F',)`` int64: the body face whose dressed colour each garment face's unseen samples take: its own
+    (``kept (F',)``, the body faces the garment was extruded from), but for the ``hem (F',)`` bool faces
+    (legs' faces inflated by the torso's band: :func:`garment_bands`) the nearest torso face (face centres
+    of the posed ``vertices (V, 3)``). A jacket's back hangs over the seat on the legs' faces; coloured like
+    the legs under it, it ended in a band of the jeans' colour (the turnaround's jacket)."""
+    colour_faces = kept.clone()
+    torso = torch.nonzero(body.face_parts.cpu() == PART_NAMES.index("torso")).squeeze(1)
+    if not bool(hem.any()) or len(torso) == 0:
+        return colour_faces
+    from scipy.spatial import cKDTree
+
+    centres = vertices[body.faces.cpu()].mean(1)
+    _, nearest = cKDTree(centres[torso].numpy()).query(centres[kept[hem]].numpy())
+    colour_faces[hem] = torso[torch.as_tensor(nearest, dtype=torch.long)]
+    return colour_faces

@@ -76,6 +76,8 @@ class TemplateSamples:
         view_dir: ``(3,)`` the photo camera's viewing axis in the world (for the decoder's fill).
         names: templates that contributed; kind: their catalogue kind (``"hair"``, ``"garment"``).
         skin: ``(3,)`` RGB of the face's skin in the photo (the template's), or None.
+        colour_face: ``(N,)`` int64 the body face whose dressed colour an unseen point takes (a garment's:
+            :attr:`~uvatar.track.templates.ShellTemplate.colour_faces`), or None (``face``).
     """
 
     face: torch.Tensor
@@ -91,6 +93,7 @@ class TemplateSamples:
     names: tuple[str, ...] = ()
     kind: str = "hair"
     skin: torch.Tensor | None = None
+    colour_face: torch.Tensor | None = None
 
     def __len__(self) -> int:
         return int(self.face.shape[0])
@@ -215,8 +218,11 @@ def project_template(template: ShellTemplate, image: np.ndarray, mask: np.ndarra
     full = pixels[keep] * torch.tensor([image.shape[1] / camera.width, image.shape[0] / camera.height])
     colors = _pixel_lookup(full, image.shape[0], image.shape[1])(image).float().reshape(-1, 3)
     points, normals = points[keep], normals[keep]
+    colour_face = None
     if template.source_faces is not None:  # a shell of the body: on the face it was extruded from
         face, bary = template.source_faces[sample_face[keep]], sample_bary[keep]
+        if template.colour_faces is not None:
+            colour_face = template.colour_faces[sample_face[keep]]
         offsets = world_points_to_bound(vertices, body.faces.cpu(), face, bary, points)
     else:
         face, bary, offsets = bind_to_nearest_faces(points, vertices, body, template.bind_parts)
@@ -224,7 +230,8 @@ def project_template(template: ShellTemplate, image: np.ndarray, mask: np.ndarra
     frames = body_frames[0].transpose(-1, -2) @ _tangent_frames(normals)
     return TemplateSamples(face, bary, offsets, frames, points, colors, seen, drawn, float(spacing) * shrink[keep],
                            camera.R[2].clone(), (template.name,), template.kind,
-                           None if template.skin is None else torch.as_tensor(template.skin, dtype=torch.float32))  # fmt: skip
+                           None if template.skin is None else torch.as_tensor(template.skin, dtype=torch.float32),
+                           colour_face)  # fmt: skip
 
 
 def template_front_depth(templates: list[ShellTemplate], camera, height: int, width: int) -> torch.Tensor:

@@ -17,7 +17,8 @@ The sources are the :data:`SOURCE_SHARE` of the seen points whose colours lie ne
 and the mixed outline, which must not be carried round to the back. Neighbouring reflected points map to
 neighbouring sources, so the seen texture (strands, highlights, the colour's changes from the roots to
 the tips) carries over, and every colour is one the photo showed on that template: never skin, never a
-flat grey. A garment's unseen points take the dressed body's colour under them, or, when the garment is
+flat grey. A garment's unseen points take the dressed body's colour under them (a jacket's hem over the
+seat: the torso's, :func:`uvatar.dualuv.garment_shell.torso_colour_faces`), or, when the garment is
 its own lighter cloth over a darker top (an open coat), its own seen cloth at their height
 (:func:`own_cloth_colors`).
 """
@@ -64,9 +65,12 @@ def fill_template_colors(samples: TemplateSamples, face_colors: torch.Tensor | N
     todo = ~seen
     if samples.kind == "garment" and face_colors is not None:
         under = face_colors[samples.face]
-        usable = todo & ~torch.isnan(under).any(-1)
-        colors[usable] = under[usable]
-        own, own_colors = own_cloth_colors(samples, under, usable)
+        # the colour an unseen point takes: its own face's, or the torso's for a jacket's hem over the seat
+        # (the test for a lighter garment of its own compares with the body under it all the same)
+        taken = under if samples.colour_face is None else face_colors[samples.colour_face]
+        usable = todo & ~torch.isnan(taken).any(-1)
+        colors[usable] = taken[usable]
+        own, own_colors = own_cloth_colors(samples, under, usable & ~torch.isnan(under).any(-1))
         colors[own] = own_colors
         todo &= ~usable
     if not bool(todo.any()):

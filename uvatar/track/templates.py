@@ -33,6 +33,9 @@ class ShellTemplate:
             ``bind_parts``).
         skin: ``(3,)`` RGB of the face's skin in the photo, or None (a hair template's pixels also show the
             skin under thin hair: :func:`uvatar.model.template_gaussians.skin_coloured`).
+        colour_faces: ``(F,)`` int64 the body face whose dressed colour each template face's unseen samples
+            take (a garment's; :func:`uvatar.dualuv.garment_shell.torso_colour_faces`), or None
+            (``source_faces``).
     """
 
     name: str
@@ -44,6 +47,7 @@ class ShellTemplate:
     bind_parts: tuple[str, ...]
     source_faces: torch.Tensor | None = None
     skin: np.ndarray | None = None
+    colour_faces: torch.Tensor | None = None
 
 
 def work_frame(mask: np.ndarray, camera: Camera) -> tuple[Camera, np.ndarray]:
