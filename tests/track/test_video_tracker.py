@@ -376,6 +376,19 @@ def test_follow_gives_flow_targets_in_the_frames_pixels():
     assert _ClipTracker._follow(tracker, (previous, ids, pixels), current[:60], det) is None  # another size: no flow
 
 
+def _turning_head(body, translations: list, turn: float) -> list:
+    """One truth per ``translations (3,)`` entry: the reference body there, its head bone turned by
+    ``turn`` radians more each frame."""
+    head = body.bone_index("head")
+    truths = []
+    for k, translation in enumerate(translations):
+        truth = body.default_params(1)
+        truth.translation[0] = translation
+        truth.rotvecs[0, head] = torch.tensor([0.0, 0.0, turn * k])
+        truths.append(truth)
+    return truths
+
+
 def test_a_head_clip_holds_root_and_spine_where_the_frame_before_left_them(body, monkeypatch):
     """Below the neck nothing pins a head clip's body: the root and spine are held through the
     refinements (they drifted into a twisted torso when free); neck and head still follow the face.
@@ -386,13 +399,7 @@ def test_a_head_clip_holds_root_and_spine_where_the_frame_before_left_them(body,
 
     width, height = 480, 480
     camera = photo_camera(width, height)
-    head = body.bone_index("head")
-    truths = []
-    for k in range(3):
-        truth = body.default_params(1)
-        truth.translation[0] = torch.tensor([0.0, 3.0, -0.1])
-        truth.rotvecs[0, head] = torch.tensor([0.0, 0.0, 0.1 * k])  # the head turns
-        truths.append(truth)
+    truths = _turning_head(body, [torch.tensor([0.0, 3.0, -0.1])] * 3, 0.1)  # the head turns
     monkeypatch.setattr(uvatar.detect, "VideoDetector", _stub_detector(body, camera, truths))
     anchor = truths[0].detach()
     spine = [body.bone_index(b) for b in FREE_BONES["spine"]]
@@ -478,12 +485,7 @@ def test_the_head_keeps_the_anchor_frames_face_size_as_it_moves(body, monkeypatc
     width, height = 480, 480
     camera = photo_camera(width, height)
     head = body.bone_index("head")
-    truths = []
-    for k in range(4):
-        truth = body.default_params(1)
-        truth.translation[0] = torch.tensor([0.0, 0.9 * (1 - 0.02 * k), -0.55])
-        truth.rotvecs[0, head] = torch.tensor([0.0, 0.0, 0.08 * k])
-        truths.append(truth)
+    truths = _turning_head(body, [torch.tensor([0.0, 0.9 * (1 - 0.02 * k), -0.55]) for k in range(4)], 0.08)
     frames = [np.zeros((height, width, 3), np.uint8)] * len(truths)
 
     def head_depths(params_list):
