@@ -53,9 +53,9 @@ def garment_inflation(body, fitted_offsets: torch.Tensor, off_body: torch.Tensor
 
 
 def garment_bands(body, fitted_offsets: torch.Tensor, off_body: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """:func:`garment_inflation`'s ``(V,)`` inflation and ``(V,)`` bool: the legs' vertices at the hips
-    that took the torso's band, larger than their own (a jacket's flare hanging round the buttocks: its
-    cloth is the torso's garment, not the trousers')."""
+    """:func:`garment_inflation`'s ``(V,)`` inflation and ``(V,)`` bool: the legs' vertices at heights the
+    torso shares (the hips, where a jacket's flare hangs round the buttocks: that cloth is the torso's
+    garment, not the trousers')."""
     widening = (fitted_offsets.cpu() - shell_offsets(body).cpu()).clamp(min=0)
     if off_body is not None:
         widening = torch.where(off_body.cpu(), widening, torch.zeros_like(widening))
@@ -159,7 +159,7 @@ def garment_template(body, view, fitted_offsets: torch.Tensor, exclude: np.ndarr
 def torso_colour_faces(body, vertices: torch.Tensor, kept: torch.Tensor, hem: torch.Tensor) -> torch.Tensor:
     """``(F',)`` int64: the body face whose dressed colour each garment face's unseen samples take: its own
     (``kept (F',)``, the body faces the garment was extruded from), but for the ``hem (F',)`` bool faces
-    (legs' faces inflated by the torso's band: :func:`garment_bands`) the nearest torso face (face centres
+    (legs' faces with a vertex at the torso's heights: :func:`garment_bands`) the nearest torso face (face centres
     of the posed ``vertices (V, 3)``). A jacket's back hangs over the seat on the legs' faces; coloured like
     the legs under it, it ended in a band of the jeans' colour (the turnaround's jacket)."""
     colour_faces = kept.clone()

@@ -589,6 +589,7 @@ class _ClipTracker:
     def _refine(self, start: BodyParams, temporal: bool = True, flow: tuple[torch.Tensor, torch.Tensor] | None = None, away: bool = False) -> BodyParams:
         """Up to ``steps`` L-BFGS iterations from ``start`` on the photo fit's terms plus the temporal
         priors and, given ``flow = (ids, targets)`` from :meth:`_follow`, the dense surface term."""
+        from uvatar.body.face_map import face_points
         from uvatar.track.fit import temporal_terms
 
         body, cfg, fitter = self.body, self.config, self.fitter
@@ -636,8 +637,6 @@ class _ClipTracker:
         detected_size = None
         if use_face and cfg.w_face_size > 0 and self.face_reference is not None:
             detected_size = face_size(fitter.targets.face, fitter.targets.face_weights)
-        if detected_size is not None:
-            from uvatar.body.face_map import face_points
         past_rot = [h.rotvecs[0, free] for h in history]
         past_root = [h.rotvecs[0, 0] for h in history]
         past_trans = [h.translation[0] / depth for h in history]
