@@ -42,7 +42,8 @@ log = logging.getLogger(__name__)
 
 
 def run_reenactment(video: str | Path, out_dir: str | Path, source: int = 0, every: int = 10, size: int = 512, figure_frames: int = 4,
-                    decoder: str = "projection", first: int = 0, tracker: str = "video", avatar_dir: str | Path | None = None) -> dict:  # fmt: skip
+                    decoder: str = "projection", first: int = 0, tracker: str = "video", avatar_dir: str | Path | None = None,
+                    track_avatar_dir: str | Path | None = None) -> dict:  # fmt: skip
     """Reconstruct frame ``source`` of ``video`` and score the avatar on every ``every``-th other frame from ``first`` on.
 
     Args:
@@ -50,6 +51,10 @@ def run_reenactment(video: str | Path, out_dir: str | Path, source: int = 0, eve
             held) or "photo" (each target frame on its own).
         avatar_dir: an avatar folder already built from frame ``source`` (``avatar.uvatar``, ``report.json``)
             to score instead of reconstructing one (``decoder`` is then not used).
+        track_avatar_dir: an avatar folder of frame ``source`` whose photo fit (shape and pose) anchors the
+            video track instead of the scored avatar's: two avatars scored on one track. The head clip's
+            track is chaotic (two builds' fits of frame 0, 1e-7 apart, put one avatar at 13.94 and 14.79 dB),
+            so avatars compared on their own tracks differ by the track as much as by themselves.
     Returns:
         ``{"video", "source", "rows": [{"frame", "psnr", "ssim", "copy_psnr", "copy_ssim"}], "summary"}``;
         also writes ``OUT/reenact.json`` and ``OUT/reenact.png`` (target | avatar rows).
@@ -74,6 +79,11 @@ def run_reenactment(video: str | Path, out_dir: str | Path, source: int = 0, eve
         if not (folder / "avatar.uvatar").is_file() or not (folder / "report.json").is_file():
             raise InputError(f"{folder} is no avatar folder: --avatar needs avatar.uvatar and report.json in it, as `uvatar reconstruct` writes them")
         decoder = f"given avatar {folder}"
+    if track_avatar_dir is not None:
+        if tracker != "video":
+            raise InputError("--track-avatar anchors the video track; it needs --tracker video")
+        if not (Path(track_avatar_dir) / "avatar.uvatar").is_file():
+            raise InputError(f"{track_avatar_dir} is no avatar folder: --track-avatar needs the avatar.uvatar that `uvatar reconstruct` writes")
     out_dir.mkdir(parents=True, exist_ok=True)
     body = load_body_model()
     if avatar_dir is None:
@@ -90,7 +100,8 @@ def run_reenactment(video: str | Path, out_dir: str | Path, source: int = 0, eve
     targets = [i for i in range(first, len(frames), every) if i != source]
     shown = set(targets[:: max(1, len(targets) // max(1, figure_frames))][:figure_frames])
     source_via_tracker = None
-    tracked = _track_clip(frames, body, avatar, set(targets) | {source}, source) if tracker == "video" else None
+    anchor_avatar = avatar if track_avatar_dir is None else Avatar.load(Path(track_avatar_dir) / "avatar.uvatar")
+    tracked = _track_clip(frames, body, anchor_avatar, set(targets) | {source}, source) if tracker == "video" else None
     for index in targets + ([source] if tracked is not None else []):  # the source last: its own view through the tracker
         image = frames[index].astype(np.float32) / 255
         if tracked is None:
@@ -123,7 +134,8 @@ def run_reenactment(video: str | Path, out_dir: str | Path, source: int = 0, eve
     } | {"frames": len(rows), "input_view_psnr": report.get("input_view_psnr_in_mask")}
     if tracked is not None and source_via_tracker is not None:  # the avatar on the tracker's fit of its own frame
         summary["source_via_tracker_psnr"], summary["source_via_tracker_ssim"] = source_via_tracker
-    result = {"video": str(video), "fps": fps, "source": source, "every": every, "first": first, "decoder": decoder, "tracker": tracker, "rows": rows, "summary": summary}
+    result = {"video": str(video), "fps": fps, "source": source, "every": every, "first": first, "decoder": decoder, "tracker": tracker,
+              "track_anchor": str(track_avatar_dir) if track_avatar_dir is not None else "the scored avatar's fit", "rows": rows, "summary": summary}  # fmt: skip
     atomic_write_text(out_dir / "reenact.json", json.dumps(result, indent=1))
     if figure:
         save_image(out_dir / "reenact.png", np.concatenate(figure, 0))
@@ -194,12 +206,13 @@ def main(argv=None) -> None:
     parser.add_argument("--decoder", default="projection", help="projection, default, a decoder .safetensors or a training run folder")
     parser.add_argument("--tracker", default="video", choices=("video", "photo"), help="video: one track of the clip (avatar's shape held); photo: each frame on its own")
     parser.add_argument("--avatar", default=None, help="score this avatar folder (built from the source frame, e.g. by another version) instead of reconstructing")
+    parser.add_argument("--track-avatar", default=None, help="anchor the video track at this avatar folder's photo fit (to score two avatars on one track)")
     args = parser.parse_args(argv)
     from uvatar.eval import log_progress_to_stderr
 
     log_progress_to_stderr(log)
     result = run_reenactment(args.video, args.out, args.source, args.every, args.size, decoder=args.decoder, first=args.first, tracker=args.tracker,
-                             avatar_dir=args.avatar)  # fmt: skip
+                             avatar_dir=args.avatar, track_avatar_dir=args.track_avatar)  # fmt: skip
     print(format_table(result))  # noqa: T201 - command-line output
 
 
