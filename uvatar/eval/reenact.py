@@ -56,7 +56,7 @@ def run_reenactment(video: str | Path, out_dir: str | Path, source: int = 0, eve
             track is chaotic (two builds' fits of frame 0, 1e-7 apart, put one avatar at 13.94 and 14.79 dB),
             so avatars compared on their own tracks differ by the track as much as by themselves.
     Returns:
-        ``{"video", "source", "rows": [{"frame", "psnr", "ssim", "copy_psnr", "copy_ssim"}], "summary"}``;
+        ``{"video", "source", "track_anchor", "rows": [{"frame", "psnr", "ssim", "copy_psnr", "copy_ssim"}], "summary"}``;
         also writes ``OUT/reenact.json`` and ``OUT/reenact.png`` (target | avatar rows).
     """
     from uvatar.avatar import Avatar
