@@ -549,16 +549,21 @@ class _ClipTracker:
         face = fitter.targets.face
         return cfg.min_face_px <= 0 or float(face[:, 1].max() - face[:, 1].min()) >= cfg.min_face_px
 
+    def _fitted_face_size(self, vertices: torch.Tensor) -> torch.Tensor | None:
+        """:func:`face_size` of the face term's points on the body ``vertices (1, V, 3)``, projected, with the
+        fitter's current face weights."""
+        from uvatar.body.face_map import face_points
+
+        pixels = self.fitter.project(face_points(vertices, self.body.faces, self.fitter.face_corr)[0])
+        return face_size(pixels, self.fitter.targets.face_weights)
+
     @torch.no_grad()
     def _face_size_ratio(self, params: BodyParams) -> float | None:
         """log of the fitted face's size over the detected face's (:func:`face_size`) under ``params``, on
         the fitter's current targets; None when they weigh no face point."""
-        from uvatar.body.face_map import face_points
-
         t = self.fitter.targets
-        vertices = self.body.forward_from_rest(params, self.rest).vertices
-        pixels = self.fitter.project(face_points(vertices, self.body.faces, self.fitter.face_corr)[0])
-        fitted, detected = face_size(pixels, t.face_weights), face_size(t.face, t.face_weights)
+        fitted = self._fitted_face_size(self.body.forward_from_rest(params, self.rest).vertices)
+        detected = face_size(t.face, t.face_weights)
         return None if fitted is None or detected is None else math.log(float(fitted) / float(detected))
 
     def _unwrap_yaw(self, yaw: float) -> float:
@@ -589,7 +594,6 @@ class _ClipTracker:
     def _refine(self, start: BodyParams, temporal: bool = True, flow: tuple[torch.Tensor, torch.Tensor] | None = None, away: bool = False) -> BodyParams:
         """Up to ``steps`` L-BFGS iterations from ``start`` on the photo fit's terms plus the temporal
         priors and, given ``flow = (ids, targets)`` from :meth:`_follow`, the dense surface term."""
-        from uvatar.body.face_map import face_points
         from uvatar.track.fit import temporal_terms
 
         body, cfg, fitter = self.body, self.config, self.fitter
@@ -661,7 +665,7 @@ class _ClipTracker:
                 terms["face"] = fitter.config.w_face * fitter.face_loss(vertices[0], cfg.robust_scale)
                 terms["facial_prior"] = fitter.config.w_facial_prior * facial.abs().sum()
             if detected_size is not None:
-                fitted_size = face_size(fitter.project(face_points(vertices, body.faces, fitter.face_corr)[0]), fitter.targets.face_weights)
+                fitted_size = self._fitted_face_size(vertices)
                 terms["face_size"] = cfg.w_face_size * (torch.log(fitted_size / detected_size) - self.face_reference) ** 2
             terms.update(fitter.pose_priors(free_rot, unseen_mask, free_list))
             for name, values, past, w_v, w_a in (
