@@ -74,6 +74,10 @@ class ProjectionConfig:
     unseen_lod: bool = True  # 2x2 blocks of unseen texels become one Gaussian of the half-resolution atlas
 
 
+FOOTPRINT_CAP = 2.0  # texel sides above this many times the atlas's 0.95 quantile are capped (texel_scales): the
+# eyeballs' sides are 1.7-1.9 times it (4.4-4.9 mm at 1024²), one degenerate head face 7 times
+
+
 class ProjectionDecoder:
     """The projection baseline behind the :class:`~uvatar.model.decoder.Decoder` interface."""
 
@@ -92,10 +96,15 @@ class ProjectionDecoder:
 
 def texel_scales(footprint: torch.Tensor, face: torch.Tensor, config) -> torch.Tensor:
     """``(N, 3)`` sigmas of flat texel Gaussians on faces ``face (N,)`` from the per-face texel side
-    ``footprint (F,)`` (metres) and ``config``'s ``tangent_sigma`` / ``normal_sigma`` (in texel sides)."""
+    ``footprint (F,)`` (metres) and ``config``'s ``tangent_sigma`` / ``normal_sigma`` (in texel sides).
+
+    UV-degenerate faces give absurd footprints: a side is capped at :data:`FOOTPRINT_CAP` times the 0.95
+    quantile of all faces' sides (the whole atlas's, not the drawn texels': capped by the texels drawn in
+    one call, the seen ones of a head photo, the eyeballs' small UV islands got dots 1.3 mm wide 4.4 mm
+    apart, and the eyes rendered grey with the background through them)."""
     side = footprint[face]
-    if len(side):  # UV-degenerate faces give absurd footprints: cap them to the bulk of the atlas
-        side = side.clamp(max=float(torch.quantile(side, 0.95)) * 1.5)
+    if len(side):
+        side = side.clamp(max=float(torch.quantile(footprint, 0.95)) * FOOTPRINT_CAP)
     return torch.stack([side * config.tangent_sigma, side * config.tangent_sigma, side * config.normal_sigma], -1)
 
 
