@@ -205,3 +205,29 @@ def test_an_interrupt_inside_compiled_code_comes_out_as_itself():
     with pytest.raises(SystemError):  # anything else stays what it was
         with interrupts_unwrapped():
             wrapped(ValueError("x"))
+
+
+def test_a_signal_while_interrupts_are_held_is_delivered_after_the_block():
+    """What a fork's hooks would drop (a Ctrl-C while ffmpeg starts) is only noted inside the block and
+    raised after it, by the handler that was in place: KeyboardInterrupt, or Terminated for SIGTERM."""
+    from uvatar.cli import _raise_terminated
+    from uvatar.errors import Terminated, interrupts_held
+
+    before = signal.getsignal(signal.SIGTERM)
+    signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        for signum, raised in ((signal.SIGINT, KeyboardInterrupt), (signal.SIGTERM, Terminated)):
+            handler = signal.getsignal(signum)
+            reached = []
+            with pytest.raises(raised):
+                with interrupts_held():
+                    os.kill(os.getpid(), signum)
+                    time.sleep(0.01)  # the handler runs at the next bytecode: here it only notes the signal
+                    reached.append(True)
+            assert reached == [True]  # the block ran to its end
+            assert signal.getsignal(signum) is handler or signum == signal.SIGTERM  # restored (SIGTERM's re-armed below)
+            signal.signal(signal.SIGTERM, _raise_terminated)
+        with interrupts_held():  # nothing arrives: nothing is raised
+            pass
+    finally:
+        signal.signal(signal.SIGTERM, before)

@@ -67,3 +67,38 @@ def interrupts_unwrapped() -> Iterator[None]:
                 raise cause from None
             cause = cause.__cause__ or cause.__context__
         raise
+
+
+@contextlib.contextmanager
+def interrupts_held() -> Iterator[None]:
+    """Hold Ctrl-C and SIGTERM while the block runs (start a subprocess in it); deliver one that came after.
+
+    A signal that arrives while Python forks is handled inside the fork's hooks (``logging``'s lock
+    release runs there), where an exception is printed as "Exception ignored" and dropped: the CLI then
+    never sees the Ctrl-C (measured: the turntable's ffmpeg started as the interrupt came, and the whole
+    turntable was written, exit 0). Inside the block the handlers only note the signal; after it, the
+    handler that was in place runs (raising KeyboardInterrupt or :class:`Terminated`), or, for a default
+    action, the signal is sent again. Outside the main thread (no signal handlers there) it does nothing.
+    """
+    import os
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    previous = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
+    for signum in previous:
+        signal.signal(signum, lambda number, frame: caught.append(number))
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        if caught:
+            handler = previous[caught[0]]
+            if callable(handler):
+                handler(caught[0], None)
+            elif handler == signal.SIG_DFL:
+                os.kill(os.getpid(), caught[0])

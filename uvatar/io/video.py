@@ -11,7 +11,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from uvatar.errors import InputError
+from uvatar.errors import InputError, interrupts_held
 from uvatar.io.atomic import atomic_path
 from uvatar.io.image import to_uint8
 
@@ -126,6 +126,10 @@ class VideoWriter:
         import imageio_ffmpeg
 
         w, h = self.size
+        with interrupts_held():  # a Ctrl-C during the fork would be dropped (uvatar.errors.interrupts_held)
+            self._start_ffmpeg(imageio_ffmpeg, w, h)
+
+    def _start_ffmpeg(self, imageio_ffmpeg, w: int, h: int) -> None:
         self._ffmpeg = imageio_ffmpeg.write_frames(
             str(self._tmp),
             (w + w % 2, h + h % 2),
