@@ -271,12 +271,16 @@ def _open_ffmpeg(path: Path) -> tuple[Iterator[np.ndarray], float]:
 
     gen = imageio_ffmpeg.read_frames(str(path), pix_fmt="rgb24", output_params=["-fps_mode", "passthrough"])
     try:
-        meta = next(gen)
+        with interrupts_held():  # the first frame starts ffmpeg: a Ctrl-C during the fork would be dropped
+            meta = next(gen)
         w, h = (int(v) for v in meta["size"])
     except (StopIteration, OSError, RuntimeError, KeyError, ValueError) as e:
         gen.close()
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise InputError(f"{path} is not a readable video ({first}); pass an .mp4 or .gif file") from None
+    except BaseException:  # the interrupt, delivered after the start: no ffmpeg left running
+        gen.close()
+        raise
     fps = float(meta.get("fps") or 0.0)
 
     def frames() -> Iterator[np.ndarray]:
