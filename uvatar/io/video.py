@@ -127,21 +127,18 @@ class VideoWriter:
 
         w, h = self.size
         with interrupts_held():  # a Ctrl-C during the fork would be dropped (uvatar.errors.interrupts_held)
-            self._start_ffmpeg(imageio_ffmpeg, w, h)
-
-    def _start_ffmpeg(self, imageio_ffmpeg, w: int, h: int) -> None:
-        self._ffmpeg = imageio_ffmpeg.write_frames(
-            str(self._tmp),
-            (w + w % 2, h + h % 2),
-            fps=self.fps if isinstance(self.fps, Fraction) else float(self.fps),
-            quality=self.quality,
-            codec="libx264",
-            pix_fmt_in="rgb24",
-            pix_fmt_out="yuv420p",
-            macro_block_size=2,
-            output_params=["-movflags", "+faststart"],
-        )
-        self._ffmpeg.send(None)  # start ffmpeg
+            self._ffmpeg = imageio_ffmpeg.write_frames(
+                str(self._tmp),
+                (w + w % 2, h + h % 2),
+                fps=self.fps if isinstance(self.fps, Fraction) else float(self.fps),
+                quality=self.quality,
+                codec="libx264",
+                pix_fmt_in="rgb24",
+                pix_fmt_out="yuv420p",
+                macro_block_size=2,
+                output_params=["-movflags", "+faststart"],
+            )
+            self._ffmpeg.send(None)  # start ffmpeg
 
     def _finish(self) -> None:
         if self.num_frames == 0:
