@@ -213,8 +213,9 @@ def test_a_signal_while_interrupts_are_held_is_delivered_after_the_block():
     from uvatar.cli import _raise_terminated
     from uvatar.errors import Terminated, interrupts_held
 
-    before = signal.getsignal(signal.SIGTERM)
+    before = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)
     signal.signal(signal.SIGTERM, _raise_terminated)
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # a shell's background job starts with Ctrl-C ignored
     try:
         for signum, raised in ((signal.SIGINT, KeyboardInterrupt), (signal.SIGTERM, Terminated)):
             handler = signal.getsignal(signum)
@@ -230,4 +231,5 @@ def test_a_signal_while_interrupts_are_held_is_delivered_after_the_block():
         with interrupts_held():  # nothing arrives: nothing is raised
             pass
     finally:
-        signal.signal(signal.SIGTERM, before)
+        signal.signal(signal.SIGTERM, before[0])
+        signal.signal(signal.SIGINT, before[1])

@@ -170,6 +170,10 @@ def test_a_ctrl_c_while_the_reader_starts_ffmpeg_is_raised_and_closes_it(tmp_pat
     monkeypatch.setattr(imageio_ffmpeg, "read_frames", reader)
     path = tmp_path / "clip.mp4"
     path.write_bytes(b"not read: read_frames is replaced")
-    with pytest.raises(KeyboardInterrupt):
-        read_video(path)
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)  # a shell's background job starts with Ctrl-C ignored
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            read_video(path)
+    finally:
+        signal.signal(signal.SIGINT, before)
     assert closed == [True]
