@@ -114,3 +114,44 @@ def test_a_dead_worker_is_an_error_and_a_closed_stream_leaves_none(realdata):
     while _workers() and time.monotonic() < deadline:
         time.sleep(0.1)
     assert _workers() == []
+
+
+def test_a_ctrl_c_while_the_worker_starts_is_raised_and_leaves_no_worker(monkeypatch):
+    """A Ctrl-C that arrives while the worker process is being forked comes out as KeyboardInterrupt
+    once it has started, and that process is killed. In a real fork the handler's exception is dropped by
+    the fork's hooks (uvatar.errors.interrupts_held); the stand-in for Popen drops it the same way."""
+    import subprocess
+
+    import uvatar.detect.worker as worker
+
+    started = []
+
+    class Forked:
+        def __init__(self, *args, **kwargs):
+            try:
+                os.kill(os.getpid(), signal.SIGINT)
+                time.sleep(0.01)  # the handler runs here ...
+            except KeyboardInterrupt:
+                pass  # ... and its exception is dropped, as in logging's at-fork hook
+            read_end, write_end = os.pipe()
+            self.stdin, self.stdout = os.fdopen(write_end, "wb"), os.fdopen(read_end, "rb")
+            self.ended = []
+            started.append(self)
+
+        def kill(self):
+            self.ended.append("killed")
+
+        def wait(self, timeout=None):
+            self.ended.append("waited")
+            return -9
+
+    monkeypatch.setattr(subprocess, "Popen", Forked)
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)  # a shell's background job starts with Ctrl-C ignored
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            worker._Worker(640, True)
+    finally:
+        signal.signal(signal.SIGINT, before)
+    assert len(started) == 1 and started[0].ended == ["killed", "waited"]
+    for end in (started[0].stdin, started[0].stdout):
+        end.close()

@@ -36,7 +36,7 @@ from multiprocessing.connection import Connection
 import numpy as np
 
 from uvatar.detect.detections import Detections
-from uvatar.errors import UvatarError
+from uvatar.errors import UvatarError, interrupts_held
 
 __all__ = ["DetectionWorkerError", "detect_ahead"]
 
@@ -85,10 +85,19 @@ class _Worker:
     """The worker process and the two threads that feed it and drain it."""
 
     def __init__(self, max_side: int, masks: bool) -> None:
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "uvatar.detect.worker", str(max_side), "1" if masks else "0"],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-        )  # fmt: skip
+        process = None
+        try:
+            with interrupts_held():  # a Ctrl-C during the fork would be dropped (uvatar.errors.interrupts_held)
+                process = subprocess.Popen(
+                    [sys.executable, "-m", "uvatar.detect.worker", str(max_side), "1" if masks else "0"],
+                    stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                )  # fmt: skip
+        except BaseException:  # the held Ctrl-C, delivered: no worker is left behind
+            if process is not None:
+                process.kill()
+                process.wait()
+            raise
+        self.process = process
         self._requests = Connection(os.dup(self.process.stdin.fileno()), readable=False)
         self._results = Connection(os.dup(self.process.stdout.fileno()), writable=False)
         self.process.stdin.close()
