@@ -10,7 +10,7 @@ from uvatar.body.parts import PART_NAMES, vertex_parts
 from uvatar.body.shell import shell_offsets
 from uvatar.camera import Camera
 from uvatar.dualuv.garment_shell import BAND_M, LOOSE_M, garment_inflation, garment_template
-from uvatar.dualuv.offbody import rebind, sample_off_body, spanning_matter
+from uvatar.dualuv.offbody import OPEN_GAP, rebind, sample_off_body, spanning_matter
 from uvatar.dualuv.views import view_shell_offsets
 from uvatar.encode import get_encoder
 from uvatar.render.mesh import rasterize_mesh
@@ -143,6 +143,52 @@ def test_skirt_between_the_legs_rides_the_hips(body):
     _, new = bound_points_to_world(view.vertices[None], body.faces.cpu(), moved.face, moved.barycentrics)
     assert torch.allclose(old[0] @ samples.ray_frames, new[0] @ moved.ray_frames, atol=1e-5)
     assert math.isclose(float(spanning.float().mean()), float(spanning.float().mean()))  # a number, not NaN
+
+
+def test_trousers_inner_edges_stay_on_their_legs(body):
+    """Baggy trousers: the person mask is each leg widened by a few pixels, with the background still
+    showing between the legs. Their inner edges lie in the gap between the body's legs (the rule without
+    the mask takes them for a skirt), but each row of the gap is open, so they stay on their legs; the
+    skirt's rows, which the mask closes, still ride the hips with the mask given."""
+    from scipy.ndimage import binary_dilation
+
+    params, out, vertices, camera, body_mask = front_view(body)
+    raster = rasterize_mesh(vertices, body.faces, camera)
+    legs = body.face_parts.cpu() == PART_NAMES.index("legs")
+    leg_pixels = (raster.face_index >= 0).numpy() & legs[raster.face_index.clamp(min=0)].numpy()
+    person = body_mask | binary_dilation(leg_pixels, iterations=3)  # 3 px of trouser round each leg
+    image = np.full((SIZE, SIZE, 3), 0.8, np.float32)
+    image[person & ~body_mask] = (0.1, 0.15, 0.3)
+    view = FittedView(image, person.astype(np.float32), params, vertices, camera)
+    features = get_encoder("rgb")(view.image)
+    samples = sample_off_body(features, raster, vertices, body.faces.cpu(), camera, torch.as_tensor(person), shell_offsets(body).cpu(), max_side=SIZE)
+    old_rule = spanning_matter(samples, raster, body)
+    new_rule = spanning_matter(samples, raster, body, torch.as_tensor(person))
+    # rows where the background shows between the body's legs (below the crotch, which the 3 px close)
+    cols = np.arange(SIZE)
+    left = leg_pixels & (cols[None] < SIZE / 2)
+    right = leg_pixels & (cols[None] >= SIZE / 2)
+    open_rows = np.zeros(SIZE, bool)
+    for r in range(SIZE):
+        if left[r].any() and right[r].any():
+            open_rows[r] = (~person[r, cols[left[r]].max() + 1 : cols[right[r]].min()]).mean() > OPEN_GAP
+    in_open = torch.as_tensor(open_rows)[samples.pixels[:, 1].floor().long()]
+    assert int((old_rule & in_open).sum()) > 100  # the inner edges below the crotch lie in the legs' gap
+    assert int((old_rule & ~in_open).sum()) > 0  # and the crotch's closed rows have some too
+    assert not (new_rule & in_open).any()  # and stay on their legs
+    assert torch.equal(new_rule, old_rule & ~in_open)  # the crotch's closed rows still ride the hips
+
+    skirt, (top, hem) = _skirt_photo(body)
+    samples = sample_off_body(get_encoder("rgb")(skirt.image), raster, vertices, body.faces.cpu(), camera, torch.as_tensor(skirt.mask > 0.5),
+                              shell_offsets(body).cpu(), max_side=SIZE)  # fmt: skip
+    with_mask = spanning_matter(samples, raster, body, torch.as_tensor(skirt.mask > 0.5))
+    gap = legs[samples.face] & (samples.pixels[:, 1] > top + 2) & (samples.pixels[:, 1] < hem - 2) & ((samples.pixels[:, 0] - SIZE / 2).abs() < 3)
+    assert gap.any() and with_mask[gap].all()
+    assert torch.equal(with_mask, spanning_matter(samples, raster, body))  # the skirt's rows are all closed
+    holed = skirt.mask > 0.5
+    middle = (top + hem) // 2
+    holed[middle - 3 : middle + 3, SIZE // 2 - 6 : SIZE // 2 + 6] = False  # a fold's hole inside the mask, the gap's whole width
+    assert torch.equal(spanning_matter(samples, raster, body, torch.as_tensor(holed)), with_mask)  # no way out: not open
 
 
 def test_garment_inflation_is_the_same_every_run(body):

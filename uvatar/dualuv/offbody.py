@@ -29,7 +29,7 @@ from uvatar.body.skinning import bound_points_to_world, world_points_to_bound
 from uvatar.camera import Camera
 
 __all__ = ["OffBodySamples", "sample_off_body", "bent_limb_faces", "torso_half_depth", "between_body_parts", "body_axes", "straight_axes", "distance_to_axes", "matter_reach", "spanning_matter",
-           "rebind", "TUBE_BEYOND_M"]  # fmt: skip
+           "rebind", "TUBE_BEYOND_M", "OPEN_GAP"]  # fmt: skip
 
 _FIELDS = ("face", "barycentrics", "offsets", "ray_frames", "features", "pixels", "spacing", "shell_offset", "reach")
 
@@ -347,6 +347,20 @@ def matter_reach(to_axis: torch.Tensor, to_outside: torch.Tensor) -> torch.Tenso
     return (e * e + 2 * x * e).sqrt()
 
 
+OPEN_GAP = 0.5  # a row between the legs whose gap is background in more than this share of its columns is open (spanning_matter):
+# at 0.1 a dress's hem, ragged where the background starts between the ankles, rode the legs over 4 cm more
+
+
+def _surrounding_background(person: torch.Tensor) -> torch.Tensor:
+    """``(H, W)`` bool: the background of the ``person (H, W)`` mask that reaches the image's border (not the
+    holes inside the mask)."""
+    from scipy.ndimage import label
+
+    labels, _ = label(~person.numpy())
+    border = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
+    return torch.as_tensor(np.isin(labels, border[border > 0]))
+
+
 def _row_gaps(first: torch.Tensor, second: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Per image row, the open interval ``(lo, hi)`` of columns between the inner edges of two ``(H, W)``
     bool regions, whichever is on the left (``lo >= hi`` where a row misses either)."""
@@ -360,13 +374,18 @@ def _row_gaps(first: torch.Tensor, second: torch.Tensor) -> tuple[torch.Tensor, 
     return torch.where(both, lo, width), torch.where(both, hi, -1)
 
 
-def spanning_matter(samples: OffBodySamples, body_raster, body) -> torch.Tensor:
+def spanning_matter(samples: OffBodySamples, body_raster, body, person: torch.Tensor | None = None) -> torch.Tensor:
     """``(N,)`` bool: samples that hang from the hips rather than a leg: bound to a leg with their pixel in
     the gap between the two legs on its row (a skirt, a dress: the person mask joins the legs there).
     Bound to a leg, such matter would split when the legs part. (Matter between an arm and the torso is
     left on the arm: in a photo it is mostly the sleeve's own loose fabric, which must follow the arm.)
 
-    ``body_raster``: the posed body's :class:`~uvatar.render.mesh.MeshRaster` in the photo's camera."""
+    ``body_raster``: the posed body's :class:`~uvatar.render.mesh.MeshRaster` in the photo's camera;
+    ``person``: ``(H, W)`` bool, the photo's person mask at the raster's size. With it, a row whose gap
+    shows the background around the person (not a hole inside the mask: a fold of a dress) in more
+    than :data:`OPEN_GAP` of its columns is open: the matter there is the trousers' own inner edge,
+    which follows its leg (bound to the hips, the baggy inner edges of a pair of jeans hung between the
+    legs as a dark tail when they parted, seen from behind)."""
     from uvatar.body.parts import PART_NAMES
 
     if len(samples) == 0:
@@ -384,7 +403,14 @@ def spanning_matter(samples: OffBodySamples, body_raster, body) -> torch.Tensor:
     row = samples.pixels[:, 1].floor().long().clamp(0, face_id.shape[0] - 1)
     col = samples.pixels[:, 0]
     lo, hi = _row_gaps(left_leg, right_leg)
-    return legs[samples.face] & (col > lo[row]) & (col < hi[row])
+    spanning = legs[samples.face] & (col > lo[row]) & (col < hi[row])
+    if person is not None:
+        cols = torch.arange(face_id.shape[1])[None]
+        gap = (cols > lo[:, None]) & (cols < hi[:, None])
+        background = (gap & _surrounding_background(person.cpu().bool())).sum(1)
+        open_rows = background > OPEN_GAP * gap.sum(1)
+        spanning &= ~open_rows[row]
+    return spanning
 
 
 def rebind(samples: OffBodySamples, which: torch.Tensor, posed_vertices: torch.Tensor, faces: torch.Tensor,

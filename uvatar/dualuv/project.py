@@ -43,6 +43,7 @@ class DualUVConfig:
     shell_pixel_side: int = 512  # image-space shell samples along the photo's longer side (0: none)
     garment_shell: bool = True  # a loose garment's surface from the silhouette (uvatar.dualuv.garment_shell)
     skirts_on_hips: bool = True  # off-body samples between the legs (skirts, dresses) bind to the hips, not a leg
+    open_gaps_on_legs: bool = True  # except on rows where the photo shows the background between the legs (trousers' inner edges ride their leg)
     off_body_reach: bool = True  # off-body samples record how deep their matter reaches (uvatar.dualuv.offbody.matter_reach)
     beside_bent_on_torso: bool = True  # off-body samples beside a bent arm and near the torso ride the torso, not the arm
     hold_floaters: bool = True  # off-body pieces that float off the body in the reference pose ride the matter they hung on (uvatar.dualuv.floaters)
@@ -251,7 +252,7 @@ def project_dual_uv(
                                        reach_faces, axes, bent, torso)  # fmt: skip
             stats["shell_pixel_samples"] = len(off_body)
             if config.skirts_on_hips:  # matter spanning the legs rides the hips
-                spanning = spanning_matter(off_body, body_raster, body)
+                spanning = spanning_matter(off_body, body_raster, body, person if config.open_gaps_on_legs else None)
                 if spanning.any():
                     face, bary, _ = bind_to_nearest_faces(off_body.world_points(posed_vertices, faces)[spanning], posed_vertices, body, ("torso",))
                     off_body = rebind(off_body, spanning, posed_vertices, faces, face, bary)
