@@ -348,7 +348,8 @@ def matter_reach(to_axis: torch.Tensor, to_outside: torch.Tensor) -> torch.Tenso
 
 
 OPEN_GAP = 0.5  # a row between the legs whose gap is background in more than this share of its columns is open (spanning_matter):
-# at 0.1 a dress's hem, ragged where the background starts between the ankles, rode the legs over 4 cm more
+# at 0.1 the white dress's hem, ragged where the background starts between the ankles, put 425 of its 2376 samples
+# between the legs on the legs (115 at 0.5)
 
 
 def _surrounding_background(person: torch.Tensor) -> torch.Tensor:
@@ -404,7 +405,7 @@ def spanning_matter(samples: OffBodySamples, body_raster, body, person: torch.Te
     col = samples.pixels[:, 0]
     lo, hi = _row_gaps(left_leg, right_leg)
     spanning = legs[samples.face] & (col > lo[row]) & (col < hi[row])
-    if person is not None:
+    if person is not None and bool(spanning.any()):
         cols = torch.arange(face_id.shape[1])[None]
         gap = (cols > lo[:, None]) & (cols < hi[:, None])
         background = (gap & _surrounding_background(person.cpu().bool())).sum(1)
