@@ -116,7 +116,7 @@ def test_a_dead_worker_is_an_error_and_a_closed_stream_leaves_none(realdata):
     assert _workers() == []
 
 
-def test_a_ctrl_c_while_the_worker_starts_is_raised_and_leaves_no_worker(monkeypatch):
+def test_a_ctrl_c_while_the_worker_starts_is_raised_and_leaves_no_worker(monkeypatch, dropped_ctrl_c):
     """A Ctrl-C that arrives while the worker process is being forked comes out as KeyboardInterrupt
     once it has started, and that process is killed. In a real fork the handler's exception is dropped by
     the fork's hooks (uvatar.errors.interrupts_held); the stand-in for Popen drops it the same way."""
@@ -128,11 +128,7 @@ def test_a_ctrl_c_while_the_worker_starts_is_raised_and_leaves_no_worker(monkeyp
 
     class Forked:
         def __init__(self, *args, **kwargs):
-            try:
-                os.kill(os.getpid(), signal.SIGINT)
-                time.sleep(0.01)  # the handler runs here ...
-            except KeyboardInterrupt:
-                pass  # ... and its exception is dropped, as in logging's at-fork hook
+            dropped_ctrl_c()
             read_end, write_end = os.pipe()
             self.stdin, self.stdout = os.fdopen(write_end, "wb"), os.fdopen(read_end, "rb")
             self.ended = []
@@ -146,12 +142,8 @@ def test_a_ctrl_c_while_the_worker_starts_is_raised_and_leaves_no_worker(monkeyp
             return -9
 
     monkeypatch.setattr(subprocess, "Popen", Forked)
-    before = signal.signal(signal.SIGINT, signal.default_int_handler)  # a shell's background job starts with Ctrl-C ignored
-    try:
-        with pytest.raises(KeyboardInterrupt):
-            worker._Worker(640, True)
-    finally:
-        signal.signal(signal.SIGINT, before)
+    with pytest.raises(KeyboardInterrupt):
+        worker._Worker(640, True)
     assert len(started) == 1 and started[0].ended == ["killed", "waited"]
     for end in (started[0].stdin, started[0].stdout):
         end.close()
