@@ -231,3 +231,18 @@ def test_a_signal_while_interrupts_are_held_is_delivered_after_the_block(dropped
             pass
     finally:
         signal.signal(signal.SIGTERM, before)
+
+
+def test_a_handler_not_set_from_python_is_left_alone(monkeypatch):
+    """``signal.getsignal`` says None for a handler set outside Python (an embedding application): it
+    cannot be put back, so the hold leaves that signal alone instead of failing on the way out."""
+    from uvatar.errors import interrupts_held
+
+    real = signal.getsignal
+    installed = []
+    monkeypatch.setattr(signal, "getsignal", lambda signum: None if signum == signal.SIGTERM else real(signum))
+    real_signal = signal.signal
+    monkeypatch.setattr(signal, "signal", lambda signum, handler: installed.append(signum) or real_signal(signum, handler))
+    with interrupts_held():
+        pass
+    assert installed == [signal.SIGINT, signal.SIGINT]  # held and put back; SIGTERM untouched

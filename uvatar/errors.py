@@ -78,7 +78,9 @@ def interrupts_held() -> Iterator[None]:
     never sees the Ctrl-C (measured: the turntable's ffmpeg started as the interrupt came, and the whole
     turntable was written, exit 0). Inside the block the handlers only note the signal; after it, the
     handler that was in place runs (raising KeyboardInterrupt or :class:`Terminated`), or, for a default
-    action, the signal is sent again. Outside the main thread (no signal handlers there) it does nothing.
+    action, the signal is sent again. Outside the main thread (no signal handlers there) it does nothing,
+    and a signal whose handler was not set from Python (``getsignal`` None: it could not be put back) is
+    left as it is.
     """
     import os
     import signal
@@ -89,6 +91,7 @@ def interrupts_held() -> Iterator[None]:
         return
     caught: list[int] = []
     previous = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
+    previous = {signum: handler for signum, handler in previous.items() if handler is not None}
     for signum in previous:
         signal.signal(signum, lambda number, frame: caught.append(number))
     try:
