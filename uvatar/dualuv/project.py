@@ -42,6 +42,7 @@ class DualUVConfig:
     # off the body and inside the mask edge
     shell_pixel_side: int = 512  # image-space shell samples along the photo's longer side (0: none)
     garment_shell: bool = True  # a loose garment's surface from the silhouette (uvatar.dualuv.garment_shell)
+    shoe_shell: bool = True  # shoes round the feet as deep as the photo shows their soles (uvatar.dualuv.shoe_shell)
     skirts_on_hips: bool = True  # off-body samples between the legs (skirts, dresses) bind to the hips, not a leg
     open_gaps_on_legs: bool = True  # except on rows where the photo shows the background between the legs (trousers' inner edges ride their leg)
     off_body_reach: bool = True  # off-body samples record how deep their matter reaches (uvatar.dualuv.offbody.matter_reach)

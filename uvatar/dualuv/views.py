@@ -22,6 +22,7 @@ from uvatar.dualuv.blend import blend_uv_features
 from uvatar.dualuv.garment_shell import garment_template
 from uvatar.dualuv.project import DualUVConfig, UVFeatures, project_dual_uv
 from uvatar.dualuv.shell_fit import silhouette_shell_offsets
+from uvatar.dualuv.shoe_shell import shoe_template
 from uvatar.encode import get_encoder
 from uvatar.track.view import FittedView
 
@@ -52,13 +53,18 @@ def uv_config(core_resolution: int, shell_resolution: int) -> DualUVConfig:
 
 def view_templates(body, view: FittedView, shell_offsets: torch.Tensor, config: DualUVConfig) -> list:
     """The view's shell templates: its fitted ones (hair) and, with ``config.garment_shell``, the loose
-    garment its silhouette shows (:func:`uvatar.dualuv.garment_shell.garment_template`, off the hair)."""
+    garment its silhouette shows (:func:`uvatar.dualuv.garment_shell.garment_template`, off the hair), and
+    with ``config.shoe_shell`` the shoes round its feet (:func:`uvatar.dualuv.shoe_shell.shoe_template`)."""
     templates = list(view.templates)
     if config.garment_shell and view.mask is not None:
         hair = [t.pixels for t in templates if t.kind == "hair"]
         garment = garment_template(body, view, shell_offsets, hair[0] if hair else None)
         if garment is not None:
             templates.append(garment)
+    if config.shoe_shell and view.mask is not None:
+        shoes = shoe_template(body, view)
+        if shoes is not None:
+            templates.append(shoes)
     return templates
 
 
