@@ -28,8 +28,11 @@ and scored by the intersection over union of its VISIBLE pixels with the hair pi
 (otherwise: no hair). Styles that reach the back (the catalogue's ``loose`` hair: long, braid,
 ponytail) are tried only when hair pixels beside the face reach below the chin; among styles within :data:`TIE_IOU` of
 the best, the most compact is chosen (the photo saw the front; behind the head, it assumes least).
-The chosen mesh is the shell the hair's colours are projected onto (:mod:`uvatar.dualuv.template_shell`),
-which trims it to the photo's outline.
+The chosen one is then grown to the hair's outline above the head where the photo shows more hair than it
+has (a bun, puffs, volume; :func:`uvatar.track.hair_outline.grow_to_outline`, with the person mask's
+pixels near the head as the outline: the hair pixels miss its frizzy or lit edge). The chosen mesh is the
+shell the hair's colours are projected onto (:mod:`uvatar.dualuv.template_shell`), which trims it to the
+photo's outline.
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ from uvatar.assets import AssetMesh, asset_info, asset_names, fit_assets
 from uvatar.body.parts import PART_NAMES
 from uvatar.io.image import area_resize
 from uvatar.render.mesh import rasterize_mesh
+from uvatar.track.hair_outline import grow_to_outline
 from uvatar.track.templates import ShellTemplate, work_frame
 
 __all__ = ["HairEvidence", "HairChoice", "hair_evidence", "hair_clusters", "lit_skin", "choose_hair", "scale_mesh", "fit_hair", "hair_template", "MIN_IOU", "SCALES"]
@@ -77,6 +81,8 @@ class HairEvidence:
         camera: the photo's camera resized to ``(w, h)``.
         head_box: ``(x0, y0, x1, y1)`` the body's head in working pixels, from its top to its chin.
         long: hair pixels beside the face reach :data:`LONG_BELOW_CHIN` head heights below the chin.
+        person: ``(h, w)`` bool the person mask inside ``roi``, or None (the hair's outline: hair pixels
+            miss its frizzy, lit or blurred edge, whose colours mix with the background's).
     """
 
     pixels: np.ndarray
@@ -86,6 +92,7 @@ class HairEvidence:
     camera: object
     head_box: tuple[float, float, float, float]
     long: bool = False
+    person: np.ndarray | None = None
 
 
 @dataclass
@@ -103,9 +110,11 @@ class HairChoice:
     iou: float
     scores: dict = field(default_factory=dict)
     mesh: AssetMesh | None = None
+    outline_growth: float = 0.0
 
     def to_dict(self) -> dict:
-        return {"hairstyle": self.name, "scale": self.scale, "iou": round(self.iou, 4), "scores": {k: round(v, 4) for k, v in self.scores.items()}}
+        return {"hairstyle": self.name, "scale": self.scale, "iou": round(self.iou, 4), "outline_growth_m": round(self.outline_growth, 4),
+                "scores": {k: round(v, 4) for k, v in self.scores.items()}}  # fmt: skip
 
 
 def _head_faces(body) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -182,7 +191,7 @@ def hair_evidence(image: np.ndarray, mask: np.ndarray, vertices: torch.Tensor, b
     beside = (cols >= x0 - 0.25 * head_w) & (cols <= x1 + 0.25 * head_w)
     rows_with_hair = np.nonzero((hair_px & beside).any(1))[0]
     long = bool(len(rows_with_hair)) and rows_with_hair.max() > y1 + LONG_BELOW_CHIN * head_h
-    return HairEvidence(hair_px, roi, skin, hair, cam, (x0, y0, x1, y1), long)
+    return HairEvidence(hair_px, roi, skin, hair, cam, (x0, y0, x1, y1), long, person & roi)
 
 
 def _attached_to_head(hair_px: np.ndarray, chin_row: float) -> np.ndarray:
@@ -298,12 +307,14 @@ def _visible_hair(mesh: AssetMesh, body_depth: torch.Tensor, camera) -> np.ndarr
     return (raster.depth < body_depth).cpu().numpy()
 
 
-def choose_hair(evidence: HairEvidence, body, params, output=None, names: list[str] | None = None) -> HairChoice:
+def choose_hair(evidence: HairEvidence, body, params, output=None, names: list[str] | None = None, grow_outline: bool = True) -> HairChoice:
     """The hairstyle (or none) and size that best explain ``evidence`` (module docstring).
 
     Args:
         body: BodyModel; params: the photo's batch-1 body parameters; output: ``body.forward(params)``.
         names: hairstyles to try (default: every shipped one).
+        grow_outline: grow the chosen one to the hair's outline above the head
+            (:func:`uvatar.track.hair_outline.grow_to_outline`).
     """
     if evidence.hair is None or not evidence.pixels.any():
         return HairChoice(None, 1.0, 0.0, {})
@@ -317,7 +328,8 @@ def choose_hair(evidence: HairEvidence, body, params, output=None, names: list[s
     vertices = output.vertices[0].detach().cpu()
     roi = evidence.roi
     hair = evidence.pixels
-    body_depth = rasterize_mesh(vertices, body.faces, evidence.camera).depth
+    body_raster = rasterize_mesh(vertices, body.faces, evidence.camera)
+    body_depth = body_raster.depth
     tried, scores = [], {}
 
     def score(mesh: AssetMesh, scale: float) -> None:
@@ -341,8 +353,14 @@ def choose_hair(evidence: HairEvidence, body, params, output=None, names: list[s
     if mesh is None or iou < MIN_IOU:
         log.info("hair: no hairstyle explains the photo's hair (best IoU %.2f < %.2f)", iou, MIN_IOU)
         return HairChoice(None, 1.0, iou, scores)
-    log.info("hair: %s at scale %.2f (IoU %.2f with the photo's hair pixels)", mesh.name, scale, iou)
-    return HairChoice(mesh.name, scale, iou, scores, scale_mesh(mesh, scale, posed_centre, rest_centre))
+    fitted, growth = scale_mesh(mesh, scale, posed_centre, rest_centre), 0.0
+    if grow_outline:
+        outline = hair if evidence.person is None else hair | evidence.person
+        face_id = body_raster.face_index.cpu()
+        head = (face_id >= 0) & (body.face_parts.cpu()[face_id.clamp(min=0)] == PART_NAMES.index("head"))
+        fitted, growth = grow_to_outline(fitted, outline, evidence.camera, posed_centre, rest_centre, head.numpy())
+    log.info("hair: %s at scale %.2f (IoU %.2f with the photo's hair pixels), grown to its outline by up to %.1f cm", mesh.name, scale, iou, 100 * growth)
+    return HairChoice(mesh.name, scale, iou, scores, fitted, growth)
 
 
 def fit_hair(view, body) -> tuple[HairChoice, HairEvidence | None]:
