@@ -6,7 +6,7 @@ import torch
 
 from uvatar.body.parts import PART_NAMES
 from uvatar.camera import Camera
-from uvatar.dualuv.shoe_shell import MAX_SOLE_M, MIN_SOLE_M, shoe_template, sole_depths
+from uvatar.dualuv.shoe_shell import MAX_SOLE_M, MIN_SOLE_M, _foot_vertices, shoe_template, sole_depths
 from uvatar.dualuv.template_shell import project_template
 from uvatar.render.mesh import rasterize_mesh
 from uvatar.track.view import FittedView
@@ -15,14 +15,17 @@ SIZE = 768
 DISTANCE_M = 3.2
 
 
-def _photo(body, sole_px: dict[str, int]):
-    """The reference body seen from the front ``DISTANCE_M`` away, ``SIZE`` pixels square, and a person mask
-    that continues ``sole_px[side]`` pixels straight down below each foot's lowest pixel in every column
-    where that foot is the lowest part of the body: ``(vertices (V, 3), camera, mask (SIZE, SIZE) bool)``."""
+def _photo(body, sole_px: dict[str, int], shift_x_m: float = 0.0):
+    """The reference body seen from the front ``DISTANCE_M`` away, ``SIZE`` pixels square (moved
+    ``shift_x_m`` to the image's right after the camera is aimed), and a person mask that continues
+    ``sole_px[side]`` pixels straight down below each foot's lowest pixel in every column where that foot
+    is the lowest part of the body: ``(vertices (V, 3), camera, mask (SIZE, SIZE) bool)``."""
     with torch.no_grad():
         vertices = body.forward(body.default_params(1)).vertices[0].cpu()
     centre = (vertices.amax(0) + vertices.amin(0)) / 2
     camera = Camera.look_at(centre + torch.tensor([0.0, -DISTANCE_M, 0.0]), centre, SIZE, SIZE, fov_y_deg=40.0)
+    vertices = vertices + torch.tensor([shift_x_m, 0.0, 0.0])
+    centre = centre + torch.tensor([shift_x_m, 0.0, 0.0])
     raster = rasterize_mesh(vertices, body.faces, camera)
     face_id = raster.face_index.numpy()
     mask = raster.mask.numpy().copy()
@@ -61,6 +64,19 @@ def test_no_shoe_for_feet_outside_the_photo(body):
     lowered = vertices + torch.tensor([0.0, 0.0, -0.6])  # the body 60 cm lower: its feet below the frame
     assert float(camera.project(lowered)[0][:, 1].max()) > SIZE
     assert sole_depths(body, lowered, camera, mask) == {"left": 0.0, "right": 0.0}
+
+
+def test_a_foot_across_the_photos_side_is_measured_on_its_columns_inside(body):
+    vertices, camera, _ = _photo(body, {"left": 10, "right": 10})
+    left = _foot_vertices(body)["left"]  # the person's left foot: the image's right, seen from the front
+    pixels, depth = camera.project(vertices[left])
+    # 5 % of its vertices beyond the photo's side (metres per pixel at the foot's own depth)
+    shift = (SIZE - 0.5 - float(torch.quantile(pixels[:, 0], 0.95))) * float(depth.median()) / float(camera.K[0, 0])
+    vertices, camera, mask = _photo(body, {"left": 10, "right": 10}, shift_x_m=shift)
+    outside = float((camera.project(vertices[left])[0][:, 0] >= SIZE).float().mean())
+    assert 0.0 < outside < 0.1  # the foot is still measured (a tenth outside: it leaves the photo)
+    depths = sole_depths(body, vertices, camera, mask)
+    assert abs(depths["left"] - 10 * _pixel_m(camera)) <= 0.04 * 10 * _pixel_m(camera) + 1e-6
 
 
 def test_the_shoes_wrap_the_feet_and_their_heels_are_drawn_from_behind(body):

@@ -60,7 +60,7 @@ def sole_depths(body, vertices: torch.Tensor, camera, person: np.ndarray) -> dic
             out[side] = 0.0
             continue
         gaps = []
-        for col in range(int(px[:, 0].min()), int(px[:, 0].max()) + 1):
+        for col in range(max(0, int(px[:, 0].min())), min(w - 1, int(px[:, 0].max())) + 1):  # a foot may cross the photo's side
             rows = np.nonzero(on_body[:, col])[0]
             if len(rows) == 0:
                 continue
