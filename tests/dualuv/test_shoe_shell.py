@@ -59,6 +59,11 @@ def test_no_shoe_where_the_mask_ends_at_the_foot_or_reaches_far_below_it(body):
     assert sole_depths(body, vertices, camera, mask) == {"left": MAX_SOLE_M, "right": MAX_SOLE_M}
 
 
+def test_no_shoe_where_the_photo_cuts_the_sole(body):
+    vertices, camera, mask = _photo(body, {"left": SIZE, "right": 10})  # the left sole's pixels run off the photo's bottom
+    assert sole_depths(body, vertices, camera, mask)["left"] == 0.0
+
+
 def test_no_shoe_for_feet_outside_the_photo(body):
     vertices, camera, mask = _photo(body, {"left": 10, "right": 10})
     lowered = vertices + torch.tensor([0.0, 0.0, -0.6])  # the body 60 cm lower: its feet below the frame

@@ -9,7 +9,8 @@ avatar stood a sole's height above the person (the turnaround clip's sneakers: t
 The shoe here is the body's feet inflated along their normals by the sole's depth the photo shows
 (:func:`sole_depths`): per foot, the median over its pixel columns of the person's pixels that continue
 straight down below the body's lowest pixel, in metres at the foot's depth (at least :data:`MIN_SOLE_M`,
-at most :data:`MAX_SOLE_M`; none where the foot is not in the photo or the mask does not continue below it).
+at most :data:`MAX_SOLE_M`; none where the foot is not in the photo or the mask does not continue below it;
+columns whose mask runs to the photo's bottom edge are not counted: the photo cuts the sole there).
 Its matter is the person's pixels off the body, so the projection (:func:`uvatar.dualuv.template_shell.project_template`)
 carves it to the photo's outline, draws its front from the photo and leaves its back (the heel, seen from
 behind) to the decoder, coloured like the dressed foot it was extruded from.
@@ -69,7 +70,9 @@ def sole_depths(body, vertices: torch.Tensor, camera, person: np.ndarray) -> dic
             if not foot_faces[face]:  # the lowest body pixel of this column is not this foot's
                 continue
             below = person[bottom + 1:, col]
-            gaps.append(int(np.argmin(below)) if not below.all() else len(below))
+            if below.all():  # the mask runs to the photo's bottom edge: the photo cuts the sole, its depth is unknown
+                continue
+            gaps.append(int(np.argmin(below)))
         if not gaps:
             out[side] = 0.0
             continue
