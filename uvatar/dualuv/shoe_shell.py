@@ -30,7 +30,6 @@ __all__ = ["MIN_SOLE_M", "MAX_SOLE_M", "sole_depths", "shoe_template"]
 
 MIN_SOLE_M = 0.008  # a sole shallower than this is fit error (bare feet, socks): no shoe
 MAX_SOLE_M = 0.05  # deeper than this, the mask below the foot is not the shoe (the floor's shadow, a caption)
-FOOT_SIDES = ("left", "right")
 
 
 def _foot_vertices(body) -> dict[str, torch.Tensor]:

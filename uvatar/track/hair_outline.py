@@ -7,9 +7,10 @@ from the side and the back the avatar had no bun (the turnaround clip: the mask'
 avatar's from behind, its top seventh 15-28 % of the error).
 
 Here, seen from the skull's centre in the photo (:func:`outline_excess`), along each of :data:`RAYS` rays
-over the top of the head (within :data:`TOP_DEG` of up): how far the hair pixels go on beyond the template's own silhouette,
-contiguously (gaps of at most one pixel), median-filtered over three neighbouring rays, at most
-:data:`MAX_GROWTH_M`. Each template vertex then moves away from the skull's centre by the excess of the
+over the top of the head (within :data:`TOP_DEG` of up): how far the hair's pixels (:func:`uvatar.track.hair.choose_hair`
+passes the hair pixels and the person mask near the head) go on beyond the silhouettes of the template and
+of the body's own head, contiguously (gaps of at most one pixel), median-filtered over three neighbouring
+rays, at most :data:`MAX_GROWTH_M`. Each template vertex then moves away from the skull's centre by the excess of the
 ray its direction points along in the photo's image plane (:func:`grow_to_outline`): the hair grows round
 the head as its outline shows at that angle, the same front and back (a surface of revolution about the
 photo's viewing axis, as a garment's bands inflate the body all round). A vertex pointing along the viewing
@@ -38,7 +39,7 @@ TOP_DEG = 60.0  # rays within this many degrees of up are used: lower ones meet 
 # beside the fitted head in a slightly turned face, read as 2.3 cm of hair), and hair hanging beside the face
 MAX_GROWTH_M = 0.04  # a hair outline further than this beyond the template is not grown to: a cap or a hood (anete's cap,
 # 5.9 cm beyond short02, grew into a plate standing up behind her head from the side at 6 cm)
-STEP_PX = 0.5
+STEP_PX = 0.5  # the march's step along a ray, pixels
 
 
 def _ray_angles() -> np.ndarray:
