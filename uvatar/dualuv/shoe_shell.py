@@ -33,21 +33,26 @@ MAX_SOLE_M = 0.05  # deeper than this, the mask below the foot is not the shoe (
 
 
 def _foot_vertices(body) -> dict[str, torch.Tensor]:
-    """``{side: (N,) int64}`` the vertices of each foot (the feet part, split by the side of the rest pose)."""
+    """``{side: (N,) int64}`` the vertices of each foot (the feet part, split by the body's sides,
+    :attr:`~uvatar.body.model.BodyModel.left_faces`)."""
     feet = torch.as_tensor(vertex_parts(body) == PART_NAMES.index("feet"))
-    x = body.rest_vertices()[:, 0].cpu()
-    return {"left": torch.nonzero(feet & (x > 0)).squeeze(1), "right": torch.nonzero(feet & (x <= 0)).squeeze(1)}
+    faces = body.faces.cpu()
+    left = torch.zeros(len(feet), dtype=torch.bool)
+    left[faces[body.left_faces.cpu()].reshape(-1)] = True
+    return {"left": torch.nonzero(feet & left).squeeze(1), "right": torch.nonzero(feet & ~left).squeeze(1)}
 
 
-def sole_depths(body, vertices: torch.Tensor, camera, person: np.ndarray) -> dict[str, float]:
+def sole_depths(body, vertices: torch.Tensor, camera, person: np.ndarray, raster=None) -> dict[str, float]:
     """``{side: metres}`` the depth of each foot's sole in the photo (module docstring; 0.0: no shoe).
 
     Args:
         vertices: ``(V, 3)`` the posed body in the photo's world; camera: the photo's camera at the size of
             ``person (h, w)`` bool, the person mask.
+        raster: the body's :class:`~uvatar.render.mesh.MeshRaster` in ``camera`` when already drawn.
     """
     h, w = person.shape
-    raster = rasterize_mesh(vertices, body.faces.cpu(), camera)
+    if raster is None:
+        raster = rasterize_mesh(vertices, body.faces.cpu(), camera)
     face_id = raster.face_index.cpu().numpy()
     on_body = face_id >= 0
     foot_faces = body.face_parts.cpu().numpy() == PART_NAMES.index("feet")
@@ -88,7 +93,8 @@ def shoe_template(body, view) -> ShellTemplate | None:
     faces = body.faces.cpu()
     vertices = view.vertices.detach().cpu()
     camera, person = work_frame(view.mask, view.camera)
-    depths = sole_depths(body, vertices, camera, person)
+    raster = rasterize_mesh(vertices, faces, camera)
+    depths = sole_depths(body, vertices, camera, person, raster)
     inflation = torch.zeros(len(vertices))
     for side, ids in _foot_vertices(body).items():
         inflation[ids] = depths[side]
@@ -96,6 +102,6 @@ def shoe_template(body, view) -> ShellTemplate | None:
     if len(kept) == 0:
         return None
     normals = vertex_normals(vertices[None], faces)[0]
-    on_body = rasterize_mesh(vertices, faces, camera).mask.cpu().numpy()
+    on_body = raster.mask.cpu().numpy()
     return ShellTemplate("shoes", "garment", vertices + normals * inflation[:, None], faces[kept], person & ~on_body, camera, ("feet",),
                          source_faces=kept, colour_faces=kept)  # fmt: skip
