@@ -14,7 +14,7 @@ import torch
 
 from uvatar.body.uv import UVRaster
 
-__all__ = ["PART_NAMES", "face_parts", "interior_faces", "segment_names", "texel_parts", "vertex_parts"]
+__all__ = ["PART_NAMES", "face_parts", "interior_faces", "mouth_faces", "segment_names", "texel_parts", "vertex_parts"]
 
 PART_NAMES: tuple[str, ...] = ("head", "torso", "arms", "hands", "legs", "feet")
 
@@ -34,6 +34,7 @@ _SEGMENT_TO_PART = {
     "foot.R": "feet",
 }
 _INTERIOR = ("eye_back.L", "eye_back.R", "eye_cavity.L", "eye_cavity.R", "mouth_cavity", "tongue")
+_MOUTH = ("mouth_cavity", "tongue")
 
 
 def segment_names(uv_corners: torch.Tensor) -> list[str]:
@@ -108,6 +109,12 @@ def interior_faces(body) -> torch.Tensor:
     """``(F,)`` bool: eye backs, eye cavities, mouth cavity and tongue."""
     names = body.segment_names
     return torch.tensor([n in _INTERIOR for n in names], dtype=torch.bool, device=body.faces.device)
+
+
+def mouth_faces(body) -> torch.Tensor:
+    """``(F,)`` bool: the mouth's inside, its cavity and the tongue (among the :func:`interior_faces`)."""
+    names = body.segment_names
+    return torch.tensor([n in _MOUTH for n in names], dtype=torch.bool, device=body.faces.device)
 
 
 def texel_parts(raster: UVRaster, parts_per_face: torch.Tensor) -> torch.Tensor:

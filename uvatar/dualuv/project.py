@@ -47,6 +47,7 @@ class DualUVConfig:
     open_gaps_on_legs: bool = True  # except on rows where the photo shows the background between the legs (trousers' inner edges ride their leg)
     off_body_reach: bool = True  # off-body samples record how deep their matter reaches (uvatar.dualuv.offbody.matter_reach)
     beside_bent_on_torso: bool = True  # off-body samples beside a bent arm and near the torso ride the torso, not the arm
+    mouth_seen: bool = True  # the mouth's inside (cavity, tongue) takes the photo's pixels where an open mouth shows it (teeth)
     hold_floaters: bool = True  # off-body pieces that float off the body in the reference pose ride the matter they hung on (uvatar.dualuv.floaters)
 
 
@@ -188,14 +189,15 @@ def project_dual_uv(
             off-body pieces that float there ride the matter they hung on in the photo
             (:func:`~uvatar.dualuv.floaters.hold_floating_matter`); None: not looked for.
     """
-    from uvatar.body.parts import PART_NAMES, interior_faces
+    from uvatar.body.parts import PART_NAMES, interior_faces, mouth_faces
 
     faces = body.faces
     keep = ~interior_faces(body)
     mask = torch.as_tensor(person_mask, dtype=torch.float32) if person_mask is not None else None
     body_raster = rasterize_mesh(posed_vertices, faces, camera)
 
-    core_samples = sample_surface(posed_vertices, faces, body.uv_corners, body.uv_raster(config.core_resolution * config.supersample), keep)
+    core_keep = keep | mouth_faces(body) if config.mouth_seen else keep
+    core_samples = sample_surface(posed_vertices, faces, body.uv_corners, body.uv_raster(config.core_resolution * config.supersample), core_keep)
     core_pixels, _ = camera.project(core_samples.points)
     core_visible = (
         visible_points(core_samples.points, body_raster, camera, config.depth_tol)

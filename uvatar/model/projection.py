@@ -22,7 +22,7 @@ from dataclasses import dataclass, replace
 import torch
 
 from uvatar.body.model import rest_vertices
-from uvatar.body.parts import interior_faces
+from uvatar.body.parts import interior_faces, mouth_faces
 from uvatar.body.shell import shell_vertices
 from uvatar.body.skinning import world_points_to_bound
 from uvatar.body.uv import texel_footprint
@@ -214,9 +214,14 @@ def decode_projection(uv: UVFeatures, body, phenotypes: torch.Tensor, facial: to
     # ---- core colours: seen, then mirrored, then the scalp, then push-pull per island
     colors, photo_texels, stats = filled_colors(uv, body, rest, config)
     footprint = texel_footprint(rest, body.faces, body.uv_corners, resolution)
+    # the mouth's inside is drawn where the photo showed it (an open mouth's teeth), nowhere else: painted
+    # where unseen, the skin in front of it let it through (a dark mouth cavity put a grid on closed lips)
+    mouth = mouth_faces(body).cpu()
+    unseen_mouth = raster.mask & mouth[raster.face_index.clamp(min=0)] & ~photo_texels.cpu()
+    fine_keep = keep | mouth.to(keep.device)
     if config.unseen_lod and resolution >= 256:
         fine, coarse_raster, coarse, coarse_colors = unseen_blocks(raster, photo_texels, colors, body)
-        idx, face, bary, scales, core_colors = _gaussians_on_raster(raster, keep, footprint, config, colors, fine)
+        idx, face, bary, scales, core_colors = _gaussians_on_raster(raster, fine_keep, footprint, config, colors, fine & ~unseen_mouth)
         coarse_footprint = texel_footprint(rest, body.faces, body.uv_corners, resolution // 2)
         coarse_config = replace(config, tangent_sigma=config.unseen_tangent_sigma)
         c_idx, c_face, c_bary, c_scales, c_colors = _gaussians_on_raster(coarse_raster, keep, coarse_footprint, coarse_config, coarse_colors, coarse)
@@ -225,7 +230,7 @@ def decode_projection(uv: UVFeatures, body, phenotypes: torch.Tensor, facial: to
         stats.update(n_core_fine=len(face), n_core_coarse=len(c_face), n_core_coarse_far=int(far.sum()))
         face, bary, scales, core_colors = torch.cat([face, c_face]), torch.cat([bary, c_bary]), torch.cat([scales, c_scales]), torch.cat([core_colors, c_colors])
     else:
-        idx, face, bary, scales, core_colors = _gaussians_on_raster(raster, keep, footprint, config, colors)
+        idx, face, bary, scales, core_colors = _gaussians_on_raster(raster, fine_keep, footprint, config, colors, ~unseen_mouth)
     n_core = len(face)
 
     # ---- shell: only where it was seen
