@@ -79,3 +79,39 @@ def test_blocks_far_from_the_photo_are_far_on_the_body(body):
     assert (nearest[flagged] > config.unseen_far_m * (1 - 2**-23)).all()
     assert (nearest[~flagged] <= config.unseen_far_m * (1 + 2**-23)).all()
     assert not far[near_photo].any()
+
+
+def test_the_face_backing_closes_the_skins_see_through_spots(body):
+    """Beneath the head's frontally seen skin the half-resolution blocks are drawn again, 2 mm deeper: the
+    fine sheet alone lets up to 15 % of what lies behind it through (the dark back of the head, the
+    mouth's inside: a grid on the face), with the backing under 1 %; the backing is only on the head's
+    blocks the photo saw frontally, beneath the skin along each face's normal."""
+    from uvatar.dualuv.project import UVFeatures
+    from uvatar.model.projection import ProjectionConfig, decode_projection
+
+    config = ProjectionConfig()
+    fine = 1 - _sheet_coverage(config.tangent_sigma, config.core_opacity)  # at its thinnest spot: 15.5 %
+    backing = 1 - _sheet_coverage(config.unseen_tangent_sigma, config.core_opacity)  # on its own grid: 5.0 %
+    assert fine > 0.1 and fine * backing < 0.01  # through both at their thinnest (a bound: the spots need not meet)
+
+    resolution = 256
+    raster = body.uv_raster(resolution)
+    cos = torch.full((resolution, resolution), 0.9)
+    cos[:, : resolution // 2] = 0.2  # the atlas's left half seen at a grazing angle, its right half frontally
+    seen = raster.mask.float()
+    uv = UVFeatures(core=torch.rand(3, resolution, resolution, generator=torch.Generator().manual_seed(0)), core_weight=seen, core_cos=cos,
+                    shell=torch.zeros(3, 64, 64), shell_weight=torch.zeros(64, 64), shell_cos=torch.zeros(64, 64),
+                    shell_offsets=torch.full((body.n_vertices,), 0.02))  # fmt: skip
+    params = body.default_params(1)
+    gaussians = decode_projection(uv, body, params.phenotypes[0], params.facial[0], config)
+    backed = gaussians.offsets[:, 2] < 0
+    n = gaussians.meta["stats"]["n_core_backing"]
+    assert int(backed.sum()) == n > 100  # test setup: some head blocks are frontal
+    assert (body.face_parts.cpu()[gaussians.face_index[backed]] == 0).all()
+    assert torch.equal(gaussians.offsets[backed], torch.tensor([0.0, 0.0, -config.backing_depth_m]).expand(n, 3))
+    assert (gaussians.layer[backed] == 0).all()
+    # only frontally seen blocks: every backed Gaussian lies in the atlas's right half
+    points_uv = (gaussians.barycentrics[backed][:, :, None] * body.uv_corners.cpu()[gaussians.face_index[backed]]).sum(1)
+    assert (points_uv[:, 0] >= 0.5).all()
+    without = decode_projection(uv, body, params.phenotypes[0], params.facial[0], ProjectionConfig(face_backing=False))
+    assert len(without.face_index) == len(gaussians.face_index) - n
