@@ -76,9 +76,9 @@ class ProjectionConfig:
     # loses 2.9 dB on the astronaut at 0.3, 0.15 dB at 0.1.)
     unseen_lod: bool = True  # 2x2 blocks of unseen texels become one Gaussian of the half-resolution atlas
     face_backing: bool = True  # with unseen_lod: the head's frontally seen blocks also drawn beneath its skin (face_backing_blocks)
-    backing_min_cos: float = 0.35  # a block is backed where the photo saw its four texels at least this frontally (at the
-    # outline the wider backing spilled past the face's edge: the head's blocks seen at any angle, Obama arms crossed 32.08 ->
-    # 32.02 dB, Biden official 31.27 -> 31.41; frontal only 32.05 and 31.47)
+    backing_min_cos: float = 0.35  # a block is backed where the photo saw its four texels at least this frontally (at 2 mm
+    # deep: the head's blocks seen at any angle, Obama arms crossed 32.08 -> 32.02 dB, Biden official 31.27 -> 31.41; frontal
+    # only 32.05 and 31.47)
     backing_depth_m: float = 0.005  # how far beneath the skin the backing lies, along the face's normal: at 2 mm, on a face slanted
     # to the view, a block's centre was nearer the camera than some of the fine Gaussians over it and, sorted before them, blurred
     # them (synthetic head framing 29.03 -> 28.81 dB; at 5 mm 28.99, Biden official 31.27 -> 31.47 at 2 mm, 31.59 at 5 mm)
