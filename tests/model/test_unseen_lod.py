@@ -82,7 +82,7 @@ def test_blocks_far_from_the_photo_are_far_on_the_body(body):
 
 
 def test_the_face_backing_closes_the_skins_see_through_spots(body):
-    """Beneath the head's frontally seen skin the half-resolution blocks are drawn again, 2 mm deeper: the
+    """Beneath the head's frontally seen skin the half-resolution blocks are drawn again, 5 mm deeper: the
     fine sheet alone lets up to 15 % of what lies behind it through (the dark back of the head, the
     mouth's inside: a grid on the face), with the backing under 1 %; the backing is only on the head's
     blocks the photo saw frontally, beneath the skin along each face's normal."""

@@ -4,7 +4,7 @@
   :func:`uvatar.model.fill.fill_core_colors` (mirror, scalp, push-pull). One flat, opaque Gaussian per
   covered texel, sized by the texel's footprint on the body surface. Beneath the face's frontally seen
   skin, a backing of the half-resolution blocks (:func:`face_backing_blocks`): the fine texels' sheet
-  lets up to 16 % of what lies behind it through between its Gaussians, and on the face that was the
+  lets up to 15 % of what lies behind it through between its Gaussians, and on the face that was the
   dark hair of the back of the head and the mouth's inside, a grid over the skin.
 * Shell: where the photo sees the person off the body (hair, hats, loose clothing, held objects), one
   Gaussian per off-body photo pixel (:func:`uvatar.model.offbody.off_body_gaussians`), on a fitted
