@@ -236,7 +236,8 @@ def decode_projection(uv: UVFeatures, body, phenotypes: torch.Tensor, facial: to
     colors, photo_texels, stats = filled_colors(uv, body, rest, config)
     footprint = texel_footprint(rest, body.faces, body.uv_corners, resolution)
     # the mouth's inside is drawn where the photo showed it (an open mouth's teeth), nowhere else: painted
-    # where unseen, the skin in front of it let it through (a dark mouth cavity put a grid on closed lips)
+    # dark where unseen, it showed through the skin as a grid on closed lips (before the face's backing),
+    # and an opened mouth still showed mostly the lips' inner faces (docs/completion_eval.md)
     mouth = mouth_faces(body).cpu()
     unseen_mouth = raster.mask & mouth[raster.face_index.clamp(min=0)] & ~photo_texels.cpu()
     fine_keep = keep | mouth.to(keep.device)
