@@ -89,7 +89,8 @@ class FitConfig:
     silhouette_fill: float = 0.75  # weight of "the body reaches the mask outline" against "stays inside"
     silhouette_side: int = 192  # mask resolution (longer side) of the silhouette term
     shape_every: int = 4  # shape gets a gradient every this many steps
-    lr_final_fraction: float = 0.05  # learning rates decay exponentially to this fraction over a stage
+    lr_final_fraction: float = 0.3  # learning rates decay exponentially to this fraction over a stage (0.05
+    # left the landmark pass short of its minimum: arms travel too little)
 
 
 def photo_camera(width: int, height: int, fov_deg: float = 45.0) -> Camera:
