@@ -101,6 +101,31 @@ def test_hair_colour_ignores_the_mask_halo_above_the_head(body):
     assert choice.mesh is not None
 
 
+def test_a_style_reaching_the_back_must_show_its_length(body):
+    """A frontal head wearing a ponytail, with a dark collar of the hair's colour beside the jaw (inside the
+    mask, joined to the hair): the photo's hair counts as long, but the ponytail hangs behind the head and
+    covers none of that hair, so it does not win by its front (Obama podium, a short cut, got one this
+    way); a short style with the same front is chosen. Fails without the rule: the true ponytail wins."""
+    from uvatar.assets import asset_info
+    from uvatar.track.hair import below_chin_hair
+
+    view, truth = hair_photo(body, "ponytail01")
+    on_body = (rasterize_mesh(view.vertices, body.faces, view.camera).face_index >= 0).numpy()
+    hair_rows, hair_cols = np.nonzero(((view.image - np.array(HAIR)) ** 2).sum(-1) < 1e-4)
+    rows, cols = np.mgrid[0 : on_body.shape[0], 0 : on_body.shape[1]]
+    # a collar beside the face's left side, off the body (a jacket wider than the body), from the hair's
+    # leftmost pixel down to well below the chin: part of the person, in the hair's colour
+    left = hair_cols.min()
+    top = hair_rows[hair_cols == left].min()
+    collar = ~on_body & (rows >= top) & (rows < hair_rows.max() + 100) & (cols >= left - 8) & (cols < left + 2)
+    view.image[collar] = HAIR
+    view.mask = np.maximum(view.mask, collar.astype(np.float32))
+    choice, evidence = fit_hair(view, body)
+    assert evidence.long and below_chin_hair(evidence).sum() >= 10, "the collar should make the hair long"
+    assert choice.mesh is not None and not asset_info(choice.name).loose, f"chose {choice.name} ({choice.scores})"
+    assert _match_iou(body, view, choice.mesh, truth) >= MIN_MATCH_IOU
+
+
 def test_a_dark_line_along_the_shoulders_is_no_long_hair(body):
     """The person mask's soft edge along a dark collar, the shoulders or a helmet ring is a line of mixed
     pixels near the hair's colour that joins the hair at the neck: short hair must not be taken for long

@@ -26,7 +26,10 @@ The hairstyle (:func:`choose_hair`): every shipped hairstyle is fitted to the bo
 (the best :data:`REFINE_STYLES` then by each), drawn in the photo's camera in front of the body's depth,
 and scored by the intersection over union of its VISIBLE pixels with the hair pixels. The best one is kept when its IoU reaches :data:`MIN_IOU`
 (otherwise: no hair). Styles that reach the back (the catalogue's ``loose`` hair: long, braid,
-ponytail) are tried only when hair pixels beside the face reach below the chin; among styles within :data:`TIE_IOU` of
+ponytail) are tried only when hair pixels beside the face reach below the chin (:func:`below_chin_hair`),
+and score only when their own visible pixels cover :data:`LOOSE_EXPLAINS` of that hair (a ponytail behind a
+frontal head covers none of it: Obama podium's suit beside his jaw, of the hair's dark colour, made his
+hair "long" and a ponytail won by its cap); among styles within :data:`TIE_IOU` of
 the best, the most compact is chosen (the photo saw the front; behind the head, it assumes least).
 The chosen one is then grown to the hair's outline above the head where the photo shows more hair than it
 has (a bun, puffs, volume; :func:`uvatar.track.hair_outline.grow_to_outline`, with the person mask's
@@ -51,7 +54,7 @@ from uvatar.render.mesh import rasterize_mesh
 from uvatar.track.hair_outline import grow_to_outline
 from uvatar.track.templates import ShellTemplate, work_frame
 
-__all__ = ["HairEvidence", "HairChoice", "hair_evidence", "hair_clusters", "lit_skin", "choose_hair", "scale_mesh", "fit_hair", "hair_template", "MIN_IOU", "SCALES"]
+__all__ = ["HairEvidence", "HairChoice", "hair_evidence", "hair_clusters", "lit_skin", "choose_hair", "below_chin_hair", "scale_mesh", "fit_hair", "hair_template", "MIN_IOU", "SCALES"]
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +65,7 @@ MIN_IOU = 0.25  # a best IoU below this says no shipped hairstyle explains the p
 HAIR_BIND_PARTS = ("head", "torso")  # hair rides the head, long hair also the back and shoulders
 FOREHEAD_M = 0.055  # the hairline's height above the eyes on the reference body (a forehead is 5-6 cm)
 LONG_BELOW_CHIN = 0.08  # hair pixels this many head heights below the chin: long hair (styles reaching the back)
+LOOSE_EXPLAINS = 0.25  # a style that reaches the back must itself cover this share of that hair (seen from the photo)
 MIN_HAIR_FRACTION = 0.02  # hair-colour evidence above the skull, as a fraction of the head box's pixels
 MIN_CLUSTER_SHARE = 0.2  # colour clusters of the hair samples holding less than this are no hair colour
 LIT_SKIN_CHROMA = 0.035  # a cluster this near the skin's chromaticity and brighter than it is the lit forehead
@@ -186,12 +190,19 @@ def hair_evidence(image: np.ndarray, mask: np.ndarray, vertices: torch.Tensor, b
         edge_below_chin = ~inner & (rows > y1)
         hair_px = person & roi & ~skin_px & ~edge_below_chin & (d_hair < d_skin) & (d_hair < tolerance)
         hair_px = _attached_to_head(hair_px, y1)
-    # long hair falls beside the face, within a quarter head width of its sides (a collar or a helmet ring
-    # of the hair's colour reaches out to the shoulders)
+    evidence = HairEvidence(hair_px, roi, skin, hair, cam, (x0, y0, x1, y1), False, person & roi)
+    return replace(evidence, long=bool(below_chin_hair(evidence).any()))
+
+
+def below_chin_hair(evidence: HairEvidence) -> np.ndarray:
+    """``(h, w)`` bool: the hair pixels beside the face (within a quarter head width of its sides: a
+    collar or a helmet ring of the hair's colour reaches out to the shoulders) more than
+    :data:`LONG_BELOW_CHIN` head heights below the chin: long hair falls there."""
+    x0, _, x1, y1 = evidence.head_box
+    head_w, head_h = max(x1 - x0, 1.0), max(y1 - evidence.head_box[1], 1.0)
+    rows, cols = np.mgrid[0 : evidence.pixels.shape[0], 0 : evidence.pixels.shape[1]]
     beside = (cols >= x0 - 0.25 * head_w) & (cols <= x1 + 0.25 * head_w)
-    rows_with_hair = np.nonzero((hair_px & beside).any(1))[0]
-    long = bool(len(rows_with_hair)) and rows_with_hair.max() > y1 + LONG_BELOW_CHIN * head_h
-    return HairEvidence(hair_px, roi, skin, hair, cam, (x0, y0, x1, y1), long, person & roi)
+    return evidence.pixels & beside & (rows > y1 + LONG_BELOW_CHIN * head_h)
 
 
 def _attached_to_head(hair_px: np.ndarray, chin_row: float) -> np.ndarray:
@@ -332,10 +343,15 @@ def choose_hair(evidence: HairEvidence, body, params, output=None, names: list[s
     body_depth = body_raster.depth
     tried, scores = [], {}
 
+    long_hair = below_chin_hair(evidence)
+    loose = {name: asset_info(name).loose for name in names}
+
     def score(mesh: AssetMesh, scale: float) -> None:
         visible = _visible_hair(scale_mesh(mesh, scale, posed_centre, rest_centre), body_depth, evidence.camera) & roi
         union = (visible | hair).sum()
         iou = float((visible & hair).sum() / union) if union else 0.0
+        if loose[mesh.name] and (visible & long_hair).sum() < LOOSE_EXPLAINS * long_hair.sum():
+            iou = 0.0  # its length hangs where the photo shows no hair (a ponytail behind a frontal head)
         scores[mesh.name] = max(scores.get(mesh.name, 0.0), iou)
         tried.append((iou, mesh, scale))
 
