@@ -86,7 +86,7 @@ def test_the_fit_reaches_folded_arms(shared_dir, body, photo):
     landmark pass must travel that far. Fit-quality floors on real detections, not float bounds: with
     the learning rates decaying to 5 % of their start (the old setting) the fits stopped at
     0.0159 / 0.0200 of the box and mask IoU 0.835 / 0.843; decaying to 30 % they reach 0.0102 / 0.0105
-    and 0.878 / 0.891 (measured on one machine; 135 and 75 steps at 5 % reach 0.0097 / 0.0083)."""
+    and 0.878 / 0.891 (measured on one machine; 135 and 75 steps at 5 % get about as far)."""
     from uvatar.detect import detect
     from uvatar.detect.regime import classify_regime
     from uvatar.io.image import load_image

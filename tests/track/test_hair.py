@@ -102,8 +102,8 @@ def test_hair_colour_ignores_the_mask_halo_above_the_head(body):
 
 
 def test_a_style_reaching_the_back_must_show_its_length(body):
-    """A frontal head wearing a ponytail, with a dark collar of the hair's colour beside the jaw (inside the
-    mask, joined to the hair): the photo's hair counts as long, but the ponytail hangs behind the head and
+    """A frontal head wearing a ponytail, with a dark collar of the hair's colour beside the jaw (off the
+    body, in the person mask, joined to the hair): the photo's hair counts as long, but the ponytail hangs behind the head and
     covers none of that hair, so it does not win by its front (Obama podium, a short cut, got one this
     way); a short style with the same front is chosen. Fails without the rule: the true ponytail wins."""
     from uvatar.assets import asset_info
