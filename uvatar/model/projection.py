@@ -241,28 +241,29 @@ def decode_projection(uv: UVFeatures, body, phenotypes: torch.Tensor, facial: to
     mouth = mouth_faces(body).cpu()
     unseen_mouth = raster.mask & mouth[raster.face_index.clamp(min=0)] & ~photo_texels.cpu()
     fine_keep = keep | mouth.to(keep.device)
-    n_backing = 0
     if config.unseen_lod and resolution >= 256:
         fine, coarse_raster, coarse, coarse_colors = unseen_blocks(raster, photo_texels, colors, body)
-        idx, face, bary, scales, core_colors = _gaussians_on_raster(raster, fine_keep, footprint, config, colors, fine & ~unseen_mouth)
+        _, face, bary, scales, core_colors = _gaussians_on_raster(raster, fine_keep, footprint, config, colors, fine & ~unseen_mouth)
         coarse_footprint = texel_footprint(rest, body.faces, body.uv_corners, resolution // 2)
         coarse_config = replace(config, tangent_sigma=config.unseen_tangent_sigma)
         c_idx, c_face, c_bary, c_scales, c_colors = _gaussians_on_raster(coarse_raster, keep, coarse_footprint, coarse_config, coarse_colors, coarse)
         far = far_from_photo(coarse_raster, photo_texels, body, rest, config.unseen_far_m).reshape(-1)[c_idx]
         c_scales[far, :2] *= config.unseen_far_sigma / config.unseen_tangent_sigma
         stats.update(n_core_fine=len(face), n_core_coarse=len(c_face), n_core_coarse_far=int(far.sum()))
-        face, bary, scales, core_colors = torch.cat([face, c_face]), torch.cat([bary, c_bary]), torch.cat([scales, c_scales]), torch.cat([core_colors, c_colors])
+        # groups of core Gaussians: (face, barycentrics, scales, colours, offset along the face's normal)
+        groups = [(face, bary, scales, core_colors, 0.0), (c_face, c_bary, c_scales, c_colors, 0.0)]
         if config.face_backing:
             backing = face_backing_blocks(coarse_raster, coarse, uv, body, config.backing_min_cos)
             _, b_face, b_bary, b_scales, b_colors = _gaussians_on_raster(coarse_raster, keep, coarse_footprint, coarse_config, coarse_colors, backing)
             stats["n_core_backing"] = len(b_face)
-            face, bary, scales, core_colors = torch.cat([face, b_face]), torch.cat([bary, b_bary]), torch.cat([scales, b_scales]), torch.cat([core_colors, b_colors])
-            n_backing = len(b_face)
+            groups.append((b_face, b_bary, b_scales, b_colors, -config.backing_depth_m))  # beneath the skin
     else:
-        idx, face, bary, scales, core_colors = _gaussians_on_raster(raster, fine_keep, footprint, config, colors, ~unseen_mouth)
+        _, face, bary, scales, core_colors = _gaussians_on_raster(raster, fine_keep, footprint, config, colors, ~unseen_mouth)
+        groups = [(face, bary, scales, core_colors, 0.0)]
+    face, bary, scales, core_colors = (torch.cat([group[i] for group in groups]) for i in range(4))
     n_core = len(face)
     core_offsets = torch.zeros(n_core, 3)
-    core_offsets[n_core - n_backing :, 2] = -config.backing_depth_m  # the backing, beneath the skin (face frame: normal third)
+    core_offsets[:, 2] = torch.cat([torch.full((len(group[0]),), group[4]) for group in groups])  # face frame: normal third
 
     # ---- shell: only where it was seen
     shell_res = uv.shell.shape[-1]

@@ -84,7 +84,6 @@ class HairEvidence:
         skin: ``(3,)`` RGB of the face's skin; hair: ``(3,)`` RGB of the hair, or None (no hair seen).
         camera: the photo's camera resized to ``(w, h)``.
         head_box: ``(x0, y0, x1, y1)`` the body's head in working pixels, from its top to its chin.
-        long: hair pixels beside the face reach :data:`LONG_BELOW_CHIN` head heights below the chin.
         person: ``(h, w)`` bool the person mask inside ``roi``, or None (the hair's outline: hair pixels
             miss its frizzy, lit or blurred edge, whose colours mix with the background's).
     """
@@ -95,8 +94,13 @@ class HairEvidence:
     hair: np.ndarray | None
     camera: object
     head_box: tuple[float, float, float, float]
-    long: bool = False
     person: np.ndarray | None = None
+
+    @property
+    def long(self) -> bool:
+        """Hair pixels beside the face reach :data:`LONG_BELOW_CHIN` head heights below the chin
+        (:func:`below_chin_hair`)."""
+        return bool(below_chin_hair(self).any())
 
 
 @dataclass
@@ -190,8 +194,7 @@ def hair_evidence(image: np.ndarray, mask: np.ndarray, vertices: torch.Tensor, b
         edge_below_chin = ~inner & (rows > y1)
         hair_px = person & roi & ~skin_px & ~edge_below_chin & (d_hair < d_skin) & (d_hair < tolerance)
         hair_px = _attached_to_head(hair_px, y1)
-    evidence = HairEvidence(hair_px, roi, skin, hair, cam, (x0, y0, x1, y1), False, person & roi)
-    return replace(evidence, long=bool(below_chin_hair(evidence).any()))
+    return HairEvidence(hair_px, roi, skin, hair, cam, (x0, y0, x1, y1), person & roi)
 
 
 def below_chin_hair(evidence: HairEvidence) -> np.ndarray:
@@ -344,13 +347,12 @@ def choose_hair(evidence: HairEvidence, body, params, output=None, names: list[s
     tried, scores = [], {}
 
     long_hair = below_chin_hair(evidence)
-    loose = {name: asset_info(name).loose for name in names}
 
     def score(mesh: AssetMesh, scale: float) -> None:
         visible = _visible_hair(scale_mesh(mesh, scale, posed_centre, rest_centre), body_depth, evidence.camera) & roi
         union = (visible | hair).sum()
         iou = float((visible & hair).sum() / union) if union else 0.0
-        if loose[mesh.name] and (visible & long_hair).sum() < LOOSE_EXPLAINS * long_hair.sum():
+        if mesh.loose and (visible & long_hair).sum() < LOOSE_EXPLAINS * long_hair.sum():
             iou = 0.0  # its length hangs where the photo shows no hair (a ponytail behind a frontal head)
         scores[mesh.name] = max(scores.get(mesh.name, 0.0), iou)
         tried.append((iou, mesh, scale))
