@@ -80,6 +80,8 @@ class PersonMaskConfig:
         work_side: the rules run on a copy of the mask at most this many pixels on its longer side (the
             limits are centimetres, tens of pixels; the result is upsampled bilinearly).
         threshold: mask values above it are person when cutting the mask into pieces.
+        missed_hair: hair the segmentation left out is added back after the cleanup
+            (:func:`uvatar.track.missed_hair.missed_hair`; applied by :func:`uvatar.track.view.fitted_view`).
     """
 
     head: float = 0.25
@@ -94,6 +96,7 @@ class PersonMaskConfig:
     colour_apart: float = 0.15
     work_side: int = 256
     threshold: float = 0.5
+    missed_hair: bool = True
 
     def reach(self) -> tuple[float, ...]:
         """The reach of every part, in the order of :data:`~uvatar.body.parts.PART_NAMES`."""

@@ -15,6 +15,7 @@ import torch
 
 from uvatar.body.model import BodyModel, BodyParams
 from uvatar.camera import Camera
+from uvatar.track.missed_hair import missed_hair
 from uvatar.track.person_mask import PersonMaskConfig, clean_person_mask
 from uvatar.track.proxyfit import ProxyFit
 
@@ -38,7 +39,8 @@ class FittedView:
         templates: fitted hair and garment surfaces (:class:`~uvatar.track.templates.ShellTemplate`) the
             projection also projects onto; empty when none were fitted.
         mask_cleanup: what :func:`~uvatar.track.person_mask.clean_person_mask` removed from the detected
-            mask (``dropped_fraction`` and per rule), or None when the mask was not cleaned.
+            mask (``dropped_fraction`` and per rule) and the share of it added back as missed hair
+            (``added_missed_hair``), or None when the mask was not cleaned.
     """
 
     image: np.ndarray
@@ -93,5 +95,11 @@ def fitted_view(
         up = out.bone_transforms[0, body.bone_index("root"), :3, 2].detach().cpu()  # the root's +Z: the body's up
         mask, cleanup = clean_person_mask(mask, vertices.cpu(), body.faces.cpu(), fit.camera, body.face_parts.cpu(), up=up,
                                           image=image, config=mask_config)  # fmt: skip
+        if mask_config.missed_hair:
+            added = missed_hair(image, mask, vertices.cpu(), body, fit.camera)
+            mask = np.where(added, np.float32(1.0), mask).astype(np.float32)
+            cleanup["added_missed_hair"] = round(float(added.sum()) / max(float((mask > mask_config.threshold).sum()), 1.0), 5)
+            if added.any():
+                log.info("person mask: %d hair pixels the segmentation left out added back", int(added.sum()))
         log.debug("person mask cleanup: %s", cleanup)
     return FittedView(image, mask, params, vertices, fit.camera, fit, mask_cleanup=cleanup)
