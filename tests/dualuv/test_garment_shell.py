@@ -9,7 +9,7 @@ import torch
 from uvatar.body.parts import PART_NAMES, vertex_parts
 from uvatar.body.shell import shell_offsets
 from uvatar.camera import Camera
-from uvatar.dualuv.garment_shell import BAND_M, LOOSE_M, garment_inflation, garment_template
+from uvatar.dualuv.garment_shell import BAND_M, LOOSE_M, bridge_gaps, garment_inflation, garment_template
 from uvatar.dualuv.offbody import OPEN_GAP, rebind, sample_off_body, spanning_matter
 from uvatar.dualuv.views import view_shell_offsets
 from uvatar.encode import get_encoder
@@ -75,6 +75,28 @@ def test_a_flare_seen_beside_the_hips_hangs_round_the_seat(body):
     seat = torso & hips & (rest[:, 1] > 0.05)  # the torso's back at those heights (the body faces -y)
     assert seat.sum() > 10 and float(inflation[seat].min()) >= LOOSE_M
     assert float(inflation[torso & (rest[:, 2] > float(rest[legs, 2].max()) + 0.2)].max()) == 0  # the chest stays
+
+
+def test_bands_between_loose_ones_are_bridged():
+    per_band = torch.tensor([0.0, 0.05, 0.0, 0.01, 0.04, 0.02, 0.06, 0.01, 0.0])
+    bridged = bridge_gaps(per_band)
+    assert torch.equal(bridged, torch.tensor([0.0, 0.05, 0.04, 0.04, 0.04, 0.04, 0.06, 0.01, 0.0]))
+    assert torch.equal(bridge_gaps(torch.tensor([0.0, 0.05, 0.0])), torch.tensor([0.0, 0.05, 0.0]))  # one loose band: nothing between
+
+
+def test_a_coat_seen_loose_at_two_heights_is_one_garment(body):
+    """A coat whose silhouette shows beside the hips and the chest, hidden at the waist (an arm hangs there):
+    the waist's bands are inflated too, not left as a gap between two rings."""
+    rest = body.forward(body.default_params(1)).vertices[0].detach().cpu()
+    torso = torch.as_tensor(vertex_parts(body)) == PART_NAMES.index("torso")
+    sides = torso & (rest[:, 0].abs() > 0.1)
+    offsets = shell_offsets(body).cpu().clone()
+    for low, high in ((0.0, 0.08), (0.24, 0.32)):
+        offsets[sides & (rest[:, 2] >= low) & (rest[:, 2] < high)] += 0.06
+    inflation = garment_inflation(body, offsets)
+    waist = torso & (rest[:, 2] >= 0.12) & (rest[:, 2] < 0.2)
+    assert waist.sum() > 10 and float(inflation[waist].min()) >= LOOSE_M
+    assert float(inflation[torso & (rest[:, 2] > 0.44)].max()) == 0  # above the highest loose band: no garment
 
 
 def test_a_hem_over_the_seat_is_coloured_like_the_torso(body):

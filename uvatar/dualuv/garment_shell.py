@@ -7,15 +7,20 @@ flares at the sides in a front photo grows sideways only, and from the side it w
 body. Cloth hangs around the body: the garment surface here inflates the body all round by the widening
 found at the same height of the same part (torso and legs: bands of :data:`BAND_M` metres of the
 reference pose; a band takes the :data:`INFLATION_QUANTILE` quantile of its vertices' widening, and the
-larger of its neighbours' so a hem does not step). At the hips, where the two parts share heights,
-each vertex takes the larger of its own part's band and the other's: a jacket's flare is seen beside
-the hips (the legs' vertices) and hangs round the buttocks too (the torso's, at the back), else the
-jacket's back ends a hand above its hem with a hole over the seat; the unseen back of those leg faces
-takes the torso's colour (:func:`torso_colour_faces`), not the trousers'. Only faces whose three vertices
-inflate by at least :data:`LOOSE_M` form the template: tight clothes stay on the body (Core-UV). A
-vertex's widening counts only where its widened point lies beside the body and off the hair (another
-template's matter): long hair beside the neck widened it, and the garment grown from it stood out
-through the hair at the nape; nor where it reaches across a folded arm (:func:`across_folded_arm`).
+larger of its neighbours' so a hem does not step). A part wears one garment: the bands between its
+lowest and highest loose band take at least the smaller of the nearest loose bands above and below
+(:func:`bridge_gaps`): an arm hanging beside a coat, or folded in front of it, hides the silhouette at
+some heights, and Biden three-quarter's suit coat, measured loose in three separate runs of bands, stood
+out from the side as three rings with open edges (flaps) and showed gaps across the back. At the hips,
+where the two parts share heights, each vertex takes the larger of its own part's band and the other's:
+a jacket's flare is seen beside the hips (the legs' vertices) and hangs round the buttocks too (the
+torso's, at the back), else the jacket's back ends a hand above its hem with a hole over the seat; the
+unseen back of those leg faces takes the torso's colour (:func:`torso_colour_faces`), not the
+trousers'. Only faces whose three vertices inflate by at least :data:`LOOSE_M` form the template: tight
+clothes stay on the body (Core-UV). A vertex's widening counts only where its widened point lies beside
+the body and off the hair (another template's matter): long hair beside the neck widened it, and the
+garment grown from it stood out through the hair at the nape; nor where it reaches across a folded arm
+(:func:`across_folded_arm`).
 
 Its matter is the person's pixels off the body and off the hair; the projection
 (:func:`uvatar.dualuv.template_shell.project_template`) carves it to the outline, puts the photo's
@@ -35,7 +40,7 @@ from uvatar.body.skinning import vertex_normals
 from uvatar.render.mesh import rasterize_mesh
 from uvatar.track.templates import ShellTemplate, work_frame
 
-__all__ = ["BAND_M", "LOOSE_M", "across_folded_arm", "garment_bands", "garment_inflation", "garment_template", "torso_colour_faces"]
+__all__ = ["BAND_M", "LOOSE_M", "across_folded_arm", "bridge_gaps", "garment_bands", "garment_inflation", "garment_template", "torso_colour_faces"]
 
 BAND_M = 0.04
 LOOSE_M = 0.03  # widening (metres) below this is tight clothing or fit error: no garment shell there
@@ -74,7 +79,7 @@ def garment_bands(body, fitted_offsets: torch.Tensor, off_body: torch.Tensor | N
         for b in torch.unique(part_bands).tolist():
             per_band[b - low] = torch.quantile(widening[in_part][part_bands == b], INFLATION_QUANTILE)
         padded = torch.nn.functional.pad(per_band[None, None], (1, 1), mode="replicate")[0, 0]
-        smooth = torch.stack([padded[:-2], padded[1:-1], padded[2:]]).amax(0)
+        smooth = bridge_gaps(torch.stack([padded[:-2], padded[1:-1], padded[2:]]).amax(0))
         inflation[in_part] = smooth[part_bands - low]
         per_part[name] = (low, smooth)
     from_torso = torch.zeros_like(widening, dtype=torch.bool)
@@ -86,6 +91,18 @@ def garment_bands(body, fitted_offsets: torch.Tensor, off_body: torch.Tensor | N
                 from_torso |= shared
             inflation[shared] = torch.maximum(inflation[shared], smooth[bands[shared] - low])
     return inflation, from_torso
+
+
+def bridge_gaps(per_band: torch.Tensor) -> torch.Tensor:
+    """``(B,)`` a part's inflation per band (lowest first) with the bands between its lowest and highest
+    loose one (at least :data:`LOOSE_M`) that are not loose raised to the smaller of the nearest loose
+    bands above and below: one part wears one garment (module docstring)."""
+    loose = torch.nonzero(per_band >= LOOSE_M).squeeze(1).tolist()
+    out = per_band.clone()
+    for below, above in zip(loose[:-1], loose[1:]):
+        if above - below > 1:
+            out[below + 1:above] = torch.maximum(per_band[below + 1:above], torch.minimum(per_band[below], per_band[above]))
+    return out
 
 
 def across_folded_arm(body, vertices: torch.Tensor, camera, raster, row: np.ndarray, col: np.ndarray) -> np.ndarray:
