@@ -97,6 +97,7 @@ def sample_off_body(
     axes: torch.Tensor | None = None,
     bent_faces: torch.Tensor | None = None,
     torso_faces: torch.Tensor | None = None,
+    front_faces: torch.Tensor | None = None,
 ) -> OffBodySamples:
     """One sample per grid pixel that the mask calls person and the body misses.
 
@@ -127,6 +128,11 @@ def sample_off_body(
             within :data:`BESIDE_BENT_M` of a bent limb's pixel gets a reach (the coat beside the elbows of
             folded arms, as a tube round the torso, stood out 15-20 cm along the photo's rays: needles from
             the side).
+        front_faces: ``(F,)`` bool, faces that a sample on a template's front may be bound to: one whose
+            nearest body pixel is on another face is bound to the nearest body pixel on these faces instead
+            (the arms and hands are left out: a coat's matter between a hanging arm and the torso lies on the
+            garment's front, centimetres in front of the arm's outline, and bound to the arm it swung away
+            as specks when the arm was lowered); None: any face.
     """
     height, width = person.shape
     stride = max(1, math.ceil(max(height, width) / max_side))
@@ -170,6 +176,16 @@ def sample_off_body(
         front = front_depth[grid_rows[wanted], grid_cols[wanted]]
         on_template = torch.isfinite(front)
         depth = torch.where(on_template, front, depth)
+        if front_faces is not None:
+            allowed = covered & front_faces[body_face.clamp(min=0)]
+            elsewhere = on_template & ~front_faces[face]
+            if bool(elsewhere.any()) and bool(allowed.any()):
+                _, (allowed_i, allowed_j) = distance_transform_edt(~allowed.numpy(), return_indices=True)
+                near_i = torch.where(elsewhere, torch.as_tensor(allowed_i)[wanted], near_i)
+                near_j = torch.where(elsewhere, torch.as_tensor(allowed_j)[wanted], near_j)
+                near_rows, near_cols = grid_rows[near_i, near_j], grid_cols[near_i, near_j]
+                face = body_face[near_i, near_j]
+                bary = body_raster.barycentrics[near_rows, near_cols]
     pixels = torch.stack([grid_cols[wanted], grid_rows[wanted]], -1).float() + 0.5
     points = camera.backproject(pixels, depth)
     offsets = world_points_to_bound(posed_vertices, faces, face, bary, points)

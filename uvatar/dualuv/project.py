@@ -49,6 +49,7 @@ class DualUVConfig:
     beside_bent_on_torso: bool = True  # off-body samples beside a bent arm and near the torso ride the torso, not the arm
     mouth_seen: bool = True  # the mouth's inside (cavity, tongue) takes the photo's pixels where an open mouth shows it (teeth)
     hold_floaters: bool = True  # off-body pieces that float off the body in the reference pose ride the matter they hung on (uvatar.dualuv.floaters)
+    template_front_off_limbs: bool = True  # off-body samples on a template's front ride the nearest face off the arms and hands (front_faces)
 
 
 @dataclass
@@ -251,8 +252,12 @@ def project_dual_uv(
                 # folded arms: the coat beside them is the coat's, not flaps that swing out with the forearms
                 bent = bent_limb_faces(body, axes).to(faces.device) if config.beside_bent_on_torso else None
                 torso = body.face_parts.to(faces.device) == PART_NAMES.index("torso")  # its depth caps the reach beside it
+            front_faces = None
+            if config.template_front_off_limbs:  # a coat's matter beside a hanging arm rides the torso, not the arm
+                limbs = torch.tensor([PART_NAMES.index("arms"), PART_NAMES.index("hands")], device=faces.device)
+                front_faces = ~torch.isin(body.face_parts.to(faces.device), limbs)
             off_body = sample_off_body(feature_map, body_raster, posed_vertices, faces, camera, person, shell_offsets, keep, config.shell_pixel_side, front,
-                                       reach_faces, axes, bent, torso)  # fmt: skip
+                                       reach_faces, axes, bent, torso, front_faces)  # fmt: skip
             stats["shell_pixel_samples"] = len(off_body)
             if config.skirts_on_hips:  # matter spanning the legs rides the hips
                 spanning = spanning_matter(off_body, body_raster, body, person if config.open_gaps_on_legs else None)
