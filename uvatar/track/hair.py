@@ -54,7 +54,7 @@ from uvatar.render.mesh import rasterize_mesh
 from uvatar.track.hair_outline import grow_to_outline
 from uvatar.track.templates import ShellTemplate, work_frame
 
-__all__ = ["HairEvidence", "HairChoice", "hair_evidence", "hair_clusters", "lit_skin", "choose_hair", "below_chin_hair", "scale_mesh", "fit_hair", "hair_template", "MIN_IOU", "SCALES"]
+__all__ = ["HairEvidence", "HairChoice", "hair_evidence", "hair_clusters", "colour_clusters", "lit_skin", "choose_hair", "below_chin_hair", "scale_mesh", "fit_hair", "hair_template", "MIN_IOU", "SCALES"]
 
 log = logging.getLogger(__name__)
 
@@ -219,7 +219,7 @@ def _attached_to_head(hair_px: np.ndarray, chin_row: float) -> np.ndarray:
     return np.isin(labels, attached[attached > 0])
 
 
-def _kmeans(data: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+def colour_clusters(data: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """``k`` colour clusters of ``data (N, 3)``: centres ``(k', 3)`` and the share of the data each holds ``(k',)``
     (``k' = min(k, N)``; OpenCV's k-means++, seeded: the same photo gives the same clusters)."""
     import cv2
@@ -247,11 +247,11 @@ def hair_clusters(samples: np.ndarray, skin: np.ndarray, background: np.ndarray 
     Returns:
         the hair's cluster centres ``(a, 3)`` and those rejected as skin or background ``(b, 3)``.
     """
-    centres, share = _kmeans(samples, k)
+    centres, share = colour_clusters(samples, k)
     centres = centres[share >= MIN_CLUSTER_SHARE]
     keep = (np.linalg.norm(centres - skin, axis=-1) >= SKIN_CLUSTER_DIST) & ~lit_skin(centres, skin)
     if background is not None and len(background) >= k:
-        background_centres, _ = _kmeans(background, k)
+        background_centres, _ = colour_clusters(background, k)
         keep &= np.linalg.norm(centres[:, None] - background_centres[None], axis=-1).min(1) >= BACKGROUND_CLUSTER_DIST
     if not keep.any():
         return centres, centres[:0]
