@@ -76,6 +76,8 @@ def missed_hair(image: np.ndarray, mask: np.ndarray, vertices: torch.Tensor, bod
     if len(background) < 3:
         return none
     samples = image[_to_full(evidence.pixels, height, width) & person]
+    if len(samples) < 3:
+        return none
     hair, _ = hair_clusters(samples, evidence.skin)
     background_centres, _ = colour_clusters(background, 3)
     candidate = roi & ~person
