@@ -69,15 +69,15 @@ def test_unseen_hair_fill_is_the_same_every_call():
     assert torch.equal(fill_template_colors(samples), fill_template_colors(samples))
 
 
-def test_an_open_lighter_coat_continues_its_own_cloth_round_the_back():
+def test_a_coat_of_its_own_colour_continues_its_own_cloth_round_the_back():
     """Under an open coat the body's sides show the top inside it, and the dressing rule made that the
-    back (Megan's navy under her brown coat); cloth clearly brighter than the body under it is a lighter
-    garment, and its back continues its own cloth at each height. Darker cloth than the body under it
-    may be shadow (inside an open jacket, under the arms): the body's colour stays."""
+    back (Megan's navy under her brown coat); cloth of another chromaticity than the body under it is
+    another garment, and its back continues its own cloth at each height. Cloth of the body's
+    chromaticity, lit or shaded, is the same garment (the turnaround's jacket): the body's colour stays;
+    so it does where the seen "cloth" is the face's skin (bare legs beside a garment the silhouette made up)."""
     from dataclasses import replace
 
-    from uvatar.model.dress import LUMA
-    from uvatar.model.template_gaussians import OWN_CLOTH_GAIN
+    from uvatar.model.template_gaussians import OWN_CLOTH_CHROMA
 
     points = _sphere(4000, 0.15)  # a coat round a torso; the camera looks along +Y at its front (-Y)
     x, y, z = points.unbind(-1)
@@ -95,11 +95,45 @@ def test_an_open_lighter_coat_continues_its_own_cloth_round_the_back():
     assert torch.equal(filled[back_low], lower.expand(int(back_low.sum()), 3))
     assert torch.equal(filled[seen], colors[seen])
 
-    body = torch.tensor([[0.40, 0.30, 0.25]])  # a body under it nearly as bright as the cloth (not by the gain)
-    luma = torch.tensor(LUMA)
-    assert float(upper @ luma) < OWN_CLOTH_GAIN * float(body[0] @ luma)
-    filled = fill_template_colors(coat, body)
-    assert torch.equal(filled[~seen], body.expand(int((~seen).sum()), 3))
+    def chroma(c):
+        return c / c.sum()
+
+    body = torch.tensor([[0.30, 0.21, 0.18]])  # the same cloth in shade under it: darker, its chromaticity
+    assert float((chroma(body[0]) - chroma(upper)).norm()) < OWN_CLOTH_CHROMA
+    assert torch.equal(fill_template_colors(coat, body)[~seen], body.expand(int((~seen).sum()), 3))
+
+    skin = lower.clone()  # the seen "cloth" is the face's skin: no garment of its own
+    assert torch.equal(fill_template_colors(coat, navy, skin=skin)[~seen], navy.expand(int((~seen).sum()), 3))
+
+
+def test_a_garment_decides_its_own_cloth_per_body_part():
+    """A coat over the torso (brown, seen beside it) over jeans on the legs (the jeans' edges seen beside
+    them, as blue as the legs under them): the coat's back is its own brown, the legs keep the jeans. Decided
+    for the whole garment at once, the jeans' many seen points made its median blue, and the coat's back
+    took the navy top under it (Megan's back)."""
+    from dataclasses import replace
+
+    points = _sphere(6000, 0.15)
+    x, y, z = points.unbind(-1)
+    seen = (x.abs() > 0.1) & (y < 0)
+    brown, jeans = torch.tensor([0.48, 0.31, 0.27]), torch.tensor([0.12, 0.22, 0.45])
+    upper = z > 0.08  # the torso's part of the garment
+    seen = seen & (upper | (z < 0.0))
+    colors = torch.zeros(len(points), 3)
+    colors[seen & upper] = brown
+    colors[seen & ~upper] = jeans
+    face = torch.where(upper, 0, 1)  # face 0 on the torso, face 1 on the legs
+    face_colors = torch.tensor([[0.10, 0.12, 0.20], [0.12, 0.22, 0.45]])  # navy top, jeans
+    face_parts = torch.tensor([1, 4])  # torso, legs
+    coat = replace(_samples(points, colors, seen), kind="garment", face=face)
+    assert int((seen & ~upper).sum()) > int((seen & upper).sum())  # test setup: more jeans seen than coat
+    filled = fill_template_colors(coat, face_colors, face_parts)
+    back_torso, back_legs = ~seen & (y > 0) & upper, ~seen & (y > 0) & (z < 0.0)
+    assert back_torso.sum() > 100 and back_legs.sum() > 100
+    assert torch.equal(filled[back_torso], brown.expand(int(back_torso.sum()), 3))
+    assert torch.equal(filled[back_legs], jeans.expand(int(back_legs.sum()), 3))
+    whole = fill_template_colors(coat, face_colors)  # one decision for the whole garment
+    assert torch.equal(whole[back_torso], face_colors[0].expand(int(back_torso.sum()), 3))
 
 
 def test_skin_under_light_hair_is_not_carried_round_to_the_back():
@@ -143,14 +177,14 @@ def test_skin_under_light_hair_is_not_carried_round_to_the_back():
 def test_a_garments_unseen_point_takes_its_colour_faces_colour():
     """A jacket's hem over the seat rides the legs' faces but is the torso's garment: its unseen points
     take the colour of their ``colour_face`` (the torso's), not the jeans' under them; whether the cloth is
-    a lighter garment of its own is still judged against the body under it."""
+    cloth of its own is still judged against the body under it."""
     from dataclasses import replace
 
     points = _sphere(2000, 0.15)
     y = points[:, 1]
     seen = y < -0.1
     colors = torch.zeros(len(points), 3)
-    colors[seen] = torch.tensor([0.22, 0.18, 0.14])  # the jacket's seen front, in shadow (not lighter: no own cloth)
+    colors[seen] = torch.tensor([0.10, 0.13, 0.23])  # the jacket's seen front: the jeans' chromaticity (no cloth of its own)
     face = torch.zeros(len(points), dtype=torch.long)  # all on a leg face (0) ...
     colour_face = torch.where(y > 0.05, 1, 0)  # ... the back's hem coloured like a torso face (1)
     face_colors = torch.tensor([[0.15, 0.20, 0.35], [0.40, 0.32, 0.25]])  # jeans, the jacket's back

@@ -197,15 +197,16 @@ def seen_hair_colour(templates) -> torch.Tensor | None:
     return colours.median(0).values if len(colours) >= MIN_SCALP_TEXELS else None
 
 
-def template_layer(uv: UVFeatures, raster, colors: torch.Tensor, n_faces: int, config: ProjectionConfig = ProjectionConfig()
-                   ) -> dict[str, torch.Tensor] | None:  # fmt: skip
+def template_layer(uv: UVFeatures, raster, colors: torch.Tensor, n_faces: int, config: ProjectionConfig = ProjectionConfig(),
+                   face_parts: torch.Tensor | None = None) -> dict[str, torch.Tensor] | None:  # fmt: skip
     """The Gaussians of the fitted hair and garment templates that ``uv`` was projected on (None: none).
 
     Args:
         uv: the projection, with its :attr:`~uvatar.dualuv.project.UVFeatures.templates` samples.
         raster: the atlas raster of ``colors (3, R, R)``, the body's filled Core-UV colours (a garment's
             unseen parts take the colour of the body under them).
-        n_faces: faces of the body; config: the templates' sigmas.
+        n_faces: faces of the body; config: the templates' sigmas; face_parts: ``(F,)`` the body part of each
+            face (a garment decides per part whether its back is its own cloth), or None.
     Returns:
         ``face_index (M,)``, ``barycentrics``, ``offsets``, ``rotations_wxyz``, ``scales``, ``colors`` of all
         templates together (:func:`~uvatar.model.template_gaussians.template_gaussians`).
@@ -213,7 +214,9 @@ def template_layer(uv: UVFeatures, raster, colors: torch.Tensor, n_faces: int, c
     if not uv.templates:
         return None
     face_colors = _face_colors(raster, colors, n_faces)
-    parts = [template_gaussians(samples, config.template_tangent_sigma, config.template_normal_sigma, face_colors) for samples in uv.templates]
+    skin = next((samples.skin for samples in uv.templates if samples.skin is not None), None)  # the hair's: the face's skin
+    parts = [template_gaussians(samples, config.template_tangent_sigma, config.template_normal_sigma, face_colors, face_parts, skin)
+             for samples in uv.templates]  # fmt: skip
     return {key: torch.cat([part[key] for part in parts]) for key in parts[0]}
 
 
@@ -283,7 +286,7 @@ def decode_projection(uv: UVFeatures, body, phenotypes: torch.Tensor, facial: to
         s_offsets = world_points_to_bound(rest, body.faces, s_face, s_bary, shell_points)
         s_rotations = identity_wxyz(len(s_face))
         stats["shell_seen_texels"] = int(shell_seen.sum())
-    templates = template_layer(uv, raster, colors, len(body.faces), config)
+    templates = template_layer(uv, raster, colors, len(body.faces), config, body.face_parts.cpu())
     if templates is not None:  # the fitted hair / garment surfaces: the unseen sides and back, coloured from the seen
         s_face = torch.cat([s_face, templates["face_index"]])
         s_bary = torch.cat([s_bary, templates["barycentrics"]])

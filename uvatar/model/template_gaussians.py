@@ -19,8 +19,8 @@ neighbouring sources, so the seen texture (strands, highlights, the colour's cha
 the tips) carries over, and every colour is one the photo showed on that template: never skin, never a
 flat grey. A garment's unseen points take the dressed body's colour under them (a jacket's hem over the
 seat: the torso's, :func:`uvatar.dualuv.garment_shell.torso_colour_faces`), or, when the garment is
-its own lighter cloth over a darker top (an open coat), its own seen cloth at their height
-(:func:`own_cloth_colors`).
+cloth of another colour than the body under it (an open coat over a top and jeans), its own seen cloth
+at their height (:func:`own_cloth_colors`, per body part).
 """
 
 from __future__ import annotations
@@ -46,32 +46,41 @@ SKIN_LUMA_SHARE = 0.8  # ... and at least this share of the skin's luminance is 
 # (Biden official's white hair: 42 % of its seen points, whose pink patches covered the back of the head;
 # at 0.6 of the luminance the woman on the phone's dark brown hair lost 13 %, italo's red-brown 38 %)
 SKIN_MAX_SHARE = 0.5  # when more of the seen hair is skin-coloured, the photo's hair looks like its skin: all stay sources
-OWN_CLOTH_GAIN = 1.2  # a garment whose seen cloth is this much brighter than the dressed body under its unseen points
-# is its own, lighter garment over a darker top (an open coat): its back continues its own cloth
+OWN_CLOTH_CHROMA = 0.08  # a garment's seen cloth this far in chromaticity (colour / its sum) from the dressed body under
+# its unseen points is cloth of its own (an open coat over a top): its back continues its own cloth
+OWN_CLOTH_MIN_LUMA = 0.08  # ... when both are at least this bright (a near-black colour's chromaticity is noise)
 OWN_CLOTH_BAND_M = 0.08  # height bands (world Z) of that continuation; each pools its neighbours
 OWN_CLOTH_MIN_SEEN = 30  # seen points a band's window needs (else the body's colour under it stays)
 
 
-def fill_template_colors(samples: TemplateSamples, face_colors: torch.Tensor | None = None) -> torch.Tensor | None:
+def fill_template_colors(samples: TemplateSamples, face_colors: torch.Tensor | None = None, face_parts: torch.Tensor | None = None,
+                         skin: torch.Tensor | None = None) -> torch.Tensor | None:  # fmt: skip
     """``(N, 3)`` colours: the photo's where seen, carried over from the seen points elsewhere (module
     docstring); None when the photo saw none of the template.
 
     ``face_colors (F, 3)``: the body's filled colour per face (NaN where none); a garment's unseen points
     take their body face's colour (the garment's back continues the dressed body's back, whose colours
     follow the seen garment at the same height: :mod:`uvatar.model.dress`), not the reflection, unless
-    the garment is its own lighter cloth (:func:`own_cloth_colors`)."""
+    the garment is cloth of its own (:func:`own_cloth_colors`, decided for each body part of
+    ``face_parts (F,)``, all together when None; ``skin (3,)``: the face's skin colour, or None)."""
     seen = samples.seen
     colors = samples.colors.clone()
     todo = ~seen
     if samples.kind == "garment" and face_colors is not None:
         under = face_colors[samples.face]
         # the colour an unseen point takes: its own face's, or the torso's for a jacket's hem over the seat
-        # (the test for a lighter garment of its own compares with the body under it all the same)
-        taken = under if samples.colour_face is None else face_colors[samples.colour_face]
+        # (the test for cloth of its own compares with the body under it all the same)
+        colour_face = samples.face if samples.colour_face is None else samples.colour_face
+        taken = face_colors[colour_face]
         usable = todo & ~torch.isnan(taken).any(-1)
         colors[usable] = taken[usable]
-        own, own_colors = own_cloth_colors(samples, under, usable & ~torch.isnan(under).any(-1))
-        colors[own] = own_colors
+        known_under = usable & ~torch.isnan(under).any(-1)
+        # one decision per body part (a hem over the seat counts with the torso it hangs from): a coat over
+        # jeans is cloth of its own on the torso, and on the legs the jeans' own edges
+        part = face_parts[colour_face] if face_parts is not None else torch.zeros(len(colour_face), dtype=torch.long)
+        for value in torch.unique(part).tolist():
+            own, own_colors = own_cloth_colors(samples, under, known_under & (part == value), part == value, skin)
+            colors[own] = own_colors
         todo &= ~usable
     if not bool(todo.any()):
         return colors
@@ -100,27 +109,34 @@ def fill_template_colors(samples: TemplateSamples, face_colors: torch.Tensor | N
     return colors
 
 
-def own_cloth_colors(samples: TemplateSamples, under: torch.Tensor, unseen: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Which of a garment's ``unseen (N,)`` points continue its own seen cloth, and their colours
-    ``(M, 3)``: all of them in height bands whose window (:data:`OWN_CLOTH_BAND_M`, one band each side)
-    holds :data:`OWN_CLOTH_MIN_SEEN` seen points, when the seen cloth's median is at least
-    :data:`OWN_CLOTH_GAIN` times as bright as the median of the body's colours ``under (N, 3)`` its unseen
-    points; none otherwise.
+def own_cloth_colors(samples: TemplateSamples, under: torch.Tensor, unseen: torch.Tensor, group: torch.Tensor | None = None,
+                     skin: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
+    """Which of a garment's ``unseen (N,)`` points continue its own seen cloth (the seen points of ``group
+    (N,)`` bool, all when None), and their colours ``(M, 3)``: all of them in height bands whose window
+    (:data:`OWN_CLOTH_BAND_M`, one band each side) holds :data:`OWN_CLOTH_MIN_SEEN` seen points, when the
+    seen cloth's median lies :data:`OWN_CLOTH_CHROMA` or more in chromaticity from the median of the body's
+    colours ``under (N, 3)`` its unseen points (both at least :data:`OWN_CLOTH_MIN_LUMA` bright) and is not
+    the ``skin (3,)``'s colour (:func:`skin_coloured`); none otherwise.
 
-    The body under an open coat shows, at its sides, the top inside the coat (Megan's navy under her
-    brown coat): the dressing rule makes that the back. A garment's own seen points are the person's
-    pixels beyond the body's outline, which also hold the shadows inside an open jacket and under the arms
-    (the turnaround's jacket: its seen median's luminance 0.22 against 0.29 under it); shadows only darken, so cloth
-    clearly brighter than the body under it is a lighter garment over a darker one, and its back is that
-    garment. A darker garment (a black coat over a maroon dress) keeps the body's colours: its dark seen
-    cloth cannot be told from shadows."""
+    The body under an open coat shows, at its sides, the top inside the coat and the jeans (Megan's navy
+    and blue under her brown coat): the dressing rule makes them the back. A garment's own seen points are
+    the person's pixels beyond the body's outline, which also hold the shadows inside an open jacket and
+    under the arms and its lit flanks (the turnaround's jacket: its seen median 0.006 in chromaticity from
+    the jacket the body's sides show, but darker or brighter by turns): light and shade change a cloth's
+    brightness, not its chromaticity, so cloth of another chromaticity is another garment, and its back is
+    that garment (Megan's coat: 0.389; andrea's black coat over her maroon dress: 0.163). Bare legs seen
+    beside a garment that the silhouette made up (anete's lunge: 0.112 from her shorts) are skin, no cloth."""
     none = torch.zeros_like(unseen), torch.zeros(0, 3)
-    seen = samples.seen
+    seen = samples.seen if group is None else samples.seen & group
     if not bool(unseen.any()) or int(seen.sum()) < OWN_CLOTH_MIN_SEEN:
         return none
     luma = torch.tensor(LUMA)
-    cloth = samples.colors[seen].median(0).values
-    if float(cloth @ luma) < OWN_CLOTH_GAIN * float(under[unseen].median(0).values @ luma):
+    cloth, body = samples.colors[seen].median(0).values, under[unseen].median(0).values
+    if float(cloth @ luma) < OWN_CLOTH_MIN_LUMA or float(body @ luma) < OWN_CLOTH_MIN_LUMA:
+        return none
+    if float((cloth / cloth.sum() - body / body.sum()).norm()) < OWN_CLOTH_CHROMA:
+        return none
+    if skin is not None and bool(skin_coloured(cloth[None], skin)[0]):
         return none
     bands = torch.floor(samples.points[:, 2] / OWN_CLOTH_BAND_M).long()
     own = torch.zeros_like(unseen)
@@ -166,19 +182,21 @@ def typical_colours(colors: torch.Tensor, seen: torch.Tensor, share: float = SOU
 
 
 def template_gaussians(samples: TemplateSamples, tangent_sigma: float = 0.6, normal_sigma: float = 0.25,
-                       face_colors: torch.Tensor | None = None) -> dict[str, torch.Tensor]:  # fmt: skip
+                       face_colors: torch.Tensor | None = None, face_parts: torch.Tensor | None = None,
+                       skin: torch.Tensor | None = None) -> dict[str, torch.Tensor]:  # fmt: skip
     """The drawn samples as Gaussians bound to the body.
 
     Args:
         samples: one template's samples.
         tangent_sigma, normal_sigma: sigmas in sample spacings, in the template's surface and along its
             normal (hair and cloth have some thickness; a flat disc would vanish edge-on).
-        face_colors: ``(F, 3)`` the body's filled colour per face, for garments (:func:`fill_template_colors`).
+        face_colors: ``(F, 3)`` the body's filled colour per face, for garments (:func:`fill_template_colors`);
+            face_parts: ``(F,)`` the body part of each face; skin: ``(3,)`` the face's skin colour, or None.
     Returns:
         ``face_index (M,)``, ``barycentrics (M, 3)``, ``offsets (M, 3)``, ``rotations_wxyz (M, 4)``,
         ``scales (M, 3)`` metres and ``colors (M, 3)``; empty when the photo saw none of the template.
     """
-    colors = fill_template_colors(samples, face_colors)
+    colors = fill_template_colors(samples, face_colors, face_parts, skin)
     drawn = samples.drawn if colors is not None else torch.zeros_like(samples.drawn)
     if colors is None:
         log.info("template shell %s: the photo saw none of it; no Gaussians", ",".join(samples.names))
