@@ -159,33 +159,29 @@ def sample_off_body(
         on_bent = bent_faces[body_face[near_i, near_j]]
         torso = covered & torso_faces[body_face.clamp(min=0)] & ~bent_faces[body_face.clamp(min=0)]
         if bool(on_bent.any()) and bool(torso.any()):
-            to_torso, (torso_i, torso_j) = distance_transform_edt(~torso.numpy(), return_indices=True)
-            torso_i, torso_j = torch.as_tensor(torso_i)[wanted], torch.as_tensor(torso_j)[wanted]
+            to_torso, torso_i, torso_j = _nearest_of(torso, wanted)
             torso_depth = body_raster.depth[grid_rows[torso_i, torso_j], grid_cols[torso_i, torso_j]]
             limb_depth = body_raster.depth[grid_rows[near_i, near_j], grid_cols[near_i, near_j]]
             metres = torso_depth * stride / float(camera.K[0, 0])
-            near_torso = torch.as_tensor(to_torso, dtype=torch.float32)[wanted] * metres <= BESIDE_BENT_M
+            near_torso = to_torso * metres <= BESIDE_BENT_M
             moved = on_bent & near_torso & (limb_depth < torso_depth - FOLDED_IN_FRONT_M)
             near_i, near_j = torch.where(moved, torso_i, near_i), torch.where(moved, torso_j, near_j)
+    on_template = torch.zeros(len(near_i), dtype=torch.bool)
+    if front_depth is not None:
+        front = front_depth[grid_rows[wanted], grid_cols[wanted]]
+        on_template = torch.isfinite(front)
+        if front_faces is not None:  # on a template's front: bound to the nearest pixel of a face it may ride
+            allowed = covered & front_faces[body_face.clamp(min=0)]
+            elsewhere = on_template & ~front_faces[body_face[near_i, near_j]]
+            if bool(elsewhere.any()) and bool(allowed.any()):
+                _, allowed_i, allowed_j = _nearest_of(allowed, wanted)
+                near_i, near_j = torch.where(elsewhere, allowed_i, near_i), torch.where(elsewhere, allowed_j, near_j)
     near_rows, near_cols = grid_rows[near_i, near_j], grid_cols[near_i, near_j]
     face = body_face[near_i, near_j]
     bary = body_raster.barycentrics[near_rows, near_cols]
     depth = body_raster.depth[near_rows, near_cols]
-    on_template = torch.zeros(len(depth), dtype=torch.bool)
     if front_depth is not None:
-        front = front_depth[grid_rows[wanted], grid_cols[wanted]]
-        on_template = torch.isfinite(front)
         depth = torch.where(on_template, front, depth)
-        if front_faces is not None:
-            allowed = covered & front_faces[body_face.clamp(min=0)]
-            elsewhere = on_template & ~front_faces[face]
-            if bool(elsewhere.any()) and bool(allowed.any()):
-                _, (allowed_i, allowed_j) = distance_transform_edt(~allowed.numpy(), return_indices=True)
-                near_i = torch.where(elsewhere, torch.as_tensor(allowed_i)[wanted], near_i)
-                near_j = torch.where(elsewhere, torch.as_tensor(allowed_j)[wanted], near_j)
-                near_rows, near_cols = grid_rows[near_i, near_j], grid_cols[near_i, near_j]
-                face = body_face[near_i, near_j]
-                bary = body_raster.barycentrics[near_rows, near_cols]
     pixels = torch.stack([grid_cols[wanted], grid_rows[wanted]], -1).float() + 0.5
     points = camera.backproject(pixels, depth)
     offsets = world_points_to_bound(posed_vertices, faces, face, bary, points)
@@ -221,6 +217,15 @@ def sample_off_body(
             cap = torso_half_depth(posed_vertices, faces, torso_faces, axes[-1], points[round_torso], camera) + beyond[round_torso]
             matter[round_torso] = torch.minimum(matter[round_torso], cap)
     return OffBodySamples(face, bary, offsets, local, feature_map.sample(pixels), pixels, spacing, shell_offsets[faces[face]].mean(-1), matter)
+
+
+def _nearest_of(pixels: torch.Tensor, wanted: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """For each ``wanted (h, w)`` bool grid pixel: its distance ``(N,)`` (grid pixels) to the nearest of the
+    ``pixels (h, w)`` bool and that pixel's row and column ``(N,)`` int64."""
+    from scipy.ndimage import distance_transform_edt
+
+    distance, (rows, cols) = distance_transform_edt(~pixels.numpy(), return_indices=True)
+    return (torch.as_tensor(distance, dtype=torch.float32)[wanted], torch.as_tensor(rows)[wanted], torch.as_tensor(cols)[wanted])
 
 
 def between_body_parts(body: torch.Tensor, person: torch.Tensor) -> torch.Tensor:

@@ -336,7 +336,8 @@ def choose_hair(evidence: HairEvidence, body, params, output=None, names: list[s
         with torch.no_grad():
             output = body.forward(params)
     names = asset_names("hair") if names is None else names
-    if not evidence.long:  # the photo shows no hair below the chin: styles that reach the back are invented
+    long_hair = below_chin_hair(evidence)
+    if not long_hair.any():  # the photo shows no hair below the chin: styles that reach the back are invented
         names = [n for n in names if not asset_info(n).loose]
     posed_centre, rest_centre = _skull_centre(body, output)
     vertices = output.vertices[0].detach().cpu()
@@ -345,8 +346,6 @@ def choose_hair(evidence: HairEvidence, body, params, output=None, names: list[s
     body_raster = rasterize_mesh(vertices, body.faces, evidence.camera)
     body_depth = body_raster.depth
     tried, scores = [], {}
-
-    long_hair = below_chin_hair(evidence)
 
     def score(mesh: AssetMesh, scale: float) -> None:
         visible = _visible_hair(scale_mesh(mesh, scale, posed_centre, rest_centre), body_depth, evidence.camera) & roi

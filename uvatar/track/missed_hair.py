@@ -43,8 +43,8 @@ RIM_PX = 4  # working pixels: the background is sampled on this rim of the regio
 
 
 def _nearest(rgb: np.ndarray, centres: np.ndarray) -> np.ndarray:
-    """``(H, W)`` RGB distance of every pixel of ``rgb (H, W, 3)`` to the nearest of ``centres (k, 3)``."""
-    return np.sqrt(((rgb[:, :, None, :] - centres[None, None]) ** 2).sum(-1)).min(-1)
+    """``(...)`` RGB distance of every colour of ``rgb (..., 3)`` to the nearest of ``centres (k, 3)``."""
+    return np.sqrt(((rgb[..., None, :] - centres) ** 2).sum(-1)).min(-1)
 
 
 def _to_full(small: np.ndarray, height: int, width: int) -> np.ndarray:
@@ -76,7 +76,8 @@ def missed_hair(image: np.ndarray, mask: np.ndarray, vertices: torch.Tensor, bod
     background = image[rim & ~binary_dilation(person, iterations=BACKGROUND_RING_PX * step)]
     if len(background) < 3:
         return none
-    samples = image[_to_full(evidence.pixels, height, width) & person]
+    hair_in_mask = _to_full(evidence.pixels, height, width) & person
+    samples = image[hair_in_mask]
     if len(samples) < 3:
         return none
     hair, _ = hair_clusters(samples, evidence.skin)
@@ -84,10 +85,10 @@ def missed_hair(image: np.ndarray, mask: np.ndarray, vertices: torch.Tensor, bod
     candidate = roi & ~person
     to_hair = np.full((height, width), np.inf)
     to_background = np.zeros((height, width))
-    to_hair[candidate] = _nearest(image[candidate][None], hair)[0]
-    to_background[candidate] = _nearest(image[candidate][None], background_centres)[0]
+    to_hair[candidate] = _nearest(image[candidate], hair)
+    to_background[candidate] = _nearest(image[candidate], background_centres)
     candidate &= (to_hair < tolerance) & (to_hair + BACKGROUND_MARGIN < to_background)
-    seeds = binary_dilation(_to_full(evidence.pixels, height, width) & person, iterations=2)
+    seeds = binary_dilation(hair_in_mask, iterations=2)
     pieces, _ = label(candidate, structure=np.ones((3, 3)))
     touching = np.unique(pieces[seeds])
     open_ended = np.unique(pieces[rim & ~person])  # a piece running on to the region's rim is the background
@@ -99,6 +100,6 @@ def missed_hair(image: np.ndarray, mask: np.ndarray, vertices: torch.Tensor, bod
         box = (slice(max(rows.start - pad, 0), rows.stop + pad), slice(max(cols.start - pad, 0), cols.stop + pad))
         inside = pieces[box] == piece
         ring = binary_dilation(inside, iterations=pad) & ~inside & ~person[box]
-        if ring.any() and np.median(_nearest(image[box][ring][None], hair)[0]) > SURROUND_APART:  # stands out against what is around it
+        if ring.any() and np.median(_nearest(image[box][ring], hair)) > SURROUND_APART:  # stands out against what is around it
             kept.append(piece)
     return np.isin(pieces, kept) & candidate
