@@ -13,10 +13,7 @@ def blend_uv_features(views: list[UVFeatures], power: float = 2.0) -> UVFeatures
     """Per texel, ``sum_k w_k f_k / sum_k w_k`` with ``w_k = weight_k * max(cos_k, 0) ** power``.
 
     A texel seen head-on in one photo and at a grazing angle in another takes mostly the head-on view.
-    Off-body samples of all views are kept side by side; the shell surface and templates are the first
-    view's. Grazing samples (one photo's outline seen edge-on, :mod:`uvatar.dualuv.grazing`) are not kept:
-    where another photo saw the texel frontally, their sheets would cover its colours, and the blend's
-    weights already favour the frontal view.
+    Off-body samples of all views are kept side by side; the shell surface and templates are the first view's.
     All views must share the encoder and the grid sizes.
     """
     if not views:

@@ -28,7 +28,7 @@ import torch
 from uvatar.body.skinning import bound_points_to_world, world_points_to_bound
 from uvatar.camera import Camera
 
-__all__ = ["OffBodySamples", "sample_off_body", "ray_frames", "bent_limb_faces", "torso_half_depth", "between_body_parts", "body_axes", "straight_axes", "distance_to_axes", "matter_reach", "spanning_matter",
+__all__ = ["OffBodySamples", "sample_off_body", "bent_limb_faces", "torso_half_depth", "between_body_parts", "body_axes", "straight_axes", "distance_to_axes", "matter_reach", "spanning_matter",
            "rebind", "TUBE_BEYOND_M", "OPEN_GAP"]  # fmt: skip
 
 _FIELDS = ("face", "barycentrics", "offsets", "ray_frames", "features", "pixels", "spacing", "shell_offset", "reach")
@@ -74,7 +74,7 @@ class OffBodySamples:
         return OffBodySamples(*(torch.cat([getattr(p, name) for p in parts]) for name in _FIELDS))
 
 
-def ray_frames(camera: Camera, points: torch.Tensor) -> torch.Tensor:
+def _ray_frames(camera: Camera, points: torch.Tensor) -> torch.Tensor:
     """``(N, 3, 3)`` world rotations whose columns are (camera x, ray x camera x, ray) at ``points (N, 3)``."""
     ray = torch.nn.functional.normalize(points - camera.center[None], dim=-1)
     side = torch.nn.functional.normalize(torch.linalg.cross(ray, camera.R[1].expand_as(ray)), dim=-1)
@@ -186,7 +186,7 @@ def sample_off_body(
     points = camera.backproject(pixels, depth)
     offsets = world_points_to_bound(posed_vertices, faces, face, bary, points)
     _, frames = bound_points_to_world(posed_vertices[None], faces, face, bary)
-    local = frames[0].transpose(-1, -2) @ ray_frames(camera, points)
+    local = frames[0].transpose(-1, -2) @ _ray_frames(camera, points)
     spacing = stride * depth / float(camera.K[0, 0])
     matter = torch.zeros(len(depth))
     if reach_faces is not None:

@@ -20,7 +20,6 @@ from uvatar.body.shell import shell_vertices
 from uvatar.body.uv import UVRaster, surface_uv
 from uvatar.camera import Camera
 from uvatar.dualuv.floaters import hold_floating_matter
-from uvatar.dualuv.grazing import sample_grazing
 from uvatar.dualuv.scatter import scatter_to_uv
 from uvatar.dualuv.offbody import OffBodySamples, bent_limb_faces, body_axes, rebind, sample_off_body, spanning_matter
 from uvatar.dualuv.template_shell import bind_to_nearest_faces, project_template, template_front_depth
@@ -51,14 +50,6 @@ class DualUVConfig:
     mouth_seen: bool = True  # the mouth's inside (cavity, tongue) takes the photo's pixels where an open mouth shows it (teeth)
     hold_floaters: bool = True  # off-body pieces that float off the body in the reference pose ride the matter they hung on (uvatar.dualuv.floaters)
     template_front_off_limbs: bool = True  # off-body samples on a template's front ride the nearest face off the arms and hands (front_faces)
-    grazing_max_cos: float = 0.3  # the photo's pixels on the body seen at a view cosine below this are also taken as
-    # sheets facing the photo (uvatar.dualuv.grazing), and their texels are filled as unseen (0: not)
-    grazing_parts: tuple[str, ...] = ("head",)  # body parts it is done for: the head's outline smeared rim light, the
-    # background and an earring over the side of the head (the turnaround 45-180 degrees +0.00 to +0.06 dB); on
-    # every part the turnaround lost 0.08-0.13 dB at 0, 45, 135 and 180 (the torso's flanks kept the photo's shading better)
-
-
-CORE_SEEN_WEIGHT = 0.25  # a Core-UV texel is seen where its kernel weight sum exceeds this (UVFeatures.core_mask)
 
 
 @dataclass
@@ -76,11 +67,6 @@ class UVFeatures:
             photo's, for several), or None.
         templates: the photo projected onto its fitted hair and garment templates
             (:class:`~uvatar.dualuv.template_shell.TemplateSamples`, one per template; the first photo's).
-        grazing: the photo's pixels where it sees the body (parts of ``DualUVConfig.grazing_parts``) at a
-            view cosine below ``DualUVConfig.grazing_max_cos``, as samples on the body facing the photo
-            (:func:`~uvatar.dualuv.grazing.sample_grazing`), or None; ``grazing_texels (H, W)`` bool, the
-            seen texels of those parts below that cosine: the projection decoder draws the samples as
-            sheets and fills these texels as if unseen.
     """
 
     core: torch.Tensor
@@ -94,12 +80,10 @@ class UVFeatures:
     off_body: OffBodySamples | None = None
     shell_offsets: torch.Tensor | None = None
     templates: list = field(default_factory=list)
-    grazing: OffBodySamples | None = None
-    grazing_texels: torch.Tensor | None = None
 
     @property
     def core_mask(self) -> torch.Tensor:
-        return self.core_weight > CORE_SEEN_WEIGHT
+        return self.core_weight > 0.25
 
     @property
     def shell_mask(self) -> torch.Tensor:
@@ -206,7 +190,7 @@ def project_dual_uv(
             off-body pieces that float there ride the matter they hung on in the photo
             (:func:`~uvatar.dualuv.floaters.hold_floating_matter`); None: not looked for.
     """
-    from uvatar.body.parts import PART_NAMES, interior_faces, mouth_faces, texel_parts
+    from uvatar.body.parts import PART_NAMES, interior_faces, mouth_faces
 
     faces = body.faces
     keep = ~interior_faces(body)
@@ -250,7 +234,7 @@ def project_dual_uv(
         "core_points_visible": int(core_visible.sum()),
         "shell_points_visible": int(shell_visible.sum()),
     }
-    off_body = grazing = grazing_texels = None
+    off_body = None
     templates = templates if mask is not None else []
     template_samples = [_project_template(t, image, mask, posed_vertices, body) for t in templates or []]
     for samples in template_samples:
@@ -284,18 +268,11 @@ def project_dual_uv(
             if config.hold_floaters and rest_vertices is not None:
                 off_body, held = hold_floating_matter(off_body, template_samples, posed_vertices, rest_vertices, faces)
                 stats.update(held)
-        if config.grazing_max_cos > 0 and config.grazing_parts:
-            parts = torch.tensor([PART_NAMES.index(name) for name in config.grazing_parts], device=faces.device)
-            grazing = sample_grazing(feature_map, body_raster, posed_vertices, faces, camera, person, config.grazing_max_cos,
-                                     core_keep & torch.isin(body.face_parts.to(faces.device), parts))  # fmt: skip
-            texel_part = texel_parts(body.uv_raster(config.core_resolution), body.face_parts).to(core_cos.device)
-            grazing_texels = (core_weight > CORE_SEEN_WEIGHT) & (core_cos < config.grazing_max_cos) & torch.isin(texel_part, parts.to(core_cos.device))
-            stats["grazing_samples"] = len(grazing)
         shell_cover = (shell_raster.face_index >= 0) & person
         stats["mask_covered_by_body"] = float(((body_raster.face_index >= 0) & person).sum() / person.sum().clamp(min=1))
         stats["mask_covered_by_body_or_shell"] = float((((body_raster.face_index >= 0) | shell_cover) & person).sum() / person.sum().clamp(min=1))
     return UVFeatures(core, core_weight, core_cos, shell_grid, shell_weight, shell_cos, getattr(feature_map, "encoder", "rgb"), stats, off_body,
-                      shell_offsets, template_samples, grazing, grazing_texels)  # fmt: skip
+                      shell_offsets, template_samples)  # fmt: skip
 
 
 def _project_template(template, image, mask: torch.Tensor, posed_vertices: torch.Tensor, body):

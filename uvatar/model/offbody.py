@@ -16,7 +16,7 @@ import torch
 from uvatar.dualuv.offbody import OffBodySamples
 from uvatar.quaternions import rotmat_to_wxyz
 
-__all__ = ["off_body_gaussians", "grazing_gaussians", "GRAZING_LIFT_M"]
+__all__ = ["off_body_gaussians"]
 
 
 def off_body_gaussians(samples: OffBodySamples, sigma: float, thickness: float, reach_sigma: float = 0.0) -> dict[str, torch.Tensor]:
@@ -30,28 +30,5 @@ def off_body_gaussians(samples: OffBodySamples, sigma: float, thickness: float, 
         "offsets": samples.offsets,
         "rotations_wxyz": rotmat_to_wxyz(samples.ray_frames),
         "scales": torch.stack([width, width, torch.maximum(depth, width)], -1),
-        "colors": samples.features[:, :3].clamp(0, 1),
-    }
-
-
-#: How far a grazing sheet lies in front of the surface along the photo's ray, metres: the texels beneath it
-#: take the fill's colour, and nearer the surface the sheets were sorted among them in the photo's own view
-#: (Grace Hopper's own view 26.33 / 26.76 / 26.90 / 26.95 dB at 1 / 3 / 6 / 10 mm; 26.94 with no sheets).
-GRAZING_LIFT_M = 0.006
-
-
-def grazing_gaussians(samples: OffBodySamples, sigma: float, flat: float) -> dict[str, torch.Tensor]:
-    """Sheets facing the photo from its grazing samples (:func:`~uvatar.dualuv.grazing.sample_grazing`):
-    as wide as ``sigma`` times the sample spacing, ``flat`` times that along the photo's ray, lifted
-    :data:`GRAZING_LIFT_M` towards the photo. Seen from the photo they cover its pixels as the surface
-    did; seen from the side they are edge-on. Same keys as :func:`off_body_gaussians`."""
-    width = sigma * samples.spacing
-    ray = samples.ray_frames[:, :, 2]  # the photo's ray in each face's frame
-    return {
-        "face_index": samples.face,
-        "barycentrics": samples.barycentrics,
-        "offsets": samples.offsets - GRAZING_LIFT_M * ray,
-        "rotations_wxyz": rotmat_to_wxyz(samples.ray_frames),
-        "scales": torch.stack([width, width, flat * width], -1),
         "colors": samples.features[:, :3].clamp(0, 1),
     }

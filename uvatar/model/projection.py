@@ -33,11 +33,11 @@ from uvatar.dualuv.project import UVFeatures
 from uvatar.dualuv.views import uv_config
 from uvatar.model.decoder import ProjectionRequest, UVGaussians
 from uvatar.model.fill import MIN_SCALP_TEXELS, fill_core_colors, surface_distance
-from uvatar.model.offbody import grazing_gaussians, off_body_gaussians
+from uvatar.model.offbody import off_body_gaussians
 from uvatar.model.template_gaussians import template_gaussians
 from uvatar.quaternions import identity_wxyz
 
-__all__ = ["ProjectionConfig", "ProjectionDecoder", "decode_projection", "far_from_photo", "filled_colors", "photo_coloured", "rest_vertices", "seen_hair_colour", "template_layer", "texel_scales"]
+__all__ = ["ProjectionConfig", "ProjectionDecoder", "decode_projection", "far_from_photo", "filled_colors", "rest_vertices", "seen_hair_colour", "template_layer", "texel_scales"]
 
 log = logging.getLogger(__name__)
 
@@ -61,10 +61,6 @@ class ProjectionConfig:
     shell_pixel_thickness: float = 0.0  # off-body Gaussians: extent along the ray, in shell offsets at their face
     # (at least their width). 0: round, not needles: the photo cannot see that extent, and stretched along
     # the photo's rays they were fans of needles from the side; the depth of hair comes from its template
-    grazing_sheets: bool = True  # the photo's grazing pixels (uv.grazing) drawn as sheets facing it, their texels filled
-    grazing_sigma: float = 0.6  # the sheets' width (sigma) in pixel spacings
-    grazing_flat: float = 0.01  # and their extent along the photo's ray, in widths (edge-on a sheet still draws a line as
-    # thick as the renderer's 0.3 px² blur: faint stripes on the side of a head where the photo's outline was)
     shell_pixel_reach: float = 0.5  # and at least this times their reach (sigma; uvatar.dualuv.offbody.matter_reach):
     # the turnaround clip's bins at 45-180 degrees +0.5 to +0.9 dB over round ones; 0.5 puts 0.14 opacity at the
     # tube's far side, so it fades there rather than ending in a hard cut
@@ -187,21 +183,9 @@ def filled_colors(uv: UVFeatures, body, rest: torch.Tensor, config: ProjectionCo
     """The baseline's Core-UV colours ``(3, R, R)``: the photo's, then mirrored, the scalp, the dressing rule
     and push-pull (:func:`~uvatar.model.fill.fill_core_colors` as ``config`` sets it), with the texels that
     hold the photo's colours and the fill's stats; ``rest (V, 3)``: the subject's reference-pose vertices."""
-    seen = photo_coloured(uv, config)
-    sources = seen & (uv.core_cos > config.dress_source_cos)
-    return fill_core_colors(uv.core, seen, body, rest, config.mirror, config.scalp_fill, config.dress_unseen, sources,
+    sources = uv.core_mask & (uv.core_cos > config.dress_source_cos)
+    return fill_core_colors(uv.core, uv.core_mask, body, rest, config.mirror, config.scalp_fill, config.dress_unseen, sources,
                             seen_hair_colour(uv.templates))  # fmt: skip
-
-
-def photo_coloured(uv: UVFeatures, config: ProjectionConfig = ProjectionConfig()) -> torch.Tensor:
-    """``(R, R)`` bool: the Core-UV texels that keep the photo's colour: the seen ones but, with
-    ``config.grazing_sheets``, those the photo saw at a grazing angle (``uv.grazing_texels``), whose pixels
-    are drawn as sheets facing it instead (:mod:`uvatar.dualuv.grazing`): at the outline one photo pixel
-    smears over them, and from the side that smear was what the avatar showed."""
-    seen = uv.core_mask
-    if config.grazing_sheets and uv.grazing_texels is not None:
-        seen = seen & ~uv.grazing_texels.to(seen.device)
-    return seen
 
 
 def seen_hair_colour(templates) -> torch.Tensor | None:
@@ -302,12 +286,6 @@ def decode_projection(uv: UVFeatures, body, phenotypes: torch.Tensor, facial: to
         s_offsets = world_points_to_bound(rest, body.faces, s_face, s_bary, shell_points)
         s_rotations = identity_wxyz(len(s_face))
         stats["shell_seen_texels"] = int(shell_seen.sum())
-    if config.grazing_sheets and uv.grazing is not None and len(uv.grazing):  # the photo's grazing pixels, facing it
-        sheets = grazing_gaussians(uv.grazing, config.grazing_sigma, config.grazing_flat)
-        s_face, s_bary = torch.cat([s_face, sheets["face_index"]]), torch.cat([s_bary, sheets["barycentrics"]])
-        s_offsets, s_rotations = torch.cat([s_offsets, sheets["offsets"]]), torch.cat([s_rotations, sheets["rotations_wxyz"]])
-        s_scales, s_colors = torch.cat([s_scales, sheets["scales"]]), torch.cat([s_colors, sheets["colors"]])
-        stats["n_grazing_sheets"] = len(sheets["face_index"])
     templates = template_layer(uv, raster, colors, len(body.faces), config, body.face_parts.cpu())
     if templates is not None:  # the fitted hair / garment surfaces: the unseen sides and back, coloured from the seen
         s_face = torch.cat([s_face, templates["face_index"]])
