@@ -17,6 +17,7 @@ def test_reenactment_scores_frames_of_the_clip(tmp_path, shared_dir, body):
     assert (tmp_path / "reenact.png").is_file() and "mean of 2" in format_table(result)
 
 
+@pytest.mark.slow  # 42 s on 2 cores (a reconstruction and two 20-frame tracks): the default run had passed 15 minutes
 def test_a_given_avatar_is_scored_instead_of_a_new_one(tmp_path, shared_dir, body):
     """``avatar_dir``: a folder built before (here by the first run) is scored as it is, not rebuilt,
     and the scores are that avatar's (on the head clip's first 20 frames: the whole clip's track took
