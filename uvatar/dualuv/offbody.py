@@ -152,8 +152,7 @@ def sample_off_body(
 
     from scipy.ndimage import distance_transform_edt
 
-    to_body, (near_i, near_j) = distance_transform_edt(~covered.numpy(), return_indices=True)
-    near_i, near_j = torch.as_tensor(near_i)[wanted], torch.as_tensor(near_j)[wanted]
+    to_body, near_i, near_j = _nearest_of(covered, wanted)
     moved = torch.zeros(len(near_i), dtype=torch.bool)  # beside a bent limb, now bound to the torso
     if bent_faces is not None and torso_faces is not None:
         on_bent = bent_faces[body_face[near_i, near_j]]
@@ -207,7 +206,7 @@ def sample_off_body(
         # matter far beyond the body's outline is no garment round the axis (a bag held beside the legs: a
         # tube through it was a smear tens of centimetres deep from the side): as deep as the photo shows
         # it thick there
-        beyond = torch.as_tensor(to_body, dtype=torch.float32)[wanted] * stride * metres
+        beyond = to_body * stride * metres
         matter = torch.where(beyond > TUBE_BEYOND_M, torch.minimum(matter, to_outside * metres), matter)
         # the torso is no round tube: the matter beside it reaches along the ray no farther than the torso's
         # own half depth there plus its distance beyond the outline (a jacket's flare, 17 cm either side of
