@@ -64,36 +64,42 @@ def test_viewer_shows_the_avatar_in_chromium(tmp_path, body):
     try:
         _wait_for_http(f"http://127.0.0.1:{port}/", server)
         assert _listening_addresses(port) == {"0100007F"}, "the viewer must bind to 127.0.0.1 only by default"
-        shot = tmp_path / "shot.png"
-        started = time.monotonic()
         # headless Chromium's --screenshot now and then never settles on a page that keeps a websocket
-        # open (seen once in a fresh clone under load; the rerun took 11 s): one more try, new profile
-        for attempt in range(2):
+        # open (seen once in a fresh clone under load; the rerun took 11 s), and under load the splats may
+        # not have arrived within the virtual-time budget (a CI run painted 0.020 of the centre, quiet runs
+        # 0.10-0.17): up to three tries, each with a new profile and a longer budget
+        tries, painted = [], np.zeros(1, dtype=bool)
+        for attempt, budget_ms in enumerate((2000, 6000, 15000)):
+            shot = tmp_path / f"shot{attempt}.png"
+            started = time.monotonic()
             try:
                 subprocess.run(
                     [
                         chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                         "--disable-background-networking", "--disable-component-update", "--disable-sync",
                         "--use-gl=swiftshader", "--enable-unsafe-swiftshader", f"--user-data-dir={tmp_path / f'profile{attempt}'}",
-                        f"--screenshot={shot}", "--window-size=800,600", "--virtual-time-budget=2000",
+                        f"--screenshot={shot}", "--window-size=800,600", f"--virtual-time-budget={budget_ms}",
                         f"http://127.0.0.1:{port}/",
                     ],
                     capture_output=True, text=True, timeout=75,
                 )  # fmt: skip
             except subprocess.TimeoutExpired:
+                tries.append(f"budget {budget_ms} ms: no screenshot within 75 s")
                 continue
-            if shot.is_file():
+            if not shot.is_file():
+                tries.append(f"budget {budget_ms} ms: no screenshot")
+                continue
+            pixels = np.asarray(Image.open(shot).convert("RGB")).astype(np.int32)
+            assert pixels.shape == (600, 800, 3)
+            # the body stands in the middle; the GUI panel is top right, a notice top left
+            centre = pixels[220:560, 300:500]
+            background = pixels[590:600, 700:800].reshape(-1, 3).mean(0)
+            painted = np.abs(centre - background).sum(-1) > 60
+            tries.append(f"budget {budget_ms} ms: {time.monotonic() - started:.1f} s, painted {painted.mean():.4f}")
+            if painted.mean() > 0.03:
                 break
-        browser_s = time.monotonic() - started
-        assert shot.is_file(), "Chromium wrote no screenshot in two tries"
-        pixels = np.asarray(Image.open(shot).convert("RGB")).astype(np.int32)
-        assert pixels.shape == (600, 800, 3)
-        # the body stands in the middle; the GUI panel is top right, a notice top left
-        centre = pixels[220:560, 300:500]
-        background = pixels[590:600, 700:800].reshape(-1, 3).mean(0)
-        painted = np.abs(centre - background).sum(-1) > 60
-        print(f"browser {browser_s:.1f} s; painted centre pixels {painted.mean():.3f}")
-        assert painted.mean() > 0.03, f"only {painted.mean():.4f} of the centre differs from the background"
+        print("; ".join(tries))
+        assert painted.mean() > 0.03, f"too little of the centre differs from the background: {'; '.join(tries)}"
         # the test avatar is coloured by its UV (u, v, 0.5): the painted pixels are not grey
         colours = centre[painted]
         assert np.abs(colours[:, 0] - colours[:, 1]).mean() > 10
