@@ -253,3 +253,51 @@ def test_surface_distance_is_the_distance_between_texels_on_the_body(body):
     assert torch.allclose(distance[idx][near].double(), brute[near], rtol=0, atol=2**-24)
     assert torch.isinf(distance[idx][brute > 0.05 + 1e-6]).all()
     assert torch.isinf(distance.reshape(RESOLUTION, RESOLUTION)[~raster.mask]).all()
+
+
+def test_a_back_filled_from_unevenly_lit_sides_has_no_steps(body):
+    """Sides lit more above than below (their colour ramps with height): the back continues the ramp
+    without steps. Each 4 cm band's median stepped to the next (horizontal stripes with hard edges
+    across a yellow shirt's back); between the centres of neighbouring bands the colour is now
+    interpolated by height, so texels less than a millimetre apart in height differ by about the
+    ramp's slope times their height difference, not by a band's step."""
+    from uvatar.model.dress import BAND_M, SIDE_NORMAL_X
+
+    raster, rest, heights, parts = _atlas(body)
+    normals, front_sign = _texel_normals(body, raster, rest)
+    torso = _part(parts, "torso")
+    seen = _part(parts, "head") | (torso & (front_sign * normals[1] > -0.2))
+    slope = 1.0  # red per metre of height
+    low = float(heights[torso].min())
+    colors = SKIN[:, None, None].expand(3, RESOLUTION, RESOLUTION).clone()
+    colors[:, torso] = torch.tensor([0.2, 0.3, 0.3])[:, None]
+    colors[0, torso] = 0.2 + slope * (heights[torso] - low)  # 0.2 at the bottom to ~0.8 at the shoulders
+    assert (torso & seen & (normals[0].abs() >= SIDE_NORMAL_X)).sum() >= 50
+    filled, _, stats = dress_unseen(colors, seen, raster, body, rest, SKIN)
+    assert stats["dress_torso"] == "seen bands (sides)"
+    back = torso & ~seen
+    order = torch.argsort(heights[back])
+    h, red = heights[back][order], filled[0][back][order]
+    close = (h[1:] - h[:-1]) < 1e-3
+    jumps = (red[1:] - red[:-1]).abs()[close]
+    assert close.sum() > 1000
+    # a band's step is slope * BAND_M = 0.04; the interpolated ramp's local slope is that of the band
+    # medians (a 20 cm window of a linear ramp: within a factor of 3 of the ramp's) over < 1 mm
+    assert float(jumps.max()) <= 3 * slope * 1e-3 + 1e-6, f"a step of {float(jumps.max()):.4f} across {BAND_M} m bands"
+
+
+def test_band_values_are_interpolated_between_neighbouring_band_centres_only():
+    """interpolate_bands: linear between the centres of bands one apart, the nearest band's value across
+    a gap and beyond the ends, and exactly a band's value where its neighbour holds the same one."""
+    from uvatar.model.dress import interpolate_bands
+
+    values = torch.tensor([[0.0], [1.0], [5.0], [5.0]])
+    bands = torch.tensor([0, 1, 3, 4])
+    band = 0.04
+    heights = torch.tensor([0.02, 0.04, 0.05, 0.06, 0.09, 0.13, 0.155, 0.19, 0.30, -0.5])
+    expected = torch.tensor([0.0, 0.5, 0.75, 1.0, 1.0, 5.0, 5.0, 5.0, 5.0, 0.0])
+    # 0.09 lies in band 2, which has no value (a gap): bands 1 and 3 are as near, the lower is taken;
+    # 0.13 lies in band 3 below its centre, with band 2 empty below it: band 3's own value
+    got = interpolate_bands(values, bands, heights, band)[:, 0]
+    assert torch.allclose(got, expected, atol=1e-6), got  # float32 rounding of heights / band: ~1e-7
+    assert torch.equal(interpolate_bands(values, bands, torch.tensor([0.15, 0.17]), band)[:, 0], torch.tensor([5.0, 5.0]))

@@ -5,7 +5,8 @@ Per body part (torso, arms, legs, feet, hands; the head keeps the scalp and push
 
 * a part the photo saw (at least :data:`MIN_SEEN` texels): each unseen texel takes the median colour of
   the seen texels of its part in its band and the :data:`BAND_WINDOW` bands each side, or of the
-  nearest band that has some; the seen texels facing sideways (reference-pose normal at least
+  nearest band that has some, interpolated by height between the centres of neighbouring bands (no
+  step from one band to the next); the seen texels facing sideways (reference-pose normal at least
   :data:`SIDE_NORMAL_X` along x) when there are enough: what wraps round to the back is what covers
   the sides (an open coat's front shows a shirt that its back does not), except the sides in a shadow
   (:func:`shadowed_sides`: darker than half the front at their height and the sides above: the gap
@@ -35,7 +36,7 @@ import torch
 
 from uvatar.body.parts import PART_NAMES, texel_parts
 
-__all__ = ["BAND_M", "BAND_WINDOW", "MIN_SEEN", "SHADOW_RATIO", "TROUSERS", "SHOES", "TOP", "SKIN", "dress_unseen", "shadowed_sides"]
+__all__ = ["BAND_M", "BAND_WINDOW", "interpolate_bands", "MIN_SEEN", "SHADOW_RATIO", "TROUSERS", "SHOES", "TOP", "SKIN", "dress_unseen", "shadowed_sides"]
 
 BAND_M = 0.04  # height of a colour band, metres
 BAND_WINDOW = 2  # bands each side pooled into a band's median (a 20 cm window)
@@ -94,12 +95,30 @@ def shadowed_sides(colors: torch.Tensor, heights: torch.Tensor, sides: torch.Ten
     return out
 
 
+def interpolate_bands(values: torch.Tensor, bands: torch.Tensor, heights: torch.Tensor, band_m: float = BAND_M) -> torch.Tensor:
+    """Per-band ``values (B, C)`` of the sorted band indices ``bands (B,)`` (band ``b`` spans heights
+    ``[b, b + 1) * band_m``) read at ``heights (N,)`` -> ``(N, C)``: linearly by height between the centres of
+    two neighbouring bands (indices one apart), elsewhere (beyond the ends, across a gap of missing bands)
+    the value of the nearest band. A band's value held over its whole band steps at each band's edge: a
+    back filled from sides lit unevenly was horizontal stripes with hard edges."""
+    own = torch.floor(heights / band_m).long()
+    out = values[(own[:, None] - bands[None, :]).abs().argmin(1)]
+    if len(bands) < 2:
+        return out
+    centres = (bands.to(heights) + 0.5) * band_m
+    upper = torch.searchsorted(centres, heights.contiguous()).clamp(1, len(bands) - 1)
+    lower = upper - 1
+    between = (bands[upper] - bands[lower] == 1) & (heights >= centres[lower]) & (heights <= centres[upper])
+    t = ((heights - centres[lower]) / band_m).clamp(0, 1)[:, None]
+    # lower + t * (upper - lower): exactly the value where both bands hold the same one
+    return torch.where(between[:, None], values[lower] + t * (values[upper] - values[lower]), out)
+
+
 def _fill_from_bands(colors: torch.Tensor, heights: torch.Tensor, seen: torch.Tensor, target: torch.Tensor) -> None:
-    """Set ``colors[:, target]`` (in place) to the median of the nearest band with seen texels."""
+    """Set ``colors[:, target]`` (in place) from the band medians of the ``seen`` texels
+    (:func:`_band_medians`), read at the targets' heights by :func:`interpolate_bands`."""
     medians, bands = _band_medians(colors[:, seen], heights[seen])
-    own = torch.floor(heights[target] / BAND_M).long()
-    nearest = (own[:, None] - bands[None, :]).abs().argmin(1)
-    colors[:, target] = medians[nearest].T
+    colors[:, target] = interpolate_bands(medians, bands, heights[target]).T
 
 
 def dress_unseen(colors: torch.Tensor, known: torch.Tensor, raster, body, rest_vertices: torch.Tensor,

@@ -30,7 +30,7 @@ import logging
 import torch
 
 from uvatar.dualuv.template_shell import TemplateSamples
-from uvatar.model.dress import LUMA
+from uvatar.model.dress import LUMA, interpolate_bands
 from uvatar.quaternions import rotmat_to_wxyz
 
 __all__ = ["fill_template_colors", "template_gaussians", "typical_colours", "seen_hair", "skin_coloured", "own_cloth_colors"]
@@ -138,16 +138,20 @@ def own_cloth_colors(samples: TemplateSamples, under: torch.Tensor, unseen: torc
         return none
     if skin is not None and bool(skin_coloured(cloth[None], skin)[0]):
         return none
-    bands = torch.floor(samples.points[:, 2] / OWN_CLOTH_BAND_M).long()
+    heights = samples.points[:, 2]
+    bands = torch.floor(heights / OWN_CLOTH_BAND_M).long()
     own = torch.zeros_like(unseen)
-    colors = torch.zeros(len(unseen), 3)
+    kept, medians = [], []
     for band in torch.unique(bands[unseen]).tolist():
         window = seen & ((bands - band).abs() <= 1)
         if int(window.sum()) >= OWN_CLOTH_MIN_SEEN:
-            target = unseen & (bands == band)
-            own |= target
-            colors[target] = samples.colors[window].median(0).values
-    return own, colors[own]
+            own |= unseen & (bands == band)
+            kept.append(band)
+            medians.append(samples.colors[window].median(0).values)
+    if not kept:
+        return none
+    # between the centres of neighbouring kept bands by height (no 8 cm stripes down a coat's back)
+    return own, interpolate_bands(torch.stack(medians), torch.tensor(kept), heights[own], OWN_CLOTH_BAND_M)
 
 
 def seen_hair(samples: TemplateSamples) -> torch.Tensor:
