@@ -116,7 +116,8 @@ def own_cloth_colors(samples: TemplateSamples, under: torch.Tensor, unseen: torc
     (:data:`OWN_CLOTH_BAND_M`, one band each side) holds :data:`OWN_CLOTH_MIN_SEEN` seen points, when the
     seen cloth's median lies :data:`OWN_CLOTH_CHROMA` or more in chromaticity from the median of the body's
     colours ``under (N, 3)`` its unseen points (both at least :data:`OWN_CLOTH_MIN_LUMA` bright) and is not
-    the ``skin (3,)``'s colour (:func:`skin_coloured`); none otherwise.
+    the ``skin (3,)``'s colour (:func:`skin_coloured`); none otherwise. The colours are the windows'
+    medians read at each point's height (:func:`~uvatar.model.dress.interpolate_bands`).
 
     The body under an open coat shows, at its sides, the top inside the coat and the jeans (Megan's navy
     and blue under her brown coat): the dressing rule makes them the back. A garment's own seen points are
