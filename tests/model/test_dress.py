@@ -287,17 +287,20 @@ def test_a_back_filled_from_unevenly_lit_sides_has_no_steps(body):
 
 
 def test_band_values_are_interpolated_between_neighbouring_band_centres_only():
-    """interpolate_bands: linear between the centres of bands one apart, the nearest band's value across
-    a gap and beyond the ends, and exactly a band's value where its neighbour holds the same one."""
-    from uvatar.model.dress import interpolate_bands
+    """interpolate_bands: linear between the centres of bands one apart whose values differ by at most
+    the ramp's step, the nearest band's value across a larger step (a garment's edge), across a gap and
+    beyond the ends, and exactly a band's value where its neighbour holds the same one."""
+    from uvatar.model.dress import RAMP_MAX_STEP, interpolate_bands
 
-    values = torch.tensor([[0.0], [1.0], [5.0], [5.0]])
-    bands = torch.tensor([0, 1, 3, 4])
+    values = torch.tensor([[0.0], [0.2], [0.9], [0.5], [0.5]])
+    bands = torch.tensor([0, 1, 2, 4, 5])
+    assert 0.2 <= RAMP_MAX_STEP < 0.7  # band 0 -> 1 is a ramp, band 1 -> 2 an edge
     band = 0.04
-    heights = torch.tensor([0.02, 0.04, 0.05, 0.06, 0.09, 0.13, 0.155, 0.19, 0.30, -0.5])
-    expected = torch.tensor([0.0, 0.5, 0.75, 1.0, 1.0, 5.0, 5.0, 5.0, 5.0, 0.0])
-    # 0.09 lies in band 2, which has no value (a gap): bands 1 and 3 are as near, the lower is taken;
-    # 0.13 lies in band 3 below its centre, with band 2 empty below it: band 3's own value
+    heights = torch.tensor([0.02, 0.04, 0.05, 0.06, 0.07, 0.08, 0.13, 0.17, 0.30, -0.5])
+    expected = torch.tensor([0.0, 0.1, 0.15, 0.2, 0.2, 0.9, 0.9, 0.5, 0.5, 0.0])
+    # 0.07 / 0.08 lie either side of the edge between bands 1 and 2: each keeps its own band's value;
+    # 0.13 lies in band 3, which has no value (a gap): bands 2 and 4 are as near, the lower is taken;
+    # 0.17 lies in band 4 below its centre, with band 3 empty below it: band 4's own value
     got = interpolate_bands(values, bands, heights, band)[:, 0]
     assert torch.allclose(got, expected, atol=1e-6), got  # float32 rounding of heights / band: ~1e-7
-    assert torch.equal(interpolate_bands(values, bands, torch.tensor([0.15, 0.17]), band)[:, 0], torch.tensor([5.0, 5.0]))
+    assert torch.equal(interpolate_bands(values, bands, torch.tensor([0.19, 0.21]), band)[:, 0], torch.tensor([0.5, 0.5]))

@@ -5,9 +5,10 @@ Per body part (torso, arms, legs, feet, hands; the head keeps the scalp and push
 
 * a part the photo saw (at least :data:`MIN_SEEN` texels): each unseen texel takes the median colour of
   the seen texels of its part in its band and the :data:`BAND_WINDOW` bands each side, or of the
-  nearest band that has some, interpolated by height between the centres of neighbouring bands (no
-  step from one band to the next); the seen texels facing sideways (reference-pose normal at least
-  :data:`SIDE_NORMAL_X` along x) when there are enough: what wraps round to the back is what covers
+  nearest band that has some, interpolated by height between the centres of neighbouring bands whose
+  colours differ by at most :data:`RAMP_MAX_STEP` (light and shade ramp; a garment's edge stays sharp);
+  the seen texels facing sideways (reference-pose normal at least :data:`SIDE_NORMAL_X` along x) when
+  there are enough: what wraps round to the back is what covers
   the sides (an open coat's front shows a shirt that its back does not), except the sides in a shadow
   (:func:`shadowed_sides`: darker than half the front at their height and the sides above: the gap
   under forearms held in front of the belly). The torso's seen texels of
@@ -36,10 +37,14 @@ import torch
 
 from uvatar.body.parts import PART_NAMES, texel_parts
 
-__all__ = ["BAND_M", "BAND_WINDOW", "interpolate_bands", "MIN_SEEN", "SHADOW_RATIO", "TROUSERS", "SHOES", "TOP", "SKIN", "dress_unseen", "shadowed_sides"]
+__all__ = ["BAND_M", "BAND_WINDOW", "RAMP_MAX_STEP", "interpolate_bands", "MIN_SEEN", "SHADOW_RATIO", "TROUSERS", "SHOES", "TOP", "SKIN", "dress_unseen", "shadowed_sides"]
 
 BAND_M = 0.04  # height of a colour band, metres
 BAND_WINDOW = 2  # bands each side pooled into a band's median (a 20 cm window)
+RAMP_MAX_STEP = 0.25  # neighbouring bands' colours this near (RGB distance) are one garment's light and shade,
+# read as a ramp between them; a larger step is a garment's edge. Measured between neighbouring 4 cm bands:
+# the woman with the phone's rim-lit and shaded yellow sides 0.002-0.152, Nathan's skin over her leggings
+# 0.459 (the other steps of her torso 0.003-0.124)
 MIN_SEEN = 50  # fewer seen texels than this say nothing reliable about a part's clothes
 SKIN_DISTANCE = 0.12  # seen texels nearer the face's skin colour (RGB distance) are no source for clothes
 COLLAR_M = 0.05  # the collar line, this far above the shoulder joints (the average body's; scaled): above it the
@@ -95,12 +100,15 @@ def shadowed_sides(colors: torch.Tensor, heights: torch.Tensor, sides: torch.Ten
     return out
 
 
-def interpolate_bands(values: torch.Tensor, bands: torch.Tensor, heights: torch.Tensor, band_m: float = BAND_M) -> torch.Tensor:
+def interpolate_bands(values: torch.Tensor, bands: torch.Tensor, heights: torch.Tensor, band_m: float = BAND_M,
+                      max_step: float = RAMP_MAX_STEP) -> torch.Tensor:  # fmt: skip
     """Per-band ``values (B, C)`` of the sorted band indices ``bands (B,)`` (band ``b`` spans heights
     ``[b, b + 1) * band_m``) read at ``heights (N,)`` -> ``(N, C)``: linearly by height between the centres of
-    two neighbouring bands (indices one apart), elsewhere (beyond the ends, across a gap of missing bands)
-    the value of the nearest band. A band's value held over its whole band steps at each band's edge: a
-    back filled from sides lit unevenly was horizontal stripes with hard edges."""
+    two neighbouring bands (indices one apart) whose values differ by at most ``max_step`` (Euclidean),
+    elsewhere (beyond the ends, across a gap of missing bands, across a larger step) the value of the
+    nearest band. A band's value held over its whole band steps at each band's edge: a back filled from
+    sides lit unevenly was horizontal stripes with hard edges; a larger step is a garment's edge (a top
+    over leggings), which stays sharp."""
     own = torch.floor(heights / band_m).long()
     out = values[(own[:, None] - bands[None, :]).abs().argmin(1)]
     if len(bands) < 2:
@@ -108,7 +116,8 @@ def interpolate_bands(values: torch.Tensor, bands: torch.Tensor, heights: torch.
     centres = (bands.to(heights) + 0.5) * band_m
     upper = torch.searchsorted(centres, heights.contiguous()).clamp(1, len(bands) - 1)
     lower = upper - 1
-    between = (bands[upper] - bands[lower] == 1) & (heights >= centres[lower]) & (heights <= centres[upper])
+    step = (values[upper] - values[lower]).norm(dim=-1)
+    between = (bands[upper] - bands[lower] == 1) & (step <= max_step) & (heights >= centres[lower]) & (heights <= centres[upper])
     t = ((heights - centres[lower]) / band_m).clamp(0, 1)[:, None]
     # lower + t * (upper - lower): exactly the value where both bands hold the same one
     return torch.where(between[:, None], values[lower] + t * (values[upper] - values[lower]), out)
