@@ -8,8 +8,8 @@ Per body part (torso, arms, legs, feet, hands; the head keeps the scalp and push
   nearest band that has some, interpolated by height between the centres of neighbouring bands whose
   colours differ by at most :data:`RAMP_MAX_STEP` (light and shade ramp; a garment's edge stays sharp);
   the seen texels facing sideways (reference-pose normal at least :data:`SIDE_NORMAL_X` along x) when
-  there are enough: what wraps round to the back is what covers
-  the sides (an open coat's front shows a shirt that its back does not), except the sides in a shadow
+  there are enough: what wraps round to the back is what covers the sides (an open coat's front shows
+  a shirt that its back does not), except the sides in a shadow
   (:func:`shadowed_sides`: darker than half the front at their height and the sides above: the gap
   under forearms held in front of the belly). The torso's seen texels of
   the face's skin colour (within :data:`SKIN_DISTANCE`: a neck, an open collar) and the torso's
