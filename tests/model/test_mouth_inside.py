@@ -1,11 +1,12 @@
-"""The mouth's inside: drawn by the projection decoder where the photo showed it (an open mouth's teeth), nowhere else."""
+"""The mouth's inside: drawn by the projection decoder where the photo showed it (an open mouth's teeth), and dark
+where it lies away from everything the photo showed (a mouth opened in another pose); nowhere else."""
 
 import pytest
 import torch
 
 from uvatar.body.parts import interior_faces, mouth_faces
 from uvatar.dualuv.project import UVFeatures
-from uvatar.model.projection import ProjectionConfig, decode_projection
+from uvatar.model.projection import ProjectionConfig, dark_mouth_texels, decode_projection, rest_vertices
 
 
 def _features(body, resolution: int, seen_mouth_share: float) -> tuple[UVFeatures, torch.Tensor]:
@@ -30,19 +31,50 @@ def _features(body, resolution: int, seen_mouth_share: float) -> tuple[UVFeature
 
 
 @pytest.mark.parametrize("resolution", [128, 256])  # without and with the unseen blocks' level of detail
-def test_the_mouth_is_drawn_where_the_photo_showed_it(body, resolution):
-    config = ProjectionConfig(mirror=False)  # mirrored texels count as the photo's: keep the seen half alone
+def test_the_mouth_is_drawn_where_the_photo_showed_it_and_dark_away_from_it(body, resolution):
     params = body.default_params(1)
+    rest = rest_vertices(body, params.phenotypes[0], params.facial[0])
+    raster = body.uv_raster(resolution)
     mouth = mouth_faces(body).cpu()
+    dark_colour = torch.tensor(ProjectionConfig().mouth_unseen_colour)
     for share in (0.0, 0.5):
         uv, seen_mouth = _features(body, resolution, share)
         assert (seen_mouth.sum() > 100) == (share > 0)  # test setup: half the mouth seen, or none of it
-        gaussians = decode_projection(uv, body, params.phenotypes[0], params.facial[0], config)
-        core = gaussians.layer == 0
-        on_mouth = mouth[gaussians.face_index[core]]
-        # one Gaussian per seen mouth texel (seen texels are drawn at full resolution), none for the unseen
-        # half: filled and drawn, the inside showed through the skin in front of it
-        assert int(on_mouth.sum()) == int(seen_mouth.sum())
+        dark = dark_mouth_texels(raster, body, rest, uv.core_weight > 0, ProjectionConfig().mouth_unseen_gap_m)
+        assert dark.sum() > 50  # the cavity's depths lie more than the gap from the lips
+        for colour in (tuple(dark_colour.tolist()), None):
+            config = ProjectionConfig(mirror=False, mouth_unseen_colour=colour)  # mirrored texels would count as seen
+            gaussians = decode_projection(uv, body, params.phenotypes[0], params.facial[0], config)
+            core = gaussians.layer == 0
+            on_mouth = mouth[gaussians.face_index[core]]
+            drawn_dark = on_mouth & (gaussians.colors[core] == dark_colour).all(1)
+            # one Gaussian per seen mouth texel (seen texels are drawn at full resolution) and, with the colour, one
+            # per unseen texel away from the seen ones, in that colour exactly; none for the rest of the unseen:
+            # drawn in the fill's colours, the inside showed through the skin in front of it
+            n_dark = int(dark.sum()) if colour is not None else 0
+            assert int(on_mouth.sum()) == int(seen_mouth.sum()) + n_dark
+            assert int(drawn_dark.sum()) == n_dark
+
+
+def test_dark_mouth_texels_are_those_beyond_the_gap_from_every_seen_texel(body):
+    """Against a brute-force distance from each unseen mouth texel to every seen texel (the function
+    searches only the seen texels near the mouth)."""
+    resolution, gap = 128, 0.004
+    params = body.default_params(1)
+    rest = rest_vertices(body, params.phenotypes[0], params.facial[0])
+    raster = body.uv_raster(resolution)
+    uv, _ = _features(body, resolution, 0.5)
+    seen = uv.core_weight > 0
+    dark = dark_mouth_texels(raster, body, rest, seen, gap)
+    idx, face, bary = raster.covered()
+    points = (bary[:, :, None] * rest[body.faces[face]]).sum(1).double()
+    unseen_mouth = mouth_faces(body).cpu()[face] & ~seen.reshape(-1)[idx]
+    nearest = torch.cdist(points[unseen_mouth], points[seen.reshape(-1)[idx]]).min(1).values
+    clear = (nearest - gap).abs() > 1e-6  # float32 texel centres: ~1e-7 m from the float64 distances
+    assert unseen_mouth.sum() > 100 and clear.float().mean() > 0.99
+    expected = nearest >= gap
+    assert torch.equal(dark.reshape(-1)[idx][unseen_mouth][clear], expected[clear])
+    assert not (dark & ~(raster.mask & mouth_faces(body).cpu()[raster.face_index.clamp(min=0)])).any()
 
 
 def test_the_mouth_is_inside(body):

@@ -5,7 +5,9 @@
   covered texel, sized by the texel's footprint on the body surface. Beneath the face's frontally seen
   skin, a backing of the half-resolution blocks (:func:`face_backing_blocks`): the fine texels' sheet
   lets up to 15 % of what lies behind it through between its Gaussians, and on the face that was the
-  dark hair of the back of the head and the mouth's inside, a grid over the skin.
+  dark hair of the back of the head and the mouth's inside, a grid over the skin. The mouth's inside
+  where the photo showed it, and dark where it lies away from all it showed (:func:`dark_mouth_texels`):
+  an opened mouth in another pose is dark.
 * Shell: where the photo sees the person off the body (hair, hats, loose clothing, held objects), one
   Gaussian per off-body photo pixel (:func:`uvatar.model.offbody.off_body_gaussians`), on a fitted
   template's front where one explains the pixel, else at the body's outline depth, round, or deepened
@@ -37,7 +39,7 @@ from uvatar.model.offbody import off_body_gaussians
 from uvatar.model.template_gaussians import template_gaussians
 from uvatar.quaternions import identity_wxyz
 
-__all__ = ["ProjectionConfig", "ProjectionDecoder", "decode_projection", "far_from_photo", "filled_colors", "rest_vertices", "seen_hair_colour", "template_layer", "texel_scales"]
+__all__ = ["ProjectionConfig", "ProjectionDecoder", "dark_mouth_texels", "decode_projection", "far_from_photo", "filled_colors", "rest_vertices", "seen_hair_colour", "template_layer", "texel_scales"]
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +81,12 @@ class ProjectionConfig:
     backing_min_cos: float = 0.35  # a block is backed where the photo saw its four texels at least this frontally (at 2 mm
     # deep: the head's blocks seen at any angle, Obama arms crossed 32.08 -> 32.02 dB, Biden official 31.27 -> 31.41; frontal
     # only 32.05 and 31.47)
+    mouth_unseen_colour: tuple[float, float, float] | None = (0.16, 0.06, 0.06)  # the mouth's inside the photo did not show,
+    # drawn in this dark red (None: not drawn) where it lies at least mouth_unseen_gap_m from every seen texel: a mouth
+    # the tracker opens in a re-posed frame is dark, not the grey of the head's filled inside seen through it
+    mouth_unseen_gap_m: float = 0.004  # over the reference pose; the inside next to seen teeth and lips stays undrawn (drawn,
+    # it darkened the teeth's edges: Biden official's own view 30.75 -> 30.68 dB; at 4 mm 30.73, at 10 mm 30.74 but the
+    # opened mouths kept grey specks)
     backing_depth_m: float = 0.005  # how far beneath the skin the backing lies, along the face's normal: at 2 mm, on a face slanted
     # to the view, a block's centre was nearer the camera than some of the fine Gaussians over it and, sorted before them, blurred
     # them (synthetic head framing 29.03 -> 28.81 dB; at 5 mm 28.99, Biden official 31.27 -> 31.47 at 2 mm, 31.59 at 5 mm)
@@ -162,6 +170,31 @@ def face_backing_blocks(coarse_raster, coarse: torch.Tensor, uv: UVFeatures, bod
     return coarse_raster.mask & ~coarse & frontal & head[coarse_raster.face_index.clamp(min=0)]
 
 
+def dark_mouth_texels(raster, body, rest: torch.Tensor, photo_texels: torch.Tensor, gap_m: float) -> torch.Tensor:
+    """``(R, R)`` bool: the texels of the mouth's inside (:func:`~uvatar.body.parts.mouth_faces`) of ``raster``
+    that ``photo_texels (R, R)`` (seen or mirrored) do not hold and that lie at least ``gap_m`` metres from every
+    one of them over the subject's reference pose ``rest (V, 3)`` (texel centres; the seen texels near the
+    mouth searched only)."""
+    from scipy.spatial import cKDTree
+
+    idx, face, bary = raster.covered()
+    in_mouth = mouth_faces(body).cpu()[face]
+    photo = photo_texels.cpu().reshape(-1)[idx]
+    out = torch.zeros(raster.mask.numel(), dtype=torch.bool)
+    target = in_mouth & ~photo
+    if not bool(target.any()):
+        return out.reshape(raster.mask.shape)
+    points = (bary[:, :, None] * rest.cpu()[body.faces.cpu()[face]]).sum(1)
+    low, high = points[target].min(0).values - gap_m, points[target].max(0).values + gap_m
+    near = photo & ((points >= low) & (points <= high)).all(1)
+    far = torch.ones(int(target.sum()), dtype=torch.bool)
+    if bool(near.any()):
+        distance, _ = cKDTree(points[near].numpy()).query(points[target].numpy(), distance_upper_bound=gap_m)
+        far = torch.as_tensor(distance) >= gap_m  # inf where none is within the gap
+    out[idx[target]] = far
+    return out.reshape(raster.mask.shape)
+
+
 def far_from_photo(coarse_raster, photo_texels: torch.Tensor, body, rest: torch.Tensor, distance_m: float) -> torch.Tensor:
     """``(H/2, W/2)`` bool: the blocks of ``coarse_raster`` (:func:`unseen_blocks`) farther than ``distance_m``
     over the subject's reference pose ``rest (V, 3)`` from every block holding a texel of ``photo_texels
@@ -238,15 +271,22 @@ def decode_projection(uv: UVFeatures, body, phenotypes: torch.Tensor, facial: to
     # ---- core colours: seen, then mirrored, then the scalp, then push-pull per island
     colors, photo_texels, stats = filled_colors(uv, body, rest, config)
     footprint = texel_footprint(rest, body.faces, body.uv_corners, resolution)
-    # the mouth's inside is drawn where the photo showed it (an open mouth's teeth), nowhere else: painted
-    # dark where unseen, it showed through the skin as a grid on closed lips (before the face's backing),
-    # and an opened mouth still showed mostly the lips' inner faces (docs/completion_eval.md)
+    # the mouth's inside is drawn where the photo showed it (an open mouth's teeth) and, dark, where it lies
+    # away from all that the photo showed (config.mouth_unseen_colour); the rest of it is not drawn (next to the
+    # seen teeth and lips its dark showed at their edges; docs/completion_eval.md)
     mouth = mouth_faces(body).cpu()
     unseen_mouth = raster.mask & mouth[raster.face_index.clamp(min=0)] & ~photo_texels.cpu()
+    dark_mouth = torch.zeros_like(unseen_mouth)
+    if config.mouth_unseen_colour is not None:
+        dark_mouth = dark_mouth_texels(raster, body, rest, photo_texels, config.mouth_unseen_gap_m)
+        colors = torch.where(dark_mouth[None], torch.tensor(config.mouth_unseen_colour).to(colors)[:, None, None], colors)
+        unseen_mouth &= ~dark_mouth
+        stats["n_mouth_dark_texels"] = int(dark_mouth.sum())
     fine_keep = keep | mouth.to(keep.device)
     if config.unseen_lod and resolution >= 256:
         fine, coarse_raster, coarse, coarse_colors = unseen_blocks(raster, photo_texels, colors, body)
-        _, face, bary, scales, core_colors = _gaussians_on_raster(raster, fine_keep, footprint, config, colors, fine & ~unseen_mouth)
+        draw_fine = (fine & ~unseen_mouth) | dark_mouth
+        _, face, bary, scales, core_colors = _gaussians_on_raster(raster, fine_keep, footprint, config, colors, draw_fine)
         coarse_footprint = texel_footprint(rest, body.faces, body.uv_corners, resolution // 2)
         coarse_config = replace(config, tangent_sigma=config.unseen_tangent_sigma)
         c_idx, c_face, c_bary, c_scales, c_colors = _gaussians_on_raster(coarse_raster, keep, coarse_footprint, coarse_config, coarse_colors, coarse)
