@@ -178,20 +178,24 @@ def dark_mouth_texels(raster, body, rest: torch.Tensor, photo_texels: torch.Tens
     from scipy.spatial import cKDTree
 
     idx, face, bary = raster.covered()
-    in_mouth = mouth_faces(body).cpu()[face]
+    mouth = mouth_faces(body).cpu()
     photo = photo_texels.cpu().reshape(-1)[idx]
     out = torch.zeros(raster.mask.numel(), dtype=torch.bool)
-    target = in_mouth & ~photo
+    target = mouth[face] & ~photo
     if not bool(target.any()):
         return out.reshape(raster.mask.shape)
-    points = (bary[:, :, None] * rest.cpu()[body.faces.cpu()[face]]).sum(1)
-    low, high = points[target].min(0).values - gap_m, points[target].max(0).values + gap_m
-    near = photo & ((points >= low) & (points <= high)).all(1)
+    # only the texels of faces whose bounds meet the mouth's, grown by the gap (a 1024² atlas has ~700K texels)
+    corners = rest.cpu()[body.faces.cpu()]  # (F, 3, 3)
+    low, high = corners[mouth].amin((0, 1)) - gap_m, corners[mouth].amax((0, 1)) + gap_m
+    near_faces = ((corners.amin(1) <= high) & (corners.amax(1) >= low)).all(1)
+    nearby = near_faces[face] & (photo | target)
+    points = (bary[nearby, :, None] * corners[face[nearby]]).sum(1)
+    seen_near, target_near = photo[nearby], target[nearby]
     far = torch.ones(int(target.sum()), dtype=torch.bool)
-    if bool(near.any()):
-        distance, _ = cKDTree(points[near].numpy()).query(points[target].numpy(), distance_upper_bound=gap_m)
+    if bool(seen_near.any()):
+        distance, _ = cKDTree(points[seen_near].numpy()).query(points[target_near].numpy(), distance_upper_bound=gap_m)
         far = torch.as_tensor(distance) >= gap_m  # inf where none is within the gap
-    out[idx[target]] = far
+    out[idx[nearby][target_near]] = far
     return out.reshape(raster.mask.shape)
 
 
