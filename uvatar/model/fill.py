@@ -111,23 +111,37 @@ def fill_core_colors(
     return pulled.clamp(0, 1), from_photo, stats
 
 
-def surface_distance(raster, body, rest_vertices: torch.Tensor, known: torch.Tensor, max_distance: float) -> torch.Tensor:
+def surface_distance(raster, body, rest_vertices: torch.Tensor, known: torch.Tensor, max_distance: float,
+                     where: torch.Tensor | None = None) -> torch.Tensor:  # fmt: skip
     """``(R, R)`` metres from each covered texel of ``raster`` to the nearest ``known (R, R)`` texel, over the
     subject's reference pose ``rest_vertices (V, 3)`` (straight-line, between texel centres on the body);
-    ``inf`` beyond ``max_distance``, where no texel is known, and outside the atlas."""
+    ``inf`` beyond ``max_distance``, where no texel is known, and outside the atlas.
+
+    ``where (R, R)`` bool: only these texels' distances are wanted (the others are ``inf``, known ones 0), and
+    only the known texels of faces whose bounds meet theirs, grown by ``max_distance``, are searched: a 1024²
+    atlas has ~700K texels, and a small region (the mouth's inside) took 0.1 s over all of them, 0.04 s so."""
     from scipy.spatial import cKDTree
 
     idx, face, bary = raster.covered()
-    points = (bary[:, :, None] * rest_vertices[body.faces[face]]).sum(1).numpy()
-    seen = known.reshape(-1)[idx].numpy()
+    seen = known.reshape(-1)[idx]
     out = torch.full((known.numel(),), float("inf"))
     out[idx[seen]] = 0.0
-    if seen.any() and not seen.all():
+    wanted, sources, used = ~seen, seen, slice(None)
+    if where is not None:
+        wanted = where.reshape(-1)[idx] & ~seen
+        if wanted.any():
+            corners = rest_vertices[body.faces]  # (F, 3, 3)
+            low = corners[face[wanted]].amin((0, 1)) - max_distance
+            high = corners[face[wanted]].amax((0, 1)) + max_distance
+            sources = seen & ((corners.amin(1) <= high) & (corners.amax(1) >= low)).all(1)[face]
+        used = sources | wanted
+    if sources.any() and wanted.any():
+        points = (bary[used][:, :, None] * rest_vertices[body.faces[face[used]]]).sum(1).numpy()
         # texel centres lie on a surface: the median-split tree took 2 s for a 1024² atlas, the sliding
         # midpoint one 0.14 s
-        tree = cKDTree(points[seen], balanced_tree=False, compact_nodes=False)
-        distance, _ = tree.query(points[~seen], distance_upper_bound=max_distance, workers=torch.get_num_threads())
-        out[idx[~seen]] = torch.as_tensor(distance, dtype=torch.float32)
+        tree = cKDTree(points[sources[used].numpy()], balanced_tree=False, compact_nodes=False)
+        distance, _ = tree.query(points[wanted[used].numpy()], distance_upper_bound=max_distance, workers=torch.get_num_threads())
+        out[idx[wanted]] = torch.as_tensor(distance, dtype=torch.float32)
     return out.reshape(known.shape)
 
 

@@ -173,30 +173,10 @@ def face_backing_blocks(coarse_raster, coarse: torch.Tensor, uv: UVFeatures, bod
 def dark_mouth_texels(raster, body, rest: torch.Tensor, photo_texels: torch.Tensor, gap_m: float) -> torch.Tensor:
     """``(R, R)`` bool: the texels of the mouth's inside (:func:`~uvatar.body.parts.mouth_faces`) of ``raster``
     that ``photo_texels (R, R)`` (seen or mirrored) do not hold and that lie at least ``gap_m`` metres from every
-    one of them over the subject's reference pose ``rest (V, 3)`` (texel centres; the seen texels near the
-    mouth searched only)."""
-    from scipy.spatial import cKDTree
-
-    idx, face, bary = raster.covered()
-    mouth = mouth_faces(body).cpu()
-    photo = photo_texels.cpu().reshape(-1)[idx]
-    out = torch.zeros(raster.mask.numel(), dtype=torch.bool)
-    target = mouth[face] & ~photo
-    if not bool(target.any()):
-        return out.reshape(raster.mask.shape)
-    # only the texels of faces whose bounds meet the mouth's, grown by the gap (a 1024² atlas has ~700K texels)
-    corners = rest.cpu()[body.faces.cpu()]  # (F, 3, 3)
-    low, high = corners[mouth].amin((0, 1)) - gap_m, corners[mouth].amax((0, 1)) + gap_m
-    near_faces = ((corners.amin(1) <= high) & (corners.amax(1) >= low)).all(1)
-    nearby = near_faces[face] & (photo | target)
-    points = (bary[nearby, :, None] * corners[face[nearby]]).sum(1)
-    seen_near, target_near = photo[nearby], target[nearby]
-    far = torch.ones(int(target.sum()), dtype=torch.bool)
-    if bool(seen_near.any()):
-        distance, _ = cKDTree(points[seen_near].numpy()).query(points[target_near].numpy(), distance_upper_bound=gap_m)
-        far = torch.as_tensor(distance) >= gap_m  # inf where none is within the gap
-    out[idx[nearby][target_near]] = far
-    return out.reshape(raster.mask.shape)
+    one of them over the subject's reference pose ``rest (V, 3)`` (texel centres: :func:`surface_distance`)."""
+    unseen_mouth = raster.mask & mouth_faces(body).cpu()[raster.face_index.clamp(min=0)] & ~photo_texels.cpu()
+    distance = surface_distance(raster, body, rest.cpu(), photo_texels.cpu() & raster.mask, gap_m, where=unseen_mouth)
+    return unseen_mouth & torch.isinf(distance)  # inf: none within the gap
 
 
 def far_from_photo(coarse_raster, photo_texels: torch.Tensor, body, rest: torch.Tensor, distance_m: float) -> torch.Tensor:
