@@ -304,3 +304,40 @@ def test_band_values_are_interpolated_between_neighbouring_band_centres_only():
     got = interpolate_bands(values, bands, heights, band)[:, 0]
     assert torch.allclose(got, expected, atol=1e-6), got  # float32 rounding of heights / band: ~1e-7
     assert torch.equal(interpolate_bands(values, bands, torch.tensor([0.19, 0.21]), band)[:, 0], torch.tensor([0.5, 0.5]))
+
+
+def test_a_top_hem_over_the_thighs_is_not_what_the_legs_wear(body):
+    """A half-body photo of a long blouse: the legs are seen only in a sliver at the hips, in the blouse's
+    colour (its hem). Continued down the legs, a pale blouse read as bare legs: the sliver keeps its
+    colour, the rest of the legs are plain trousers. A sliver in another colour (jeans at the waist)
+    is the legs' own garment and continues down them."""
+    from uvatar.model.dress import HEM_MATCH, HEM_SLIVER_M
+
+    raster, rest, heights, parts = _atlas(body)
+    hip = float(body.forward(body.default_params(1)).bone_poses[0, body.bone_index("upperleg01.L"), 2, 3])
+    legs = _part(parts, "legs")
+    sliver = legs & (heights > hip - HEM_SLIVER_M / 2)
+    assert sliver.sum() >= 50
+    seen = _part(parts, "head") | _part(parts, "torso") | _part(parts, "arms") | sliver
+    blouse = torch.tensor([0.85, 0.62, 0.55])
+    lit_hem = blouse + 0.15  # the hem lit more than the blouse: 0.26 away, within HEM_MATCH
+    assert float((lit_hem - blouse).norm()) <= HEM_MATCH
+    colors = SKIN[:, None, None].expand(3, RESOLUTION, RESOLUTION).clone()
+    colors[:, _part(parts, "torso") | _part(parts, "arms")] = blouse[:, None]
+    colors[:, sliver] = lit_hem[:, None]
+    filled, _, stats = dress_unseen(colors, seen, raster, body, rest, SKIN)
+    assert stats["dress_legs_seen"].startswith("a top's hem") and stats["dress_legs"] == "plain"
+    assert _close(filled, legs & ~sliver, torch.tensor(TROUSERS))
+    assert torch.equal(filled[:, sliver], colors[:, sliver])
+
+    colors[:, sliver] = JEANS[:, None]  # 0.60 from the blouse: the legs' own garment at the waist
+    assert float((JEANS - blouse).norm()) > HEM_MATCH
+    filled, _, stats = dress_unseen(colors, seen, raster, body, rest, SKIN)
+    assert "dress_legs_seen" not in stats and stats["dress_legs"].startswith("seen bands")
+    assert _close(filled, legs, JEANS)
+
+    colors[:, sliver] = lit_hem[:, None]  # the blouse's colour but seen down to the knee: the legs' own
+    low = legs & (heights > hip - 2 * HEM_SLIVER_M)
+    colors[:, low] = lit_hem[:, None]
+    filled, _, stats = dress_unseen(colors, seen | low, raster, body, rest, SKIN)
+    assert "dress_legs_seen" not in stats and _close(filled, legs, lit_hem)

@@ -24,7 +24,11 @@ Per body part (torso, arms, legs, feet, hands; the head keeps the scalp and push
 * a part the photo did not see continues what it did show, else plain clothes:
   - arms: the torso's highest seen band (the sleeves of the shirt or jacket at the shoulders);
   - legs: the torso's seen texels below the hip joint (trousers or skirt at the waist), else plain
-    dark trousers (:data:`TROUSERS`);
+    dark trousers (:data:`TROUSERS`); legs seen only in a sliver at the hips (no lower than
+    :data:`HEM_SLIVER_M` below the hip joint) in the colour of the torso's lowest clothes (within
+    :data:`HEM_MATCH`) count as unseen and take the plain trousers: that sliver is a top's hem over the
+    thighs (a long blouse), which says nothing of what the legs wear (continued down the legs it read as
+    bare skin);
   - feet: the legs' lowest seen band if the legs were seen below the mid-shin joint, else plain dark shoes
     (:data:`SHOES`);
   - torso (also one seen above the collar line only: a face filling the frame): plain top
@@ -37,7 +41,7 @@ import torch
 
 from uvatar.body.parts import PART_NAMES, texel_parts
 
-__all__ = ["BAND_M", "BAND_WINDOW", "RAMP_MAX_STEP", "interpolate_bands", "MIN_SEEN", "SHADOW_RATIO", "TROUSERS", "SHOES", "TOP", "SKIN", "dress_unseen", "shadowed_sides"]
+__all__ = ["BAND_M", "BAND_WINDOW", "HEM_MATCH", "HEM_SLIVER_M", "RAMP_MAX_STEP", "interpolate_bands", "MIN_SEEN", "SHADOW_RATIO", "TROUSERS", "SHOES", "TOP", "SKIN", "dress_unseen", "shadowed_sides"]
 
 BAND_M = 0.04  # height of a colour band, metres
 BAND_WINDOW = 2  # bands each side pooled into a band's median (a 20 cm window)
@@ -49,6 +53,10 @@ MIN_SEEN = 50  # fewer seen texels than this say nothing reliable about a part's
 SKIN_DISTANCE = 0.12  # seen texels nearer the face's skin colour (RGB distance) are no source for clothes
 COLLAR_M = 0.05  # the collar line, this far above the shoulder joints (the average body's; scaled): above it the
 # torso is the neck, whose skin and shadows say nothing about the clothes
+HEM_SLIVER_M = 0.06  # legs seen no lower than this below the hip joint (average body's; scaled) are seen in a
+# sliver at the hips only: italo_melo's blouse hem, to 0.035 m; the woman with the phone's jeans reach 0.097 m
+HEM_MATCH = 0.35  # a sliver this near (RGB distance) the median of the torso's lowest 3 bands of clothes is that
+# garment's hem: italo_melo's 0.29 (the hem lit more than the blouse above it); the phone's jeans to her yellow top
 SIDE_NORMAL_X = 0.5  # texels whose reference-pose normal points this much sideways: the garment's sides
 SHADOW_RATIO = 0.5  # sides darker than this fraction of both the part's front at their height and its sides
 # above them are in a shadow (under forearms held in front, an arm's or a held object's): no source
@@ -130,6 +138,19 @@ def _fill_from_bands(colors: torch.Tensor, heights: torch.Tensor, seen: torch.Te
     colors[:, target] = interpolate_bands(medians, bands, heights[target]).T
 
 
+def _is_top_hem(colors: torch.Tensor, heights: torch.Tensor, legs: torch.Tensor, torso_clothes: torch.Tensor,
+                sliver_bottom: float) -> bool:  # fmt: skip
+    """Whether the seen ``legs`` texels (``(N,)`` bool) are only a sliver at the hips (all above
+    ``sliver_bottom`` metres) in the colour of the torso's lowest clothes (the median of the
+    ``torso_clothes`` texels in the lowest 3 bands, within :data:`HEM_MATCH`): a top's hem, not the
+    legs' clothes. ``colors (3, N)``, ``heights (N,)`` metres."""
+    if int(legs.sum()) < MIN_SEEN or int(torso_clothes.sum()) < MIN_SEEN or float(heights[legs].min()) < sliver_bottom:
+        return False
+    lowest = torso_clothes & (heights < float(heights[torso_clothes].min()) + 3 * BAND_M)
+    hem = colors[:, legs].median(dim=1).values
+    return float((hem - colors[:, lowest].median(dim=1).values).norm()) <= HEM_MATCH
+
+
 def dress_unseen(colors: torch.Tensor, known: torch.Tensor, raster, body, rest_vertices: torch.Tensor,
                  skin: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, dict]:  # fmt: skip
     """Colour every unseen texel of the torso, arms, hands, legs and feet (module docstring).
@@ -175,8 +196,14 @@ def dress_unseen(colors: torch.Tensor, known: torch.Tensor, raster, body, rest_v
     if int((clothed & part("torso")).sum()) < MIN_SEEN and int((seen & part("torso") & (heights < collar_z)).sum()) >= MIN_SEEN:
         clothed = seen  # a bare torso (skin seen below the collar line): its skin it is
 
+    legs_evidence = seen & part("legs")
+    top_hem = _is_top_hem(flat, heights, legs_evidence, part("torso") & clothed, hip_z - scale * HEM_SLIVER_M)
+    if top_hem:  # a top's hem over the thighs: the legs were not seen, and the torso below the hips is the top
+        legs_evidence = torch.zeros_like(seen)
+        rules["dress_legs_seen"] = "a top's hem only (the legs count as unseen)"
+
     def seen_in(name: str) -> torch.Tensor:
-        return part(name) & (clothed if name == "torso" else seen)
+        return part(name) & (clothed if name == "torso" else legs_evidence if name == "legs" else seen)
 
     for name in ("torso", "arms", "legs", "feet", "hands"):
         target = part(name) & ~seen
@@ -207,7 +234,7 @@ def dress_unseen(colors: torch.Tensor, known: torch.Tensor, raster, body, rest_v
             top = heights[torso].max()
             flat[:, target] = flat[:, torso & (heights > top - BAND_M)].median(dim=1).values[:, None]
             rules[f"dress_{name}"] = "torso top band"
-        elif name == "legs" and int((torso & (heights < hip_z)).sum()) >= MIN_SEEN:
+        elif name == "legs" and not top_hem and int((torso & (heights < hip_z)).sum()) >= MIN_SEEN:
             flat[:, target] = flat[:, torso & (heights < hip_z)].median(dim=1).values[:, None]
             rules[f"dress_{name}"] = "torso below the hips"
         elif name == "feet" and int((legs & (heights < shin_z)).sum()) >= MIN_SEEN:
