@@ -341,3 +341,33 @@ def test_a_top_hem_over_the_thighs_is_not_what_the_legs_wear(body):
     colors[:, low] = lit_hem[:, None]
     filled, _, stats = dress_unseen(colors, seen | low, raster, body, rest, SKIN)
     assert "dress_legs_seen" not in stats and _close(filled, legs, lit_hem)
+
+
+def test_the_continuation_near_a_dark_jacket_is_not_greyed_by_a_white_shirt(body):
+    """A head photo: a navy jacket seen at the chest round the body, a white shirt in its front opening.
+    Near the jacket's lower edge the fill blends the seen edge into the rule's colour (the jacket's); the
+    continuation there was push-pulled from the island's whole seen texture, whose coarse averages mixed
+    in the shirt: a grey band across the jacket from the side. It is now pulled between the seen texels
+    and the rule's colours beyond the blend, so texels far from the shirt stay near the jacket's colour.
+    Push-pull's blocks still reach some shirt (a convex mix of its anchors): the unseen torso beyond the
+    blend's width from the shirt was up to 0.095 off the jacket with the island-wide continuation and is
+    0.019 now (deterministic up to float32 rounding, ~1e-6); the bound lies between."""
+    raster, rest, heights, parts = _atlas(body)
+    normals, front_sign = _texel_normals(body, raster, rest)
+    torso = _part(parts, "torso")
+    top = float(heights[torso].max())
+    jacket, shirt = torch.tensor([0.05, 0.06, 0.12]), torch.tensor([0.95, 0.95, 0.97])
+    chest = torso & (heights > top - 0.20)
+    opening = chest & (front_sign * normals[1] > 0.9) & (normals[0].abs() < 0.15)  # the front's middle
+    assert opening.sum() >= 50
+    colors = SKIN[:, None, None].expand(3, RESOLUTION, RESOLUTION).clone()
+    colors[:, chest] = jacket[:, None]
+    colors[:, opening] = shirt[:, None]
+    seen = _part(parts, "head") | chest
+    filled, _, stats = fill_core_colors(colors, seen, body, rest, mirror=False)
+    assert stats["dress_torso"].startswith("seen bands")
+    from_shirt = surface_distance(raster, body, rest, opening & raster.mask, 2 * DRESS_BLEND_M)
+    away = torso & ~seen & torch.isinf(from_shirt)
+    assert away.sum() > 1000
+    worst = float((filled[:, away] - jacket[:, None]).abs().max())
+    assert worst <= 0.04, f"a texel away from the shirt is {worst:.3f} off the jacket's colour"

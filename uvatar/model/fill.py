@@ -6,8 +6,9 @@ photo has hair (the scalp the photo saw is mostly forehead under a high hairline
 median colour (the photo's short hair, or skin when bald: push-pull would otherwise spread face skin over
 the back of the head); the unseen torso, arms, hands, legs and feet are dressed (:mod:`uvatar.model.dress`),
 blended near the seen texels (near in the atlas and on the body) with the push-pull continuation (no seam
-at the edge of what was seen); the rest (the head) is filled by push-pull inside each UV island (islands
-nothing was seen on take the median seen colour).
+at the edge of what was seen) pulled between them and the rule's colours further away; the rest (the head)
+is filled by push-pull inside each UV island from the seen texels and those dressed colours (islands nothing
+was seen on take the median seen colour).
 """
 
 from __future__ import annotations
@@ -87,27 +88,31 @@ def fill_core_colors(
             fill = scalp_mask & ~known
             colors = torch.where(fill[None], hair[:, None, None], colors)
             known = known | fill
-    pulled = push_pull_islands(colors, known, raster.mask, fallback)
-    if dress:
-        head = texel_parts(raster, body.face_parts) == PART_NAMES.index("head")
-        face_seen = head & ~scalp_mask & from_photo
-        skin = colors[:, face_seen].median(dim=1).values if face_seen.sum() >= MIN_SCALP_TEXELS else None
-        sources = known
-        if dress_sources is not None:
-            sources = dress_sources & raster.mask
-            if mirror:  # a mirrored texel is a source when its seen twin is
-                _, sources = mirror_fill(colors, sources, mirror_map)
-        dressed_colors, dressed, rules = dress_unseen(colors, sources, raster, body, rest_vertices, skin)
-        stats.update(rules)
-        # next to what was seen the push-pull continuation (the seen texture, no seam), the rule further away
-        from scipy.ndimage import distance_transform_edt
+    if not dress:
+        return push_pull_islands(colors, known, raster.mask, fallback).clamp(0, 1), from_photo, stats
+    head = texel_parts(raster, body.face_parts) == PART_NAMES.index("head")
+    face_seen = head & ~scalp_mask & from_photo
+    skin = colors[:, face_seen].median(dim=1).values if face_seen.sum() >= MIN_SCALP_TEXELS else None
+    sources = known
+    if dress_sources is not None:
+        sources = dress_sources & raster.mask
+        if mirror:  # a mirrored texel is a source when its seen twin is
+            _, sources = mirror_fill(colors, sources, mirror_map)
+    dressed_colors, dressed, rules = dress_unseen(colors, sources, raster, body, rest_vertices, skin)
+    stats.update(rules)
+    # next to what was seen the push-pull continuation (the seen texture, no seam), the rule further away
+    from scipy.ndimage import distance_transform_edt
 
-        in_atlas = torch.as_tensor(distance_transform_edt(~known.numpy()), dtype=torch.float32)
-        ramp = DRESS_BLEND_UV * colors.shape[-1]
-        on_body = surface_distance(raster, body, rest_vertices, known, 2 * DRESS_BLEND_M)
-        weight = torch.maximum((in_atlas - ramp) / ramp, (on_body - DRESS_BLEND_M) / DRESS_BLEND_M).clamp(0, 1)[None]
-        blended = pulled * (1 - weight) + dressed_colors * weight
-        pulled = torch.where((dressed & ~known)[None], blended, pulled)  # what was seen keeps its colour
+    in_atlas = torch.as_tensor(distance_transform_edt(~known.numpy()), dtype=torch.float32)
+    ramp = DRESS_BLEND_UV * colors.shape[-1]
+    on_body = surface_distance(raster, body, rest_vertices, known, 2 * DRESS_BLEND_M)
+    weight = torch.maximum((in_atlas - ramp) / ramp, (on_body - DRESS_BLEND_M) / DRESS_BLEND_M).clamp(0, 1)[None]
+    # the continuation is pulled between the seen texels and the rule's colours beyond the blend, not from
+    # the island's whole seen texture (its coarse averages put a white shirt's grey on a navy jacket's edge)
+    anchors = known | (dressed & (weight[0] >= 1))
+    pulled = push_pull_islands(torch.where(known[None], colors, dressed_colors), anchors, raster.mask, fallback)
+    blended = pulled * (1 - weight) + dressed_colors * weight
+    pulled = torch.where((dressed & ~known)[None], blended, pulled)  # what was seen keeps its colour
     return pulled.clamp(0, 1), from_photo, stats
 
 
