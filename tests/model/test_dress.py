@@ -51,7 +51,12 @@ def test_head_photo_body_is_dressed_not_bare(body):
     assert dressed[(parts >= 0) & ~head].all()
     assert _close(filled, torso & ~seen, SHIRT)  # the shirt continues down the torso and round the back
     assert _close(filled, _part(parts, "arms"), SHIRT)  # sleeves: the torso's top band
-    assert _close(filled, _part(parts, "legs"), torch.tensor(TROUSERS))
+    # the hem is level, at the torso's lowest texel: the shirt above it (on the legs' tops too), trousers below
+    hem = float(heights[torso].min())
+    legs = _part(parts, "legs")
+    assert stats["dress_hem"].startswith("level")
+    assert _close(filled, legs & (heights < hem), torch.tensor(TROUSERS))
+    assert _close(filled, legs & (heights >= hem), SHIRT) and (legs & (heights >= hem)).sum() > 100
     assert _close(filled, _part(parts, "feet"), torch.tensor(SHOES))
     assert _close(filled, _part(parts, "hands"), SKIN)  # the rule's one skin part: the face's colour
     hidden = (parts >= 0) & ~seen & ~_part(parts, "hands")
@@ -63,7 +68,7 @@ def test_head_photo_body_is_dressed_not_bare(body):
     from scipy.ndimage import distance_transform_edt
 
     far = torch.as_tensor(distance_transform_edt(~seen.numpy()) >= 2 * DRESS_BLEND_UV * RESOLUTION)
-    assert _close(filled, _part(parts, "legs") & far, torch.tensor(TROUSERS), 1e-6)
+    assert _close(filled, _part(parts, "legs") & far & (heights < hem), torch.tensor(TROUSERS), 1e-6)
     skin_like = (filled - SKIN[:, None, None]).abs().amax(0) < 0.05
     assert not (skin_like & hidden).any(), "a hidden body part kept skin colour"
 
