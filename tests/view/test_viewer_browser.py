@@ -95,14 +95,17 @@ def test_viewer_shows_the_avatar_in_chromium(tmp_path, body):
             centre = pixels[220:560, 300:500]
             background = pixels[590:600, 700:800].reshape(-1, 3).mean(0)
             painted = np.abs(centre - background).sum(-1) > 60
-            tries.append(f"budget {budget_ms} ms: {time.monotonic() - started:.1f} s, painted {painted.mean():.4f}")
-            if painted.mean() > 0.03:
+            # the test avatar is coloured by its UV (u, v, 0.5): its painted pixels are not grey (a CI run's
+            # first try painted 0.040 of the centre, red - green 8.1 on average: the scene's grey before the
+            # splats had all arrived)
+            colours = centre[painted]
+            red_green = float(np.abs(colours[:, 0] - colours[:, 1]).mean()) if len(colours) else 0.0
+            tries.append(f"budget {budget_ms} ms: {time.monotonic() - started:.1f} s, painted {painted.mean():.4f}, red - green {red_green:.1f}")
+            if painted.mean() > 0.03 and red_green > 10:
                 break
         print("; ".join(tries))
         assert painted.mean() > 0.03, f"too little of the centre differs from the background: {'; '.join(tries)}"
-        # the test avatar is coloured by its UV (u, v, 0.5): the painted pixels are not grey
-        colours = centre[painted]
-        assert np.abs(colours[:, 0] - colours[:, 1]).mean() > 10
+        assert red_green > 10, f"the painted pixels are grey, not the avatar's colours: {'; '.join(tries)}"
     finally:
         server.terminate()
         try:
