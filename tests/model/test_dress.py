@@ -376,3 +376,25 @@ def test_the_continuation_near_a_dark_jacket_is_not_greyed_by_a_white_shirt(body
     assert away.sum() > 1000
     worst = float((filled[:, away] - jacket[:, None]).abs().max())
     assert worst <= 0.04, f"a texel away from the shirt is {worst:.3f} off the jacket's colour"
+
+
+def test_the_hem_is_level_over_seen_legs_too(body):
+    """A shirt seen on the torso's front, jeans on the legs' front: from behind the shirt ends level at the
+    torso's lowest texel (the legs' unseen texels above it take the shirt's colour, below it the jeans'),
+    not along the zigzag where the mesh's torso and leg faces meet (a V down the seat)."""
+    raster, rest, heights, parts = _atlas(body)
+    normals, front_sign = _texel_normals(body, raster, rest)
+    torso, legs = _part(parts, "torso"), _part(parts, "legs")
+    front = front_sign * normals[1] > -0.2
+    colors = SKIN[:, None, None].expand(3, RESOLUTION, RESOLUTION).clone()
+    shirt, jeans = torch.tensor([0.90, 0.80, 0.10]), torch.tensor([0.20, 0.30, 0.60])  # 0.86 apart: an edge
+    colors[:, torso] = shirt[:, None]
+    colors[:, legs] = jeans[:, None]
+    seen = _part(parts, "head") | ((torso | legs) & front)
+    filled, _, stats = dress_unseen(colors, seen, raster, body, rest, SKIN)
+    assert stats["dress_hem"].startswith("level") and stats["dress_legs"].startswith("seen bands")
+    hem = float(heights[torso].min())
+    upper = legs & ~seen & (heights >= hem)
+    assert upper.sum() > 100
+    assert _close(filled, upper, shirt)  # was the jeans: the V's sides
+    assert _close(filled, legs & ~seen & (heights < hem), jeans)

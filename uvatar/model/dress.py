@@ -33,8 +33,8 @@ Per body part (torso, arms, legs, feet, hands; the head keeps the scalp and push
     (:data:`SHOES`);
   - torso (also one seen above the collar line only: a face filling the frame): plain top
     (:data:`TOP`); hands: skin (the seen face's median skin colour, else :data:`SKIN`);
-* legs unseen, the torso's garment ends level at the torso's lowest texel (:func:`_level_hem`), not
-  along the zigzag where the mesh's torso faces meet its legs' (a V down the seat from behind).
+* the torso's garment ends level at the torso's lowest texel (:func:`_level_hem`), not along the
+  zigzag where the mesh's torso faces meet its legs' (a V down the seat from behind).
 """
 
 from __future__ import annotations
@@ -267,10 +267,10 @@ def dress_unseen(colors: torch.Tensor, known: torch.Tensor, raster, body, rest_v
             flat[:, target] = value.to(flat)[:, None]
             rules[f"dress_{name}"] = "plain" if plain is not None else "skin"
         out_seen |= target
-    if "torso" in sources and "legs" not in sources:
-        # legs not seen: the torso's garment ends level at the torso's lowest texel. Seen legs keep their own
-        # bands: pooled with the torso's sides, the turnaround's jeans put a blue band along the jacket's
-        # back hem (the jacket hangs over the seat; 135 / 180 degrees -0.01 dB, ST-LPIPS +0.002 / +0.001)
+    if "torso" in sources:
+        # the torso's garment ends level at the torso's lowest texel, from the torso's bands alone: pooled with
+        # the seen legs' sides, the turnaround's jeans put a blue band along the jacket's back hem (the jacket
+        # hangs over the seat; 135 / 180 degrees -0.01 dB, ST-LPIPS +0.002 / +0.001)
         _level_hem(flat, heights, seen, part("torso"), part("legs"), sources["torso"], rules)
     out = colors.clone().reshape(3, -1)
     out[:, idx] = flat
