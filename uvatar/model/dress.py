@@ -161,6 +161,8 @@ def _level_hem(colors: torch.Tensor, heights: torch.Tensor, seen: torch.Tensor, 
     which the torso's colour above the legs' drew as a jagged hem; now the torso's garment ends level,
     at the torso's lowest texel, and the legs' rule holds below it. ``colors (3, N)``, ``heights (N,)``
     metres; ``rules`` gets ``dress_hem``."""
+    if not bool(torso.any()) or not bool(legs.any()):
+        return
     zone = (torso | legs) & ~seen
     zone &= (heights >= float(heights[torso].min())) & (heights <= float(heights[legs].max()))
     if not bool(zone.any()) or int(sources.sum()) < MIN_SEEN:
