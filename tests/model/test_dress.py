@@ -398,3 +398,35 @@ def test_the_hem_is_level_over_seen_legs_too(body):
     assert upper.sum() > 100
     assert _close(filled, upper, shirt)  # was the jeans: the V's sides
     assert _close(filled, legs & ~seen & (heights < hem), jeans)
+
+
+def test_a_band_across_a_back_photo_goes_round_the_front(body):
+    """A back photo of a bare back with a 4 cm top band across it (a bra top): the 20 cm window of the
+    dressing's band medians erased the band (the skin around it is the median), and the unseen front
+    was bare. In a back photo a band the back shows across goes round: the front wears it at its height,
+    and skin above and below. A front photo keeps the window (a band across its front may be a detail)."""
+    from uvatar.model.dress import BAND_M
+
+    raster, rest, heights, parts = _atlas(body)
+    normals, front_sign = _texel_normals(body, raster, rest)
+    torso = _part(parts, "torso")
+    back = torso & (front_sign * normals[1] < 0.2)
+    low = float(heights[torso].min())
+    band_lo = low + 0.30 - (low + 0.30) % BAND_M  # one whole 4 cm band of the chest
+    band = torso & (heights >= band_lo) & (heights < band_lo + BAND_M)
+    top = torch.tensor([0.70, 0.75, 0.72])
+    colors = SKIN[:, None, None].expand(3, RESOLUTION, RESOLUTION).clone()
+    colors[:, band] = top[:, None]
+    seen = _part(parts, "head") | back
+    filled, _, stats = dress_unseen(colors, seen, raster, body, rest)  # a back photo shows no face: no skin colour
+    assert stats["dress_torso_from_back"].startswith("a back photo")
+    front_band = band & ~seen & (heights >= band_lo + BAND_M / 2 - 0.005) & (heights < band_lo + BAND_M / 2 + 0.005)
+    assert front_band.sum() > 20
+    # a step from skin to the top is an edge (0.28 > RAMP_MAX_STEP): no ramp at the band's middle
+    assert _close(filled, front_band, top)
+    far = torso & ~seen & ((heights < band_lo - 2 * BAND_M) | (heights > band_lo + 3 * BAND_M))
+    assert _close(filled, far, SKIN)
+
+    seen = _part(parts, "head") | (torso & ~back)  # the same band seen across a front: the window holds
+    filled, _, stats = dress_unseen(colors, seen, raster, body, rest)
+    assert "dress_torso_from_back" not in stats

@@ -20,7 +20,9 @@ Per body part (torso, arms, legs, feet, hands; the head keeps the scalp and push
   the upper arms above the elbows instead (the jacket at the shoulders), else all its seen texels.
   A garment's back and sides continue its own front at the same height (a jacket's back is the
   jacket, the jeans' back the jeans), and the median keeps narrow front details (a tie, buttons, a
-  logo) off the back;
+  logo) off the back. A back photo (more of the torso's seen texels face back than front) turns it
+  round: a band its back shows across (a bra top, a belt) goes round the front too, though narrower
+  than the window (:func:`_fill_from_bands`' ``whole_bands``);
 * a part the photo did not see continues what it did show, else plain clothes:
   - arms: the torso's highest seen band (the sleeves of the shirt or jacket at the shoulders);
   - legs: the torso's seen texels below the hip joint (trousers or skirt at the waist), else plain
@@ -60,6 +62,7 @@ HEM_SLIVER_M = 0.06  # legs seen no lower than this below the hip joint (average
 HEM_MATCH = 0.35  # a sliver this near (RGB distance) the median of the torso's lowest 3 bands of clothes is that
 # garment's hem: italo_melo's 0.29 (the hem lit more than the blouse above it); the phone's jeans to her yellow top
 SIDE_NORMAL_X = 0.5  # texels whose reference-pose normal points this much sideways: the garment's sides
+BACK_NORMAL_Y = 0.5  # texels whose reference-pose normal points this much backwards: the garment's back
 SHADOW_RATIO = 0.5  # sides darker than this fraction of both the part's front at their height and its sides
 # above them are in a shadow (under forearms held in front, an arm's or a held object's): no source
 LUMA = (0.2126, 0.7152, 0.0722)  # Rec. 709 luminance weights
@@ -133,10 +136,23 @@ def interpolate_bands(values: torch.Tensor, bands: torch.Tensor, heights: torch.
     return torch.where(between[:, None], values[lower] + t * (values[upper] - values[lower]), out)
 
 
-def _fill_from_bands(colors: torch.Tensor, heights: torch.Tensor, seen: torch.Tensor, target: torch.Tensor) -> None:
+def _fill_from_bands(colors: torch.Tensor, heights: torch.Tensor, seen: torch.Tensor, target: torch.Tensor,
+                     whole_bands: torch.Tensor | None = None) -> None:  # fmt: skip
     """Set ``colors[:, target]`` (in place) from the band medians of the ``seen`` texels
-    (:func:`_band_medians`), read at the targets' heights by :func:`interpolate_bands`."""
+    (:func:`_band_medians`), read at the targets' heights by :func:`interpolate_bands`. With
+    ``whole_bands`` (``(N,)`` bool: seen texels that show each band's garment all round, a back photo's
+    back), a band of at least :data:`MIN_SEEN` of them whose own median lies more than
+    :data:`RAMP_MAX_STEP` from the window's median takes its own (:func:`_band_medians`' window erased a
+    garment narrower than it, a bra top's band)."""
     medians, bands = _band_medians(colors[:, seen], heights[seen])
+    if whole_bands is not None:
+        own = torch.floor(heights / BAND_M).long()
+        for i, band in enumerate(bands.tolist()):
+            where = whole_bands & (own == band)
+            if int(where.sum()) >= MIN_SEEN:
+                median = colors[:, where].median(dim=1).values
+                if float((median - medians[i]).norm()) > RAMP_MAX_STEP:
+                    medians[i] = median
     colors[:, target] = interpolate_bands(medians, bands, heights[target]).T
 
 
@@ -194,6 +210,9 @@ def dress_unseen(colors: torch.Tensor, known: torch.Tensor, raster, body, rest_v
     out_seen = seen.clone()
     reference = body.forward(body.default_params(1))
     bones = reference.bone_poses[0]
+    # the body's front along y (the eyes are in front of the head joint); texels facing away from it
+    front = float(torch.sign(bones[body.bone_index("eye.L"), 1, 3] - bones[body.bone_index("head"), 1, 3]))
+    back_facing = (front * face_normals[:, 1] <= -BACK_NORMAL_Y)[face]
     hip_z = float(bones[body.bone_index("upperleg01.L"), 2, 3])
     shin_z = float(bones[body.bone_index("lowerleg02.L"), 2, 3])
     # the subject's shoulder and elbow heights: the average body's joints scaled by the subject's
@@ -246,7 +265,12 @@ def dress_unseen(colors: torch.Tensor, known: torch.Tensor, raster, body, rest_v
                 sides, how = sides & ~shadow, how[:-1] + ", shadows left out)"
             source = sides if int(sides.sum()) >= MIN_SEEN else seen_in(name)
             sources[name] = source
-            _fill_from_bands(flat, heights, source, target)
+            # a back photo: a band its back shows across (a bra top, a belt) goes round the front too
+            back = seen_in(name) & back_facing
+            back_photo = name == "torso" and int(back.sum()) > int((seen_in(name) & ~back_facing & ~side_facing).sum())
+            _fill_from_bands(flat, heights, source, target, back if back_photo else None)
+            if back_photo:
+                rules["dress_torso_from_back"] = "a back photo: bands its back shows across go round"
             rules[f"dress_{name}"] = "seen bands" + (how if source is sides else "")
             out_seen |= target
             continue
