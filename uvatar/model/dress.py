@@ -137,9 +137,10 @@ def interpolate_bands(values: torch.Tensor, bands: torch.Tensor, heights: torch.
 
 
 def _fill_from_bands(colors: torch.Tensor, heights: torch.Tensor, seen: torch.Tensor, target: torch.Tensor,
-                     whole_bands: torch.Tensor | None = None) -> None:  # fmt: skip
+                     whole_bands: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
     """Set ``colors[:, target]`` (in place) from the band medians of the ``seen`` texels
-    (:func:`_band_medians`), read at the targets' heights by :func:`interpolate_bands`. With
+    (:func:`_band_medians`), read at the targets' heights by :func:`interpolate_bands`; returns the
+    medians ``(B, 3)`` and their bands ``(B,)`` (the torso's, for :func:`_level_hem`). With
     ``whole_bands`` (``(N,)`` bool: seen texels that show each band's garment all round, a back photo's
     back), a band of at least :data:`MIN_SEEN` of them whose own median lies more than
     :data:`RAMP_MAX_STEP` from the window's median takes its own (:func:`_band_medians`' window erased a
@@ -154,6 +155,7 @@ def _fill_from_bands(colors: torch.Tensor, heights: torch.Tensor, seen: torch.Te
                 if float((median - medians[i]).norm()) > RAMP_MAX_STEP:
                     medians[i] = median
     colors[:, target] = interpolate_bands(medians, bands, heights[target]).T
+    return medians, bands
 
 
 def _is_top_hem(colors: torch.Tensor, heights: torch.Tensor, legs: torch.Tensor, torso_clothes: torch.Tensor,
@@ -170,9 +172,10 @@ def _is_top_hem(colors: torch.Tensor, heights: torch.Tensor, legs: torch.Tensor,
 
 
 def _level_hem(colors: torch.Tensor, heights: torch.Tensor, seen: torch.Tensor, torso: torch.Tensor, legs: torch.Tensor,
-               sources: torch.Tensor, rules: dict) -> None:  # fmt: skip
+               torso_bands: tuple[torch.Tensor, torch.Tensor], rules: dict) -> None:  # fmt: skip
     """Recolour (in place) the unseen texels of ``torso`` and ``legs`` (``(N,)`` bool) between the torso's
-    lowest texel and the legs' highest from the bands of the torso's seen ``sources``: the two parts meet
+    lowest texel and the legs' highest from the torso's band medians and bands ``torso_bands`` (those
+    :func:`_fill_from_bands` dressed the torso with): the two parts meet
     along a zigzag of the mesh's faces (a V down the seat from behind, a tongue at the crotch in front),
     which the torso's colour above the legs' drew as a jagged hem; now the torso's garment ends level,
     at the torso's lowest texel, and the legs' rule holds below it. ``colors (3, N)``, ``heights (N,)``
@@ -181,9 +184,9 @@ def _level_hem(colors: torch.Tensor, heights: torch.Tensor, seen: torch.Tensor, 
         return
     zone = (torso | legs) & ~seen
     zone &= (heights >= float(heights[torso].min())) & (heights <= float(heights[legs].max()))
-    if not bool(zone.any()) or int(sources.sum()) < MIN_SEEN:
+    if not bool(zone.any()):
         return
-    _fill_from_bands(colors, heights, sources, zone)
+    colors[:, zone] = interpolate_bands(*torso_bands, heights[zone]).T
     rules["dress_hem"] = "level, at the torso's lowest texel"
 
 
@@ -244,7 +247,11 @@ def dress_unseen(colors: torch.Tensor, known: torch.Tensor, raster, body, rest_v
     def seen_in(name: str) -> torch.Tensor:
         return part(name) & (clothed if name == "torso" else legs_evidence if name == "legs" else seen)
 
-    sources = {}  # the seen texels a part's bands came from
+    # a back photo (more of the torso's seen texels face back than front): a band its back shows across (a
+    # bra top, a belt) goes round the front too
+    torso_back = seen_in("torso") & back_facing
+    back_photo = int(torso_back.sum()) > int((seen_in("torso") & ~back_facing & ~side_facing).sum())
+    torso_bands = None  # the torso's band medians and bands, read again by the level hem
     for name in ("torso", "arms", "legs", "feet", "hands"):
         target = part(name) & ~seen
         if not bool(target.any()):
@@ -264,13 +271,12 @@ def dress_unseen(colors: torch.Tensor, known: torch.Tensor, raster, body, rest_v
             if bool(shadow.any()) and int((sides & ~shadow).sum()) >= MIN_SEEN:
                 sides, how = sides & ~shadow, how[:-1] + ", shadows left out)"
             source = sides if int(sides.sum()) >= MIN_SEEN else seen_in(name)
-            sources[name] = source
-            # a back photo: a band its back shows across (a bra top, a belt) goes round the front too
-            back = seen_in(name) & back_facing
-            back_photo = name == "torso" and int(back.sum()) > int((seen_in(name) & ~back_facing & ~side_facing).sum())
-            _fill_from_bands(flat, heights, source, target, back if back_photo else None)
-            if back_photo:
-                rules["dress_torso_from_back"] = "a back photo: bands its back shows across go round"
+            whole_bands = torso_back if name == "torso" and back_photo else None
+            bands = _fill_from_bands(flat, heights, source, target, whole_bands)
+            if name == "torso":
+                torso_bands = bands
+                if back_photo:
+                    rules["dress_torso_from_back"] = "a back photo: bands its back shows across go round"
             rules[f"dress_{name}"] = "seen bands" + (how if source is sides else "")
             out_seen |= target
             continue
@@ -293,11 +299,11 @@ def dress_unseen(colors: torch.Tensor, known: torch.Tensor, raster, body, rest_v
             flat[:, target] = value.to(flat)[:, None]
             rules[f"dress_{name}"] = "plain" if plain is not None else "skin"
         out_seen |= target
-    if "torso" in sources:
+    if torso_bands is not None:
         # the torso's garment ends level at the torso's lowest texel, from the torso's bands alone: pooled with
         # the seen legs' sides, the turnaround's jeans put a blue band along the jacket's back hem (the jacket
         # hangs over the seat; 135 / 180 degrees -0.01 dB, ST-LPIPS +0.002 / +0.001)
-        _level_hem(flat, heights, seen, part("torso"), part("legs"), sources["torso"], rules)
+        _level_hem(flat, heights, seen, part("torso"), part("legs"), torso_bands, rules)
     out = colors.clone().reshape(3, -1)
     out[:, idx] = flat
     new_known = known.clone().reshape(-1)
