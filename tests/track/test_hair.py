@@ -63,6 +63,26 @@ def test_hair_clusters_reject_skin_and_background():
     assert len(rejected) == 0 and len(kept) >= 2
 
 
+def test_a_blend_of_hair_and_background_is_no_hair_colour():
+    """Grey hair before a pale window (Obama arms crossed): the mask's soft edge and the fringe mix the
+    two, a cluster halfway between them. It is not the hair's (else the window beside the head is hair);
+    a highlight off that line (a lighter brown of the same hair) stays."""
+    rng = np.random.default_rng(0)
+    hair, skin, window = np.array([0.43, 0.40, 0.37]), np.array([0.77, 0.55, 0.44]), np.array([0.79, 0.82, 0.79])
+    blend = (hair + window) / 2 + np.array([0.02, -0.01, -0.02])  # 0.03 off the segment's middle
+
+    def around(colour, n):
+        return (colour + 0.01 * rng.standard_normal((n, 3))).astype(np.float32)
+
+    beside = around(window, 400)
+    kept, rejected = hair_clusters(np.concatenate([around(hair, 300), around(blend, 300), around(window, 300)]), skin, beside)
+    assert len(kept) == 1 and np.abs(kept[0] - hair).max() < 0.01
+    assert any(np.abs(r - blend).max() < 0.01 for r in rejected)
+    highlight = np.array([0.60, 0.45, 0.25])  # 0.18 off the hair-window line
+    kept, _ = hair_clusters(np.concatenate([around(hair, 300), around(highlight, 300), around(window, 300)]), skin, beside)
+    assert len(kept) == 2 and any(np.abs(k - highlight).max() < 0.01 for k in kept)
+
+
 def test_a_lit_forehead_is_skin_not_hair():
     """The skin colour comes from the shaded lower face; a high forehead above the skull is the same skin
     in more light (far in RGB, near in chromaticity): not a hair colour. Hair of the skin's

@@ -10,8 +10,9 @@ The photo's hair (:func:`hair_evidence`), at the templates' working size
   :data:`MIN_HAIR_FRACTION` of the head's box) and the person has no hair to fit. Their colour clusters
   (:func:`hair_clusters`) that look like the skin (a high forehead), or are the skin in more light
   (:func:`lit_skin`: a lit forehead above the shaded cheeks), or look like the background beside the
-  head (the person mask reaching past the hair) are not the hair's; the hair colour is the median of the
-  samples nearest the others;
+  head (the person mask reaching past the hair), or lie halfway between a hair cluster and such a
+  background one (their blend along the mask's soft edge: :func:`_blends`) are not the hair's; the hair
+  colour is the median of the samples nearest the others;
 * hair pixels: person pixels near the head (its box widened by one head width each side and reaching one
   head height below the chin, where long hair falls), neither on the face's skin up to the hairline nor
   on the body's torso or arms (clothes there look like hair too often), that are closer to the hair
@@ -71,6 +72,8 @@ MIN_CLUSTER_SHARE = 0.2  # colour clusters of the hair samples holding less than
 LIT_SKIN_CHROMA = 0.035  # a cluster this near the skin's chromaticity and brighter than it is the lit forehead
 SKIN_CLUSTER_DIST = 0.12  # a cluster of the hair samples this close (RGB) to the skin is forehead above the bald body's skull
 BACKGROUND_CLUSTER_DIST = 0.07  # ... this close to a colour of the background beside the head is the person mask's halo
+BLEND_DIST = 0.06  # a hair cluster this near the segment between another hair cluster and a background one ...
+BLEND_T = (0.25, 0.75)  # ... and this far along it is their blend (:func:`_blends`)
 BACKGROUND_RING_PX = 3  # the background beside the head starts this many working pixels outside the mask (its soft edge)
 SKIN_GUESS = (0.75, 0.55, 0.45)  # the skin colour when the lower face is hidden (a back view)
 
@@ -241,7 +244,8 @@ def hair_clusters(samples: np.ndarray, skin: np.ndarray, background: np.ndarray 
     forehead of a high hairline, above the body's skull), nor is that skin lit (:func:`lit_skin`), nor
     within :data:`BACKGROUND_CLUSTER_DIST` of
     one of ``k`` clusters of ``background (M, 3)`` (the colours beside the head: the person mask reaching
-    past the hair into a window behind it). When that leaves none, the share alone decides: the photo's
+    past the hair into a window behind it), nor a blend of another hair cluster and such a background one
+    (:func:`_blends`). When that leaves none, the share alone decides: the photo's
     hair looks like its skin or its background, and nothing tells them apart.
 
     Returns:
@@ -252,10 +256,30 @@ def hair_clusters(samples: np.ndarray, skin: np.ndarray, background: np.ndarray 
     keep = (np.linalg.norm(centres - skin, axis=-1) >= SKIN_CLUSTER_DIST) & ~lit_skin(centres, skin)
     if background is not None and len(background) >= k:
         background_centres, _ = colour_clusters(background, k)
-        keep &= np.linalg.norm(centres[:, None] - background_centres[None], axis=-1).min(1) >= BACKGROUND_CLUSTER_DIST
+        is_background = np.linalg.norm(centres[:, None] - background_centres[None], axis=-1).min(1) < BACKGROUND_CLUSTER_DIST
+        keep &= ~is_background & ~_blends(centres, keep & ~is_background, is_background)
     if not keep.any():
         return centres, centres[:0]
     return centres[keep], centres[~keep]
+
+
+def _blends(centres: np.ndarray, hair: np.ndarray, background: np.ndarray) -> np.ndarray:
+    """``(k,)`` bool: clusters of ``centres (k, 3)`` that lie between a ``hair (k,)`` cluster and a
+    ``background (k,)`` one (within :data:`BLEND_DIST` of the segment joining them, a quarter to three
+    quarters along it): the mask's soft edge and the hair's fringe over a background of the hair's tone
+    mix the two (Obama arms crossed's grey hair before a pale window: a third of the samples above his
+    skull, 0.04 off that segment at 0.47 along it, made the window beside his head hair, and an afro won)."""
+    out = np.zeros(len(centres), bool)
+    for i in np.nonzero(hair)[0]:
+        for h in np.nonzero(hair)[0]:
+            if h == i:
+                continue
+            for b in np.nonzero(background)[0]:
+                span = centres[b] - centres[h]
+                t = float((centres[i] - centres[h]) @ span / max(float(span @ span), 1e-9))
+                off = np.linalg.norm(centres[h] + t * span - centres[i])
+                out[i] |= (BLEND_T[0] <= t <= BLEND_T[1]) and off < BLEND_DIST
+    return out
 
 
 def lit_skin(colours: np.ndarray, skin: np.ndarray) -> np.ndarray:
