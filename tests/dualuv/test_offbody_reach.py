@@ -8,7 +8,8 @@ import torch
 
 from tests.dualuv.test_garment_shell import SIZE, _skirt_photo, front_view
 from uvatar.body.shell import shell_offsets
-from uvatar.dualuv.offbody import STRAIGHT_LIMB_DEG, TUBE_BEYOND_M, between_body_parts, body_axes, distance_to_axes, matter_reach, sample_off_body, straight_axes
+from uvatar.dualuv.offbody import (STRAIGHT_LIMB_DEG, TUBE_BEYOND_M, between_body_parts, body_axes, distance_to_axes, matter_reach, neighbourhood_median,
+                                   sample_off_body, straight_axes)
 from uvatar.encode import get_encoder
 from uvatar.render.mesh import rasterize_mesh
 
@@ -80,6 +81,39 @@ def _reach_inputs(body, view):
     keypoints = body.keypoints.coco(view.vertices[None].to(body.device))[0].cpu()
     axes = body_axes(keypoints, body.keypoints.coco_labels)
     return raster, person, axes, torch.ones(len(body.faces), dtype=torch.bool)
+
+
+def test_neighbourhood_median_matches_a_loop_over_the_window():
+    rng = np.random.default_rng(7)
+    where = rng.random((23, 31)) > 0.4
+    values = rng.random(int(where.sum())).astype(np.float32)
+    got = neighbourhood_median(torch.as_tensor(values), torch.as_tensor(where), 2).numpy()
+    grid = np.full(where.shape, np.nan, np.float32)
+    grid[where] = values
+    want = []
+    for r, c in zip(*np.nonzero(where)):  # row-major, as the values
+        window = grid[max(r - 2, 0):r + 3, max(c - 2, 0):c + 3]
+        present = np.sort(window[~np.isnan(window)])
+        want.append(present[(len(present) - 1) // 2])  # the lower middle of an even count, as torch's nanmedian
+    assert np.array_equal(got, np.array(want, np.float32))
+
+
+def test_a_reach_on_a_few_isolated_rows_takes_its_neighbours(body):
+    """The skirt's off-body pixels lie on a template's front (which places them, no reach) on every row
+    but two: those two rows' tube reach stands alone among their neighbours' zeros and takes their median
+    (a comb of needles from the side, else); with no template anywhere every row keeps its tube."""
+    view, (top, hem) = _skirt_photo(body, flare_m=0.12)
+    raster, person, axes, every_face = _reach_inputs(body, view)
+    args = (get_encoder("rgb")(view.image), raster, view.vertices, body.faces.cpu(), view.camera, person, shell_offsets(body).cpu())
+    plain = sample_off_body(*args, max_side=SIZE, reach_faces=every_face, axes=axes)
+    middle = (top + hem) // 2
+    alone = (plain.pixels[:, 1].long() >= middle) & (plain.pixels[:, 1].long() <= middle + 1)
+    assert (plain.reach[alone] > 0).sum() > 10  # test setup: the tube reaches on those rows
+    front = torch.where(person & ~raster.mask, raster.depth[raster.mask].median(), torch.tensor(float("inf")))
+    front[middle:middle + 2] = float("inf")
+    samples = sample_off_body(*args, max_side=SIZE, reach_faces=every_face, axes=axes, front_depth=front)
+    assert torch.equal(samples.pixels, plain.pixels)
+    assert (samples.reach[~alone] == 0).all() and (samples.reach[alone] == 0).all()
 
 
 def test_a_bent_limb_gives_no_axis_for_a_tube(body):
@@ -165,7 +199,7 @@ def test_matter_beside_a_limb_folded_in_front_rides_the_torso_when_near_it(body)
     from scipy.ndimage import distance_transform_edt
 
     from uvatar.body.parts import PART_NAMES
-    from uvatar.dualuv.offbody import BESIDE_BENT_M
+    from uvatar.dualuv.offbody import BESIDE_BENT_M, REACH_MEDIAN_PX
 
     view, (top, hem) = _skirt_photo(body, flare_m=0.3)
     raster, person, axes, every_face = _reach_inputs(body, view)
@@ -214,7 +248,7 @@ def test_no_tube_beside_a_folded_limb(body):
     from scipy.ndimage import distance_transform_edt
 
     from uvatar.body.parts import PART_NAMES
-    from uvatar.dualuv.offbody import BESIDE_BENT_M
+    from uvatar.dualuv.offbody import BESIDE_BENT_M, REACH_MEDIAN_PX
 
     view, _ = _skirt_photo(body, flare_m=0.3)
     raster, person, axes, every_face = _reach_inputs(body, view)
@@ -229,7 +263,11 @@ def test_no_tube_beside_a_folded_limb(body):
     to_bent_px = torch.as_tensor(distance_transform_edt(~(raster.mask & legs[raster.face_index.clamp(min=0)]).numpy()), dtype=torch.float32)
     _, depth = view.camera.project(plain.world_points(view.vertices, body.faces.cpu()))
     to_bent = to_bent_px[plain.pixels[:, 1].long(), plain.pixels[:, 0].long()] * depth / float(view.camera.K[0, 0])
-    near, far = to_bent < BESIDE_BENT_M * (1 - 1e-4), to_bent > BESIDE_BENT_M * (1 + 1e-4)
+    near = to_bent < BESIDE_BENT_M * (1 - 1e-4)
+    # farther by the reach's median window (REACH_MEDIAN_PX grid pixels, one to spare): a reach beside the zeros
+    # near the limb may be an outlier among them and take their median
+    window = (REACH_MEDIAN_PX + 1) * depth / float(view.camera.K[0, 0])
+    far = to_bent > BESIDE_BENT_M * (1 + 1e-4) + window
     assert (plain.reach[near] > 0).sum() > 50  # test setup: the skirt beside the legs is a tube without bent limbs
     assert (folded.reach[near] == 0).all()
     assert (plain.reach[far] > 0).sum() > 50 and torch.equal(folded.reach[far], plain.reach[far])

@@ -14,7 +14,9 @@ at the depth of the nearest body pixel (the body's outline, where the ray grazes
 body face. Each sample also records the photo's ray as a frame in that face's frame (its third axis is
 the ray), the spacing of the samples at its depth, the shell's offset at its face, and its ``reach``
 (:func:`matter_reach`): what a decoder needs to give the matter extent along the ray, which the photo
-cannot see.
+cannot see. A reach more than :data:`REACH_OUTLIER` times the median of its neighbours'
+(:func:`neighbourhood_median`) takes that median: a tube's rim is seen on many neighbouring rows, a reach
+on a few isolated ones was a comb of needles from the side.
 """
 
 from __future__ import annotations
@@ -215,7 +217,30 @@ def sample_off_body(
         if torso_faces is not None and bool(round_torso.any()):
             cap = torso_half_depth(posed_vertices, faces, torso_faces, axes[-1], points[round_torso], camera) + beyond[round_torso]
             matter[round_torso] = torch.minimum(matter[round_torso], cap)
+        # a reach far above its neighbours' is no garment round the axis seen there, but a stray row of one
+        around = neighbourhood_median(matter, wanted, REACH_MEDIAN_PX)
+        matter = torch.where(matter > REACH_OUTLIER * around, around, matter)
     return OffBodySamples(face, bary, offsets, local, feature_map.sample(pixels), pixels, spacing, shell_offsets[faces[face]].mean(-1), matter)
+
+
+REACH_MEDIAN_PX = 2  # a sample's reach is compared with the median of its neighbours' within this many grid pixels ...
+REACH_OUTLIER = 2.0  # ... and more than this times it is an outlier that takes the median: a reach on a few
+# isolated rows (andrea's coat flap in front of her thigh, where the tube's conditions held on a few rows) was a
+# comb of 10 cm needles from the side; the turnaround's bins move by -0.02 to 0 dB
+
+
+def neighbourhood_median(values: torch.Tensor, where: torch.Tensor, radius: int) -> torch.Tensor:
+    """``(N,)`` the median of ``values (N,)`` (one per True pixel of ``where (H, W)``, in row-major order)
+    over each pixel's ``(2 radius + 1)``² neighbourhood, counting only ``where``'s pixels (of an even count,
+    the lower of the middle two)."""
+    h, w = where.shape
+    grid = torch.full((h + 2 * radius, w + 2 * radius), float("inf"))
+    grid[radius:radius + h, radius:radius + w][where] = values.float()
+    rows, cols = torch.nonzero(where, as_tuple=True)
+    steps = torch.arange(-radius, radius + 1)
+    window = grid[(rows[:, None, None] + radius + steps[None, :, None]), (cols[:, None, None] + radius + steps[None, None, :])].reshape(len(rows), -1)
+    present = torch.isfinite(window).sum(1)
+    return window.sort(1).values.gather(1, ((present - 1) // 2)[:, None]).squeeze(1)
 
 
 def _nearest_of(pixels: torch.Tensor, wanted: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
