@@ -226,7 +226,7 @@ def sample_off_body(
 REACH_MEDIAN_PX = 2  # a sample's reach is compared with the median of its neighbours' within this many grid pixels ...
 REACH_OUTLIER = 2.0  # ... and more than this times it is an outlier that takes the median: a reach on a few
 # isolated rows (andrea's coat flap in front of her thigh, where the tube's conditions held on a few rows) was a
-# comb of 10 cm needles from the side; the turnaround's bins move by -0.02 to 0 dB
+# comb of needles from the side (sigma along the ray up to 10.6 cm); the turnaround's bins move by -0.02 to 0 dB
 
 
 def neighbourhood_median(values: torch.Tensor, where: torch.Tensor, radius: int) -> torch.Tensor:
