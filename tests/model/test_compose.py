@@ -126,3 +126,127 @@ def test_the_learned_decoder_keeps_what_the_photo_saw(body):
     assert torch.equal(learned.colors[:n][core][frontal], baseline.colors[core][frontal])
     changed = (learned.colors[:n][core][unseen] - baseline.colors[core][unseen]).abs().amax(-1) > 1 / 255
     assert changed.float().mean() > 0.5, f"the decoder changed only {changed.float().mean():.2f} of the unseen texels"
+
+
+def _grid_composition(side: int, weight: torch.Tensor, n_shell: int = 0):
+    """A projection avatar with one core Gaussian per texel of a ``side``² atlas (Gaussian k at texel k)."""
+    from uvatar.model.compose import composition_of
+
+    projection = _projection(side * side, n_shell)
+    rows, cols = torch.meshgrid(torch.arange(side), torch.arange(side), indexing="ij")
+    core_uv = torch.stack([(cols.reshape(-1) + 0.5) / side, 1 - (rows.reshape(-1) + 0.5) / side], -1)
+    return projection, composition_of(projection, core_uv, weight)
+
+
+def test_compose_residual_moves_only_what_the_photo_did_not_see_frontally():
+    """``c + (1 - w) (sigmoid(logit c + r) - sigmoid(logit c))`` per core Gaussian: the photo's colour stays
+    exactly where w = 1, an unseen texel takes the residual in logit space, a grazing one half of it; the
+    shell and every other attribute stay; the decoder's shell is appended; gradients reach the residual
+    only through the texels not seen frontally."""
+    from uvatar.model.compose import compose_residual
+
+    side = 4
+    weight = torch.tensor([[1.0, 0.5, 0.0, 0.0]]).expand(side, side).contiguous()
+    projection, composition = _grid_composition(side, weight, n_shell=2)
+    projection.colors[0] = torch.tensor([1.0, 0.0, 0.5])  # beyond the logit's clamp: stays exact where r = 0
+    residual = torch.full((3, side, side), 0.7, requires_grad=True)
+    out = compose_residual(composition, residual, torch.ones(side, side, dtype=torch.bool), _projection(0, 3))
+    c = projection.colors[: side * side]
+    logit = torch.logit(c.clamp(1e-3, 1 - 1e-3))
+    moved = c + (torch.sigmoid(logit + 0.7) - torch.sigmoid(logit))
+    w = weight.reshape(-1)[:, None]
+    expected = (c + (1 - w) * (moved - c)).clamp(0, 1)
+    assert torch.allclose(out.colors[: side * side], expected, atol=1e-6)
+    assert torch.equal(out.colors[: side * side][w[:, 0] == 1], c[w[:, 0] == 1])
+    assert torch.equal(out.colors[side * side : side * side + 2], projection.colors[side * side :])
+    assert len(out) == side * side + 2 + 3 and out.meta["stats"]["n_decoder_shell"] == 3
+    assert out.meta["stats"]["n_decoder_colored"] == 2 * side  # w < 0.5: the two unseen columns
+    out.colors.sum().backward()
+    grad = residual.grad.abs().sum(0)
+    assert bool((grad[:, 0] == 0).all()) and bool((grad[:, 1:] > 0).all())
+    zero = compose_residual(composition, torch.zeros(3, side, side), torch.ones(side, side, dtype=torch.bool), None)
+    assert torch.equal(zero.colors, projection.colors)
+
+
+def test_compose_residual_recolours_the_template_gaussians_from_their_body_point():
+    """With template UVs, the last Gaussians (the fitted templates', all unseen) take the residual at the
+    texel of the body point they are bound to; the shell Gaussians between core and templates stay."""
+    from uvatar.model.compose import compose_residual, composition_of
+
+    side, n_other, n_template = 4, 2, 3
+    projection = _projection(side * side, n_other + n_template)
+    rows, cols = torch.meshgrid(torch.arange(side), torch.arange(side), indexing="ij")
+    core_uv = torch.stack([(cols.reshape(-1) + 0.5) / side, 1 - (rows.reshape(-1) + 0.5) / side], -1)
+    residual = torch.zeros(3, side, side)
+    residual[:, 0, 1] = 1.5  # texel 1 (row 0, column 1)
+    composition = composition_of(projection, core_uv, torch.ones(side, side), core_uv[[1, 2, 1]])
+    assert composition.n_core == side * side and len(composition.index) == side * side + n_template
+    out = compose_residual(composition, residual, torch.ones(side, side, dtype=torch.bool), None)
+    n = len(projection)
+    c = projection.colors[n - n_template]
+    expected = (c + torch.sigmoid(torch.logit(c.clamp(1e-3, 1 - 1e-3)) + 1.5) - torch.sigmoid(torch.logit(c.clamp(1e-3, 1 - 1e-3)))).clamp(0, 1)
+    assert torch.allclose(out.colors[n - n_template], expected, atol=1e-6)
+    assert not torch.equal(out.colors[n - 1], projection.colors[n - 1])  # the third, over texel 1 too
+    assert torch.equal(out.colors[n - 2], projection.colors[n - 2])  # over a zero residual
+    assert torch.equal(out.colors[: n - n_template], projection.colors[: n - n_template])  # core all seen, shell
+    assert out.meta["stats"]["n_decoder_colored"] == n_template
+
+
+def test_projection_colour_map_round_trips_the_core_colours():
+    from uvatar.model.compose import projection_color_map
+
+    side = 4
+    weight = torch.rand(side, side, generator=torch.Generator().manual_seed(2))
+    projection, composition = _grid_composition(side, weight)
+    colors, w, covered = projection_color_map(composition)
+    assert bool(covered.all()) and torch.equal(w, weight)
+    assert torch.equal(colors.reshape(3, -1).T, projection.colors)
+
+
+@pytest.mark.parametrize("templates", [False, True])
+def test_an_untrained_over_projection_decoder_is_the_projection_avatar(body, templates):
+    """Zero-initialised heads: the composed avatar's Gaussians are the projection avatar's, colours
+    included, bit for bit (with ``over_projection_shell`` the decoder's faint Shell-UV texels would follow);
+    the decoder reads the projection avatar's own (dressed) colours as its baseline; with
+    ``over_projection_templates`` the fitted hairstyle's unseen Gaussians are among those it may recolour."""
+    import dataclasses
+
+    from decoder_helpers import MICRO
+    from hair_helpers import hair_photo
+
+    from uvatar.dualuv.views import project_requests
+    from uvatar.model.learned import LearnedDecoder, over_projection_parts
+    from uvatar.model.mae import UVDecoder
+    from uvatar.model.projection import decode_projection
+    from uvatar.track.hair import hair_template
+
+    view, _ = hair_photo(body, "long01")
+    template, _ = hair_template(view, body)
+    view.templates = [template]
+    config = dataclasses.replace(MICRO, over_projection=True, over_projection_templates=templates)
+    torch.manual_seed(0)
+    decoder = LearnedDecoder(UVDecoder.from_body(config, body), "untrained")
+    uvs = project_requests(body, [view], decoder.projections(128, 64))
+    composed = decoder.decode(uvs, body, view.phenotypes, view.facial)
+    baseline = decode_projection(uvs["avatar"], body, view.phenotypes, view.facial)
+    n = len(baseline)
+    for name in ("face_index", "barycentrics", "offsets", "rotations_wxyz", "scales", "colors", "opacities", "layer"):
+        assert torch.equal(getattr(composed, name)[:n], getattr(baseline, name)), name
+    assert len(composed) == n and composed.meta["stats"]["n_decoder_shell"] == 0
+    inputs, _, composition = over_projection_parts(uvs, body, view.phenotypes, view.facial, config)
+    n_template = baseline.meta["stats"]["n_template"]
+    assert len(composition.index) == composition.n_core + (n_template if templates else 0) and n_template > 1000
+    if templates:
+        assert torch.equal(composition.index[composition.n_core :], torch.arange(n - n_template, n))
+        assert bool((composition.weight[composition.n_core :] == 0).all())
+    # the baseline it reads: the projection avatar's colours averaged over each decoder texel (64² from 128²)
+    texel = composition.texel[: composition.n_core]
+    fine_row, fine_col = texel // 128, texel % 128
+    coarse = (fine_row // 2) * 64 + fine_col // 2
+    some = coarse[:: max(1, len(coarse) // 50)]
+    for k in some.tolist():
+        members = coarse == k
+        expected = baseline.colors[: len(texel)][members]
+        # one Gaussian per fine texel here except where several share one (then any of them): bound by the spread
+        got = inputs.core_base[0, :3].reshape(3, -1)[:, k]
+        assert bool(((got >= expected.min(0).values - 1e-6) & (got <= expected.max(0).values + 1e-6)).all()), k

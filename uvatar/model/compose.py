@@ -13,9 +13,18 @@ lets the decoder decide only what the photo did not show:
   opacity makes them drawable.
 
 Geometry of the projection avatar stays as it is (the ``tiny`` decoder's core offsets are at most 2 mm).
+
+A decoder trained over the projection avatar (``DecoderConfig.over_projection``) predicts a colour
+*residual* instead (:func:`compose_residual`): where the photo did not see, a core Gaussian's colour is
+``sigmoid(logit(projection) + residual)`` (the residual map upsampled from the decoder's side), so a zero
+residual leaves the projection avatar exactly as it is (its dressing rule, hair and garment colours) and
+training (:mod:`uvatar.train.loop`) renders this same composition: the decoder learns what to change in
+the avatar that ships, not in an avatar of its own.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import torch
 
@@ -24,7 +33,8 @@ from uvatar.dualuv.project import UVFeatures
 from uvatar.model.bind import upsample_covered
 from uvatar.model.decoder import UVGaussians
 
-__all__ = ["COMPOSE_FULL_COS", "seen_weight", "color_map", "texel_of", "compose_over_projection"]
+__all__ = ["COMPOSE_FULL_COS", "seen_weight", "color_map", "texel_of", "compose_over_projection", "Composition", "composition_of",
+           "projection_color_map", "compose_residual"]  # fmt: skip
 
 COMPOSE_FULL_COS = 0.3  # texels seen at least this frontally keep the photo's colour (as the dressing rule's sources)
 
@@ -85,5 +95,106 @@ def compose_over_projection(projection: UVGaussians, core_uv: torch.Tensor, weig
         n_shell = len(decoder_shell)
     stats = dict(projection.meta.get("stats", {}))
     stats.update(n_decoder_colored=int((w[:, 0] < 0.5).sum()), n_decoder_shell=n_shell)
+    composed.meta = {**projection.meta, "stats": stats}
+    return composed
+
+
+@dataclass
+class Composition:
+    """What :func:`compose_residual` needs of a projection avatar, computed once per photo.
+
+    Attributes:
+        projection: the projection decoder's Gaussians (``N``; its ``n_core`` core Gaussians first).
+        index: ``(M,)`` the Gaussians the decoder's residual may recolour: the core ones (``0 .. n_core - 1``),
+            then, where asked, the fitted templates' (the last ones).
+        texel: ``(M,)`` linear texel of the body point each is bound to, in the ``side``² atlas.
+        weight: ``(M,)`` how much its colour stays the photo's: :func:`seen_weight` at a core Gaussian's
+            texel; 0 for a template Gaussian.
+        side: the projection avatar's atlas side.
+        n_core: the projection's core Gaussians.
+    """
+
+    projection: UVGaussians
+    index: torch.Tensor
+    texel: torch.Tensor
+    weight: torch.Tensor
+    side: int
+    n_core: int
+
+    def to(self, device) -> "Composition":
+        p = self.projection
+        moved = UVGaussians(p.face_index.to(device), p.barycentrics.to(device), p.offsets.to(device), p.rotations_wxyz.to(device),
+                            p.scales.to(device), p.colors.to(device), p.opacities.to(device), p.layer.to(device), meta=p.meta)  # fmt: skip
+        return Composition(moved, self.index.to(device), self.texel.to(device), self.weight.to(device), self.side, self.n_core)
+
+
+def composition_of(projection: UVGaussians, core_uv: torch.Tensor, weight: torch.Tensor, template_uv: torch.Tensor | None = None) -> Composition:
+    """The :class:`Composition` of a projection avatar whose core Gaussians (first, ``layer`` 0) sit at atlas
+    coordinates ``core_uv (N0, 2)``; ``weight (H, W)``: :func:`seen_weight` at its atlas. With
+    ``template_uv (T, 2)`` (the atlas coordinates of the body points its last ``T`` Gaussians, the fitted
+    templates', are bound to) those take the residual too, all of them: a template's drawn Gaussians are
+    what the photo did not see (its seen part is drawn by the photo's off-body pixels,
+    :mod:`uvatar.dualuv.template_shell`)."""
+    core = projection.layer == 0
+    n0 = len(core_uv)
+    if int(core.sum()) != n0 or not bool(core[:n0].all()):
+        raise ValueError("the projection's core Gaussians must come first and match core_uv")
+    side = weight.shape[-1]
+    index, texel = torch.arange(n0), texel_of(core_uv, side)
+    weights = weight.reshape(-1)[texel].to(projection.colors)
+    if template_uv is not None and len(template_uv):
+        n, t = len(projection), len(template_uv)
+        index = torch.cat([index, torch.arange(n - t, n)])
+        texel = torch.cat([texel, texel_of(template_uv, side)])
+        weights = torch.cat([weights, weights.new_zeros(t)])
+    return Composition(projection, index, texel, weights, side, n0)
+
+
+def projection_color_map(composition: Composition) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The projection avatar's core colours as maps at its atlas: ``(3, side, side)`` colours, ``(side,
+    side)`` seen weight and ``(side, side)`` covered mask (the decoder's baseline input; where several core
+    Gaussians share a texel, one of them)."""
+    n0 = composition.n_core
+    texel = composition.texel[:n0]
+    colors, covered = color_map(composition.projection.colors[:n0], texel, composition.side)
+    weight, _ = color_map(composition.weight[:n0, None].expand(n0, 3), texel, composition.side)
+    return colors, weight[0], covered
+
+
+def compose_residual(composition: Composition, residual: torch.Tensor, covered: torch.Tensor, decoder_shell: UVGaussians | None) -> UVGaussians:
+    """The projection avatar with the decoder's colour residual where the photo did not see, and its shell
+    (differentiable in ``residual`` and the shell's attributes).
+
+    Args:
+        composition: the projection avatar (:func:`composition_of`).
+        residual: ``(3, S, S)`` logit residuals at the decoder's map side ``S`` (the atlas side a multiple),
+            meaningful on ``covered (S, S)``.
+        decoder_shell: the decoder's Shell-UV Gaussians to add (or None).
+    Returns:
+        :class:`UVGaussians`: each of ``composition.index``'s colour ``c + (1 - w) * (sigmoid(l + r) -
+        sigmoid(l))``, ``l = logit(c)`` (``c`` the projection's, clamped to [1e-3, 1 - 1e-3] inside the logit;
+        ``w`` its weight, ``r`` the residual at its texel), clamped to [0, 1]: exactly ``c`` where ``w`` = 1 or
+        ``r`` = 0; every other colour, attribute and Gaussian the projection's; then ``decoder_shell``. Meta
+        as :func:`compose_over_projection`'s (``n_decoder_colored``: those of weight below 0.5).
+    """
+    projection = composition.projection
+    fine = upsample_covered(residual, composition.side, covered)  # (3, side, side)
+    r = fine.reshape(3, -1)[:, composition.texel].T.to(projection.colors)
+    base = projection.colors[composition.index]
+    eps = 1e-3  # as the decoder's own binding (uvatar.model.bind): logit of a clamped colour
+    logit = torch.logit(base.clamp(eps, 1 - eps))
+    # the change the residual makes, added to the colour itself: exactly zero where r = 0, also for colours
+    # beyond the clamp (a white shirt stays 1.0)
+    delta = torch.sigmoid(logit + r) - torch.sigmoid(logit)
+    w = composition.weight[:, None]
+    colors = projection.colors.index_put((composition.index,), (base + (1 - w) * delta).clamp(0, 1))
+    composed = UVGaussians(projection.face_index, projection.barycentrics, projection.offsets, projection.rotations_wxyz,
+                           projection.scales, colors, projection.opacities, projection.layer, meta=dict(projection.meta))  # fmt: skip
+    n_shell = 0
+    if decoder_shell is not None and len(decoder_shell):
+        composed = composed.extend(decoder_shell)
+        n_shell = len(decoder_shell)
+    stats = dict(projection.meta.get("stats", {}))
+    stats.update(n_decoder_colored=int((composition.weight < 0.5).sum()), n_decoder_shell=n_shell)
     composed.meta = {**projection.meta, "stats": stats}
     return composed

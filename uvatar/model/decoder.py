@@ -47,9 +47,9 @@ class UVGaussians:
     def __len__(self) -> int:
         return int(self.face_index.shape[0])
 
-    def select(self, keep: torch.Tensor) -> "UVGaussians":
-        """The Gaussians where ``keep (N,)`` bool is true (detached), same meta."""
-        return UVGaussians(*(getattr(self, name).detach()[keep] for name in _PER_GAUSSIAN), meta=self.meta)
+    def select(self, keep: torch.Tensor, detach: bool = True) -> "UVGaussians":
+        """The Gaussians where ``keep (N,)`` bool is true (detached unless ``detach`` is False), same meta."""
+        return UVGaussians(*((getattr(self, name).detach() if detach else getattr(self, name))[keep] for name in _PER_GAUSSIAN), meta=self.meta)
 
     def extend(self, other: "UVGaussians") -> "UVGaussians":
         """These Gaussians followed by ``other``'s (in this one's dtypes and device), this one's meta."""

@@ -25,13 +25,13 @@ from uvatar.dualuv.views import uv_config
 from uvatar.encode import get_encoder
 from uvatar.model.bind import bind_gaussians
 from uvatar.model.checkpoint import load_decoder, read_decoder, resolve_decoder
-from uvatar.model.compose import color_map, compose_over_projection, seen_weight
+from uvatar.model.compose import Composition, color_map, compose_over_projection, compose_residual, composition_of, projection_color_map, seen_weight
 from uvatar.model.decoder import ProjectionRequest, UVGaussians
 from uvatar.model.inputs import GaussianBase, build_base, decoder_inputs
-from uvatar.model.mae import DecoderInputs
+from uvatar.model.mae import ATTRIBUTES, DecoderConfig, DecoderInputs
 from uvatar.model.projection import decode_projection
 
-__all__ = ["LearnedDecoder", "check_decoder_spec"]
+__all__ = ["LearnedDecoder", "check_decoder_spec", "decoder_projections", "over_projection_parts", "compose_decoded"]
 
 log = logging.getLogger(__name__)
 
@@ -66,18 +66,28 @@ class LearnedDecoder:
         return self._encoder
 
     def projections(self, core_resolution: int, shell_resolution: int) -> dict[str, ProjectionRequest]:
-        """``"avatar"``: RGB at the avatar's sides (the projection avatar the decoder's colours go onto);
-        ``"base"``: RGB at the decoder's own map sizes (its baseline); ``"inputs"``: its encoder at those
-        sizes (the same projection as ``"base"`` for an RGB decoder: projected once)."""
-        r, rs = self.config.resolution, self.config.shell_resolution
-        return {"avatar": ProjectionRequest("rgb", uv_config(core_resolution, shell_resolution)),
-                "base": ProjectionRequest("rgb", uv_config(r, rs)), "inputs": ProjectionRequest(self.config.encoder, uv_config(r, rs))}  # fmt: skip
+        """:func:`decoder_projections` of this decoder's config."""
+        return decoder_projections(self.config, core_resolution, shell_resolution)
 
     def decode(self, uvs: dict[str, UVFeatures], body, phenotypes: torch.Tensor, facial: torch.Tensor) -> UVGaussians:
         """The projection decoder's avatar at the avatar's atlas (photo detail, dressing, off-body pixels,
         fitted templates) with this decoder's colours where the photo did not see and its Shell-UV
-        Gaussians (:func:`~uvatar.model.compose.compose_over_projection`)."""
+        Gaussians (:func:`~uvatar.model.compose.compose_over_projection`; an ``over_projection`` decoder's
+        colour residuals on that avatar's own colours, :func:`compose_decoded`)."""
         t0 = time.perf_counter()
+        if self.config.over_projection:
+            inputs, base, composition = over_projection_parts(uvs, body, phenotypes, facial, self.config)
+            with torch.no_grad():
+                t1 = time.perf_counter()
+                core_raw, shell_raw = self.model(inputs.to(self.device))
+                gaussians, _ = compose_decoded(core_raw[0].float().cpu(), shell_raw[0].float().cpu(), base, composition, self.config, drawable_only=True)
+                decoder_s = round(time.perf_counter() - t1, 4)
+            gaussians.meta.update(decoder=self.config.name, decoder_config=self.config.to_json(), decoder_source=self.source,
+                                  decoder_s=decoder_s, decode_s=round(time.perf_counter() - t0, 4))  # fmt: skip
+            stats = gaussians.meta["stats"]
+            log.info("learned decoder %s (%s), residuals over the projection avatar: %d Gaussians (%d core it may recolour, %d of its shell)",
+                     self.config.name, self.source, len(gaussians), stats["n_decoder_colored"], stats["n_decoder_shell"])  # fmt: skip
+            return gaussians
         full = uvs["avatar"]
         projection = decode_projection(full, body, phenotypes, facial)
         base, core_fill, shell_fill = build_base(uvs["base"], body, phenotypes, facial, self.config)
@@ -110,6 +120,87 @@ class LearnedDecoder:
         gaussians = gaussians.select(keep)
         gaussians.meta.update(decoder_source=self.source, decoder_s=round(time.perf_counter() - t0, 4), dropped_transparent=int((~keep).sum()))
         return gaussians
+
+
+def decoder_projections(config: DecoderConfig, core_resolution: int, shell_resolution: int) -> dict[str, ProjectionRequest]:
+    """The projections a learned decoder reads: ``"avatar"``: RGB at the avatar's sides (the projection
+    avatar the decoder's colours go onto); ``"base"``: RGB at the decoder's own map sizes (its baseline);
+    ``"inputs"``: its encoder at those sizes (the same projection as ``"base"`` for an RGB decoder: projected
+    once)."""
+    r, rs = config.resolution, config.shell_resolution
+    return {"avatar": ProjectionRequest("rgb", uv_config(core_resolution, shell_resolution)),
+            "base": ProjectionRequest("rgb", uv_config(r, rs)), "inputs": ProjectionRequest(config.encoder, uv_config(r, rs))}  # fmt: skip
+
+
+def _pooled_projection_fill(composition: Composition, fallback: torch.Tensor, side: int) -> torch.Tensor:
+    """``(4, side, side)``: the projection avatar's core colours averaged over each decoder texel's covered
+    atlas texels, and "colour from the photo" (their mean seen weight at least 0.5); ``fallback (4, R, R)``
+    (the decoder's own fill, ``R`` a multiple of ``side`` or equal) where no core Gaussian lies."""
+    colors, weight, covered = projection_color_map(composition)
+    factor = composition.side // side
+    if factor * side != composition.side:
+        raise ValueError(f"the projection avatar's side {composition.side} must be a multiple of the decoder's {side}")
+    cov = covered.float()[None, None]
+    maps = torch.cat([colors, weight[None]])[None] * cov
+    num = torch.nn.functional.avg_pool2d(maps, factor)[0]
+    den = torch.nn.functional.avg_pool2d(cov, factor)[0]
+    pooled = num / den.clamp(min=1e-6)
+    pooled = torch.cat([pooled[:3], (pooled[3:] >= 0.5).float()])
+    if fallback.shape[-1] != side:
+        fb = torch.nn.functional.avg_pool2d(fallback[None].float(), fallback.shape[-1] // side)[0]
+        fallback = torch.cat([fb[:3], (fb[3:] >= 0.5).float()])
+    return torch.where(den > 0, pooled, fallback.float())
+
+
+def over_projection_parts(uvs: dict[str, UVFeatures], body, phenotypes: torch.Tensor, facial: torch.Tensor,
+                          config: DecoderConfig) -> tuple[DecoderInputs, GaussianBase, Composition]:  # fmt: skip
+    """An ``over_projection`` decoder's inputs, baseline and the projection avatar it composes over, from the
+    projections of :func:`decoder_projections` (``uvs``: ``"avatar"``, ``"base"``, ``"inputs"``): the projection
+    decoder's avatar at the ``"avatar"`` atlas (dressing rule, fitted templates, off-body photo pixels), its
+    core colours pooled to the decoder's side as the baseline colours it reads (undressed fill where no core
+    Gaussian lies), and the decoder's own baseline for its Shell-UV texels (:func:`build_base`, without the
+    photo-pixel layer: the projection avatar has it). With ``config.over_projection_templates`` the fitted
+    templates' Gaussians (all of them unseen) take the residual of the body point they are bound to."""
+    full = uvs["avatar"]
+    projection = decode_projection(full, body, phenotypes, facial)
+    core = projection.layer == 0
+    corners = body.uv_corners.cpu()
+    core_uv = surface_uv(corners, projection.face_index[core], projection.barycentrics[core])
+    template_uv = None
+    n_template = projection.meta.get("stats", {}).get("n_template", 0)
+    if config.over_projection_templates and n_template:
+        last = slice(len(projection) - n_template, None)
+        template_uv = surface_uv(corners, projection.face_index[last], projection.barycentrics[last])
+    composition = composition_of(projection, core_uv, seen_weight(full), template_uv)
+    base, core_fill, shell_fill = build_base(uvs["base"], body, phenotypes, facial, config, pixel_shell=False)
+    core_fill = _pooled_projection_fill(composition, core_fill, config.resolution)
+    return decoder_inputs(uvs["inputs"], core_fill, shell_fill, config), base, composition
+
+
+def compose_decoded(core_raw: torch.Tensor, shell_raw: torch.Tensor, base: GaussianBase, composition: Composition, config: DecoderConfig,
+                    drawable_only: bool = False) -> tuple[UVGaussians, dict]:  # fmt: skip
+    """An ``over_projection`` decoder's raw maps (``core_raw (14, H, W)``, ``shell_raw (14, Hs, Ws)``) over
+    the projection avatar (:func:`~uvatar.model.compose.compose_residual`; differentiable): the core map's
+    colour channels as residuals on the avatar's colours; with ``config.over_projection_shell`` the
+    decoder's Shell-UV texel Gaussians added (``drawable_only``: those at or above the renderer's alpha
+    floor, 1/255). Returns the Gaussians and the shell's residuals (``offset_delta``, ``log_scale``, empty
+    without the shell; ``core_opacity_drop`` empty) for the regularizers."""
+    device = core_raw.device
+    residuals = {"offset_delta": torch.zeros(0, 3, device=device), "log_scale": torch.zeros(0, 3, device=device),
+                 "core_opacity_drop": torch.zeros(0, device=device)}  # fmt: skip
+    shell = None
+    if config.over_projection_shell:
+        gaussians, bound = bind_gaussians(core_raw, shell_raw, base, config, return_residuals=True)
+        n_core, n_shell = len(base.core), len(base.shell)
+        order = torch.arange(len(gaussians), device=device)
+        keep = (order >= n_core) & (order < n_core + n_shell)
+        if drawable_only:
+            keep &= gaussians.opacities >= 1.0 / 255.0
+        shell = gaussians.select(keep, detach=False)
+        residuals.update({k: bound[k][n_core : n_core + n_shell] for k in ("offset_delta", "log_scale")})
+    start, count = ATTRIBUTES["color"]
+    composed = compose_residual(composition, core_raw[start : start + count], base.core.map_covered.to(device), shell)
+    return composed, residuals
 
 
 def check_decoder_spec(spec: str) -> None:

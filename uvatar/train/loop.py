@@ -45,6 +45,7 @@ from uvatar.errors import InputError
 from uvatar.io.atomic import atomic_write_text
 from uvatar.model.bind import bind_gaussians
 from uvatar.model.checkpoint import load_optimizer_state, read_decoder, save_decoder, save_optimizer
+from uvatar.model.learned import compose_decoded
 from uvatar.model.mae import CONFIGS, DecoderConfig, DecoderInputs, UVDecoder, get_config
 from uvatar.render.gaussians import render_gaussians
 from uvatar.threads import StageThreads, usable_cores
@@ -88,6 +89,7 @@ class TrainConfig:
     device: str = "auto"  # "auto", "cpu", "cuda"
     render_backend: str = "auto"
     pixel_shell: bool = True  # training subjects get the photo-pixel shell Gaussians (as reconstructions do)
+    avatar_resolution: int = 256  # an over_projection decoder's projection avatar: its atlas side in training
 
     def to_dict(self) -> dict:
         data = dataclasses.asdict(self)
@@ -213,7 +215,10 @@ def subject_loss(model_out, subject, config: DecoderConfig, train_config: TrainC
     weights = train_config.loss
     core, shell = model_out
     base = subject.base.to(device)
-    gaussians, residuals = bind_gaussians(core.float(), shell.float(), base, config, return_residuals=True)
+    if subject.composition is not None:  # an over_projection decoder: its residuals on the projection avatar
+        gaussians, residuals = compose_decoded(core.float(), shell.float(), base, subject.composition.to(device), config)
+    else:
+        gaussians, residuals = bind_gaussians(core.float(), shell.float(), base, config, return_residuals=True)
     avatar = Avatar.from_gaussians(gaussians, base.phenotypes, base.facial)
     views = subject.views
     order = list(range(len(views)))
@@ -329,7 +334,7 @@ def train(
     model = UVDecoder.from_body(decoder, body).to(device)
     optimizer = _optimizer(model, config)
     start = _resume(run_dir, model, optimizer) if resume else 0
-    source = open_source(data, body, decoder, config.image_size, config.data_seed, config.azimuths, config.pixel_shell)
+    source = open_source(data, body, decoder, config.image_size, config.data_seed, config.azimuths, config.pixel_shell, config.avatar_resolution)
     train_ids = split_indices(len(source), "train") or list(range(len(source)))
     val_ids = split_indices(len(source), "val")[: config.val_subjects]
     net = model

@@ -91,10 +91,13 @@ def view_loss(render: torch.Tensor, alpha: torch.Tensor, truth: torch.Tensor, co
 def residual_loss(residuals: dict[str, torch.Tensor], weights: LossWeights) -> dict[str, torch.Tensor]:
     """Regularizers on the decoder's residuals: ``offset_delta (N, 3)`` metres, ``log_scale (N, 3)``, and
     ``core_opacity_drop (Nc,)`` (the body surface is opaque: a see-through texel opens a crack in views
-    the training views did not test, e.g. along UV seams)."""
-    offset = (residuals["offset_delta"] * 100.0).pow(2).mean()
+    the training views did not test, e.g. along UV seams); empty residuals cost nothing."""
     log_scale = residuals["log_scale"]
-    scale = (log_scale.clamp(min=0).pow(2) * 3.0 + log_scale.pow(2)).mean()
+    if residuals["offset_delta"].numel():
+        offset = (residuals["offset_delta"] * 100.0).pow(2).mean()
+        scale = (log_scale.clamp(min=0).pow(2) * 3.0 + log_scale.pow(2)).mean()
+    else:  # no Gaussian with geometry residuals (an over_projection decoder without its shell)
+        offset = scale = log_scale.new_zeros(())
     drop = residuals.get("core_opacity_drop")
     opacity = drop.mean() if drop is not None and drop.numel() else offset.new_zeros(())
     total = weights.offset * offset + weights.scale * scale + weights.opacity * opacity
