@@ -306,7 +306,7 @@ def app_command(
 @app.command("train")
 def train_command(
     config: str = typer.Option(..., "--config", help="tiny, small, paper, or a run config JSON (configs/*.json)."),
-    data: str = typer.Option(..., "--data", help="synthetic:N (rendered in memory), a folder written by 'uvatar synth' or by 'uvatar clips', or several joined by + (e.g. synthetic:96+out/clips)."),
+    data: str = typer.Option(..., "--data", help="synthetic:N (rendered in memory; synthetic-view-lit:N: truth views lit with their camera), a folder written by 'uvatar synth' or by 'uvatar clips', or several joined by + (e.g. synthetic:96+out/clips)."),
     out: Path = typer.Option(..., "-o", "--out", help="Run folder; an existing one with the same config is resumed."),
     steps: int = typer.Option(None, help="Override the config's number of steps."),
     device: str = typer.Option(None, help="auto, cpu or cuda (default: the config's)."),
@@ -352,7 +352,7 @@ def train_command(
 @app.command("eval")
 def eval_command(
     decoder: str = typer.Option("projection", "--decoder", help="projection, default, a decoder .safetensors or a run folder."),
-    data: str = typer.Option("synthetic:4", "--data", help="synthetic:N (N subjects in each framing) or a 'uvatar synth' folder."),
+    data: str = typer.Option("synthetic:4", "--data", help="synthetic:N (N subjects in each framing; synthetic-view-lit:N: truth views lit with their camera) or a 'uvatar synth' folder."),
     out: Path = typer.Option(..., "-o", "--out", help="Output folder: eval.json, eval.md, eval.png."),
     size: int = typer.Option(256, help="Image side of the photos and views, pixels."),
     framings: str = typer.Option("head,half,full", help="Comma-separated framings."),

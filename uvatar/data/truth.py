@@ -7,7 +7,10 @@ job). Every reader is indexable (``reader.raw(i)`` -> :class:`RawSubject`) and s
 * :class:`SyntheticSubjects` (``synthetic:N``): the synthetic subjects of :mod:`uvatar.data.photo`
   (seed ``seed + i``); the input view is the scene's own camera, the truth views are that camera turned
   about the body by ``azimuths`` (0 = the input view, 90 / 270 = sides, 180 = back). Framings cycle
-  half, head, half, full.
+  half, head, half, full. ``synthetic-view-lit:N``: the same subjects, each truth view lit by the key light
+  turned with its camera (as a person turning before a fixed camera and lamp: the real turnaround clip's
+  case, and an avatar's baked colours seen from any side); ``synthetic:N`` keeps the light fixed in the
+  world, so the back views lie in the light's shadow.
 * :class:`ShardSubjects` (a folder written by ``uvatar synth``, read through :mod:`uvatar.data.shards` and
   :mod:`uvatar.data.samples`): the input is the subject's most frontal view, every view is a truth view.
 * :class:`ClipSubjects` (a folder written by ``uvatar clips``: frames, tracked fits, person masks and the
@@ -24,7 +27,7 @@ from __future__ import annotations
 
 import json
 import tarfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -40,7 +43,7 @@ from uvatar.track.proxyfit import ProxyFit
 from uvatar.track.view import FittedView
 
 __all__ = [
-    "TrainView", "RawSubject", "render_synthetic_subject", "SyntheticSubjects", "ShardSubjects", "ClipSubjects",
+    "TrainView", "RawSubject", "render_synthetic_subject", "turned_light", "SyntheticSubjects", "ShardSubjects", "ClipSubjects",
     "MixedSubjects", "open_subjects", "split_indices", "directed_weight", "view_azimuth_label", "VALIDATION_EVERY",
     "SYNTHETIC_FRAMINGS",
 ]  # fmt: skip
@@ -121,20 +124,30 @@ def _background(rng: np.random.Generator, height: int, width: int) -> np.ndarray
     return np.clip(a * (1 - t) + b * t + noise[0].permute(1, 2, 0).numpy(), 0, 1)
 
 
-def render_synthetic_subject(body, seed: int, framing: str, size: int, azimuths=(0.0, 90.0, 180.0, 270.0)) -> RawSubject:
+def turned_light(light: np.ndarray, azimuth_deg: float) -> np.ndarray:
+    """``light (3,)`` turned by ``azimuth_deg`` about the world's Z axis, as :func:`uvatar.camera.orbit_camera`
+    turns a camera (counter-clockwise seen from above)."""
+    a = np.radians(azimuth_deg)
+    rz = np.array([[np.cos(a), -np.sin(a), 0.0], [np.sin(a), np.cos(a), 0.0], [0.0, 0.0, 1.0]])
+    return rz @ np.asarray(light, dtype=np.float64)
+
+
+def render_synthetic_subject(body, seed: int, framing: str, size: int, azimuths=(0.0, 90.0, 180.0, 270.0), view_lit: bool = False) -> RawSubject:
     """A synthetic subject of :mod:`uvatar.data.photo` with truth views about the body.
 
     The input photo is the scene's own view over a random smooth background with mild sensor noise; the
     truth views are that camera turned by ``azimuths`` (:func:`uvatar.camera.orbit_camera`) about the
     vertical through the centre of what it frames (:func:`uvatar.camera.framed_centre`: a head photo's
-    side and back views show the head), rendered over white.
+    side and back views show the head), rendered over white; ``view_lit``: each lit by the key light
+    turned with its camera (:func:`turned_light`), else by the scene's light fixed in the world.
     """
     scene = synthetic_scene(body, seed, framing, size)
     pivot = framed_centre(scene.camera, scene.vertices)[None]
     views = []
     for azimuth in azimuths:
         camera = orbit_camera(scene.camera, pivot, azimuth)
-        image, cover = render_scene(body, scene, camera)
+        lit = replace(scene, light=turned_light(scene.light, azimuth)) if view_lit else scene
+        image, cover = render_scene(body, lit, camera)
         white, mask = _over_white(image, cover)
         views.append(TrainView(white, mask, camera, view_azimuth_label(azimuth), float(azimuth)))
     rng = np.random.default_rng([seed, 7, size])
@@ -156,22 +169,24 @@ class SyntheticSubjects:
     """
 
     def __init__(self, body, n: int, size: int = 128, seed: int = 0, azimuths=(0.0, 90.0, 180.0, 270.0),
-                 framings=SYNTHETIC_FRAMINGS) -> None:  # fmt: skip
+                 framings=SYNTHETIC_FRAMINGS, view_lit: bool = False) -> None:  # fmt: skip
         self.body = body
         if n < 1:
             raise InputError(f"synthetic:N needs N >= 1; got {n}")
         self.n, self.size, self.seed = int(n), int(size), int(seed)
         self.azimuths, self.framings = tuple(float(a) for a in azimuths), tuple(framings)
+        self.view_lit = bool(view_lit)
 
     def __len__(self) -> int:
         return self.n
 
     def describe(self) -> dict:
-        return {"kind": "synthetic", "n": self.n, "size": self.size, "seed": self.seed, "azimuths": list(self.azimuths), "framings": list(self.framings)}
+        return {"kind": "synthetic", "n": self.n, "size": self.size, "seed": self.seed, "azimuths": list(self.azimuths), "framings": list(self.framings),
+                "view_lit": self.view_lit}  # fmt: skip
 
     def raw(self, index: int) -> RawSubject:
         framing = self.framings[index % len(self.framings)]
-        return render_synthetic_subject(self.body, self.seed + index, framing, self.size, self.azimuths)
+        return render_synthetic_subject(self.body, self.seed + index, framing, self.size, self.azimuths, self.view_lit)
 
 
 class ShardSubjects:
@@ -332,7 +347,8 @@ class MixedSubjects:
 
 
 def open_subjects(spec: str, body, size: int = 128, seed: int = 0, azimuths=(0.0, 90.0, 180.0, 270.0)):
-    """``"synthetic:N"`` -> :class:`SyntheticSubjects`; a ``uvatar synth`` folder -> :class:`ShardSubjects`;
+    """``"synthetic:N"`` (``"synthetic-view-lit:N"``: truth views lit with their camera) -> :class:`SyntheticSubjects`;
+    a ``uvatar synth`` folder -> :class:`ShardSubjects`;
     a ``uvatar clips`` folder -> :class:`ClipSubjects`; ``"A+B"`` -> :class:`MixedSubjects` of both.
 
     Raises:
@@ -341,12 +357,12 @@ def open_subjects(spec: str, body, size: int = 128, seed: int = 0, azimuths=(0.0
     spec = str(spec)
     if "+" in spec:
         return MixedSubjects([open_subjects(part, body, size, seed, azimuths) for part in spec.split("+") if part])
-    if spec.startswith("synthetic:"):
+    if spec.startswith(("synthetic:", "synthetic-view-lit:")):
         try:
             n = int(spec.split(":", 1)[1])
         except ValueError:
-            raise InputError(f"--data synthetic:N needs an integer N; got {spec!r}") from None
-        return SyntheticSubjects(body, n, size, seed, azimuths)
+            raise InputError(f"--data {spec.split(':', 1)[0]}:N needs an integer N; got {spec!r}") from None
+        return SyntheticSubjects(body, n, size, seed, azimuths, view_lit=spec.startswith("synthetic-view-lit:"))
     path = Path(spec)
     if not path.is_dir():
         raise InputError(f"--data {spec!r} is neither synthetic:N nor a folder written by 'uvatar synth' or 'uvatar clips'")

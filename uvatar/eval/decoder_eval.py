@@ -115,15 +115,17 @@ def _summary(rows: list[dict], framings) -> dict:
 
 
 def _raw_subjects(data: str, body, size: int, framings, seed: int):
-    """Yield raw subjects: synthetic (each seed in each framing) or a shard folder's validation split."""
-    if data.startswith("synthetic:"):
+    """Yield raw subjects: synthetic (each seed in each framing; ``synthetic-view-lit:N``: truth views lit with
+    their camera) or a shard folder's validation split."""
+    if data.startswith(("synthetic:", "synthetic-view-lit:")):
+        kind = data.split(":", 1)[0]
         try:
             n = int(data.split(":", 1)[1])
         except ValueError:
-            raise InputError(f"--data synthetic:N needs an integer N; got {data!r}") from None
+            raise InputError(f"--data {kind}:N needs an integer N; got {data!r}") from None
         for i in range(n):
             for framing in framings:
-                yield render_synthetic_subject(body, seed + i, framing, size, EVAL_AZIMUTHS)
+                yield render_synthetic_subject(body, seed + i, framing, size, EVAL_AZIMUTHS, view_lit=kind == "synthetic-view-lit")
         return
     source = ShardSubjects(body, data, size)
     for i in split_indices(len(source), "val") or list(range(len(source))):
