@@ -87,6 +87,12 @@ def compose_over_projection(projection: UVGaussians, core_uv: torch.Tensor, weig
     learned = fine.reshape(3, -1)[:, texel].T.to(projection.colors)
     colors = projection.colors.clone()
     colors[: len(core_uv)] = w * projection.colors[: len(core_uv)] + (1 - w) * learned
+    return _recoloured(projection, colors, decoder_shell, int((w[:, 0] < 0.5).sum()))
+
+
+def _recoloured(projection: UVGaussians, colors: torch.Tensor, decoder_shell: UVGaussians | None, n_decoder_colored: int) -> UVGaussians:
+    """The projection's Gaussians with ``colors (N, 3)``, then ``decoder_shell``; its meta with
+    ``stats.n_decoder_colored`` and ``stats.n_decoder_shell``."""
     composed = UVGaussians(projection.face_index, projection.barycentrics, projection.offsets, projection.rotations_wxyz,
                            projection.scales, colors, projection.opacities, projection.layer, meta=dict(projection.meta))  # fmt: skip
     n_shell = 0
@@ -94,7 +100,7 @@ def compose_over_projection(projection: UVGaussians, core_uv: torch.Tensor, weig
         composed = composed.extend(decoder_shell)
         n_shell = len(decoder_shell)
     stats = dict(projection.meta.get("stats", {}))
-    stats.update(n_decoder_colored=int((w[:, 0] < 0.5).sum()), n_decoder_shell=n_shell)
+    stats.update(n_decoder_colored=n_decoder_colored, n_decoder_shell=n_shell)
     composed.meta = {**projection.meta, "stats": stats}
     return composed
 
@@ -188,13 +194,4 @@ def compose_residual(composition: Composition, residual: torch.Tensor, covered: 
     delta = torch.sigmoid(logit + r) - torch.sigmoid(logit)
     w = composition.weight[:, None]
     colors = projection.colors.index_put((composition.index,), (base + (1 - w) * delta).clamp(0, 1))
-    composed = UVGaussians(projection.face_index, projection.barycentrics, projection.offsets, projection.rotations_wxyz,
-                           projection.scales, colors, projection.opacities, projection.layer, meta=dict(projection.meta))  # fmt: skip
-    n_shell = 0
-    if decoder_shell is not None and len(decoder_shell):
-        composed = composed.extend(decoder_shell)
-        n_shell = len(decoder_shell)
-    stats = dict(projection.meta.get("stats", {}))
-    stats.update(n_decoder_colored=int((composition.weight < 0.5).sum()), n_decoder_shell=n_shell)
-    composed.meta = {**projection.meta, "stats": stats}
-    return composed
+    return _recoloured(projection, colors, decoder_shell, int((composition.weight < 0.5).sum()))
