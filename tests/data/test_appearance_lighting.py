@@ -149,3 +149,29 @@ def test_lighting_is_normalised_and_deterministic():
     assert kinds == {"studio", "outdoor", "indoor"}
     only = sample_lighting(np.random.default_rng(0), LightingConfig(kinds=("studio",), probs=(1.0,)))
     assert only.kind == "studio"
+
+
+def test_turned_lighting_turns_the_map_the_fill_and_the_key_light_together():
+    """Turned by whole map columns: the brightest texel (the key light's blob) moves with the key light, the
+    SH fill's irradiance at a turned normal equals the old one at the normal, and 0 degrees changes nothing."""
+    import math
+
+    from uvatar.data.lighting import env_directions, sample_lighting, sh_irradiance, turned_lighting
+
+    light = sample_lighting(np.random.default_rng(4))
+    same = turned_lighting(light, 0.0)
+    assert np.array_equal(same.env, light.env) and np.allclose(same.key_dir, light.key_dir)
+    width = light.env.shape[1]
+    angle = 360.0 / width * 11  # 11 whole columns: an exact turn of the sampled map
+    turned = turned_lighting(light, angle)
+    a = math.radians(angle)
+    rz = np.array([[math.cos(a), -math.sin(a), 0.0], [math.sin(a), math.cos(a), 0.0], [0.0, 0.0, 1.0]])
+    assert np.allclose(turned.key_dir, rz @ light.key_dir, atol=1e-6)
+    dirs, _ = env_directions(light.env.shape[0])
+    brightest = lambda env: dirs.reshape(-1, 3)[np.argmax(env.sum(-1))]  # noqa: E731
+    assert np.allclose(brightest(turned.env), rz @ brightest(light.env), atol=1e-5)
+    normals = np.array([[0.0, -1.0, 0.0], [0.6, 0.0, 0.8], [-0.36, 0.48, -0.8]])
+    before = sh_irradiance(light.sh, normals)
+    after = sh_irradiance(turned.sh, normals @ rz.T)
+    # float32 sums over the 64 x 128 map: relative rounding well below 1e-4 of the irradiance
+    assert np.allclose(after, before, rtol=1e-4, atol=1e-5), (after, before)

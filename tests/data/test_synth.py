@@ -126,3 +126,42 @@ def test_the_camera_sharpening_is_drawn_per_view_without_moving_the_other_draws(
     assert config_from_dict(old).sharpen == (0.0, 0.0)  # a manifest written before the sharpening
     with pytest.raises(Exception, match="sharpen must be a range"):
         dataclasses.replace(config, sharpen=(1.0, 0.5))
+
+
+def test_view_lit_views_are_lit_by_the_lighting_turned_with_their_camera(body):
+    """With ``view_lit`` every view is rendered after the subject's lighting was turned by its camera's
+    azimuth (key light, map and fill); without it, one lighting for all. A manifest from before keeps the
+    world's lighting."""
+    import dataclasses
+
+    import numpy as np
+
+    from uvatar.data.cameras import camera_azimuth
+    from uvatar.data.synth import make_subject, render_subject_views
+
+    class Recorder:  # stands in for the OpenGL renderer: records the lighting each view is drawn under
+        def __init__(self):
+            self.lights, self.current = [], None
+
+        def set_subject(self, meshes, lighting):
+            self.current = lighting
+
+        def render(self, camera, look, aux=False):
+            self.lights.append(self.current)
+            return None
+
+    config = dataclasses.replace(CONFIG, subjects=1, views=4, size=96, wardrobe=None)
+    subject = make_subject(body, config, 0)
+    centre = subject.vertices.mean(0)
+    world, lit = Recorder(), Recorder()
+    render_subject_views(body, world, subject, config, aux=False)
+    views = render_subject_views(body, lit, subject, dataclasses.replace(config, view_lit=True), aux=False)
+    assert all(light is subject.lighting for light in world.lights)
+    for (_, camera, _, info), light in zip(views, lit.lights):
+        azimuth = camera_azimuth(camera, centre)
+        a = np.radians(azimuth)
+        key = np.array([[np.cos(a), -np.sin(a), 0.0], [np.sin(a), np.cos(a), 0.0], [0.0, 0.0, 1.0]]) @ subject.lighting.key_dir
+        assert np.allclose(light.key_dir, key, atol=1e-5) and light.info["turned_deg"] == round(azimuth, 3)
+    assert len({round(float(light.key_dir[0]), 4) for light in lit.lights}) == 4
+    old = {k: v for k, v in config.to_dict().items() if k != "view_lit"}
+    assert config_from_dict(old).view_lit is False

@@ -37,6 +37,8 @@ def synth(
                                    help="Dress subjects in the catalogue's hair, garments and shoes; off: painted clothes and hair only (the manifold before templates)."),
     sharpen: bool = typer.Option(True, "--sharpen/--no-sharpen",
                                  help="The camera's sharpening of each view (an unsharp mask, gain and radius drawn per view); off: the renders as drawn (the manifold before it)."),
+    view_lit: bool = typer.Option(False, "--view-lit/--world-lit",
+                                  help="Light each view by the subject's lighting turned with its camera (a person turning before a fixed camera and lamp); default: one lighting fixed in the world, backs in shade."),
     verbose: bool = typer.Option(False, "-v", "--verbose"),
 ) -> None:
     """Render a synthetic multi-view data set of Anny subjects into WebDataset-style tar shards (resumable)."""
@@ -49,7 +51,7 @@ def synth(
 
     job = parse_shard_spec(shard)
     config = SynthConfig(subjects=subjects, views=views, size=size, seed=seed, subjects_per_shard=subjects_per_shard,
-                         store_uv=not no_uv, wardrobe=WardrobeConfig() if templates else None,
+                         store_uv=not no_uv, wardrobe=WardrobeConfig() if templates else None, view_lit=view_lit,
                          **({} if sharpen else {"sharpen": (0.0, 0.0)}))
     bar = tqdm(total=0, unit="view", desc="synth", dynamic_ncols=True, file=sys.stderr)
 

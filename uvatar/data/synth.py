@@ -38,7 +38,7 @@ from uvatar.body.model import BodyModel
 from uvatar.data import samples as fmt
 from uvatar.data.appearance import Appearance, AppearanceConfig, paint_appearance, shell_mesh
 from uvatar.data.cameras import ViewConfig, ViewSpec, camera_azimuth, sample_views, view_camera, view_label
-from uvatar.data.lighting import Lighting, LightingConfig, sample_lighting
+from uvatar.data.lighting import Lighting, LightingConfig, sample_lighting, turned_lighting
 from uvatar.data.shards import (
     ShardWriter, build_index, check_or_write_manifest, clear_stale, owned_shards, shard_done, shard_paths,
     shard_subjects,
@@ -71,6 +71,10 @@ class SynthConfig:
         sharpen: range of the camera's sharpening gain per view (:func:`uvatar.data.render.camera_sharpen`;
             ``(0, 0)``: none, the manifold before it); sharpen_radius: range of its radius, in pixels of
             a 512-pixel image (scaled with ``size``, so a data set at another size looks the same).
+        view_lit: light each view by the subject's lighting turned with its camera
+            (:func:`uvatar.data.lighting.turned_lighting`: a person turning before a fixed camera and lamp,
+            whose back is lit as its front); off (default): one lighting fixed in the world for all views,
+            so views from behind the key light see the subject in shade.
     """
 
     subjects: int = 200
@@ -88,6 +92,7 @@ class SynthConfig:
     wardrobe: WardrobeConfig | None = WardrobeConfig()
     sharpen: tuple[float, float] = (0.4, 1.0)
     sharpen_radius: tuple[float, float] = (1.5, 3.5)
+    view_lit: bool = False
 
     def __post_init__(self) -> None:
         if self.subjects < 1 or self.views < 1:
@@ -202,7 +207,8 @@ def render_subject_views(body: BodyModel, renderer, subject: Subject, config: Sy
 
     ``info`` is the view's camera.json content (camera, framing, label, angles, focal, look).
     """
-    renderer.set_subject(_meshes(body, subject), subject.lighting)
+    meshes = _meshes(body, subject)
+    renderer.set_subject(meshes, subject.lighting)
     faces = body.faces.cpu().numpy()
     shell_ids = np.unique(faces[subject.appearance.shell_faces].reshape(-1)) if len(subject.appearance.shell_faces) else []
     extra = [subject.shell_vertices[shell_ids]] if len(shell_ids) else []
@@ -214,8 +220,10 @@ def render_subject_views(body: BodyModel, renderer, subject: Subject, config: Sy
     out = []
     for k, (spec, look) in enumerate(zip(subject.views, subject.looks)):
         camera = view_camera(body, vertices_t, subject.coco, spec, config.size, rng, extra)
-        rendered = renderer.render(camera, look, aux=config.store_uv if aux is None else aux)
         azimuth = camera_azimuth(camera, centre)
+        if config.view_lit:  # the lighting turned with this view's camera (its shadow map drawn again)
+            renderer.set_subject(meshes, turned_lighting(subject.lighting, azimuth))
+        rendered = renderer.render(camera, look, aux=config.store_uv if aux is None else aux)
         info = {
             **camera.to_dict(),
             "subject": subject.key,
