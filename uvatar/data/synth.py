@@ -111,7 +111,10 @@ class SynthConfig:
         return -(-self.subjects // self.subjects_per_shard)
 
     def to_dict(self) -> dict:
-        return json.loads(json.dumps(dataclasses.asdict(self)))
+        data = json.loads(json.dumps(dataclasses.asdict(self)))
+        if not self.view_lit:  # a world-lit data set's manifest stays as before the option (it still resumes)
+            del data["view_lit"]
+        return data
 
 
 @dataclass
