@@ -36,7 +36,7 @@ from uvatar.model.projection import ProjectionConfig, rest_vertices, texel_scale
 from uvatar.quaternions import identity_wxyz
 from uvatar.track.view import FittedView
 
-__all__ = ["LayerBase", "GaussianBase", "build_base", "decoder_inputs", "prepare_subject"]
+__all__ = ["LayerBase", "GaussianBase", "build_base", "decoder_inputs", "pool_fill", "prepare_subject"]
 
 
 @dataclass
@@ -187,8 +187,8 @@ def decoder_inputs(features: UVFeatures, core_fill: torch.Tensor, shell_fill: to
         raise InputError(f"decoder inputs must be projected at {r}² / {rs}²; got {features.core.shape[-1]}² / {features.shell.shape[-1]}²")
     core_seen = features.core_mask.float()
     shell_seen = features.shell_mask.float()
-    core_base = _pool_fill(core_fill, r)
-    shell_base = _pool_fill(shell_fill, rs)
+    core_base = pool_fill(core_fill, r)
+    shell_base = pool_fill(shell_fill, rs)
     return DecoderInputs(
         core=(features.core * core_seen[None]).float()[None],
         core_seen=core_seen[None],
@@ -201,7 +201,9 @@ def decoder_inputs(features: UVFeatures, core_fill: torch.Tensor, shell_fill: to
     )
 
 
-def _pool_fill(fill: torch.Tensor, side: int) -> torch.Tensor:
+def pool_fill(fill: torch.Tensor, side: int) -> torch.Tensor:
+    """A baseline map ``fill (4, R, R)`` (colour and "colour from the photo" flag) averaged down to ``(4, side,
+    side)`` (``R`` a multiple of ``side``; the flag where at least half its texels have it)."""
     if fill.shape[-1] == side:
         return fill.float()
     if fill.shape[-1] % side:

@@ -27,7 +27,8 @@ from uvatar.model.bind import bind_gaussians
 from uvatar.model.checkpoint import load_decoder, read_decoder, resolve_decoder
 from uvatar.model.compose import Composition, color_map, compose_over_projection, compose_residual, composition_of, projection_color_map, seen_weight
 from uvatar.model.decoder import ProjectionRequest, UVGaussians
-from uvatar.model.inputs import GaussianBase, build_base, decoder_inputs
+from uvatar.model.fill import pool_colors
+from uvatar.model.inputs import GaussianBase, build_base, decoder_inputs, pool_fill
 from uvatar.model.mae import ATTRIBUTES, DecoderConfig, DecoderInputs
 from uvatar.model.projection import decode_projection
 
@@ -140,16 +141,10 @@ def _pooled_projection_fill(composition: Composition, fallback: torch.Tensor, si
     factor = composition.side // side
     if factor * side != composition.side:
         raise ValueError(f"the projection avatar's side {composition.side} must be a multiple of the decoder's {side}")
-    cov = covered.float()[None, None]
-    maps = torch.cat([colors, weight[None]])[None] * cov
-    num = torch.nn.functional.avg_pool2d(maps, factor)[0]
-    den = torch.nn.functional.avg_pool2d(cov, factor)[0]
-    pooled = num / den.clamp(min=1e-6)
+    pooled = pool_colors(torch.cat([colors, weight[None]]), covered, side)
     pooled = torch.cat([pooled[:3], (pooled[3:] >= 0.5).float()])
-    if fallback.shape[-1] != side:
-        fb = torch.nn.functional.avg_pool2d(fallback[None].float(), fallback.shape[-1] // side)[0]
-        fallback = torch.cat([fb[:3], (fb[3:] >= 0.5).float()])
-    return torch.where(den > 0, pooled, fallback.float())
+    any_covered = torch.nn.functional.max_pool2d(covered.float()[None, None], factor)[0] > 0
+    return torch.where(any_covered, pooled, pool_fill(fallback, side))
 
 
 def over_projection_parts(uvs: dict[str, UVFeatures], body, phenotypes: torch.Tensor, facial: torch.Tensor,
