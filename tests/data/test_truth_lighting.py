@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from uvatar.camera import Camera, orbit_camera
-from uvatar.data.truth import SyntheticSubjects, open_subjects, turned_light
+from uvatar.data.lighting import turned_direction
+from uvatar.data.truth import SyntheticSubjects, open_subjects
 
 torch.set_num_threads(1)
 
@@ -22,10 +23,10 @@ def test_the_turned_light_keeps_its_angle_to_the_turned_camera(azimuth):
     light = np.array([0.4, -0.8, 0.6])
     turned = orbit_camera(camera, torch.zeros(1, 3), azimuth)
     before = camera.R.double().numpy() @ light
-    after = turned.R.double().numpy() @ turned_light(light, azimuth)
+    after = turned.R.double().numpy() @ turned_direction(light, azimuth)
     # float32 rotations (the camera's R) against float64 light: a few 1e-7 of a unit vector
     assert np.allclose(before, after, atol=1e-6), (before, after)
-    assert np.allclose(turned_light(light, 0.0), light) and math.isclose(np.linalg.norm(turned_light(light, azimuth)), np.linalg.norm(light))
+    assert np.allclose(turned_direction(light, 0.0), light) and math.isclose(np.linalg.norm(turned_direction(light, azimuth)), np.linalg.norm(light))
 
 
 def test_view_lit_subjects_light_their_backs_as_their_fronts(body):

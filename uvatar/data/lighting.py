@@ -41,6 +41,7 @@ __all__ = [
     "sh_basis",
     "sh_project",
     "sh_irradiance",
+    "turned_direction",
     "turned_lighting",
 ]
 
@@ -102,19 +103,25 @@ class Lighting:
         }
 
 
+def turned_direction(direction: np.ndarray, azimuth_deg: float) -> np.ndarray:
+    """``direction (3,)`` turned by ``azimuth_deg`` about the world's Z axis, as :func:`uvatar.camera.orbit_camera`
+    turns a camera (counter-clockwise seen from above); float64."""
+    a = math.radians(azimuth_deg)
+    rz = np.array([[math.cos(a), -math.sin(a), 0.0], [math.sin(a), math.cos(a), 0.0], [0.0, 0.0, 1.0]])
+    return rz @ np.asarray(direction, dtype=np.float64)
+
+
 def turned_lighting(lighting: Lighting, azimuth_deg: float) -> Lighting:
     """``lighting`` turned by ``azimuth_deg`` about the world's Z axis (counter-clockwise seen from above, as
     :func:`uvatar.camera.orbit_camera` turns a camera): the map's longitudes shift by the angle (linear
     between neighbouring columns), its SH are projected again, the key light turns; the rest is kept. A
     view lit by the lighting turned with its camera sees the subject as a person turning before a fixed
     camera and lamp."""
-    a = math.radians(azimuth_deg)
     shift = azimuth_deg / 360.0 * lighting.env.shape[1]  # a direction's longitude grows by the angle
     whole = math.floor(shift)
     frac = shift - whole
     env = ((1 - frac) * np.roll(lighting.env, whole, axis=1) + frac * np.roll(lighting.env, whole + 1, axis=1)).astype(np.float32)
-    rz = np.array([[math.cos(a), -math.sin(a), 0.0], [math.sin(a), math.cos(a), 0.0], [0.0, 0.0, 1.0]])
-    key = (rz @ np.asarray(lighting.key_dir, np.float64)).astype(np.asarray(lighting.key_dir).dtype)
+    key = turned_direction(lighting.key_dir, azimuth_deg).astype(np.asarray(lighting.key_dir).dtype)
     return Lighting(lighting.kind, env, sh_project(env), key, lighting.key_rgb, lighting.ground_rgb, lighting.shadow_softness,
                     {**lighting.info, "turned_deg": round(float(azimuth_deg), 3)})  # fmt: skip
 

@@ -34,6 +34,7 @@ import numpy as np
 import torch
 
 from uvatar.camera import Camera, framed_centre, orbit_camera
+from uvatar.data.lighting import turned_direction
 from uvatar.data.photo import render_scene, synthetic_scene
 from uvatar.data.samples import decode_view
 from uvatar.data.shards import read_shard
@@ -43,7 +44,7 @@ from uvatar.track.proxyfit import ProxyFit
 from uvatar.track.view import FittedView
 
 __all__ = [
-    "TrainView", "RawSubject", "render_synthetic_subject", "turned_light", "SyntheticSubjects", "ShardSubjects", "ClipSubjects",
+    "TrainView", "RawSubject", "render_synthetic_subject", "SyntheticSubjects", "ShardSubjects", "ClipSubjects",
     "MixedSubjects", "open_subjects", "split_indices", "directed_weight", "view_azimuth_label", "VALIDATION_EVERY",
     "SYNTHETIC_FRAMINGS",
 ]  # fmt: skip
@@ -124,14 +125,6 @@ def _background(rng: np.random.Generator, height: int, width: int) -> np.ndarray
     return np.clip(a * (1 - t) + b * t + noise[0].permute(1, 2, 0).numpy(), 0, 1)
 
 
-def turned_light(light: np.ndarray, azimuth_deg: float) -> np.ndarray:
-    """``light (3,)`` turned by ``azimuth_deg`` about the world's Z axis, as :func:`uvatar.camera.orbit_camera`
-    turns a camera (counter-clockwise seen from above)."""
-    a = np.radians(azimuth_deg)
-    rz = np.array([[np.cos(a), -np.sin(a), 0.0], [np.sin(a), np.cos(a), 0.0], [0.0, 0.0, 1.0]])
-    return rz @ np.asarray(light, dtype=np.float64)
-
-
 def render_synthetic_subject(body, seed: int, framing: str, size: int, azimuths=(0.0, 90.0, 180.0, 270.0), view_lit: bool = False) -> RawSubject:
     """A synthetic subject of :mod:`uvatar.data.photo` with truth views about the body.
 
@@ -139,14 +132,15 @@ def render_synthetic_subject(body, seed: int, framing: str, size: int, azimuths=
     truth views are that camera turned by ``azimuths`` (:func:`uvatar.camera.orbit_camera`) about the
     vertical through the centre of what it frames (:func:`uvatar.camera.framed_centre`: a head photo's
     side and back views show the head), rendered over white; ``view_lit``: each lit by the key light
-    turned with its camera (:func:`turned_light`), else by the scene's light fixed in the world.
+    turned with its camera (:func:`uvatar.data.lighting.turned_direction`), else by the scene's light fixed in
+    the world.
     """
     scene = synthetic_scene(body, seed, framing, size)
     pivot = framed_centre(scene.camera, scene.vertices)[None]
     views = []
     for azimuth in azimuths:
         camera = orbit_camera(scene.camera, pivot, azimuth)
-        lit = replace(scene, light=turned_light(scene.light, azimuth)) if view_lit else scene
+        lit = replace(scene, light=turned_direction(scene.light, azimuth)) if view_lit else scene
         image, cover = render_scene(body, lit, camera)
         white, mask = _over_white(image, cover)
         views.append(TrainView(white, mask, camera, view_azimuth_label(azimuth), float(azimuth)))
